@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine (as root): install what berthd needs, build, start it.
+#   bash scripts/setup.sh            # installs, builds, then runs berthd in the foreground with its defaults
+#   BERTH_NO_START=1 bash scripts/setup.sh   # install and build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=(runc conmon iptables iproute2 tini)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+npm ci --no-audit --no-fund
+npm run build
+[ -n "${BERTH_NO_START:-}" ] && exit 0
+exec ./bin/berthd "$@"

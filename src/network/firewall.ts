@@ -1,0 +1,111 @@
+/**
+ * berth's packet filter and NAT rules, kept in chains of its own (named with the instance tag so
+ * two daemons never touch each other's rules). The whole rule set is regenerated from the
+ * service's state and loaded with ONE `iptables-restore --noflush` call: declaring a chain in
+ * restore input flushes it, so a sync is atomic per table and idempotent, and a restart (or a
+ * firewall reload that wiped the rules) is repaired by the same call.
+ *
+ * filter <TAG>-FWD, jumped to first from FORWARD (so a DROP policy or another engine's rules
+ * never see berth's traffic):
+ *   1. replies into each bridge; DNAT-ed traffic to a published port; traffic within a bridge
+ *   2. anything else into one of berth's bridges is dropped: isolation between networks, and
+ *      no access to unpublished container ports from outside
+ *   3. traffic leaving a bridge: accepted for normal networks, dropped for internal ones
+ * nat <TAG>-DNAT, jumped to from PREROUTING and OUTPUT for local destinations: published ports.
+ * nat <TAG>-POST: MASQUERADE for loopback-originated published-port traffic (needs
+ * route_localnet on the bridge), hairpin traffic, and outbound traffic of non-internal networks.
+ */
+import { run, tryRun } from './exec.js';
+
+export interface FirewallBridge { name: string; subnet: string; internal: boolean }
+export interface FirewallMapping { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerIp: string; containerPort: number; bridge: string }
+
+export class Firewall {
+  readonly fwd: string;
+  readonly dnat: string;
+  readonly post: string;
+  private jumpsChecked = false;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(tag: string) {
+    const t = tag.toUpperCase().slice(0, 14);
+    this.fwd = `BERTH-${t}-FWD`;
+    this.dnat = `BERTH-${t}-DNAT`;
+    this.post = `BERTH-${t}-POST`;
+  }
+
+  private jumps(): { table: string; chain: string; rule: string }[] {
+    return [
+      { table: 'filter', chain: 'FORWARD', rule: `-j ${this.fwd}` },
+      { table: 'nat', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
+      { table: 'nat', chain: 'OUTPUT', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
+      { table: 'nat', chain: 'POSTROUTING', rule: `-j ${this.post}` },
+    ];
+  }
+
+  /** The restore input for the given state (exported for unit tests). */
+  render(bridges: FirewallBridge[], mappings: FirewallMapping[], missingJumps: { table: string; chain: string; rule: string }[] = []): string {
+    const f: string[] = ['*filter', `:${this.fwd} - [0:0]`];
+    for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+    for (const m of mappings) {
+      f.push(`-A ${this.fwd} -d ${m.containerIp}/32 -o ${m.bridge} -p ${m.proto} -m ${m.proto} --dport ${m.containerPort} -m conntrack --ctstate DNAT -j ACCEPT`);
+    }
+    for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -o ${b.name} -j ACCEPT`);
+    for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -j DROP`);
+    for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -j ${b.internal ? 'DROP' : 'ACCEPT'}`);
+    for (const j of missingJumps.filter((x) => x.table === 'filter')) f.push(`-I ${j.chain} 1 ${j.rule}`);
+    f.push('COMMIT');
+
+    const n: string[] = ['*nat', `:${this.dnat} - [0:0]`, `:${this.post} - [0:0]`];
+    for (const m of mappings) {
+      const dst = m.hostIp && m.hostIp !== '0.0.0.0' ? ` -d ${m.hostIp}/32` : '';
+      n.push(`-A ${this.dnat}${dst} -p ${m.proto} -m ${m.proto} --dport ${m.hostPort} -j DNAT --to-destination ${m.containerIp}:${m.containerPort}`);
+    }
+    for (const b of bridges) n.push(`-A ${this.post} -s 127.0.0.0/8 -o ${b.name} -j MASQUERADE`);
+    for (const b of bridges.filter((x) => !x.internal)) {
+      n.push(`-A ${this.post} -s ${b.subnet} -o ${b.name} -m conntrack --ctstate DNAT -j MASQUERADE`);
+      n.push(`-A ${this.post} -s ${b.subnet} ! -o ${b.name} -j MASQUERADE`);
+    }
+    for (const j of missingJumps.filter((x) => x.table === 'nat')) n.push(`-I ${j.chain} 1 ${j.rule}`);
+    n.push('COMMIT');
+    return [...f, ...n, ''].join('\n');
+  }
+
+  private async missingJumps(): Promise<{ table: string; chain: string; rule: string }[]> {
+    const out: { table: string; chain: string; rule: string }[] = [];
+    for (const table of ['filter', 'nat']) {
+      const saved = await run('iptables-save', ['-t', table]);
+      for (const j of this.jumps().filter((x) => x.table === table)) {
+        if (!saved.split('\n').includes(`-A ${j.chain} ${j.rule}`)) out.push(j);
+      }
+    }
+    return out;
+  }
+
+  /** Loads the rule set; calls are serialised so the last state always wins. */
+  sync(bridges: FirewallBridge[], mappings: FirewallMapping[]): Promise<void> {
+    const next = this.queue.then(async () => {
+      const missing = this.jumpsChecked ? [] : await this.missingJumps();
+      await run('iptables-restore', ['--noflush'], this.render(bridges, mappings, missing));
+      this.jumpsChecked = true;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Forces the next sync to re-check the jumps from the built-in chains. */
+  recheck(): void { this.jumpsChecked = false; }
+
+  /** Removes the jumps and chains (tests, uninstall). */
+  async remove(): Promise<void> {
+    await this.queue;
+    for (const j of this.jumps()) {
+      while (await tryRun('iptables', ['-t', j.table, '-D', j.chain, ...j.rule.split(' ')]));
+    }
+    for (const [table, chain] of [['filter', this.fwd], ['nat', this.dnat], ['nat', this.post]]) {
+      await tryRun('iptables', ['-t', table, '-F', chain]);
+      await tryRun('iptables', ['-t', table, '-X', chain]);
+    }
+    this.jumpsChecked = false;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Bridges, network namespaces and veth pairs through iproute2. Each step is one batched `ip`
+ * process per side (host: `ip -batch -`, namespace: `ip -n NS -batch -`) with the veth peer
+ * created directly inside the namespace: ~5 ms per process here, against ~15 ms per command
+ * when every step is its own process.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { run, tryRun } from './exec.js';
+
+export const NETNS_DIR = '/var/run/netns';
+
+export function netnsPath(name: string): string { return `${NETNS_DIR}/${name}`; }
+
+export function linkExists(name: string): boolean { return existsSync(`/sys/class/net/${name}`); }
+
+function setSysctl(path: string, value: string): void {
+  try { writeFileSync(path, value); } catch { /* not fatal: missing on some kernels */ }
+}
+
+/** Creates (or adopts) a bridge with the gateway address; returns whether it was created. */
+export async function ensureBridge(name: string, gatewayCidr: string, mtu?: number): Promise<boolean> {
+  const created = !linkExists(name);
+  const lines: string[] = [];
+  if (created) lines.push(`link add ${name}${mtu ? ` mtu ${mtu}` : ''} type bridge`);
+  const addrs = created ? '' : await run('ip', ['-4', '-o', 'addr', 'show', 'dev', name]);
+  if (!addrs.includes(` ${gatewayCidr} `)) lines.push(`addr add ${gatewayCidr} dev ${name}`);
+  lines.push(`link set ${name} up`);
+  await run('ip', ['-batch', '-'], lines.join('\n') + '\n');
+  // Published ports on 127.0.0.1 are DNAT-ed out of this bridge with a loopback source.
+  setSysctl(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
+  return created;
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (linkExists(name)) await tryRun('ip', ['link', 'del', name]);
+}
+
+export function enableForwarding(): void { setSysctl('/proc/sys/net/ipv4/ip_forward', '1'); }
+
+export async function createNetns(name: string, loopbackUp: boolean): Promise<void> {
+  if (!existsSync(netnsPath(name))) await run('ip', ['netns', 'add', name]);
+  if (loopbackUp) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+export async function deleteNetns(name: string, veths: string[]): Promise<void> {
+  // Deleting the host ends first makes the teardown synchronous (netns removal frees them lazily).
+  const lines = veths.filter(linkExists).map((v) => `link del ${v}`);
+  if (existsSync(netnsPath(name))) lines.push(`netns del ${name}`);
+  if (lines.length && !(await tryRun('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n'))) {
+    for (const v of veths) await deleteLink(v);
+    if (existsSync(netnsPath(name))) await tryRun('ip', ['netns', 'del', name]);
+  }
+}
+
+export interface VethSpec {
+  netns: string; hostName: string; ifName: string; bridge: string; mac: string; mtu?: number;
+  addressCidr: string; gateway?: string; loopbackUp: boolean; replaceDefaultRoute?: boolean;
+}
+
+export async function addVeth(s: VethSpec): Promise<void> {
+  const mtu = s.mtu ? ` mtu ${s.mtu}` : '';
+  await run('ip', ['-batch', '-'],
+    `link add ${s.hostName}${mtu} master ${s.bridge} up type veth peer name ${s.ifName} netns ${s.netns} address ${s.mac}${mtu}\n`);
+  const inner: string[] = [];
+  if (s.loopbackUp) inner.push('link set lo up');
+  inner.push(`link set ${s.ifName} up`, `addr add ${s.addressCidr} dev ${s.ifName}`);
+  if (s.gateway) inner.push(`route ${s.replaceDefaultRoute ? 'replace' : 'add'} default via ${s.gateway} dev ${s.ifName}`);
+  try {
+    await run('ip', ['-n', s.netns, '-batch', '-'], inner.join('\n') + '\n');
+  } catch (err) {
+    await deleteLink(s.hostName);
+    throw err;
+  }
+}
+
+export async function setDefaultRoute(netns: string, gateway: string | null, ifName?: string): Promise<void> {
+  if (gateway) await tryRun('ip', ['-n', netns, 'route', 'replace', 'default', 'via', gateway, 'dev', ifName!]);
+  else await tryRun('ip', ['-n', netns, 'route', 'del', 'default']);
+}
+
+/** IPv4 routes of the host (to keep automatic subnets clear of networks already in use). */
+export async function hostRoutes(): Promise<string[]> {
+  const out = await run('ip', ['-4', '-o', 'route', 'show', 'table', 'all']).catch(() => '');
+  return out.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((d) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(d));
+}

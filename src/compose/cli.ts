@@ -1,0 +1,308 @@
+/**
+ * `berth compose` command line: docker compose's global flags (-f, -p, --project-directory, --env-file,
+ * --profile) and the commands that need no engine (`config`, `version`). Runtime commands come later.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { messageOf } from '../errors/index.js';
+import { serviceConfigHash } from './config-hash.js';
+import { loadProject } from './loader.js';
+import { projectToConfig, toJson, toYaml } from './serialize.js';
+import type { ComposeProject, ProjectOptions } from './types.js';
+
+export interface ComposeIO {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Content read for `-f -`; when absent, process.stdin is read. */
+  stdin?: string;
+}
+
+/** The docker compose version berth compose behaves like (what tools checking `docker compose version` see). */
+export const COMPOSE_COMPAT_VERSION = '2.32.0';
+export const BERTH_COMPOSE_VERSION = '0.1.0';
+
+export class UsageError extends Error {}
+
+/** A flag spec: name(s) and whether it takes a value. */
+interface FlagSpec {
+  names: string[];
+  value: boolean;
+  repeat?: boolean;
+}
+
+type Parsed = { flags: Map<string, string[]>; rest: string[] };
+
+/**
+ * pflag-style parsing: `-f x`, `-fx`, `-f=x`, `--file x`, `--file=x`; boolean short flags may be grouped.
+ * Stops at the first positional argument when `stopAtPositional` (global flags before the command).
+ */
+function parseFlags(args: string[], specs: FlagSpec[], stopAtPositional: boolean): Parsed {
+  const byName = new Map<string, FlagSpec>();
+  for (const s of specs) for (const n of s.names) byName.set(n, s);
+  const flags = new Map<string, string[]>();
+  const rest: string[] = [];
+  const set = (spec: FlagSpec, v: string): void => {
+    const key = spec.names[0];
+    const list = flags.get(key) ?? [];
+    if (spec.repeat) list.push(v);
+    else list.splice(0, list.length, v);
+    flags.set(key, list);
+  };
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i];
+    if (a === '--') { rest.push(...args.slice(i + 1)); break; }
+    if (a.startsWith('--') && a.length > 2) {
+      const eq = a.indexOf('=');
+      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      const spec = byName.get(`--${name}`);
+      if (!spec) throw new UsageError(`unknown flag: --${name}`);
+      if (spec.value) {
+        let v: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
+        if (v === undefined) throw new UsageError(`flag needs an argument: --${name}`);
+        set(spec, v);
+        v = undefined;
+      } else {
+        set(spec, eq >= 0 ? a.slice(eq + 1) : 'true');
+      }
+      i++;
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1 && a !== '-') {
+      let j = 1;
+      while (j < a.length) {
+        const spec = byName.get(`-${a[j]}`);
+        if (!spec) throw new UsageError(`unknown shorthand flag: '${a[j]}' in ${a}`);
+        if (spec.value) {
+          let v = a.slice(j + 1);
+          if (v.startsWith('=')) v = v.slice(1);
+          if (v === '') {
+            const next = args[++i];
+            if (next === undefined) throw new UsageError(`flag needs an argument: '${a[j]}' in -${a[j]}`);
+            v = next;
+          }
+          set(spec, v);
+          break;
+        }
+        set(spec, 'true');
+        j++;
+      }
+      i++;
+      continue;
+    }
+    if (stopAtPositional) { rest.push(...args.slice(i)); break; }
+    rest.push(a);
+    i++;
+  }
+  return { flags, rest };
+}
+
+const GLOBAL_FLAGS: FlagSpec[] = [
+  { names: ['--file', '-f'], value: true, repeat: true },
+  { names: ['--project-name', '-p'], value: true },
+  { names: ['--project-directory'], value: true },
+  { names: ['--env-file'], value: true, repeat: true },
+  { names: ['--profile'], value: true, repeat: true },
+  { names: ['--ansi'], value: true },
+  { names: ['--progress'], value: true },
+  { names: ['--parallel'], value: true },
+  { names: ['--compatibility'], value: false },
+  { names: ['--dry-run'], value: false },
+  { names: ['--all-resources'], value: false },
+  { names: ['--verbose'], value: false },
+  { names: ['--help', '-h'], value: false },
+  { names: ['--version', '-v'], value: false },
+];
+
+const RUNTIME_COMMANDS = [
+  'attach', 'build', 'commit', 'cp', 'create', 'down', 'events', 'exec', 'export', 'images', 'kill', 'logs', 'ls',
+  'pause', 'port', 'ps', 'publish', 'pull', 'push', 'restart', 'rm', 'run', 'scale', 'start', 'stats', 'stop', 'top',
+  'unpause', 'up', 'volumes', 'wait', 'watch',
+];
+
+const USAGE = `Usage:  berth compose [OPTIONS] COMMAND
+
+Define and run multi-container applications (compatible with docker compose)
+
+Options:
+      --env-file stringArray       Specify an alternate environment file
+  -f, --file stringArray           Compose configuration files
+      --profile stringArray        Specify a profile to enable
+      --project-directory string   Specify an alternate working directory
+                                   (default: the path of the, first specified, Compose file)
+  -p, --project-name string        Project name
+
+Commands:
+  config      Parse, resolve and render compose file in canonical format
+  version     Show the Docker Compose version information
+  ${RUNTIME_COMMANDS.join(', ')}: not implemented yet
+`;
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Runs `berth compose <argv>`; resolves to the exit code. */
+export async function runCompose(argv: string[], io: ComposeIO): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`${messageOf(err)}\n`);
+    return 1;
+  }
+}
+
+async function run(argv: string[], io: ComposeIO): Promise<number> {
+  const g = parseFlags(argv, GLOBAL_FLAGS, true);
+  const [command, ...args] = g.rest;
+  if (g.flags.has('--version')) return version([], io);
+  if (!command || g.flags.has('--help') || command === 'help') {
+    io.stdout.write(USAGE);
+    return command || g.flags.has('--help') ? 0 : 1;
+  }
+  const files = g.flags.get('--file') ?? [];
+  const projectOptions = async (services: string[] = []): Promise<ProjectOptions> => ({
+    cwd: io.cwd,
+    env: io.env,
+    files,
+    projectDirectory: g.flags.get('--project-directory')?.[0],
+    projectName: g.flags.get('--project-name')?.[0],
+    envFiles: g.flags.get('--env-file'),
+    profiles: g.flags.get('--profile'),
+    stdin: files.includes('-') ? (io.stdin ?? (await readAllStdin())) : undefined,
+    warn: (m) => io.stderr.write(`WARN[0000] ${m}\n`),
+    services,
+  });
+  switch (command) {
+    case 'config':
+    case 'convert':
+      return config(args, io, projectOptions);
+    case 'version':
+      return version(args, io);
+    default:
+      if (RUNTIME_COMMANDS.includes(command)) {
+        io.stderr.write(`berth compose ${command}: not implemented yet\n`);
+        return 1;
+      }
+      io.stderr.write(`unknown docker command: "compose ${command}"\n`);
+      return 1;
+  }
+}
+
+const CONFIG_FLAGS: FlagSpec[] = [
+  { names: ['--format'], value: true },
+  { names: ['--services'], value: false },
+  { names: ['--volumes'], value: false },
+  { names: ['--networks'], value: false },
+  { names: ['--profiles'], value: false },
+  { names: ['--images'], value: false },
+  { names: ['--hash'], value: true },
+  { names: ['--environment'], value: false },
+  { names: ['--quiet', '-q'], value: false },
+  { names: ['--output', '-o'], value: true },
+  { names: ['--no-interpolate'], value: false },
+  { names: ['--no-normalize'], value: false },
+  { names: ['--no-path-resolution'], value: false },
+  { names: ['--no-consistency'], value: false },
+  { names: ['--resolve-image-digests'], value: false },
+  { names: ['--lock-image-digests'], value: false },
+  { names: ['--variables'], value: false },
+  { names: ['--help', '-h'], value: false },
+];
+
+/** Services in dependency order (dependencies first, then by name). */
+export function servicesInDependencyOrder(p: ComposeProject): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (n: string): void => {
+    if (seen.has(n) || !p.services[n]) return;
+    seen.add(n);
+    for (const d of Object.keys(p.services[n].depends_on ?? {}).sort()) visit(d);
+    out.push(n);
+  };
+  for (const n of Object.keys(p.services).sort()) visit(n);
+  return out;
+}
+
+/** Keeps the named services and what they depend on. */
+function selectServices(p: ComposeProject, names: string[]): ComposeProject {
+  if (!names.length) return p;
+  const keep = new Set<string>();
+  const add = (n: string): void => {
+    if (keep.has(n) || !p.services[n]) return;
+    keep.add(n);
+    for (const d of Object.keys(p.services[n].depends_on ?? {})) add(d);
+  };
+  names.forEach(add);
+  return { ...p, services: Object.fromEntries(Object.entries(p.services).filter(([n]) => keep.has(n))) };
+}
+
+async function config(args: string[], io: ComposeIO, options: (s?: string[]) => Promise<ProjectOptions>): Promise<number> {
+  const { flags, rest } = parseFlags(args, CONFIG_FLAGS, false);
+  if (flags.has('--help')) {
+    io.stdout.write('Usage:  berth compose config [OPTIONS] [SERVICE...]\n\nParse, resolve and render compose file in canonical format\n');
+    return 0;
+  }
+  const opts = await options(rest);
+  opts.noInterpolate = flags.has('--no-interpolate');
+  const full = loadProject(opts);
+  const project = selectServices(full, rest);
+  const format = flags.get('--format')?.[0] ?? 'yaml';
+  if (format !== 'yaml' && format !== 'json') throw new UsageError(`unsupported format "${format}"`);
+  let out: string;
+  if (flags.has('--quiet')) return 0;
+  if (flags.has('--services')) {
+    out = servicesInDependencyOrder(project).map((s) => `${s}\n`).join('');
+  } else if (flags.has('--volumes')) {
+    out = Object.keys(project.volumes).sort().map((v) => `${v}\n`).join('');
+  } else if (flags.has('--networks')) {
+    out = Object.keys(project.networks).sort().map((v) => `${v}\n`).join('');
+  } else if (flags.has('--profiles')) {
+    const all = new Set<string>();
+    for (const s of [...Object.values(full.services), ...Object.values(full.disabledServices)]) for (const p of s.profiles ?? []) all.add(p);
+    out = [...all].sort().map((p) => `${p}\n`).join('');
+  } else if (flags.has('--images')) {
+    out = servicesInDependencyOrder(project)
+      .map((n) => `${project.services[n].image ?? `${project.name}-${n}`}\n`).join('');
+  } else if (flags.has('--environment')) {
+    out = Object.keys(project.environment).sort().map((k) => `${k}=${project.environment[k]}\n`).join('');
+  } else if (flags.has('--hash')) {
+    const which = flags.get('--hash')![0];
+    const names = which === '*' ? Object.keys(project.services).sort() : which.split(',').map((s) => s.trim());
+    out = names.map((n) => {
+      const s = project.services[n];
+      if (!s) throw new UsageError(`no such service: ${n}`);
+      return `${n} ${serviceConfigHash(s)}\n`;
+    }).join('');
+  } else {
+    const model = projectToConfig(project);
+    out = format === 'json' ? toJson(model) : toYaml(model);
+  }
+  const output = flags.get('--output')?.[0];
+  if (output) writeFileSync(resolve(io.cwd, output), out);
+  else io.stdout.write(out);
+  return 0;
+}
+
+const VERSION_FLAGS: FlagSpec[] = [
+  { names: ['--short'], value: false },
+  { names: ['--format', '-f'], value: true },
+  { names: ['--help', '-h'], value: false },
+];
+
+function version(args: string[], io: ComposeIO): number {
+  const { flags } = parseFlags(args, VERSION_FLAGS, false);
+  const v = `${COMPOSE_COMPAT_VERSION}-berth.${BERTH_COMPOSE_VERSION}`;
+  if (flags.has('--short')) io.stdout.write(`${v}\n`);
+  else if (flags.get('--format')?.[0] === 'json') io.stdout.write(`${JSON.stringify({ version: `v${v}` })}\n`);
+  else io.stdout.write(`Docker Compose version v${v} (berth compose ${BERTH_COMPOSE_VERSION})\n`);
+  return 0;
+}

@@ -1,0 +1,18 @@
+/**
+ * berth compose: loading compose projects (discovery, .env, interpolation, merge, extends, include, profiles,
+ * schema validation, normalisation) and the `berth compose` command line.
+ */
+export type * from './types.js';
+export { runCompose, servicesInDependencyOrder, COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION, type ComposeIO } from './cli.js';
+export { loadProject, resolveInputs, type ResolvedInputs } from './loader.js';
+export { parseDotEnv } from './dotenv.js';
+export { substitute, interpolateTree, InterpolationError, type Lookup } from './interpolation.js';
+export {
+  findDefaultComposeFiles, normalizeProjectName, validateProjectName, resolveProjectName, DEFAULT_FILE_NAMES,
+} from './discovery.js';
+export { SchemaValidationError, validateComposeSchema } from './validate-schema.js';
+export { findDependencyCycle } from './normalize.js';
+export { projectToConfig, serializeService, toYaml, toJson } from './serialize.js';
+export { serviceConfigHash, stableStringify } from './config-hash.js';
+export { parseDuration, formatDuration, parseBytes, shellSplit } from './units.js';
+export { parsePortShort, parseVolumeShort } from './short-syntax.js';

@@ -1,0 +1,61 @@
+/**
+ * Parsing a compose file: YAML 1.2 with anchors, aliases and `<<` merge keys, and the Compose merge tags
+ * `!reset` (drop what earlier files set) and `!override` (replace instead of merging), kept as markers for the merge.
+ */
+import { parseDocument, visit, Scalar, YAMLMap, isNode } from 'yaml';
+import { InvalidParameterError } from '../errors/index.js';
+
+export const RESET = '\u0000compose:reset';
+export const OVERRIDE = '\u0000compose:override';
+
+export type Tree = Record<string, unknown>;
+
+/** Parses one compose file's text into a plain object (markers for !reset/!override). */
+export function parseComposeYaml(text: string, file: string): Tree {
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0]?.line;
+    throw new InvalidParameterError(`failed to parse ${file}: yaml: ${line ? `line ${line}: ` : ''}${e.message.split('\n')[0]}`);
+  }
+  visit(doc, {
+    Node(_key, node) {
+      if (!isNode(node) || !node.tag) return undefined;
+      if (node.tag === '!reset') return new Scalar(RESET);
+      if (node.tag === '!override') {
+        node.tag = undefined;
+        const wrap = new YAMLMap();
+        wrap.set(new Scalar(OVERRIDE), node);
+        return wrap;
+      }
+      return undefined;
+    },
+  });
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 10000 });
+  } catch (err) {
+    throw new InvalidParameterError(`failed to parse ${file}: ${(err as Error).message}`);
+  }
+  if (js === null || js === undefined) return {};
+  if (typeof js !== 'object' || Array.isArray(js)) {
+    throw new InvalidParameterError(`${file}: Top-level object must be a mapping`);
+  }
+  return js as Tree;
+}
+
+export function isOverride(v: unknown): v is { [OVERRIDE]: unknown } {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, OVERRIDE);
+}
+
+/** A copy without merge markers (reset entries removed, overrides unwrapped): what the schema validates. */
+export function stripMarkers(v: unknown): unknown {
+  if (isOverride(v)) return stripMarkers(v[OVERRIDE]);
+  if (Array.isArray(v)) return v.filter((x) => x !== RESET).map(stripMarkers);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== RESET) out[k] = stripMarkers(x);
+    return out;
+  }
+  return v;
+}

@@ -525,7 +525,9 @@ export class NetworkService {
       }
       this.ipam.reserve(n.Id, ip, epId);
     } else {
-      const r = n.IPAM.Config[0].IPRange ? hostRange(parseCidr(n.IPAM.Config[0].IPRange, false)) : hostRange(subnet);
+      // An ip-range is used whole; only the subnet's own network and broadcast addresses are excluded (as Docker).
+      const rc = n.IPAM.Config[0].IPRange ? parseCidr(n.IPAM.Config[0].IPRange, false) : subnet;
+      const r = { first: rc.base, last: last(rc) };
       const sr = hostRange(subnet);
       ip = this.ipam.allocate(n.Id, Math.max(r.first, sr.first), Math.min(r.last, sr.last), epId);
     }

@@ -1,0 +1,342 @@
+/**
+ * The network service against the real kernel: bridges, namespaces, veths, iptables, embedded DNS
+ * and published ports. Namespaces stand in for containers (busybox runs inside them through
+ * `ip netns exec`); all addresses live on bridges this test creates, all traffic stays on them
+ * and on loopback.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import * as dnsPacket from 'dns-packet';
+import { openDatabase, type Db } from '../../src/store/index.js';
+import { NetworkService } from '../../src/network/index.js';
+
+const tag = `t${randomBytes(3).toString('hex')}`;
+const octet = 20 + (randomBytes(1)[0] % 100); // 10.213.<octet+k>.0/24 for this run
+const subnet = (k: number) => `10.213.${octet + k}.0/24`;
+let dir: string;
+let db: Db;
+let svc: NetworkService;
+const procs: ChildProcess[] = [];
+let upstream: dgram.Socket;
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+
+/** Runs busybox inside a namespace; resolves with the exit code and output. */
+function inNs(ns: string, args: string[], timeoutSec = 5): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['netns', 'exec', ns, 'busybox', 'timeout', String(timeoutSec), 'busybox', ...args]);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('exit', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+function background(ns: string, args: string[]): ChildProcess {
+  const p = spawn('ip', ['netns', 'exec', ns, 'busybox', ...args], { stdio: 'ignore' });
+  procs.push(p);
+  return p;
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+function httpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/index.html', timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** A "container": sandbox + endpoint on a network, with the resolv.conf the service writes. */
+async function container(name: string, network: string, cfg: { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string } } = {}) {
+  const id = randomBytes(32).toString('hex');
+  const { netnsPath } = await svc.createSandbox(id, 'bridge');
+  const ns = netnsPath!.split('/').pop()!;
+  const ep = await svc.connect(id, name, network, cfg);
+  mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+  writeFileSync(`/etc/netns/${ns}/resolv.conf`, svc.resolvConfFor(id, {}));
+  writeFileSync(`/etc/netns/${ns}/hosts`, svc.hostsFileFor(id, { hostname: id.slice(0, 12) }));
+  return { id, ns, ep };
+}
+
+function newService(database: Db): NetworkService {
+  return new NetworkService({
+    db: database, execRoot: dir, bridgeName: `brt-${tag}`, bip: `10.213.${octet + 50}.1/24`, instanceId: tag,
+    defaultAddressPools: [{ base: `10.214.${octet}.0/24`, size: 28 }],
+    upstreamResolvers: [`127.0.0.1:${(upstream.address()).port}`],
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-net-'));
+  // A fake "host resolver" on loopback: answers every A query with 10.99.99.99.
+  upstream = dgram.createSocket('udp4');
+  upstream.on('message', (msg, r) => {
+    const q = dnsPacket.decode(msg);
+    upstream.send(dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions,
+      answers: q.questions![0].type === 'A' ? [{ type: 'A', name: q.questions![0].name, ttl: 5, data: '10.99.99.99' }] : [],
+    }), r.port, r.address);
+  });
+  await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', () => r()));
+  db = openDatabase(join(dir, 'berth.db'));
+  svc = newService(db);
+  await svc.init();
+});
+
+after(async () => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  const names = svc.kernelNames();
+  await svc.cleanupAll();
+  for (const ns of names.netns) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+  db.close();
+  upstream.close();
+  rmSync(dir, { recursive: true, force: true });
+  // Nothing of this instance may remain in the kernel.
+  const links = sh('ip', ['-o', 'link']);
+  assert.ok(!links.includes(`brt-${tag}`), 'default bridge removed');
+  assert.ok(!sh('ip', ['netns', 'list']).includes(svc.netnsPrefix), 'namespaces removed');
+  assert.ok(!sh('iptables-save', []).includes(`BERTH-${tag.toUpperCase()}`), 'iptables chains removed');
+});
+
+test('predefined networks exist and the default bridge uses the configured name and subnet', () => {
+  const names = svc.list().map((n) => n.Name).sort();
+  assert.deepEqual(names, ['bridge', 'host', 'none']);
+  const b = svc.inspect('bridge');
+  assert.equal(b.Driver, 'bridge');
+  assert.equal(b.IPAM.Config[0].Subnet, `10.213.${octet + 50}.0/24`);
+  assert.equal(b.Options['com.docker.network.bridge.name'], `brt-${tag}`);
+  assert.ok(existsSync(`/sys/class/net/brt-${tag}`));
+  assert.equal(svc.inspect('host').Driver, 'host');
+  assert.equal(svc.inspect('none').Driver, 'null');
+});
+
+test('two endpoints on a user network reach each other by name (ping, TCP) through the embedded DNS', async () => {
+  const { Id } = await svc.create({ Name: `front-${tag}`, IPAM: { Config: [{ Subnet: subnet(0) }] }, Labels: { t: '1' } });
+  const a = await container('alpha', Id);
+  const b = await container('beta', Id);
+  assert.equal(a.ep.Gateway, `10.213.${octet}.1`);
+  assert.match(a.ep.IPAddress, new RegExp(`^10\\.213\\.${octet}\\.\\d+$`));
+  assert.notEqual(a.ep.IPAddress, b.ep.IPAddress);
+  assert.equal(a.ep.MacAddress.slice(0, 5), '02:42');
+
+  const look = await inNs(a.ns, ['nslookup', 'beta', a.ep.Gateway]);
+  assert.equal(look.code, 0, look.out);
+  assert.ok(look.out.includes(b.ep.IPAddress), look.out);
+  const short = await inNs(a.ns, ['nslookup', b.id.slice(0, 12), a.ep.Gateway]);
+  assert.ok(short.out.includes(b.ep.IPAddress), short.out);
+
+  const ping = await inNs(a.ns, ['ping', '-c', '1', '-W', '2', 'beta']);
+  assert.equal(ping.code, 0, ping.out);
+
+  mkdirSync(join(dir, 'www'), { recursive: true });
+  writeFileSync(join(dir, 'www', 'index.html'), 'hello from beta\n');
+  background(b.ns, ['httpd', '-f', '-p', '8080', '-h', join(dir, 'www')]);
+  await waitFor('httpd in beta', async () => (await inNs(a.ns, ['wget', '-q', '-O', '-', 'http://beta:8080/index.html'], 3)).out.includes('hello'));
+
+  // Other names go to the host's resolvers (here a loopback fake); inspect lists both endpoints.
+  const ext = await inNs(a.ns, ['nslookup', 'example.invalid', a.ep.Gateway]);
+  assert.ok(ext.out.includes('10.99.99.99'), ext.out);
+  const info = svc.inspect(`front-${tag}`);
+  assert.equal(Object.keys(info.Containers).length, 2);
+  assert.equal(info.Containers[a.id].Name, 'alpha');
+  assert.equal(info.Containers[a.id].IPv4Address, `${a.ep.IPAddress}/24`);
+  assert.equal(svc.list({ label: ['t=1'] }).length, 1);
+});
+
+test('three endpoints sharing an alias are all answered; another network cannot reach them', async () => {
+  const { Id } = await svc.create({ Name: `alias-${tag}`, IPAM: { Config: [{ Subnet: subnet(1) }] } });
+  const eps = [];
+  for (const n of ['w1', 'w2', 'w3']) eps.push(await container(n, Id, { Aliases: ['web'] }));
+  const client = await container('client', Id);
+  const look = await inNs(client.ns, ['nslookup', 'web', client.ep.Gateway]);
+  assert.equal(look.code, 0, look.out);
+  for (const e of eps) assert.ok(look.out.includes(e.ep.IPAddress), `${e.ep.IPAddress} in ${look.out}`);
+  assert.deepEqual(eps[0].ep.Aliases, ['web']);
+
+  const other = await svc.create({ Name: `other-${tag}`, IPAM: { Config: [{ Subnet: subnet(2) }] } });
+  const stranger = await container('stranger', other.Id);
+  const ping = await inNs(stranger.ns, ['ping', '-c', '1', '-W', '1', eps[0].ep.IPAddress]);
+  assert.notEqual(ping.code, 0, 'other network must not reach the container');
+  const direct = await inNs(client.ns, ['ping', '-c', '1', '-W', '2', eps[0].ep.IPAddress]);
+  assert.equal(direct.code, 0, direct.out);
+  // Names of the other network are not answered there (relayed upstream instead).
+  const look2 = await inNs(stranger.ns, ['nslookup', 'w1', stranger.ep.Gateway]);
+  assert.ok(!look2.out.includes(eps[0].ep.IPAddress), look2.out);
+});
+
+test('internal network: no default route; none mode: only loopback; host mode: no namespace', async () => {
+  const { Id } = await svc.create({ Name: `int-${tag}`, Internal: true, IPAM: { Config: [{ Subnet: subnet(3) }] } });
+  const c = await container('inside', Id);
+  const routes = sh('ip', ['-n', c.ns, 'route']);
+  assert.ok(!routes.includes('default'), routes);
+  assert.ok(routes.includes(`10.213.${octet + 3}.0/24`), routes);
+
+  const noneId = randomBytes(32).toString('hex');
+  const { netnsPath } = await svc.createSandbox(noneId, 'none');
+  await svc.connect(noneId, 'lonely', 'none', {});
+  const links = sh('ip', ['-n', netnsPath!.split('/').pop()!, '-o', 'link']).trim().split('\n');
+  assert.equal(links.length, 1);
+  assert.match(links[0], /lo: <LOOPBACK,UP/);
+
+  const hostId = randomBytes(32).toString('hex');
+  assert.equal((await svc.createSandbox(hostId, 'host')).netnsPath, null);
+  await svc.connect(hostId, 'hosty', 'host', {});
+  assert.deepEqual(await svc.publishPorts(hostId, { '80/tcp': [{ HostPort: '80' }] }), {});
+  await assert.rejects(svc.connect(hostId, 'hosty', `int-${tag}`, {}), /cannot join any other network|host network/);
+  await svc.releaseSandbox(noneId);
+  await svc.releaseSandbox(hostId);
+});
+
+test('--network container: shares the namespace', async () => {
+  const { Id } = await svc.create({ Name: `share-${tag}`, IPAM: { Config: [{ Subnet: subnet(4) }] } });
+  const owner = await container('owner', Id);
+  const joinerId = randomBytes(32).toString('hex');
+  const { netnsPath } = await svc.createSandbox(joinerId, { container: owner.id });
+  assert.equal(netnsPath, `/var/run/netns/${owner.ns}`);
+  assert.ok(svc.hostsFileFor(joinerId, { hostname: 'j' }).includes(`${owner.ep.IPAddress}\tj`));
+  await svc.releaseSandbox(joinerId);
+  assert.ok(existsSync(`/var/run/netns/${owner.ns}`));
+});
+
+test('published port is reachable on 127.0.0.1 and on the host address, and survives a service restart', async () => {
+  const { Id } = await svc.create({ Name: `pub-${tag}`, IPAM: { Config: [{ Subnet: subnet(5) }] } });
+  const web = await container('web', Id);
+  mkdirSync(join(dir, 'pub'), { recursive: true });
+  writeFileSync(join(dir, 'pub', 'index.html'), 'published\n');
+  background(web.ns, ['httpd', '-f', '-p', '80', '-h', join(dir, 'pub')]);
+  const port = await freePort();
+  const ports = await svc.publishPorts(web.id, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }, { HostPort: '' }] });
+  assert.deepEqual(ports['80/tcp'][0], { HostIp: '127.0.0.1', HostPort: String(port) });
+  assert.equal(ports['80/tcp'][1].HostIp, '0.0.0.0');
+  const randomPort = ports['80/tcp'][1].HostPort;
+  assert.ok(Number(randomPort) > 0);
+  await waitFor('published port', async () => (await httpGet('127.0.0.1', port).catch(() => '')).includes('published'));
+
+  // The same host port again: Docker's error, and nothing half-made.
+  const other = await container('web2', Id);
+  await assert.rejects(svc.publishPorts(other.id, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] }),
+    (err: Error) => /Bind for 127\.0\.0\.1:\d+ failed: port is already allocated/.test(err.message) && (err as any).status === 409);
+  assert.deepEqual(svc.ports(other.id), {});
+  // A host process holding a port is detected as well.
+  const squatter = net.createServer();
+  await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', () => r()));
+  const taken = (squatter.address() as net.AddressInfo).port;
+  await assert.rejects(svc.publishPorts(other.id, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(taken) }] }), /port is already allocated/);
+  squatter.close();
+
+  // Restart: a new service on the same database; the rules were wiped meanwhile (firewall reload).
+  await svc.shutdown();
+  sh('iptables', ['-t', 'nat', '-F', `BERTH-${tag.toUpperCase()}-DNAT`]);
+  await assert.rejects(httpGet('127.0.0.1', port));
+  svc = newService(db);
+  await svc.init();
+  assert.equal((await httpGet('127.0.0.1', port)).trim(), 'published');
+  // The port is held again: nobody else can bind it.
+  await assert.rejects(new Promise<void>((resolve, reject) => {
+    const s = net.createServer(); s.once('error', reject); s.listen(port, '127.0.0.1', () => { s.close(); resolve(); });
+  }), /EADDRINUSE/);
+  // And from another container on the same network, through the host's address (hairpin).
+  const via = await inNs(other.ns, ['wget', '-q', '-O', '-', `http://${web.ep.Gateway}:${randomPort}/index.html`], 3);
+  assert.ok(via.out.includes('published'), via.out);
+  await svc.releaseSandbox(web.id);
+  await assert.rejects(httpGet('127.0.0.1', port));
+});
+
+test('bad input gives Docker-style errors and leaves nothing half-made', async () => {
+  await svc.create({ Name: `ov1-${tag}`, IPAM: { Config: [{ Subnet: subnet(6) }] } });
+  const before = svc.list().length;
+  await assert.rejects(svc.create({ Name: `ov2-${tag}`, IPAM: { Config: [{ Subnet: `10.213.${octet + 6}.128/25` }] } }),
+    (e: any) => e.status === 403 && /Pool overlaps with other one on this address space/.test(e.message));
+  await assert.rejects(svc.create({ Name: `ov1-${tag}` }), (e: any) => e.status === 409 && /already exists/.test(e.message));
+  await assert.rejects(svc.create({ Name: `gw-${tag}`, IPAM: { Config: [{ Subnet: subnet(7), Gateway: '10.1.0.1' }] } }),
+    (e: any) => e.status === 400 && /invalid gateway 10\.1\.0\.1/.test(e.message));
+  await assert.rejects(svc.create({ Name: `bridge` }), (e: any) => e.status === 403);
+  assert.equal(svc.list().length, before);
+
+  const c = await container('fixed', `ov1-${tag}`, { IPAMConfig: { IPv4Address: `10.213.${octet + 6}.77` } });
+  assert.equal(c.ep.IPAddress, `10.213.${octet + 6}.77`);
+  const id2 = randomBytes(32).toString('hex');
+  await svc.createSandbox(id2, 'bridge');
+  await assert.rejects(svc.connect(id2, 'x', `ov1-${tag}`, { IPAMConfig: { IPv4Address: '10.9.9.9' } }),
+    (e: any) => e.status === 400 && /no configured subnet or ip-range contain the IP address 10\.9\.9\.9/.test(e.message));
+  await assert.rejects(svc.connect(id2, 'x', `ov1-${tag}`, { IPAMConfig: { IPv4Address: `10.213.${octet + 6}.77` } }),
+    (e: any) => /Address already in use/.test(e.message));
+  await assert.rejects(svc.connect(id2, 'x', 'no-such-net', {}), (e: any) => e.status === 404 && /network no-such-net not found/.test(e.message));
+  await assert.rejects(svc.remove('no-such-net'), (e: any) => e.status === 404);
+  assert.deepEqual(svc.allocations(`ov1-${tag}`).map((a) => a.address), [`10.213.${octet + 6}.1`, `10.213.${octet + 6}.77`]);
+
+  await assert.rejects(svc.remove(`ov1-${tag}`), (e: any) => e.status === 403 && /has active endpoints/.test(e.message));
+  await assert.rejects(svc.remove('bridge'), /pre-defined network and cannot be removed/);
+  await svc.disconnect(c.id, `ov1-${tag}`);
+  await svc.remove(`ov1-${tag}`);
+  await svc.releaseSandbox(id2);
+  await svc.releaseSandbox(c.id);
+});
+
+test('addresses are never handed out twice, also after a restart', async () => {
+  const { Id } = await svc.create({ Name: `ipam-${tag}`, IPAM: { Config: [{ Subnet: subnet(8), IPRange: `10.213.${octet + 8}.16/30` }] } });
+  const a = await container('i1', Id);
+  const b = await container('i2', Id);
+  await svc.shutdown();
+  svc = newService(db);
+  await svc.init();
+  const c = await container('i3', Id);
+  const ips = [a, b, c].map((x) => x.ep.IPAddress);
+  assert.equal(new Set(ips).size, 3);
+  for (const ip of ips) assert.match(ip, new RegExp(`^10\\.213\\.${octet + 8}\\.(16|17|18|19)$`));
+  const d = await container('i4', Id);
+  assert.equal(new Set([...ips, d.ep.IPAddress]).size, 4);
+  const id5 = randomBytes(32).toString('hex');
+  await svc.createSandbox(id5, 'bridge');
+  // The /30 range holds four addresses: the fifth endpoint finds the pool exhausted.
+  await assert.rejects(svc.connect(id5, 'i5', Id, {}), /no available IPv4 addresses/);
+  await svc.releaseSandbox(id5);
+});
+
+test('default bridge: no DNS, hosts file with links and host-gateway, resolv.conf from the host', async () => {
+  const a = await container('da', 'bridge');
+  const b = await container('db', 'bridge');
+  assert.equal(a.ep.Gateway, `10.213.${octet + 50}.1`);
+  assert.equal(a.ep.DNSNames, null);
+  const hosts = svc.hostsFileFor(a.id, { hostname: 'web', domainname: 'example.org', extraHosts: ['gw:host-gateway', 'x:1.2.3.4'], links: [{ alias: 'dbalias', containerId: b.id }] });
+  assert.ok(hosts.includes(`10.213.${octet + 50}.1\tgw`), hosts);
+  assert.ok(hosts.includes('1.2.3.4\tx'));
+  assert.ok(hosts.includes(`${b.ep.IPAddress}\tdbalias ${b.id.slice(0, 12)} db`), hosts);
+  assert.ok(hosts.includes(`${a.ep.IPAddress}\tweb.example.org web`), hosts);
+  const rc = svc.resolvConfFor(a.id, { dns: ['10.0.0.2'], dnsSearch: ['corp'], dnsOptions: ['ndots:2'] });
+  assert.equal(rc, 'search corp\nnameserver 10.0.0.2\noptions ndots:2\n');
+  const ping = await inNs(a.ns, ['ping', '-c', '1', '-W', '2', b.ep.IPAddress]);
+  assert.equal(ping.code, 0, ping.out);
+  await assert.rejects(svc.connect(randomBytes(8).toString('hex'), 'z', 'bridge', {}), /no network sandbox/);
+});
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}

@@ -1,0 +1,74 @@
+/**
+ * overlayfs mounts for container root filesystems. mount(8)/umount(8) are spawned (Node has no mount syscall).
+ * Options: redirect_dir and metacopy are forced off so every change lands as a full copy in the upper dir, which is
+ * what diffTar needs to produce a complete layer; index is off so upper dirs stay portable.
+ */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { execFile } from './exec.js';
+import { InvalidParameterError, SystemError } from '../errors/index.js';
+
+const MAX_OPTIONS = 4000;   // the kernel takes mount options in one page; keep a margin
+
+/** Backslash-escapes the characters overlay's option parser treats specially in a path. */
+function esc(p: string): string { return p.replace(/[\\,:]/g, (c) => '\\' + c); }
+
+function commonDir(paths: string[]): string {
+  let common = path.dirname(paths[0]!);
+  for (const p of paths) {
+    while (common !== '/' && !(p === common || p.startsWith(common + '/'))) common = path.dirname(common);
+  }
+  return common;
+}
+
+/**
+ * Mounts an overlay of `lowerDirs` (topmost first) under the writable `upperDir` at `target`.
+ * With zero lower dirs (an image with no layers) the upper dir is bind-mounted instead: the same view, no overlay.
+ * Long lower-dir lists are passed relative to their common parent (mount runs there), as Docker does.
+ */
+export async function mountOverlay(lowerDirs: string[], upperDir: string, workDir: string, target: string): Promise<void> {
+  fs.mkdirSync(upperDir, { recursive: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  fs.mkdirSync(target, { recursive: true });
+  if (lowerDirs.length === 0) {
+    const r = await execFile('mount', ['--bind', upperDir, target]);
+    if (r.code !== 0) throw new SystemError(`bind-mounting ${upperDir} on ${target} failed: ${r.stderr}`);
+    return;
+  }
+  const tail = `,upperdir=${esc(path.resolve(upperDir))},workdir=${esc(path.resolve(workDir))},index=off,redirect_dir=off,metacopy=off`;
+  let cwd: string | undefined;
+  let lower = lowerDirs.map((d) => esc(path.resolve(d))).join(':');
+  if (lower.length + tail.length + 9 > MAX_OPTIONS) {
+    cwd = commonDir(lowerDirs.map((d) => path.resolve(d)));
+    lower = lowerDirs.map((d) => esc(path.relative(cwd!, path.resolve(d)))).join(':');
+    if (lower.length + tail.length + 9 > MAX_OPTIONS) {
+      throw new InvalidParameterError(`too many layers to mount (${lowerDirs.length}): the overlay option string exceeds the kernel's limit`);
+    }
+  }
+  const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower}${tail}`, path.resolve(target)], { cwd });
+  if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+}
+
+/** Unmounts `target`; not mounted or missing is fine; a busy mount is detached lazily. */
+export async function unmount(target: string): Promise<void> {
+  const r = await execFile('umount', [target]);
+  if (r.code === 0) return;
+  if (/not mounted|no mount point specified|no such file or directory|not found/i.test(r.stderr)) return;
+  if (/busy/i.test(r.stderr)) {
+    const l = await execFile('umount', ['-l', target]);
+    if (l.code === 0 || /not mounted/i.test(l.stderr)) return;
+    throw new SystemError(`unmounting ${target} failed: ${l.stderr}`);
+  }
+  throw new SystemError(`unmounting ${target} failed: ${r.stderr}`);
+}
+
+/** Whether `target` is a mount point (from /proc/self/mountinfo). */
+export function isMounted(target: string): boolean {
+  const want = path.resolve(target);
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp !== undefined && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === want) return true;
+  }
+  return false;
+}

@@ -1,0 +1,398 @@
+/**
+ * Unpacks one layer tar (plain or gzip) into an empty directory, hashing the uncompressed bytes as it goes (DiffID).
+ *
+ * Safety: the target directory is fresh and private, so the unpacker knows every node in it (`nodes`). Entry names are
+ * cleaned like Docker does (absolute → relative; a `..` that climbs above the root is refused); parent paths are
+ * resolved through the in-memory tree like securejoin (a symlink in the path is followed *inside* the root; an absolute
+ * target means the root), so no write ever follows a symlink on disk. Final components are created with
+ * O_EXCL|O_NOFOLLOW as a second line of defence. Hard links must point at a non-directory already in this layer.
+ *
+ * Docker whiteouts become overlayfs ones: `.wh.NAME` → character device 0/0, `.wh..wh..opq` → trusted.overlay.opaque=y.
+ * Node cannot mknod or set xattrs, so those (and device/fifo entries) are created in one batch process each at the end.
+ *
+ * Speed: file data is written with synchronous calls straight from the tar parser's chunks (no per-file promises,
+ * no thread-pool hops); each call is short, so the event loop stays responsive between chunks.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import { Readable, pipeline } from 'node:stream';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import tar from 'tar-stream';
+import { BerthError, InvalidParameterError } from '../errors/index.js';
+import { run } from './exec.js';
+import { setOpaque } from './xattr.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const WHITEOUT_META_PREFIX = '.wh..wh.';
+export const WHITEOUT_OPAQUE = '.wh..wh..opq';
+
+export interface UnpackResult {
+  diffId: string;     // sha256 of the uncompressed tar
+  size: number;       // bytes of content (regular files once per inode, symlink targets)
+  entries: number;
+}
+
+type Node =
+  | { kind: 'dir' }
+  | { kind: 'file' }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'special' }       // device or fifo, created in the final batch
+  | { kind: 'whiteout' };     // created in the final batch
+
+interface Meta { mode: number; uid: number; gid: number; atime?: number; mtime?: number }
+interface Special extends Meta { type: 'c' | 'b' | 'p'; major: number; minor: number }
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const MAX_SYMLINK_HOPS = 40;
+
+/** Cleans a tar entry name the way Docker does: absolute becomes relative; escaping above the root is an error. */
+export function cleanEntryName(name: string): string {
+  const n = path.posix.normalize('/' + name);      // '/..' normalises to '/': check the raw components instead
+  let depth = 0;
+  for (const c of name.split('/')) {
+    if (c === '..') { if (--depth < 0) throw new InvalidParameterError(`invalid tar entry "${name}": path escapes the layer root`); }
+    else if (c !== '' && c !== '.') depth++;
+  }
+  return n === '/' ? '' : n.slice(1).replace(/\/$/, '');
+}
+
+const digestOf = (h: Hash) => 'sha256:' + h.digest('hex');
+
+function secondsOf(header: tar.Headers, key: 'mtime' | 'atime'): number | undefined {
+  const pax = (header as { pax?: Record<string, string> }).pax;
+  const v = pax?.[key];
+  if (v !== undefined && v !== '' && Number.isFinite(Number(v))) return Number(v);
+  if (key === 'mtime' && header.mtime) return header.mtime.getTime() / 1000;
+  return undefined;
+}
+
+class TreeWriter {
+  private readonly nodes = new Map<string, Node>([['', { kind: 'dir' }]]);
+  private readonly dirMeta = new Map<string, Meta>();
+  private readonly specials = new Map<string, Special>();
+  private readonly whiteouts = new Map<string, { uid: number; gid: number }>();
+  private readonly opaque = new Set<string>();
+  private readonly laterLinks: Array<{ target: string; rel: string }> = [];
+  private readonly counted = new Set<string>();   // rel paths whose bytes are in `size` (removed on replace)
+  private readonly sizes = new Map<string, number>();
+  entries = 0;
+
+  constructor(private readonly root: string) {}
+
+  private abs(rel: string): string { return rel === '' ? this.root : this.root + '/' + rel; }
+
+  get size(): number { let s = 0; for (const v of this.sizes.values()) s += v; return s; }
+
+  /**
+   * Resolves a directory path (components relative to the root) through the tree, following symlinks inside the
+   * root. With `create`, missing components become directories (0755, root-owned), as Docker's MkdirAll does.
+   * Returns the real relative path, or null when !create and something is missing.
+   */
+  private resolveDir(relPath: string, create: boolean, entryName: string): string | null {
+    const queue = relPath === '' ? [] : relPath.split('/');
+    const cur: string[] = [];
+    let hops = 0;
+    while (queue.length > 0) {
+      const c = queue.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') { cur.pop(); continue; }
+      const p = cur.length === 0 ? c : cur.join('/') + '/' + c;
+      const node = this.nodes.get(p);
+      if (node === undefined || node.kind === 'whiteout') {
+        if (!create) return null;
+        if (node) this.whiteouts.delete(p);
+        fs.mkdirSync(this.abs(p), 0o755);
+        this.nodes.set(p, { kind: 'dir' });
+        this.dirMeta.set(p, { mode: 0o755, uid: 0, gid: 0 });
+        cur.push(c);
+      } else if (node.kind === 'dir') {
+        cur.push(c);
+      } else if (node.kind === 'symlink') {
+        if (++hops > MAX_SYMLINK_HOPS) throw new InvalidParameterError(`invalid tar entry "${entryName}": too many levels of symbolic links`);
+        if (node.target.startsWith('/')) cur.length = 0;   // absolute targets mean the layer root
+        queue.unshift(...node.target.split('/'));
+      } else {
+        throw new InvalidParameterError(`invalid tar entry "${entryName}": a parent path component is not a directory`);
+      }
+    }
+    return cur.join('/');
+  }
+
+  /** Where an entry goes: its parent resolved (and created) inside the root, plus its own name unresolved. */
+  private place(cleaned: string, entryName: string): { parent: string; base: string; rel: string } {
+    const i = cleaned.lastIndexOf('/');
+    const parent = this.resolveDir(i < 0 ? '' : cleaned.slice(0, i), true, entryName)!;
+    const base = i < 0 ? cleaned : cleaned.slice(i + 1);
+    return { parent, base, rel: parent === '' ? base : parent + '/' + base };
+  }
+
+  /** Removes whatever is at rel (pending or on disk). Keeps an existing directory when keepDir; returns whether kept. */
+  private removeExisting(rel: string, keepDir: boolean): boolean {
+    const node = this.nodes.get(rel);
+    if (node === undefined) return false;
+    if (node.kind === 'dir') {
+      if (keepDir) return true;
+      fs.rmSync(this.abs(rel), { recursive: true, force: true });
+      const prefix = rel + '/';
+      for (const m of [this.nodes, this.dirMeta, this.specials, this.whiteouts, this.sizes] as Map<string, unknown>[]) {
+        for (const k of m.keys()) if (k.startsWith(prefix)) m.delete(k);
+      }
+      for (const k of this.opaque) if (k === rel || k.startsWith(prefix)) this.opaque.delete(k);
+      this.dirMeta.delete(rel);
+    } else if (node.kind === 'whiteout') {
+      this.whiteouts.delete(rel);
+    } else if (node.kind === 'special') {
+      this.specials.delete(rel);
+    } else {
+      fs.unlinkSync(this.abs(rel));
+    }
+    this.sizes.delete(rel);
+    this.nodes.delete(rel);
+    return false;
+  }
+
+  /** Handles one entry; calls done() (possibly later, after the data) exactly once. */
+  entry(header: tar.Headers, stream: NodeJS.ReadableStream & { resume(): void }, done: (err?: Error) => void): void {
+    this.entries++;
+    const name = header.name;
+    const cleaned = cleanEntryName(name);
+    const drainAndDone = () => {
+      if (!header.size) return done();
+      stream.on('end', () => done());
+      stream.on('error', (e: Error) => done(e));
+      stream.resume();
+    };
+    if (cleaned === '') return drainAndDone();   // the root entry "./": Docker keeps the existing root as is
+    const { parent, base, rel } = this.place(cleaned, name);
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const uid = header.uid ?? 0;
+    const gid = header.gid ?? 0;
+    const mtime = secondsOf(header, 'mtime');
+    const atime = secondsOf(header, 'atime') ?? mtime;
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      if (base === WHITEOUT_OPAQUE) {
+        this.opaque.add(parent);
+      } else if (!base.startsWith(WHITEOUT_META_PREFIX)) {   // other .wh..wh.* are aufs bookkeeping: skip
+        const victim = base.slice(WHITEOUT_PREFIX.length);
+        if (victim === '' || victim === '.' || victim === '..') throw new InvalidParameterError(`invalid whiteout entry "${name}"`);
+        const vrel = parent === '' ? victim : parent + '/' + victim;
+        this.removeExisting(vrel, false);
+        this.nodes.set(vrel, { kind: 'whiteout' });
+        this.whiteouts.set(vrel, { uid, gid });
+      }
+      return drainAndDone();
+    }
+
+    switch (header.type) {
+      case 'file':
+      case 'contiguous-file': {
+        this.removeExisting(rel, false);
+        const p = this.abs(rel);
+        const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        this.nodes.set(rel, { kind: 'file' });
+        this.sizes.set(rel, header.size ?? 0);
+        let failed = false;
+        const finish = (err?: Error) => {
+          if (failed) return;
+          if (err) { failed = true; try { fs.closeSync(fd); } catch { /* already failing */ } return done(err); }
+          try {
+            fs.fchownSync(fd, uid, gid);
+            fs.fchmodSync(fd, mode);             // after chown, which clears setuid/setgid
+            if (mtime !== undefined) fs.futimesSync(fd, atime!, mtime);
+            fs.closeSync(fd);
+          } catch (e) { failed = true; try { fs.closeSync(fd); } catch { /* ignore */ } return done(e as Error); }
+          done();
+        };
+        if (!header.size) return finish();
+        stream.on('data', (chunk: Buffer) => {
+          if (failed) return;
+          try {
+            let off = 0;
+            while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+          } catch (e) { finish(e as Error); }
+        });
+        stream.on('end', () => finish());
+        stream.on('error', (e: Error) => finish(e));
+        return;
+      }
+      case 'directory': {
+        if (!this.removeExisting(rel, true)) {
+          fs.mkdirSync(this.abs(rel), 0o755);
+          this.nodes.set(rel, { kind: 'dir' });
+        }
+        this.dirMeta.set(rel, { mode, uid, gid, atime, mtime });
+        return drainAndDone();
+      }
+      case 'symlink': {
+        const target = header.linkname ?? '';
+        if (target === '') throw new InvalidParameterError(`invalid tar entry "${name}": symbolic link with an empty target`);
+        this.removeExisting(rel, false);
+        const p = this.abs(rel);
+        fs.symlinkSync(target, p);
+        fs.lchownSync(p, uid, gid);
+        if (mtime !== undefined) fs.lutimesSync(p, atime!, mtime);
+        this.nodes.set(rel, { kind: 'symlink', target });
+        this.sizes.set(rel, Buffer.byteLength(target));
+        return drainAndDone();
+      }
+      case 'link': {
+        const linkname = header.linkname ?? '';
+        const tclean = cleanEntryName(linkname);
+        if (tclean === '') throw new InvalidParameterError(`invalid tar entry "${name}": hard link to the layer root`);
+        const ti = tclean.lastIndexOf('/');
+        const tparent = this.resolveDir(ti < 0 ? '' : tclean.slice(0, ti), false, name);
+        const trel = tparent === null ? null : (tparent === '' ? '' : tparent + '/') + tclean.slice(ti + 1);
+        const tnode = trel === null ? undefined : this.nodes.get(trel);
+        if (trel === null || tnode === undefined || tnode.kind === 'whiteout') {
+          throw new InvalidParameterError(`invalid tar entry "${name}": hard link target "${linkname}" is not in this layer`);
+        }
+        if (tnode.kind === 'dir') throw new InvalidParameterError(`invalid tar entry "${name}": hard link to a directory`);
+        if (trel === rel) return drainAndDone();
+        this.removeExisting(rel, false);
+        this.nodes.set(rel, tnode);
+        if (tnode.kind === 'special') this.laterLinks.push({ target: trel, rel });
+        else fs.linkSync(this.abs(trel), this.abs(rel));
+        return drainAndDone();
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        this.removeExisting(rel, false);
+        const type = header.type === 'fifo' ? 'p' : header.type === 'block-device' ? 'b' : 'c';
+        this.specials.set(rel, { type, major: header.devmajor ?? 0, minor: header.devminor ?? 0, mode, uid, gid, atime, mtime });
+        this.nodes.set(rel, { kind: 'special' });
+        return drainAndDone();
+      }
+      default:
+        throw new InvalidParameterError(`invalid tar entry "${name}": unsupported entry type ${String(header.type)}`);
+    }
+  }
+
+  /** Creates the batched nodes (devices, whiteouts, opaque markers) and applies directory metadata last. */
+  async finish(): Promise<void> {
+    const devs = [...this.specials].filter(([, s]) => s.type !== 'p');
+    const fifos = [...this.specials].filter(([, s]) => s.type === 'p');
+    const mk: string[] = [];
+    for (const [rel, s] of devs) mk.push(rel, s.type, String(s.major), String(s.minor));
+    for (const rel of this.whiteouts.keys()) mk.push(rel, 'c', '0', '0');
+    if (mk.length > 0) {
+      await run('xargs', ['-0', '-n', '4', 'mknod', '-m', '0', '--'], { input: mk.join('\0') + '\0', cwd: this.root });
+    }
+    if (fifos.length > 0) {
+      await run('xargs', ['-0', 'mkfifo', '-m', '0', '--'], { input: fifos.map(([rel]) => rel).join('\0') + '\0', cwd: this.root });
+    }
+    for (const [rel, s] of this.specials) {
+      const p = this.abs(rel);
+      fs.lchownSync(p, s.uid, s.gid);
+      fs.chmodSync(p, s.mode);
+      if (s.mtime !== undefined) fs.utimesSync(p, s.atime!, s.mtime);
+    }
+    for (const [rel, w] of this.whiteouts) fs.lchownSync(this.abs(rel), w.uid, w.gid);
+    for (const { target, rel } of this.laterLinks) fs.linkSync(this.abs(target), this.abs(rel));
+    if (this.opaque.size > 0) await setOpaque(this.root, this.opaque);
+    // Directories last (deepest first), so creating their children no longer moves their mtimes.
+    const dirs = [...this.dirMeta].sort((a, b) => b[0].length - a[0].length);
+    for (const [rel, m] of dirs) {
+      const p = this.abs(rel);
+      fs.lchownSync(p, m.uid, m.gid);
+      fs.chmodSync(p, m.mode);
+      if (m.mtime !== undefined) fs.utimesSync(p, m.atime!, m.mtime);
+    }
+    fs.chmodSync(this.root, 0o755);
+  }
+}
+
+/** Peeks at the first bytes: gzip is decompressed, other compressions are refused clearly, anything else is tar. */
+async function decompressed(input: NodeJS.ReadableStream): Promise<AsyncIterable<Buffer>> {
+  const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let len = 0;
+  let ended = false;
+  while (len < 6) {
+    const r = await it.next();
+    if (r.done) { ended = true; break; }
+    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    head.push(b); len += b.length;
+  }
+  const first = Buffer.concat(head);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (first.length > 0) yield first;
+    if (ended) return;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  }
+  const is = (...m: number[]) => m.every((v, i) => first[i] === v);
+  if (is(0x28, 0xb5, 0x2f, 0xfd)) throw new InvalidParameterError('zstd-compressed layers are not supported');
+  if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) throw new InvalidParameterError('xz-compressed layers are not supported');
+  if (is(0x42, 0x5a, 0x68)) throw new InvalidParameterError('bzip2-compressed layers are not supported');
+  if (!is(0x1f, 0x8b)) return rest();
+  const gunzip = createGunzip();
+  return pipeline(Readable.from(rest()), gunzip, () => { /* errors surface through iterating gunzip */ });
+}
+
+function invalid(err: unknown): Error {
+  if (err instanceof BerthError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return new InvalidParameterError(`invalid layer archive: gzip data is corrupt or truncated (${e.message})`);
+  if (e instanceof Error && e.code === undefined) return new InvalidParameterError(`invalid layer archive: ${e.message}`);
+  return e as Error;
+}
+
+/**
+ * Unpacks `input` into `dir` (must exist and be empty). Returns the DiffID; throws InvalidParameterError on a corrupt,
+ * truncated or malicious archive (the caller removes `dir`).
+ */
+export async function unpackTar(input: NodeJS.ReadableStream, dir: string): Promise<UnpackResult> {
+  const hash = createHash('sha256');
+  const tree = new TreeWriter(dir);
+  const extract = tar.extract();
+  let failure: Error | null = null;
+  extract.on('entry', (header, stream, next) => {
+    let called = false;
+    const done = (err?: Error) => {
+      if (called) return;
+      called = true;
+      if (err && !failure) failure = invalid(err);
+      next(err);
+    };
+    try { tree.entry(header, stream as unknown as NodeJS.ReadableStream & { resume(): void }, done); }
+    catch (e) { done(e as Error); }
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve());
+    extract.on('error', (e: Error) => reject(failure ?? invalid(e)));
+    extract.on('close', () => { if (failure) reject(failure); });
+  });
+  finished.catch(() => { /* observed below */ });
+  let drainWaiter: (() => void) | null = null;
+  extract.on('drain', () => { const w = drainWaiter; drainWaiter = null; w?.(); });
+  extract.on('close', () => { const w = drainWaiter; drainWaiter = null; w?.(); });
+
+  try {
+    const source = await decompressed(input);
+    for await (const chunk of source) {
+      if (failure || extract.destroyed) break;
+      hash.update(chunk);
+      if (!extract.write(chunk)) await new Promise<void>((resolve) => { drainWaiter = resolve; });
+    }
+    if (!failure && !extract.destroyed) extract.end();
+  } catch (e) {
+    const err = invalid(e);
+    extract.destroy(err);
+    throw err;
+  }
+  await finished;
+  if (failure) throw failure;
+  await tree.finish();
+  return { diffId: digestOf(hash), size: tree.size, entries: tree.entries };
+}
+
+/** Reads a layer stream to the end only to compute its DiffID (used when the layer already exists). */
+export async function digestTar(input: NodeJS.ReadableStream): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of await decompressed(input)) hash.update(chunk);
+  } catch (e) { throw invalid(e); }
+  return digestOf(hash);
+}

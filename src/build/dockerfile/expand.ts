@@ -44,6 +44,11 @@ export class BuildArgs {
     return b;
   }
 
+  /** After a stage: record the ARGs it declared, so unusedOptions() knows them (moby's MergeReferencedArgs). */
+  mergeReferencedArgs(stage: BuildArgs): void {
+    for (const k of stage.referenced) this.referenced.add(k);
+  }
+
   addMetaArg(key: string, value: string | undefined): void {
     this.metaArgs.set(key, value);
   }

@@ -298,7 +298,10 @@ function heredocsFromLine(line: string): Heredoc[] {
     words = []; // BuildKit ignores lexing errors here: no heredocs
   }
   const docs: Heredoc[] = [];
-  for (const w of words) {
+  for (let i = 0; i < words.length; i++) {
+    let w = words[i]!;
+    // `<< EOF` and `<<- EOF`: the delimiter is the next word
+    if (/^\d*<<-?$/.test(w) && i + 1 < words.length) w += ' ' + words[++i]!;
     const doc = parseHeredoc(w);
     if (doc) docs.push(doc);
   }

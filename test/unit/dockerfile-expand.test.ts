@@ -1,0 +1,327 @@
+// Variable expansion and word splitting, compared with Docker's shell lexer.
+// Cases marked [envVarTest] are the expectations of moby's builder/dockerfile/shell/envVarTest
+// (env PWD=/home SHELL=bash KOREAN=한국어); [ref] cases come from the Dockerfile reference
+// ("Environment replacement"); others follow buildkit's frontend/dockerfile/shell behaviour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ShellLex, BuildArgs, expandInstruction, expansionEnv, expandFrom, applyMetaArgs, parseDockerfile,
+  expandHeredocContent, runHeredocCommand, PREDEFINED_ARGS, platformArgs, ShellExpansionError,
+  type EnvInstruction, type ExposeInstruction, type CopyInstruction, type RunInstruction,
+} from '../../src/build/dockerfile/index.js';
+
+const ENV = ['PWD=/home', 'SHELL=bash', 'KOREAN=한국어'];
+
+// [source, expected or null for an error]
+const envVarTest: [string, string | null][] = [
+  ['hello', 'hello'],
+  ["he'll'o", 'hello'],
+  ["he'llo", null],
+  ["he\\'llo", "he'llo"],
+  ["he\\\\'llo", null],
+  ['abc\\tdef', 'abctdef'],
+  ['"abc\\tdef"', 'abc\\tdef'],
+  ['"abc\\\\tdef"', 'abc\\tdef'],
+  ["'abc\\tdef'", 'abc\\tdef'],
+  ['hello\\', 'hello'],
+  ['hello\\\\', 'hello\\'],
+  ['"hello', null],
+  ['"hello\\"', null],
+  ['"hel\'lo"', "hel'lo"],
+  ["'hello", null],
+  ["'hello\\'", 'hello\\'],
+  ["'hello\\there'", 'hello\\there'],
+  ["'hello\\\\there'", 'hello\\\\there'],
+  ['"\'\'"', "''"],
+  ['$.', '$.'],
+  ['$1', ''],
+  ['he$1x', 'hex'],
+  ['he$.x', 'he$.x'],
+  ['he$pwd.', 'he.'],
+  ['he$PWD', 'he/home'],
+  ['he\\$PWD', 'he$PWD'],
+  ['he\\\\$PWD', 'he\\/home'],
+  ['"he\\$PWD"', 'he$PWD'],
+  ['"he\\\\$PWD"', 'he\\/home'],
+  ['\\${}', '${}'],
+  ['\\${}aaa', '${}aaa'],
+  ['he\\${}', 'he${}'],
+  ['he\\${}xx', 'he${}xx'],
+  ['${}', null],
+  ['${}aaa', null],
+  ['he${}', null],
+  ['he${}xx', null],
+  ['he${hi}', 'he'],
+  ['he${hi}xx', 'hexx'],
+  ['he${PWD}', 'he/home'],
+  ['he${.}', null],
+  ['he${XXX:-000}xx', 'he000xx'],
+  ['he${PWD:-000}xx', 'he/homexx'],
+  ['he${XXX:-$PWD}xx', 'he/homexx'],
+  ['he${XXX:-${PWD:-yyy}}xx', 'he/homexx'],
+  ['he${XXX:-${YYY:-yyy}}xx', 'heyyyxx'],
+  ['he${XXX:YYY}', null],
+  ['he${XXX:+${PWD}}xx', 'hexx'],
+  ['he${PWD:+${XXX}}xx', 'hexx'],
+  ['he${PWD:+${SHELL}}xx', 'hebashxx'],
+  ['he${XXX:+000}xx', 'hexx'],
+  ['he${PWD:+000}xx', 'he000xx'],
+  ["'he${XX}'", 'he${XX}'],
+  ['"he${PWD}"', 'he/home'],
+  ['"he\'$PWD\'"', "he'/home'"],
+  ['"$PWD"', '/home'],
+  ["'$PWD'", '$PWD'],
+  ["'\\$PWD'", '\\$PWD'],
+  ["'\"hello\"'", '"hello"'],
+  ["'he\\$PWD'", 'he\\$PWD'],
+  ['he${PWD', null],
+  ['he${PWD:=000}xx', null],
+  ['he${PWD:+${PWD}:}xx', 'he/home:xx'],
+  ['he${XXX:-\\$PWD:}xx', 'he$PWD:xx'],
+  ['he${XXX:-\\${PWD}z}xx', 'he${PWDz}xx'],
+  ['안녕하세요', '안녕하세요'],
+  ["안'녕'하세요", '안녕하세요'],
+  ["안'녕하세요", null],
+  ['안녕$KOREAN', '안녕한국어'],
+  ['안녕${XXX:-${YYY:-yyy}}xx', '안녕yyyxx'],
+  ['${{aaa}', null],
+  ['${aaa}}', '}'],
+  ['${aaa', null],
+  ['${{aaa:-bbb}', null],
+  ['${aaa:-bbb}}', 'bbb}'],
+  ['${aaa:-bbb', null],
+  ['${aaa:-bbb}', 'bbb'],
+  ['${aaa:-${bbb:-ccc}}', 'ccc'],
+  ['${aaa:-bbb ${foo}', null],
+  ['${aaa:-bbb {foo}', 'bbb {foo'],
+  ['${:}', null],
+  ['${:-bbb}', null],
+  ['${:+bbb}', null],
+];
+
+test('processWord matches the envVarTest table', () => {
+  const lex = new ShellLex('\\');
+  for (const [src, want] of envVarTest) {
+    if (want === null) {
+      assert.throws(() => lex.processWord(src, ENV), ShellExpansionError, `expected an error for ${src}`);
+    } else {
+      assert.equal(lex.processWord(src, ENV), want, `source ${src}`);
+    }
+  }
+});
+
+test('set-but-empty versus unset: - + ? with and without colon', () => {
+  const lex = new ShellLex();
+  const env = { EMPTY: '', SET: 'v' };
+  const cases: [string, string][] = [
+    ['${EMPTY:-w}', 'w'], ['${EMPTY-w}', ''], ['${UNSET-w}', 'w'], ['${SET-w}', 'v'],
+    ['${EMPTY:+w}', ''], ['${EMPTY+w}', 'w'], ['${UNSET+w}', ''], ['${SET:+w}', 'w'],
+    ['${SET:?boom}', 'v'], ['${EMPTY?boom}', ''],
+  ];
+  for (const [src, want] of cases) assert.equal(lex.processWord(src, env), want, src);
+  assert.throws(() => lex.processWord('${UNSET?}', env), { message: 'failed to process "${UNSET?}": UNSET: is not allowed to be unset' });
+  assert.throws(() => lex.processWord('${UNSET:?custom msg}', env), { message: 'failed to process "${UNSET:?custom msg}": UNSET: custom msg' });
+  assert.throws(() => lex.processWord('${EMPTY:?}', env), { message: 'failed to process "${EMPTY:?}": EMPTY: is not allowed to be empty' });
+  assert.throws(() => lex.processWord('${SET:#x}', env), /unsupported modifier \(:#\) in substitution/);
+  assert.throws(() => lex.processWord('${SET', env), /syntax error: missing '}'/);
+  assert.throws(() => lex.processWord('${}', env), /syntax error: bad substitution/);
+});
+
+test('pattern modifiers # ## % %% / // ([ref] examples with str=foobarbaz)', () => {
+  const lex = new ShellLex();
+  const env = { str: 'foobarbaz', path: '/usr/local/bin/tool.tar.gz', star: 'a*b*c' };
+  const cases: [string, string][] = [
+    ['${str#f*b}', 'arbaz'], // [ref]
+    ['${str##f*b}', 'az'], // [ref]
+    ['${str%b*}', 'foobar'], // [ref]
+    ['${str%%b*}', 'foo'], // [ref]
+    ['${str/ba/fo}', 'fooforbaz'], // [ref]
+    ['${str//ba/fo}', 'fooforfoz'], // [ref]
+    ['${str#nomatch}', 'foobarbaz'],
+    ['${str/o?/X}', 'fXbarbaz'],
+    ['${path##*/}', 'tool.tar.gz'],
+    ['${path%/*}', '/usr/local/bin'],
+    ['${path%.*}', '/usr/local/bin/tool.tar'],
+    ['${path%%.*}', '/usr/local/bin/tool'],
+    ['${path#/usr/}', 'local/bin/tool.tar.gz'],
+    ['${star//\\*/-}', 'a-b-c'],
+    ['${unset#x}', ''],
+    ['${str//o/$str}', 'ffoobarbazfoobarbazbarbaz'],
+  ];
+  for (const [src, want] of cases) assert.equal(lex.processWord(src, env), want, src);
+  assert.throws(() => lex.processWord('${str/ba', env), /missing '\/' in \$\{\}/);
+});
+
+test('processWords splits unquoted whitespace after expansion, keeps quoted and escaped spaces', () => {
+  const lex = new ShellLex();
+  const env = { foo: 'bar', spaced: 'a  b', tricky: ' x ' };
+  const cases: [string, string[]][] = [
+    ['test1', ['test1']],
+    ['test1 test2', ['test1', 'test2']],
+    ['test1  \t test2', ['test1', 'test2']],
+    ['"test1 test2"', ['test1 test2']],
+    ["'test1 test2'", ['test1 test2']],
+    ['test1\\ test2', ['test1 test2']],
+    ['$foo', ['bar']],
+    ['$spaced', ['a', 'b']],
+    ['"$spaced"', ['a  b']],
+    ['x${tricky}y', ['x', 'x', 'y']],
+    ['a${foo:-b c}d', ['abard']],
+    ['""', []],
+    ['', []],
+  ];
+  for (const [src, want] of cases) assert.deepEqual(lex.processWords(src, env), want, src);
+});
+
+test('the backtick escape token escapes like a backslash', () => {
+  const lex = new ShellLex('`');
+  assert.equal(lex.processWord('C:\\path\\`$x', { x: 'y' }), 'C:\\path\\$x');
+  assert.equal(lex.processWord('"a`"b"', {}), 'a"b');
+  assert.throws(() => new ShellLex('x'), /invalid escape token/);
+});
+
+test('matched/unmatched variables are reported (for cache keys and lint)', () => {
+  const r = new ShellLex().processWordWithMatches('$A ${B:-x} $C', { A: '1', C: '' });
+  assert.equal(r.result, '1 x ');
+  assert.deepEqual([...r.matched].sort(), ['A', 'C']);
+  assert.deepEqual([...r.unmatched], ['B']);
+});
+
+function stagesOf(text: string) {
+  return parseDockerfile(text);
+}
+
+test('ENV: every value in one instruction sees the env from before it ([ref])', () => {
+  const df = stagesOf('FROM busybox\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\n');
+  const [, second, third] = df.stages[0]!.commands as EnvInstruction[];
+  const env1 = new Map([['abc', 'hello']]);
+  const e2 = expandInstruction(second!, env1);
+  assert.deepEqual(e2.env.map((kv) => [kv.key, kv.value]), [['abc', 'bye'], ['def', 'hello']]);
+  const e3 = expandInstruction(third!, new Map([['abc', 'bye'], ['def', 'hello']]));
+  assert.equal(e3.env[0]!.value, 'bye');
+});
+
+test('quotes are removed by expansion in ENV and LABEL values', () => {
+  const df = stagesOf('FROM x\nENV a="two words" b=\'$lit\' c=un\\ quoted\nLABEL "com.example.vendor"="ACME Inc" version=1.0\nENV legacy  value "with" spaces\n');
+  const [env, label, legacy] = df.stages[0]!.commands;
+  const e = expandInstruction(env as EnvInstruction, {});
+  assert.deepEqual(e.env.map((kv) => kv.value), ['two words', '$lit', 'un quoted']);
+  const l = expandInstruction(label!, {});
+  assert.deepEqual((l as { labels: { key: string; value: string }[] }).labels.map((kv) => [kv.key, kv.value]), [['com.example.vendor', 'ACME Inc'], ['version', '1.0']]);
+  const g = expandInstruction(legacy as EnvInstruction, {});
+  assert.deepEqual(g.env.map((kv) => [kv.key, kv.value, kv.noDelim]), [['legacy', 'value with spaces', true]]);
+});
+
+test('which instructions expand: [ref] WORKDIR/ADD/COPY do, \\$ escapes, RUN/CMD/ENTRYPOINT do not', () => {
+  const df = stagesOf([
+    'FROM busybox',
+    'ENV FOO=/bar',
+    'WORKDIR ${FOO}',
+    'ADD . $FOO',
+    'COPY \\$FOO /quux',
+    'COPY --chown=$U:$G --chmod=$M src/$F $FOO/',
+    'RUN echo $FOO',
+    'CMD echo $FOO',
+    'ENTRYPOINT ["echo", "$FOO"]',
+    'USER ${U:-nobody}',
+    'VOLUME $FOO/data ["unused"]',
+    'STOPSIGNAL $SIG',
+    'EXPOSE $PORTS 8080/udp',
+    'ONBUILD RUN echo $FOO',
+    'HEALTHCHECK CMD echo $FOO',
+  ].join('\n') + '\n');
+  const env = new Map([['FOO', '/bar'], ['U', 'app'], ['G', 'grp'], ['M', '0755'], ['F', 'main.c'], ['SIG', 'SIGQUIT'], ['PORTS', '80 443/tcp']]);
+  const x = df.stages[0]!.commands.map((c) => expandInstruction(c, env));
+  assert.equal((x[1] as { path: string }).path, '/bar');
+  assert.deepEqual([(x[2] as CopyInstruction).sources, (x[2] as CopyInstruction).dest], [['.'], '/bar']);
+  assert.deepEqual([(x[3] as CopyInstruction).sources, (x[3] as CopyInstruction).dest], [['$FOO'], '/quux']);
+  const c = x[4] as CopyInstruction;
+  assert.deepEqual([c.chown, c.chmod, c.sources, c.dest], ['app:grp', '0755', ['src/main.c'], '/bar/']);
+  assert.deepEqual((x[5] as RunInstruction).command, ['echo $FOO']);
+  assert.deepEqual((x[6] as { command: string[] }).command, ['echo $FOO']);
+  assert.deepEqual((x[7] as { command: string[] }).command, ['echo', '$FOO']);
+  assert.equal((x[8] as { user: string }).user, 'app');
+  assert.deepEqual((x[9] as { volumes: string[] }).volumes, ['/bar/data', '[unused]']);
+  assert.equal((x[10] as { signal: string }).signal, 'SIGQUIT');
+  // EXPOSE is the one instruction whose expansion may produce several words
+  assert.deepEqual((x[11] as ExposeInstruction).ports, ['80', '443/tcp', '8080/udp']);
+  assert.equal((x[12] as { expression: string }).expression, 'RUN echo $FOO');
+  assert.deepEqual((x[13] as { health: { test: string[] } }).health.test, ['CMD-SHELL', 'echo $FOO']);
+});
+
+test('RUN --mount values are expanded at build time', () => {
+  const df = stagesOf('FROM x\nARG CACHE=/root/.cache\nRUN --mount=type=cache,target=$CACHE,id=${ID:-pip} pip install .\n');
+  const run = df.stages[0]!.commands[1] as RunInstruction;
+  const e = expandInstruction(run, { CACHE: '/root/.cache' });
+  assert.deepEqual(e.mounts[0], { type: 'cache', readOnly: false, required: false, target: '/root/.cache', id: 'pip' });
+});
+
+test('ARG scoping: global ARGs only reach FROM unless redeclared; --build-arg overrides defaults ([ref] ARG/FROM)', () => {
+  const df = stagesOf([
+    'ARG VERSION=latest',
+    'ARG BASE=busy${VERSION:+box}',
+    'FROM $BASE:${VERSION}',
+    'RUN echo $VERSION',
+    'FROM alpine:${VERSION} AS second',
+    'ARG VERSION',
+    'ARG OTHER=x',
+  ].join('\n') + '\n');
+  const args = BuildArgs.fromRecord({ OTHER: 'from-cli', UNUSED: '1' });
+  applyMetaArgs(df.metaArgs, args);
+  assert.deepEqual(expandFrom(df.stages[0]!, args), { image: 'busybox:latest', platform: undefined });
+  assert.deepEqual(expandFrom(df.stages[1]!, args), { image: 'alpine:latest', platform: undefined });
+
+  // stage 1: VERSION not declared inside the stage: not visible to instructions
+  const s1 = args.forNewStage();
+  assert.equal(expansionEnv([], s1).get('VERSION'), undefined);
+
+  // stage 2: `ARG VERSION` without a value inherits the global value; --build-arg beats a default
+  const s2 = args.forNewStage();
+  for (const c of df.stages[1]!.commands) if (c.kind === 'arg') for (const a of c.args) s2.addArg(a.key, a.value);
+  const env = expansionEnv(['PATH=/bin'], s2);
+  assert.equal(env.get('VERSION'), 'latest');
+  assert.equal(env.get('OTHER'), 'from-cli');
+  args.mergeReferencedArgs(s1);
+  args.mergeReferencedArgs(s2);
+  assert.deepEqual(args.unusedOptions(), ['UNUSED']);
+});
+
+test('ENV wins over an ARG of the same name; proxies are predefined', () => {
+  const args = BuildArgs.fromRecord({ HTTP_PROXY: 'http://p:3128', CONT: 'arg' });
+  args.addArg('CONT', 'default');
+  assert.deepEqual(args.filterAllowed(['CONT=env']), ['HTTP_PROXY=http://p:3128']);
+  const env = expansionEnv(['CONT=env'], args);
+  assert.equal(env.get('CONT'), 'env');
+  assert.equal(env.get('HTTP_PROXY'), 'http://p:3128');
+  assert.equal(args.isReferencedOrNotBuiltin('HTTP_PROXY'), false);
+  args.addArg('HTTP_PROXY', undefined);
+  assert.equal(args.isReferencedOrNotBuiltin('HTTP_PROXY'), true);
+  assert.ok(PREDEFINED_ARGS.includes('no_proxy'));
+  assert.deepEqual(Object.fromEntries(platformArgs('linux/arm/v7', 'linux/amd64')), {
+    TARGETPLATFORM: 'linux/arm/v7', TARGETOS: 'linux', TARGETARCH: 'arm', TARGETVARIANT: 'v7',
+    BUILDPLATFORM: 'linux/amd64', BUILDOS: 'linux', BUILDARCH: 'amd64', BUILDVARIANT: '',
+  });
+});
+
+test('a FROM that expands to nothing is refused like Docker', () => {
+  const df = stagesOf('ARG IMG\nFROM $IMG\n');
+  const args = new BuildArgs();
+  applyMetaArgs(df.metaArgs, args);
+  assert.throws(() => expandFrom(df.stages[0]!, args), { message: 'base name ($IMG) should not be blank' });
+});
+
+test('heredoc contents: unquoted delimiter expands variables but keeps quotes; quoted does not expand', () => {
+  const df = stagesOf('FROM x\nCOPY <<EOF <<"RAW" /dst/\nhello "$NAME" \'$NAME\'\nEOF\nraw $NAME\nRAW\n');
+  const copy = expandInstruction(df.stages[0]!.commands[0] as CopyInstruction, { NAME: 'world' });
+  assert.deepEqual(copy.contents.map((c) => [c.name, c.data]), [['EOF', 'hello "world" \'world\'\n'], ['RAW', 'raw $NAME\n']]);
+  assert.equal(expandHeredocContent('a=$A b=${B:-dflt}', { A: '1' }), 'a=1 b=dflt');
+});
+
+test('RUN heredoc commands are arranged as BuildKit runs them', () => {
+  const df = stagesOf('FROM x\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN python3 <<PY\nprint(2)\nPY\nRUN echo plain\n');
+  const runs = df.stages[0]!.commands as RunInstruction[];
+  assert.deepEqual(runHeredocCommand(runs[0]!), { kind: 'script', script: 'echo one\n' });
+  assert.deepEqual(runHeredocCommand(runs[1]!), { kind: 'file', name: 'EOF', data: '#!/usr/bin/env python3\nprint(1)\n' });
+  assert.deepEqual(runHeredocCommand(runs[2]!), { kind: 'script', script: 'python3 <<PY\nprint(2)\nPY' });
+  assert.equal(runHeredocCommand(runs[3]!), undefined);
+});

@@ -590,7 +590,7 @@ export class NetworkService {
         if (sb.netns) await kernel.setDefaultRoute(sb.netns, next?.gateway ?? null, next?.ifName ?? undefined);
       }
       this.sandboxes.put(containerId, { ...sb, ports, defaultRouteEndpoint: route });
-      if (ports.length !== sb.ports.length) await this.syncFirewall();
+      await this.updateFirewall([], sb.ports.filter((p) => p.networkId === n.Id));
     }
   }
 
@@ -609,7 +609,7 @@ export class NetworkService {
     if (!sb) return;
     for (const p of sb.ports) this.reservations.release(p.proto, p.hostIp, p.hostPort);
     this.sandboxes.delete(containerId);
-    if (sb.ports.length) await this.syncFirewall();
+    await this.updateFirewall([], sb.ports);
   }
 
   /** Renames a container's endpoints (DNS answers follow). */
@@ -652,7 +652,7 @@ export class NetworkService {
       }
       const cur = this.sandboxes.get(containerId)!;
       this.sandboxes.put(containerId, { ...cur, ports: [...cur.ports, ...made] });
-      await this.syncFirewall();
+      await this.updateFirewall(made, []);
     } catch (err) {
       for (const m of made) this.reservations.release(m.proto, m.hostIp, m.hostPort);
       const cur = this.sandboxes.get(containerId);
@@ -700,11 +700,20 @@ export class NetworkService {
     return { SandboxKey: sb ? this.netnsPathOf(sb) ?? '' : '', Networks: networks, Ports: this.ports(containerId) };
   }
 
-  private async syncFirewall(): Promise<void> {
+  private firewallState() {
     const bridges = this.networks.all().filter((n) => n.Driver === 'bridge' && n.bridge)
       .map((n) => ({ name: n.bridge!, subnet: n.IPAM.Config[0].Subnet, internal: n.Internal }));
-    const mappings = this.sandboxes.all().flatMap((s) => s.ports);
-    await this.firewall.sync(bridges, mappings);
+    const mappings: FirewallMapping[] = this.sandboxes.all().flatMap((s) => s.ports);
+    return { bridges, mappings };
+  }
+
+  private async syncFirewall(): Promise<void> {
+    const st = this.firewallState();
+    await this.firewall.sync(st.bridges, st.mappings);
+  }
+
+  private updateFirewall(add: FirewallMapping[], del: FirewallMapping[]): Promise<void> {
+    return this.firewall.update(add, del, () => this.firewallState());
   }
 
   // ───────────────────────── DNS, /etc/hosts, /etc/resolv.conf ─────────────────────────

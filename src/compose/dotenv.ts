@@ -16,11 +16,12 @@ export function parseDotEnv(
   text: string,
   lookup: Lookup = () => undefined,
   source = '.env',
-  opts: { environmentWins?: boolean } = {},
+  opts: { environmentWins?: boolean; fallback?: Lookup } = {},
 ): Record<string, string> {
   const environmentWins = opts.environmentWins ?? true;
   const out: Record<string, string> = {};
-  const resolve: Lookup = (k) => lookup(k) ?? (Object.hasOwn(out, k) ? out[k] : undefined);
+  // references see the environment first, then this file's earlier entries, then `fallback` (earlier files)
+  const resolve: Lookup = (k) => lookup(k) ?? (Object.hasOwn(out, k) ? out[k] : opts.fallback?.(k));
   const expand = (v: string, line: number): string => {
     try {
       return substitute(v, resolve);

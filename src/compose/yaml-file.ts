@@ -15,7 +15,7 @@ export function parseComposeYaml(text: string, file: string): Tree {
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const line = e.linePos?.[0]?.line;
+    const line = e.linePos?.[0]?.line ?? text.slice(0, e.pos[0]).split('\n').length;
     throw new InvalidParameterError(`failed to parse ${file}: yaml: ${line ? `line ${line}: ` : ''}${e.message.split('\n')[0]}`);
   }
   visit(doc, {

@@ -1,0 +1,175 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compose, tempProject } from '../fixtures/compose/helpers.js';
+
+// What docker compose v2 prints for the same input (key order from compose-go's types, long syntaxes,
+// default network, resource names, durations as Go durations and sizes as strings).
+const SAMPLE = `
+services:
+  web:
+    build: ./web
+    ports:
+      - "8080:80"
+    environment:
+      GREETING: \${GREETING:-hello}
+    depends_on:
+      db:
+        condition: service_healthy
+    volumes:
+      - ./html:/www:ro
+  db:
+    image: postgres:16
+    healthcheck:
+      test: pg_isready
+      interval: 90s
+      timeout: 5s
+      retries: 5
+    mem_limit: 512m
+    volumes:
+      - dbdata:/var/lib/postgresql/data
+volumes:
+  dbdata:
+`;
+
+test('config prints the resolved model as docker compose does (yaml)', async (t) => {
+  const p = tempProject({ 'compose.yaml': SAMPLE }, 'sample');
+  t.after(p.cleanup);
+  const r = await compose(['config'], p.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `name: sample
+services:
+  db:
+    healthcheck:
+      test:
+        - CMD-SHELL
+        - pg_isready
+      timeout: 5s
+      interval: 1m30s
+      retries: 5
+    image: postgres:16
+    mem_limit: "536870912"
+    networks:
+      default: null
+    volumes:
+      - type: volume
+        source: dbdata
+        target: /var/lib/postgresql/data
+        volume: {}
+  web:
+    build:
+      context: ${p.dir}/web
+      dockerfile: Dockerfile
+    depends_on:
+      db:
+        condition: service_healthy
+        required: true
+    environment:
+      GREETING: hello
+    networks:
+      default: null
+    ports:
+      - mode: ingress
+        target: 80
+        published: "8080"
+        protocol: tcp
+    volumes:
+      - type: bind
+        source: ${p.dir}/html
+        target: /www
+        read_only: true
+        bind:
+          create_host_path: true
+networks:
+  default:
+    name: sample_default
+volumes:
+  dbdata:
+    name: sample_dbdata
+`);
+});
+
+test('config --format json, -p, --services in dependency order, --volumes, --profiles, -q, -o', async (t) => {
+  const p = tempProject({
+    'compose.yaml': SAMPLE + '  cache: {}\n',
+    'compose.override.yaml': 'services:\n  tools:\n    image: busybox\n    profiles: [debug, ops]\n',
+  }, 'sample');
+  t.after(p.cleanup);
+  const j = await compose(['-p', 'other', 'config', '--format', 'json'], p.dir, { GREETING: 'hi' });
+  assert.equal(j.code, 0, j.stderr);
+  const model = JSON.parse(j.stdout);
+  assert.equal(model.name, 'other');
+  assert.equal(model.services.web.environment.GREETING, 'hi');
+  assert.deepEqual(model.services.web.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp' }]);
+  assert.deepEqual(model.networks, { default: { name: 'other_default' } });
+  assert.deepEqual(model.volumes, { cache: { name: 'other_cache' }, dbdata: { name: 'other_dbdata' } });
+  assert.equal(model.services.tools, undefined, 'a service behind a profile is left out');
+
+  assert.equal((await compose(['config', '--services'], p.dir)).stdout, 'db\nweb\n');
+  assert.equal((await compose(['--profile', 'ops', 'config', '--services'], p.dir)).stdout, 'db\ntools\nweb\n');
+  assert.equal((await compose(['config', '--volumes'], p.dir)).stdout, 'cache\ndbdata\n');
+  assert.equal((await compose(['config', '--profiles'], p.dir)).stdout, 'debug\nops\n');
+  const q = await compose(['config', '-q'], p.dir);
+  assert.deepEqual([q.code, q.stdout], [0, '']);
+  const o = await compose(['config', '-o', 'out.yaml'], p.dir);
+  assert.equal(o.code, 0);
+  const { readFileSync } = await import('node:fs');
+  assert.match(readFileSync(`${p.dir}/out.yaml`, 'utf8'), /^name: sample\n/);
+  const only = await compose(['config', '--services', 'web'], p.dir);
+  assert.equal(only.stdout, 'db\nweb\n', 'a named service brings its dependencies');
+});
+
+test('config --hash: stable, changes when the service changes', async (t) => {
+  const a = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    environment: [A=1]\n' }, 'h');
+  t.after(a.cleanup);
+  const first = await compose(['config', '--hash', '*'], a.dir);
+  assert.match(first.stdout, /^web [0-9a-f]{64}\n$/);
+  const again = await compose(['config', '--hash', 'web'], a.dir);
+  assert.equal(again.stdout, first.stdout);
+  const b = tempProject({ 'compose.yaml': 'services:\n  web:\n    environment: { A: "1" }\n    image: x\n    scale: 3\n' }, 'h');
+  t.after(b.cleanup);
+  assert.equal((await compose(['config', '--hash', 'web'], b.dir)).stdout, first.stdout, 'key order, list form and scale do not count');
+  const c = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    environment: [A=2]\n' }, 'h');
+  t.after(c.cleanup);
+  assert.notEqual((await compose(['config', '--hash', 'web'], c.dir)).stdout, first.stdout);
+});
+
+test('unset variables warn on stderr like docker compose; the output uses an empty string', async (t) => {
+  const p = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: "busybox${SUFFIX}"\n' });
+  t.after(p.cleanup);
+  const r = await compose(['config'], p.dir);
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /The "SUFFIX" variable is not set\. Defaulting to a blank string\./);
+  assert.match(r.stdout, /image: busybox\n/);
+});
+
+test('version (full, --short, json); unknown and runtime commands fail clearly', async () => {
+  const full = await compose(['version'], '/');
+  assert.match(full.stdout, /^Docker Compose version v2\.\d+\.\d+-berth\.\S+ \(berth compose \S+\)\n$/);
+  const short = await compose(['version', '--short'], '/');
+  assert.match(short.stdout, /^2\.\d+\.\d+-berth\.\S+\n$/);
+  const json = await compose(['version', '--format', 'json'], '/');
+  assert.match(JSON.parse(json.stdout).version, /^v2\./);
+  const up = await compose(['up', '-d'], '/');
+  assert.deepEqual([up.code, up.stderr], [1, 'berth compose up: not implemented yet\n']);
+  const bogus = await compose(['frobnicate'], '/');
+  assert.deepEqual([bogus.code, bogus.stderr], [1, 'unknown docker command: "compose frobnicate"\n']);
+  const badFlag = await compose(['--nope', 'config'], '/');
+  assert.deepEqual([badFlag.code, badFlag.stderr], [1, 'unknown flag: --nope\n']);
+});
+
+test('global flags in docker\'s forms: -f=x, --file=x, -fx, repeated --env-file, --project-directory', async (t) => {
+  const p = tempProject({
+    'a.yaml': 'services:\n  s:\n    image: "i:${V}"\n',
+    'b.yaml': 'services:\n  s:\n    command: run\n',
+    'e1.env': 'V=1\n',
+    'e2.env': 'V=2\n',
+  });
+  t.after(p.cleanup);
+  const r = await compose(['-f=a.yaml', '--file=b.yaml', '--env-file', 'e1.env', '--env-file=e2.env', '--project-directory', '.', 'config', '--format=json'], p.dir);
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout);
+  assert.equal(m.services.s.image, 'i:2');
+  assert.deepEqual(m.services.s.command, ['run']);
+  const r2 = await compose(['-fa.yaml', 'config', '--services'], p.dir, { V: 'x' });
+  assert.equal(r2.stdout, 's\n');
+});

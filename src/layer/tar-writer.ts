@@ -54,7 +54,13 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
   };
   const addVoid = async (header: tar.Headers) => {
     await room();
-    await new Promise<void>((resolve, reject) => { pack.entry(header, (err) => (err ? reject(err) : resolve())); });
+    // a 'file' entry is only complete once ended: give empty ones (whiteout markers) an empty body
+    const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+    let resolve!: () => void, reject!: (e: Error) => void;
+    const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    if (header.type === 'file') pack.entry({ ...header, size: 0 }, Buffer.alloc(0), cb);
+    else pack.entry(header, cb);
+    await done;
   };
   const addFile = async (header: tar.Headers, file: string) => {
     await room();
@@ -73,7 +79,12 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
             if (n === 0) { buf.fill(0); n = buf.length; }
             left -= n;
             if (!sink.write(n === buf.length ? buf : buf.subarray(0, n))) {
-              await new Promise<void>((r, j) => { sink.once('drain', r); sink.once('close', () => j(new Error('tar output closed'))); });
+              await new Promise<void>((r, j) => {
+                const onDrain = () => { sink.off('close', onClose); r(); };
+                const onClose = () => { sink.off('drain', onDrain); j(new Error('tar output closed')); };
+                sink.once('drain', onDrain);
+                sink.once('close', onClose);
+              });
             }
           }
           sink.end();

@@ -244,7 +244,7 @@ export function parseDockerfileAst(text: string, options: ParseOptions = {}): Pa
     comments = [];
   }
 
-  if (nodes.length === 0) throw new DockerfileParseError('file with no instructions', currentLine);
+  if (nodes.length === 0) throw new DockerfileParseError('file with no instructions', 0);
 
   const directives: ParserDirectives = {};
   for (const [k, v] of d.seen) (directives as Record<string, string>)[k] = v;

@@ -335,7 +335,9 @@ function invalid(err: unknown): Error {
   if (err instanceof BerthError) return err;
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return new InvalidParameterError(`invalid layer archive: gzip data is corrupt or truncated (${e.message})`);
-  if (e instanceof Error && e.code === undefined) return new InvalidParameterError(`invalid layer archive: ${e.message}`);
+  if (e instanceof Error && (e.code === undefined || e.code === 'ERR_INVALID_ARG_VALUE' || e.code === 'ENAMETOOLONG')) {
+    return new InvalidParameterError(`invalid layer archive: ${e.message}`);
+  }
   return e as Error;
 }
 
@@ -349,6 +351,7 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string): Prom
   const extract = tar.extract();
   let failure: Error | null = null;
   extract.on('entry', (header, stream, next) => {
+    stream.on('error', () => { /* a failed unpack destroys the entry stream too; the failure is reported once below */ });
     let called = false;
     const done = (err?: Error) => {
       if (called) return;

@@ -188,7 +188,7 @@ export interface IgnoreMatcher {
 }
 
 function normalizeRel(p: string): string {
-  const c = cleanPath(p.replace(/\\/g, '/'));
+  const c = cleanPath(p);
   return c.startsWith('/') && c.length > 1 ? c.slice(1) : c;
 }
 
@@ -269,7 +269,7 @@ export function createIgnoreMatcher(input: string | readonly string[]): IgnoreMa
 export function trimBuildFilesFromExcludes(patterns: readonly string[], dockerfile: string, dockerfileFromStdin = false): string[] {
   const out = [...patterns];
   if (createIgnoreMatcher(out).ignores('.dockerignore')) out.push('!.dockerignore');
-  const df = dockerfile.replace(/\\/g, '/');
+  const df = dockerfile;
   if (!dockerfileFromStdin && createIgnoreMatcher(out).ignores(df)) out.push('!' + df);
   return out;
 }

@@ -13,18 +13,10 @@ const MAX_OPTIONS = 4000;   // the kernel takes mount options in one page; keep 
 /** Backslash-escapes the characters overlay's option parser treats specially in a path. */
 function esc(p: string): string { return p.replace(/[\\,:]/g, (c) => '\\' + c); }
 
-function commonDir(paths: string[]): string {
-  let common = path.dirname(paths[0]!);
-  for (const p of paths) {
-    while (common !== '/' && !(p === common || p.startsWith(common + '/'))) common = path.dirname(common);
-  }
-  return common;
-}
-
 /**
  * Mounts an overlay of `lowerDirs` (topmost first) under the writable `upperDir` at `target`.
  * With zero lower dirs (an image with no layers) the upper dir is bind-mounted instead: the same view, no overlay.
- * Long lower-dir lists are passed relative to their common parent (mount runs there), as Docker does.
+ * Long lower-dir lists (beyond the kernel's one-page option limit) go through short temporary symlinks.
  */
 export async function mountOverlay(lowerDirs: string[], upperDir: string, workDir: string, target: string): Promise<void> {
   fs.mkdirSync(upperDir, { recursive: true });
@@ -36,17 +28,24 @@ export async function mountOverlay(lowerDirs: string[], upperDir: string, workDi
     return;
   }
   const tail = `,upperdir=${esc(path.resolve(upperDir))},workdir=${esc(path.resolve(workDir))},index=off,redirect_dir=off,metacopy=off`;
-  let cwd: string | undefined;
-  let lower = lowerDirs.map((d) => esc(path.resolve(d))).join(':');
-  if (lower.length + tail.length + 9 > MAX_OPTIONS) {
-    cwd = commonDir(lowerDirs.map((d) => path.resolve(d)));
-    lower = lowerDirs.map((d) => esc(path.relative(cwd!, path.resolve(d)))).join(':');
-    if (lower.length + tail.length + 9 > MAX_OPTIONS) {
-      throw new InvalidParameterError(`too many layers to mount (${lowerDirs.length}): the overlay option string exceeds the kernel's limit`);
-    }
+  const lower = lowerDirs.map((d) => esc(path.resolve(d))).join(':');
+  if (lower.length + tail.length + 9 <= MAX_OPTIONS) {
+    const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower}${tail}`, path.resolve(target)]);
+    if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+    return;
   }
-  const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower}${tail}`, path.resolve(target)], { cwd });
-  if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+  // Too long for one page: mount through short numbered symlinks, from inside their dir. The kernel resolves them at
+  // mount time, so they are removed right after.
+  const links = fs.mkdtempSync(path.join(path.dirname(path.resolve(workDir)), '.lower-'));
+  try {
+    lowerDirs.forEach((d, i) => fs.symlinkSync(path.resolve(d), path.join(links, i.toString(36))));
+    const short = lowerDirs.map((_, i) => i.toString(36)).join(':');
+    if (short.length + tail.length + 9 > MAX_OPTIONS) throw new InvalidParameterError(`too many layers to mount (${lowerDirs.length})`);
+    const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${short}${tail}`, path.resolve(target)], { cwd: links });
+    if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+  } finally {
+    fs.rmSync(links, { recursive: true, force: true });
+  }
 }
 
 /** Unmounts `target`; not mounted or missing is fine; a busy mount is detached lazily. */

@@ -10,6 +10,12 @@ import { OVERRIDE, RESET, isOverride } from './yaml-file.js';
 
 type Dict = Record<string, unknown>;
 
+/** Where relative paths point from, and what `~` means. */
+export interface PathBase {
+  dir: string;
+  home: string;
+}
+
 const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** Scalar to string the way docker compose prints mapping values (true -> "true", 1 -> "1"). */
@@ -71,18 +77,18 @@ function under(v: unknown, f: (x: unknown) => unknown): unknown {
   return f(v);
 }
 
-function canonicalBuild(v: unknown, baseDir: string): unknown {
+function canonicalBuild(v: unknown, base: PathBase): unknown {
   const b: Dict = typeof v === 'string' ? { context: v } : { ...(v as Dict) };
   const ctx = b.context === undefined ? '.' : str(b.context);
-  b.context = isUrlContext(ctx) ? ctx : resolvePath(baseDir, ctx);
+  b.context = isUrlContext(ctx) ? ctx : resolvePath(base.dir, ctx, base.home);
   if (b.args !== undefined) b.args = under(b.args, (x) => listOrDictToMap(x));
   if (b.labels !== undefined) b.labels = under(b.labels, (x) => listOrDictToMap(x, '=', false));
   if (b.extra_hosts !== undefined) b.extra_hosts = under(b.extra_hosts, extraHostsToMap);
   if (isDict(b.additional_contexts) || Array.isArray(b.additional_contexts)) {
     const m = listOrDictToMap(b.additional_contexts, '=', false);
     for (const [k, x] of Object.entries(m)) {
-      if (typeof x === 'string' && !isUrlContext(x) && !x.includes(':')) m[k] = resolvePath(baseDir, x);
-      else if (typeof x === 'string' && (x.startsWith('.') || x.startsWith('/'))) m[k] = resolvePath(baseDir, x);
+      if (typeof x === 'string' && !isUrlContext(x) && !x.includes(':')) m[k] = resolvePath(base.dir, x, base.home);
+      else if (typeof x === 'string' && (x.startsWith('.') || x.startsWith('/'))) m[k] = resolvePath(base.dir, x, base.home);
     }
     b.additional_contexts = m;
   }
@@ -99,21 +105,20 @@ function canonicalFileRef(v: unknown): Dict {
   return d;
 }
 
-function canonicalEnvFile(v: unknown, baseDir: string): Dict[] {
+function canonicalEnvFile(v: unknown, base: PathBase): Dict[] {
   return toList(v).map((e) => {
-    if (typeof e === 'string') return { path: resolvePath(baseDir, e), required: true };
+    if (typeof e === 'string') return { path: resolvePath(base.dir, e, base.home), required: true };
     const d = e as Dict;
-    const out: Dict = { path: resolvePath(baseDir, str(d.path)), required: d.required === undefined ? true : !!d.required };
+    const out: Dict = { path: resolvePath(base.dir, str(d.path), base.home), required: d.required === undefined ? true : !!d.required };
     if (d.format !== undefined) out.format = d.format;
     return out;
   });
 }
 
-function canonicalVolume(v: unknown, baseDir: string): unknown {
-  if (typeof v === 'string') return parseVolumeShort(v, baseDir);
+function canonicalVolume(v: unknown, base: PathBase): unknown {
+  if (typeof v === 'string') return parseVolumeShort(v, base.dir, base.home);
   const d = { ...(v as Dict) } as Dict;
-  if (d.type === 'bind' && typeof d.source === 'string') d.source = resolvePath(baseDir, d.source);
-  if (d.type === 'bind') d.bind = { ...(isDict(d.bind) ? d.bind : {}) };
+  if (d.type === 'bind' && typeof d.source === 'string') d.source = resolvePath(base.dir, d.source, base.home);
   if (d.type === 'volume' && d.volume === undefined) d.volume = {};
   return orderVolume(d as never);
 }
@@ -128,28 +133,28 @@ function canonicalHealthcheck(v: unknown): unknown {
 const MAP_FIELDS = ['labels', 'annotations', 'sysctls', 'storage_opt'];
 const SINGLE_OR_LIST = ['dns', 'dns_search', 'dns_opt', 'tmpfs'];
 
-/** One service in canonical form; `baseDir` is where its relative paths point from. */
-export function canonicalService(raw: unknown, baseDir: string): Dict {
+/** One service in canonical form; `base` is where its relative paths point from. */
+export function canonicalService(raw: unknown, base: PathBase): Dict {
   if (raw === null || raw === undefined) return {};
   if (!isDict(raw)) return raw as never;
   const s: Dict = {};
   for (const [k, v0] of Object.entries(raw)) {
     const v = v0;
     switch (k) {
-      case 'build': s[k] = under(v, (x) => canonicalBuild(x, baseDir)); break;
+      case 'build': s[k] = under(v, (x) => canonicalBuild(x, base)); break;
       case 'command':
       case 'entrypoint':
         s[k] = under(v, (x) => (typeof x === 'string' ? shellSplit(x) : x === null ? null : (x as unknown[]).map(str)));
         break;
       case 'environment': s[k] = under(v, (x) => listOrDictToMap(x)); break;
-      case 'env_file': s[k] = under(v, (x) => canonicalEnvFile(x, baseDir)); break;
-      case 'label_file': s[k] = under(v, (x) => toList(x).map((f) => resolvePath(baseDir, str(f)))); break;
+      case 'env_file': s[k] = under(v, (x) => canonicalEnvFile(x, base)); break;
+      case 'label_file': s[k] = under(v, (x) => toList(x).map((f) => resolvePath(base.dir, str(f), base.home))); break;
       case 'extra_hosts': s[k] = under(v, extraHostsToMap); break;
       case 'ports':
         s[k] = under(v, (x) => (x as unknown[]).flatMap((p) => (isDict(p) ? [normalizePortLong(p)] : parsePortShort(p as string))));
         break;
       case 'expose': s[k] = under(v, (x) => (x as unknown[]).map(str)); break;
-      case 'volumes': s[k] = under(v, (x) => (x as unknown[]).map((e) => canonicalVolume(e, baseDir))); break;
+      case 'volumes': s[k] = under(v, (x) => (x as unknown[]).map((e) => canonicalVolume(e, base))); break;
       case 'networks':
         s[k] = under(v, (x) => (Array.isArray(x) ? Object.fromEntries(x.map((n) => [str(n), null])) : x));
         break;
@@ -163,7 +168,7 @@ export function canonicalService(raw: unknown, baseDir: string): Dict {
       case 'healthcheck': s[k] = under(v, canonicalHealthcheck); break;
       case 'extends': {
         const e: Dict = typeof v === 'string' ? { service: v } : { ...(v as Dict) };
-        if (typeof e.file === 'string') e.file = resolvePath(baseDir, e.file);
+        if (typeof e.file === 'string') e.file = resolvePath(base.dir, e.file, base.home);
         s[k] = e;
         break;
       }
@@ -185,31 +190,31 @@ export function canonicalService(raw: unknown, baseDir: string): Dict {
 }
 
 /** Top-level networks/volumes/secrets/configs entries: file paths made absolute, labels as mappings. */
-export function canonicalResources(kind: 'networks' | 'volumes' | 'secrets' | 'configs', raw: unknown, baseDir: string): Dict {
+export function canonicalResources(kind: 'networks' | 'volumes' | 'secrets' | 'configs', raw: unknown, base: PathBase): Dict {
   const out: Dict = {};
   if (!isDict(raw)) return out;
   for (const [name, v] of Object.entries(raw)) {
     if (v === RESET || isOverride(v)) { out[name] = v; continue; }
     const d: Dict = isDict(v) ? { ...v } : {};
     if (d.labels !== undefined) d.labels = listOrDictToMap(d.labels, '=', false);
-    if ((kind === 'secrets' || kind === 'configs') && typeof d.file === 'string') d.file = resolvePath(baseDir, d.file);
+    if ((kind === 'secrets' || kind === 'configs') && typeof d.file === 'string') d.file = resolvePath(base.dir, d.file, base.home);
     out[name] = d;
   }
   return out;
 }
 
 /** A whole file's tree in canonical form (services and resources; other top-level keys kept). */
-export function canonicalFile(tree: Dict, baseDir: string): Dict {
+export function canonicalFile(tree: Dict, base: PathBase): Dict {
   const out: Dict = { ...tree };
   if (isDict(tree.services)) {
     const services: Dict = {};
     for (const [name, svc] of Object.entries(tree.services)) {
-      services[name] = svc === RESET || isOverride(svc) ? svc : canonicalService(svc, baseDir);
+      services[name] = svc === RESET || isOverride(svc) ? svc : canonicalService(svc, base);
     }
     out.services = services;
   }
   for (const kind of ['networks', 'volumes', 'secrets', 'configs'] as const) {
-    if (tree[kind] !== undefined) out[kind] = canonicalResources(kind, tree[kind], baseDir);
+    if (tree[kind] !== undefined) out[kind] = canonicalResources(kind, tree[kind], base);
   }
   return out;
 }

@@ -283,8 +283,7 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
       return `${n} ${serviceConfigHash(s)}\n`;
     }).join('');
   } else {
-    const model = projectToConfig(project);
-    out = format === 'json' ? toJson(model) : toYaml(model);
+    out = format === 'json' ? toJson(projectToConfig(project, { json: true })) : toYaml(projectToConfig(project));
   }
   const output = flags.get('--output')?.[0];
   if (output) writeFileSync(resolve(io.cwd, output), out);

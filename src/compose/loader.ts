@@ -3,12 +3,13 @@
  * forms, merge of several files, `extends`, `include`, then normalisation into the typed model (normalize.ts).
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { canonicalFile } from './canonical.js';
 import { defaultEnvFile, findDefaultComposeFiles, readEnvFiles, resolveProjectName } from './discovery.js';
-import { InterpolationError, interpolateTree } from './interpolation.js';
+import { InterpolationError, interpolateTree, substitute } from './interpolation.js';
 import { mergeFiles, mergeService } from './merge.js';
 import { normalizeProject } from './normalize.js';
 import { resolvePath } from './short-syntax.js';
@@ -21,6 +22,8 @@ const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array
 
 interface LoadContext {
   env: Record<string, string>;
+  /** What `~` in paths means (HOME of the given environment). */
+  home: string;
   warn: (m: string) => void;
   noInterpolate: boolean;
   stdin?: string;
@@ -73,20 +76,23 @@ export function resolveInputs(opts: ProjectOptions): ResolvedInputs {
 /** Loads and normalises a compose project. */
 export function loadProject(opts: ProjectOptions = {}): ComposeProject {
   const warn = opts.warn ?? (() => {});
-  const { files, projectDir, env } = resolveInputs(opts);
-  const ctx: LoadContext = { env, warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map() };
+  const resolved = resolveInputs(opts);
+  const { files, projectDir } = resolved;
+  // the project name is known before interpolation: files may use ${COMPOSE_PROJECT_NAME}
+  const name = resolveProjectName({
+    flag: opts.projectName,
+    env: resolved.env.COMPOSE_PROJECT_NAME,
+    fromFile: opts.projectName || resolved.env.COMPOSE_PROJECT_NAME ? undefined : peekName(files, resolved.env, opts.stdin),
+    projectDir,
+  });
+  const env: Record<string, string> = { ...resolved.env, COMPOSE_PROJECT_NAME: name };
+  const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map() };
 
   const merged = loadModel(files, projectDir, ctx, []);
   const profiles = [
     ...(opts.profiles ?? []),
     ...(env.COMPOSE_PROFILES ? env.COMPOSE_PROFILES.split(',').map((s) => s.trim()).filter(Boolean) : []),
   ];
-  const name = resolveProjectName({
-    flag: opts.projectName,
-    env: env.COMPOSE_PROJECT_NAME,
-    fromFile: typeof merged.name === 'string' && merged.name ? merged.name : undefined,
-    projectDir,
-  });
   return normalizeProject(merged, {
     name,
     workingDir: projectDir,
@@ -96,6 +102,20 @@ export function loadProject(opts: ProjectOptions = {}): ComposeProject {
     services: opts.services ?? [],
     warn,
   });
+}
+
+/** The top-level `name:` of the last file that sets one, interpolated (errors are left for the real load). */
+function peekName(files: string[], env: Record<string, string>, stdin?: string): string | undefined {
+  let name: string | undefined;
+  for (const f of files) {
+    try {
+      const tree = parseComposeYaml(f === '-' ? (stdin ?? '') : readFileSync(f, 'utf8'), f);
+      if (typeof tree.name === 'string') name = substitute(tree.name, (k) => env[k]);
+    } catch {
+      // reported with file and line when the file is loaded
+    }
+  }
+  return name || undefined;
 }
 
 /** Files merged into one canonical tree, `extends` and `include` resolved. */
@@ -137,7 +157,7 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
   }
   validateComposeSchema(stripMarkers(tree), shown);
   try {
-    return canonicalFile(tree as Dict, baseDir);
+    return canonicalFile(tree as Dict, { dir: baseDir, home: ctx.home });
   } catch (err) {
     if (err instanceof InvalidParameterError) throw new InvalidParameterError(`${shown}: ${err.message}`);
     throw err;
@@ -215,13 +235,13 @@ function toList(v: unknown): string[] {
 /** Loads an `include` entry as its own project and copies its resources in (conflicts are errors). */
 function mergeInclude(into: Dict, entry: unknown, parentDir: string, ctx: LoadContext, stack: string[]): void {
   const e: Dict = typeof entry === 'string' ? { path: entry } : (entry as Dict);
-  const paths = toList(e.path).map((p) => resolvePath(parentDir, p));
+  const paths = toList(e.path).map((p) => resolvePath(parentDir, p, ctx.home));
   if (paths.length === 0) throw new InvalidParameterError('include: path is required');
   for (const p of paths) {
     if (stack.includes(p)) throw new InvalidParameterError(`include cycle detected: ${[...stack, p].join(' -> ')}`);
   }
-  const projectDir = e.project_directory !== undefined ? resolvePath(parentDir, String(e.project_directory)) : dirname(paths[0]);
-  const envFiles = e.env_file !== undefined ? toList(e.env_file).map((f) => resolvePath(parentDir, f)) : defaultEnvFile(projectDir);
+  const projectDir = e.project_directory !== undefined ? resolvePath(parentDir, String(e.project_directory), ctx.home) : dirname(paths[0]);
+  const envFiles = e.env_file !== undefined ? toList(e.env_file).map((f) => resolvePath(parentDir, f, ctx.home)) : defaultEnvFile(projectDir);
   // the including project's environment wins over the included project's .env
   const own = readEnvFiles(envFiles, (k) => ctx.env[k]);
   const sub: LoadContext = { ...ctx, env: { ...own, ...ctx.env }, cache: new Map() };

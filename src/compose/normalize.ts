@@ -102,8 +102,10 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
       if (k.startsWith('x-')) continue; // extensions are not part of the model
       switch (k) {
         case 'extends':
-        case 'env_file':
         case 'label_file':
+          break;
+        case 'env_file':
+          s.env_file = v as ServiceConfig['env_file'];
           break;
         case 'build': {
           const b = { ...(v as Dict) } as Dict;
@@ -114,6 +116,7 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
             b.args = args;
           }
           if (b.shm_size !== undefined) b.shm_size = parseBytes(b.shm_size as string, `${where}.build.shm_size`);
+          if (Array.isArray(b.secrets)) b.secrets = b.secrets.map(defaultSecretTarget);
           s.build = b as unknown as ServiceConfig['build'];
           break;
         }
@@ -177,6 +180,10 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
         case 'scale':
           s.scale = num(v);
           break;
+        case 'secrets':
+          // docker compose mounts a secret at /run/secrets/<source> unless told otherwise
+          s.secrets = (v as Dict[]).map(defaultSecretTarget) as unknown as ServiceConfig['secrets'];
+          break;
         default:
           s[k] = v;
       }
@@ -205,6 +212,13 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
       s.labels = { ...labels, ...(s.labels ?? {}) };
     }
     if (s.network_mode === undefined && s.networks === undefined) s.networks = { default: null };
+    if (s.networks) {
+      const nets: Dict = {};
+      for (const [n, c] of Object.entries(s.networks)) {
+        nets[n] = isDict(c) ? pick(c, ['aliases', 'ipv4_address', 'ipv6_address', 'link_local_ips', 'mac_address', 'driver_opts', 'priority', 'gw_priority', 'interface_name']) : null;
+      }
+      s.networks = nets as ServiceConfig['networks'];
+    }
     if (s.scale !== undefined && s.deploy?.replicas !== undefined && s.scale !== s.deploy.replicas) {
       throw new InvalidParameterError(`can't set distinct values on 'scale' and 'deploy.replicas'`);
     }
@@ -222,6 +236,14 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
   return s;
 }
 
+function defaultSecretTarget(ref: unknown): Dict {
+  const r = ref as Dict;
+  if (r.target !== undefined) return r;
+  const out: Dict = { source: r.source, target: `/run/secrets/${String(r.source)}` };
+  for (const [k, v] of Object.entries(r)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
 function normalizeDeploy(d: Dict, where: string): ServiceConfig['deploy'] {
   const out: Dict = { ...d };
   if (d.replicas !== undefined) out.replicas = num(d.replicas);
@@ -237,6 +259,9 @@ function normalizeDeploy(d: Dict, where: string): ServiceConfig['deploy'] {
       r[kind] = o;
     }
     out.resources = r;
+    for (const kind of ['limits', 'reservations']) {
+      if (isDict(r[kind])) r[kind] = pick(r[kind] as Dict, ['cpus', 'memory', 'pids', 'devices', 'generic_resources']);
+    }
   }
   if (isDict(d.restart_policy)) {
     const rp: Dict = { ...d.restart_policy };
@@ -254,18 +279,37 @@ function resourceName(key: string, d: Dict, project: string): string {
   return `${project}_${key}`;
 }
 
+/** The legacy `external: {name: x}` form means `name: x, external: true`. */
+function legacyExternal(d: Dict): Dict {
+  if (!isDict(d.external)) return d;
+  const out: Dict = { ...d, external: true };
+  if (typeof d.external.name === 'string' && out.name === undefined) out.name = d.external.name;
+  return out;
+}
+
+/** The same mapping with `first` keys leading, in that order. */
+function pick(d: Dict, first: string[]): Dict {
+  const out: Dict = {};
+  for (const k of first) if (d[k] !== undefined) out[k] = d[k];
+  for (const [k, v] of Object.entries(d)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
 function normalizeNetwork(key: string, raw: unknown, project: string): NetworkConfig {
-  const d: Dict = isDict(raw) ? raw : {};
+  const d: Dict = legacyExternal(isDict(raw) ? raw : {});
   const out: Dict = { name: resourceName(key, d, project) };
   for (const [k, v] of Object.entries(d)) {
     if (k === 'name' || k.startsWith('x-')) continue;
     out[k] = k === 'labels' || k === 'driver_opts' ? listOrDictToMap(v, '=', false) : v;
   }
+  if (isDict(out.ipam) && Array.isArray(out.ipam.config)) {
+    out.ipam = { ...out.ipam, config: out.ipam.config.map((c) => (isDict(c) ? pick(c, ['subnet', 'gateway', 'ip_range', 'aux_addresses']) : c)) };
+  }
   return out as unknown as NetworkConfig;
 }
 
 function normalizeVolume(key: string, raw: unknown, project: string): VolumeConfig {
-  const d: Dict = isDict(raw) ? raw : {};
+  const d: Dict = legacyExternal(isDict(raw) ? raw : {});
   const out: Dict = { name: resourceName(key, d, project) };
   for (const [k, v] of Object.entries(d)) {
     if (k === 'name' || k.startsWith('x-')) continue;
@@ -275,7 +319,7 @@ function normalizeVolume(key: string, raw: unknown, project: string): VolumeConf
 }
 
 function normalizeFileObject(key: string, raw: unknown, project: string): FileObjectConfig {
-  const d: Dict = isDict(raw) ? raw : {};
+  const d: Dict = legacyExternal(isDict(raw) ? raw : {});
   const out: Dict = { name: resourceName(key, d, project) };
   for (const [k, v] of Object.entries(d)) if (k !== 'name' && !k.startsWith('x-')) out[k] = v;
   return out as unknown as FileObjectConfig;

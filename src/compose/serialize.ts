@@ -3,7 +3,7 @@
  * services, networks, volumes and mapping entries sorted by name, durations as Go durations ("1m30s"),
  * sizes as strings of bytes ("104857600").
  */
-import { stringify } from 'yaml';
+import { Document, visit } from 'yaml';
 import type { ComposeProject, ServiceConfig } from './types.js';
 import { formatDuration } from './units.js';
 
@@ -29,6 +29,7 @@ const BUILD_ORDER = [
   'no_cache', 'additional_contexts', 'pull', 'extra_hosts', 'isolation', 'network', 'target', 'secrets', 'shm_size',
   'tags', 'ulimits', 'platforms', 'privileged',
 ];
+const DEPLOY_ORDER = ['mode', 'replicas', 'labels', 'update_config', 'rollback_config', 'resources', 'restart_policy', 'placement', 'endpoint_mode'];
 const HEALTH_ORDER = ['test', 'timeout', 'interval', 'retries', 'start_period', 'start_interval', 'disable'];
 const NETWORK_ORDER = ['name', 'driver', 'driver_opts', 'ipam', 'external', 'internal', 'attachable', 'labels', 'enable_ipv4', 'enable_ipv6'];
 const VOLUME_ORDER = ['name', 'driver', 'driver_opts', 'external', 'labels'];
@@ -51,7 +52,7 @@ function sortedKeys(d: Dict): Dict {
 const bytes = (n: unknown): unknown => (typeof n === 'number' ? String(n) : n);
 
 /** One service as docker compose config prints it. */
-export function serializeService(s: ServiceConfig): Dict {
+export function serializeService(s: ServiceConfig, opts: { json?: boolean } = {}): Dict {
   const d: Dict = { ...s };
   delete d.name;
   for (const k of Object.keys(d)) if (SORTED_MAPS.has(k) && isDict(d[k])) d[k] = sortedKeys(d[k] as Dict);
@@ -91,16 +92,27 @@ export function serializeService(s: ServiceConfig): Dict {
     d.deploy = dep;
   }
   if (Array.isArray(d.volumes)) {
-    d.volumes = (d.volumes as Dict[]).map((v) => (isDict(v.tmpfs) && typeof v.tmpfs.size === 'number' ? { ...v, tmpfs: { ...v.tmpfs } } : v));
+    d.volumes = (d.volumes as Dict[]).map((v) => (isDict(v.tmpfs) && v.tmpfs.size !== undefined ? { ...v, tmpfs: { ...v.tmpfs, size: bytes(v.tmpfs.size) } } : v));
+  }
+  if (s.env_file) d.env_file = s.env_file.map((e) => (e.required && !e.format ? e.path : e));
+  if (s.devices) d.devices = s.devices.map((x) => `${x.source}:${x.target}${x.permissions && x.permissions !== 'rwm' ? `:${x.permissions}` : ''}`);
+  if (d.deploy) d.deploy = ordered(d.deploy as Dict, DEPLOY_ORDER);
+  if (opts.json) {
+    // compose-go's JSON always carries these two (no omitempty)
+    if (d.command === undefined) d.command = null;
+    if (d.entrypoint === undefined) d.entrypoint = null;
   }
   return ordered(d, SERVICE_ORDER);
 }
 
-/** The whole project as the plain object `docker compose config` prints (yaml or json). */
-export function projectToConfig(p: ComposeProject): Dict {
+/**
+ * The whole project as the plain object `docker compose config` prints. With `json`, the shape of its
+ * `--format json`: top-level keys sorted, `ipam: {}` on networks, null command/entrypoint.
+ */
+export function projectToConfig(p: ComposeProject, opts: { json?: boolean } = {}): Dict {
   const out: Dict = { name: p.name };
   const services: Dict = {};
-  for (const name of Object.keys(p.services).sort()) services[name] = serializeService(p.services[name]);
+  for (const name of Object.keys(p.services).sort()) services[name] = serializeService(p.services[name], opts);
   out.services = services;
   const section = (src: Record<string, unknown>, order: string[]): Dict | undefined => {
     const keys = Object.keys(src).sort();
@@ -114,6 +126,7 @@ export function projectToConfig(p: ComposeProject): Dict {
     return o;
   };
   const networks = section(p.networks, NETWORK_ORDER);
+  if (networks && opts.json) for (const n of Object.values(networks) as Dict[]) if (n.ipam === undefined) n.ipam = {};
   if (networks) out.networks = networks;
   const volumes = section(p.volumes, VOLUME_ORDER);
   if (volumes) out.volumes = volumes;
@@ -121,13 +134,27 @@ export function projectToConfig(p: ComposeProject): Dict {
   if (secrets) out.secrets = secrets;
   const configs = section(p.configs, FILE_OBJECT_ORDER);
   if (configs) out.configs = configs;
-  return out;
+  return opts.json ? sortedKeys(out) : out;
 }
+
+// strings YAML 1.1 readers (docker-compose 1.x, PyYAML) would take for booleans: quoted, as Go's yaml does
+const YAML11_BOOL = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+const YAML11_SEXAGESIMAL = /^[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$/;
 
 export function toYaml(v: unknown): string {
-  return stringify(v, { lineWidth: 0, indentSeq: true, aliasDuplicateObjects: false, defaultStringType: 'PLAIN', defaultKeyType: 'PLAIN' });
+  const doc = new Document(v, { aliasDuplicateObjects: false });
+  visit(doc, {
+    Scalar(_k, node) {
+      if (typeof node.value === 'string' && (YAML11_BOOL.test(node.value) || YAML11_SEXAGESIMAL.test(node.value))) {
+        node.type = 'QUOTE_DOUBLE';
+      }
+    },
+  });
+  return doc.toString({ lineWidth: 0, indentSeq: true });
 }
 
+/** JSON as Go's encoder writes it: two-space indent, <, > and & escaped. */
 export function toJson(v: unknown): string {
-  return `${JSON.stringify(v, null, 4)}\n`;
+  const s = JSON.stringify(v, null, 2).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  return `${s}\n`;
 }

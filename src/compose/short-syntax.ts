@@ -98,8 +98,8 @@ export function normalizePortLong(p: Record<string, unknown>): PortConfig {
 }
 
 /** Expands `~` and makes a path absolute against `baseDir`. */
-export function resolvePath(baseDir: string, p: string): string {
-  if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+export function resolvePath(baseDir: string, p: string, home: string = homedir()): string {
+  if (p === '~' || p.startsWith('~/')) return resolve(home, p.slice(2));
   return isAbsolute(p) ? resolve(p) : resolve(baseDir, p);
 }
 
@@ -112,7 +112,7 @@ const PROPAGATION = ['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivat
 const CONSISTENCY = ['consistent', 'cached', 'delegated'];
 
 /** "[SOURCE:]TARGET[:MODE]" -> long syntax, bind sources resolved against `baseDir`. */
-export function parseVolumeShort(spec: string, baseDir: string): ServiceVolumeConfig {
+export function parseVolumeShort(spec: string, baseDir: string, home: string = homedir()): ServiceVolumeConfig {
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((p, i) => p === '' && !(i === 0 && parts.length === 1))) {
     throw new InvalidParameterError(`invalid volume specification: '${spec}'`);
@@ -120,7 +120,7 @@ export function parseVolumeShort(spec: string, baseDir: string): ServiceVolumeCo
   if (parts.length === 1) return { type: 'volume', target: parts[0], volume: {} };
   const [src, target, mode] = parts;
   const v: ServiceVolumeConfig = isHostPath(src)
-    ? { type: 'bind', source: resolvePath(baseDir, src), target }
+    ? { type: 'bind', source: resolvePath(baseDir, src, home), target }
     : { type: 'volume', source: src, target };
   const opts = mode ? mode.split(',') : [];
   for (const o of opts) {

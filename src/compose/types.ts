@@ -168,6 +168,8 @@ export interface ServiceConfig {
   dns_search?: string[];
   domainname?: string;
   entrypoint?: string[] | null;
+  /** The env files read into `environment` (kept for reference, as docker compose config shows them). */
+  env_file?: Array<{ path: string; required: boolean; format?: string }>;
   /** The container environment, env_file entries merged under environment entries. null = no value. */
   environment?: Record<string, string | null>;
   expose?: string[];

@@ -10,9 +10,17 @@ export const OVERRIDE = '\u0000compose:override';
 
 export type Tree = Record<string, unknown>;
 
+/** `0440` is octal for docker compose's YAML parser (file modes are written so); YAML 1.2 alone reads it as 440. */
+const LEGACY_OCTAL = {
+  tag: 'tag:yaml.org,2002:int',
+  default: true,
+  test: /^0[0-7]+$/,
+  resolve: (s: string): number => Number.parseInt(s, 8),
+};
+
 /** Parses one compose file's text into a plain object (markers for !reset/!override). */
 export function parseComposeYaml(text: string, file: string): Tree {
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false, customTags: (tags) => [LEGACY_OCTAL, ...(tags as never[])] });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const line = e.linePos?.[0]?.line ?? text.slice(0, e.pos[0]).split('\n').length;

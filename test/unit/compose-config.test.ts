@@ -100,7 +100,9 @@ test('config --format json, -p, --services in dependency order, --volumes, --pro
   assert.equal(model.name, 'other');
   assert.equal(model.services.web.environment.GREETING, 'hi');
   assert.deepEqual(model.services.web.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp' }]);
-  assert.deepEqual(model.networks, { default: { name: 'other_default' } });
+  assert.deepEqual(model.networks, { default: { name: 'other_default', ipam: {} } }, 'compose-go\'s JSON always has ipam');
+  assert.equal(model.services.db.command, null);
+  assert.deepEqual(Object.keys(model), ['name', 'networks', 'services', 'volumes'], 'top-level keys sorted as in Go\'s JSON');
   assert.deepEqual(model.volumes, { cache: { name: 'other_cache' }, dbdata: { name: 'other_dbdata' } });
   assert.equal(model.services.tools, undefined, 'a service behind a profile is left out');
 
@@ -172,4 +174,17 @@ test('global flags in docker\'s forms: -f=x, --file=x, -fx, repeated --env-file,
   assert.deepEqual(m.services.s.command, ['run']);
   const r2 = await compose(['-fa.yaml', 'config', '--services'], p.dir, { V: 'x' });
   assert.equal(r2.stdout, 's\n');
+});
+
+test('a file using most attributes prints as docker compose config would (fixture full/)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  // from dist*/test/unit back to the repository, then to the fixture sources
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const dir = `${repo}test/fixtures/compose/full`;
+  const home = '/home/someone';
+  const r = await compose(['config'], dir, { HOME: home, FROM_SHELL: 'shell', FROM_ENV: 'argenv' });
+  assert.equal(r.code, 0, r.stderr);
+  const expected = readFileSync(`${dir}/expected.yaml`, 'utf8').replaceAll('${DIR}', dir).replaceAll('${HOME}', home);
+  assert.equal(r.stdout, expected);
 });

@@ -4,7 +4,12 @@
 // handling (TrimBuildFilesFromExcludes and the archive walk's directory skipping).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createIgnoreMatcher, readDockerignore, trimBuildFilesFromExcludes } from '../../src/build/dockerfile/index.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  createIgnoreMatcher, readDockerignore, trimBuildFilesFromExcludes, walkBuildContext, filesDaemonRemovesFromContext,
+} from '../../src/build/dockerfile/index.js';
 
 const matches = (patterns: string[], path: string) => createIgnoreMatcher(patterns).ignores(path);
 
@@ -113,4 +118,38 @@ test('[cli] the Dockerfile and .dockerignore are always sent (unless the Dockerf
   assert.equal(m.ignores('Dockerfile'), false);
   assert.equal(m.ignores('.dockerignore'), false);
   assert.equal(m.ignores('main.go'), true);
+});
+
+test('[reference dockerd] a context tree sent by the docker CLI and copied with COPY . /ctx/', () => {
+  // Recorded against the reference engine (dockerd 20.10 classic builder, docker CLI 28):
+  // the listing of the layer made by `COPY . /ctx/` for this tree and .dockerignore.
+  const dir = mkdtempSync(join(tmpdir(), 'berth-ctx-'));
+  try {
+    const files = ['docs/README.md', 'docs/other.md', 'docs/sub/x.md', 'build/a', 'build/keep/x', 'build/keep/tmp/y', 'src/app/main.go',
+      'src/app/main.o', 'src/util.o', 'important.o', 'vendor/x/v.go', '.git/HEAD', 'node_modules/p/i.js', 'we ird/f', 'a/b/c/d.txt',
+      'a/b/e.txt', 'top.txt', 'top.log', 'back\\slash', 'x.md'];
+    for (const f of files) {
+      mkdirSync(join(dir, dirname(f)), { recursive: true });
+      writeFileSync(join(dir, f), f);
+    }
+    const ignore = '# comment\ndocs\n!docs/README.md\nbuild/\n!build/keep\nbuild/keep/tmp\n**/*.o\n!important.o\n/vendor\n.git\nnode_modules/**\na/**/*.txt\n*.log\nwe?ird\n!*.md\nDockerfile\n';
+    writeFileSync(join(dir, '.dockerignore'), ignore);
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /ctx/\n');
+    const patterns = readDockerignore(ignore);
+    const sent = walkBuildContext(dir, createIgnoreMatcher(trimBuildFilesFromExcludes(patterns, 'Dockerfile'))).map((e) => e.path);
+    assert.ok(sent.includes('Dockerfile') && sent.includes('.dockerignore'));
+    const dropped = filesDaemonRemovesFromContext(patterns, 'Dockerfile');
+    assert.deepEqual(dropped, ['Dockerfile']);
+    const copied = new Set(sent.filter((p) => !dropped.includes(p)));
+    for (const p of [...copied]) {
+      const parts = p.split('/');
+      for (let i = 1; i < parts.length; i++) copied.add(parts.slice(0, i).join('/')); // COPY creates parents
+    }
+    assert.deepEqual([...copied].sort(), [
+      '.dockerignore', 'a', 'a/b', 'a/b/c', 'back\\slash', 'build', 'build/keep', 'build/keep/x', 'docs', 'docs/README.md',
+      'important.o', 'node_modules', 'src', 'src/app', 'src/app/main.go', 'top.txt', 'x.md',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -325,3 +325,86 @@ test('RUN heredoc commands are arranged as BuildKit runs them', () => {
   assert.deepEqual(runHeredocCommand(runs[2]!), { kind: 'script', script: 'python3 <<PY\nprint(2)\nPY' });
   assert.equal(runHeredocCommand(runs[3]!), undefined);
 });
+
+/** Applies config-only instructions the way the classic builder does, to compare with a real image Config. */
+function configOf(text: string): Record<string, unknown> {
+  const df = parseDockerfile(text);
+  const args = new BuildArgs();
+  applyMetaArgs(df.metaArgs, args, df.escapeToken);
+  const st = args.forNewStage();
+  const cfg: Record<string, unknown> & { Env: string[]; Labels: Record<string, string>; ExposedPorts: Record<string, object>; Volumes: Record<string, object> } =
+    { Env: [], Labels: {}, ExposedPorts: {}, Volumes: {} };
+  let shell = ['/bin/sh', '-c'];
+  const onBuild: string[] = [];
+  for (const c of df.stages[0]!.commands) {
+    const x = expandInstruction(c, expansionEnv(cfg.Env, st), df.escapeToken);
+    switch (x.kind) {
+      case 'arg': for (const a of x.args) st.addArg(a.key, a.value); break;
+      case 'env':
+        for (const kv of x.env) cfg.Env = [...cfg.Env.filter((e) => !e.startsWith(kv.key + '=')), `${kv.key}=${kv.value}`];
+        break;
+      case 'label': for (const kv of x.labels) cfg.Labels[kv.key] = kv.value; break;
+      case 'expose': for (const p of x.ports) cfg.ExposedPorts[p.includes('/') ? p : `${p}/tcp`] = {}; break;
+      case 'user': cfg.User = x.user; break;
+      case 'volume': for (const v of x.volumes) cfg.Volumes[v] = {}; break;
+      case 'stopsignal': cfg.StopSignal = x.signal; break;
+      case 'shell': shell = x.shell; cfg.Shell = x.shell; break;
+      case 'cmd': cfg.Cmd = x.prependShell ? [...shell, ...x.command] : x.command; break;
+      case 'entrypoint': cfg.Entrypoint = x.command === undefined ? undefined : x.prependShell ? [...shell, ...x.command] : x.command; break;
+      case 'onbuild': onBuild.push(x.expression); cfg.OnBuild = onBuild; break;
+      case 'maintainer': cfg.Author = x.maintainer; break;
+      case 'healthcheck': {
+        const h = x.health;
+        cfg.Healthcheck = { Test: h.test, Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, Retries: h.retries };
+        break;
+      }
+      default: break;
+    }
+  }
+  return JSON.parse(JSON.stringify(cfg));
+}
+
+test('[reference dockerd] ENV/LABEL/EXPOSE/USER/VOLUME/STOPSIGNAL/CMD expand exactly as the classic builder', () => {
+  // Expected values recorded from `docker image inspect` after building this file with the
+  // reference engine (dockerd 20.10 classic builder), PATH removed from Env.
+  const text = [
+    'FROM scratch',
+    'ARG A=argval',
+    'ENV e1=plain e2="two words" e3=\'single $A\' e4=esc\\ aped e5=$A e6=${A}_x e7="${A:-d}" e8=${NOPE:-dflt} e9=${A:+set} e10=\\$A e11="q\\"uote" e12=a\\\\b e13=C:\\\\path e14=\\"x\\" e15=a"b c"d',
+    'ENV legacy  some "value" $A   end',
+    'LABEL "l 1"="v 1" l2=$A l3=\'$A\'',
+    'EXPOSE 80 ${PORT:-443}/tcp',
+    'USER ${A}:grp',
+    'VOLUME ["/v1", "/$A"]',
+    'STOPSIGNAL SIG${S:-TERM}',
+    'CMD echo $A',
+  ].join('\n') + '\n';
+  assert.deepEqual(configOf(text), {
+    Env: ['e1=plain', 'e2=two words', 'e3=single $A', 'e4=esc aped', 'e5=argval', 'e6=argval_x', 'e7=argval', 'e8=dflt', 'e9=set',
+      'e10=$A', 'e11=q"uote', 'e12=a\\b', 'e13=C:\\path', 'e14="x"', 'e15=ab cd', 'legacy=some value argval   end'],
+    Labels: { 'l 1': 'v 1', l2: 'argval', l3: '$A' },
+    ExposedPorts: { '443/tcp': {}, '80/tcp': {} },
+    Volumes: { '/v1': {}, '/argval': {} },
+    User: 'argval:grp',
+    StopSignal: 'SIGTERM',
+    Cmd: ['/bin/sh', '-c', 'echo $A'],
+  });
+});
+
+test('[reference dockerd] backtick escape, comments in continuations, ONBUILD, HEALTHCHECK, SHELL, malformed JSON', () => {
+  const text = '# escape=`\nFROM scratch\nMAINTAINER  Jane  Doe\n  LABEL a=1 `\n  # a comment inside\n  b=C:\\dir\\ `\n\n    c="x`"y"\n' +
+    'ONBUILD   RUN echo  "on build" $HOME\nONBUILD COPY --from=x a b\n' +
+    'HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=4 CMD ["curl", "-f", "http://x/"]\n' +
+    'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nCMD [\'not\', \'json\']\nENTRYPOINT []\nVOLUME /a /b\nEXPOSE 53/udp 80\n';
+  assert.deepEqual(configOf(text), {
+    ExposedPorts: { '53/udp': {}, '80/tcp': {} },
+    Env: [],
+    Cmd: ['/bin/bash', '-o', 'pipefail', '-c', "['not', 'json']"],
+    Volumes: { '/a': {}, '/b': {} },
+    Labels: { a: '1', b: 'C:\\dir\\', c: 'x"y' },
+    Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://x/'], Interval: 90000000000, Timeout: 500000000, StartPeriod: 2000000000, Retries: 4 },
+    OnBuild: ['RUN echo  "on build" $HOME', 'COPY --from=x a b'],
+    Shell: ['/bin/bash', '-o', 'pipefail', '-c'],
+    Author: 'Jane  Doe',
+  });
+});

@@ -6,7 +6,8 @@
  * matching a directory also matches everything below it, and lines starting with `#`
  * are comments. Paths are context-relative with forward slashes.
  */
-import { posix } from 'node:path';
+import { readdirSync, lstatSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { InvalidParameterError } from '../../errors/index.js';
 
 /** Reads .dockerignore text into cleaned patterns, like ignorefile.ReadAll. */
@@ -271,5 +272,47 @@ export function trimBuildFilesFromExcludes(patterns: readonly string[], dockerfi
   if (createIgnoreMatcher(out).ignores('.dockerignore')) out.push('!.dockerignore');
   const df = dockerfile;
   if (!dockerfileFromStdin && createIgnoreMatcher(out).ignores(df)) out.push('!' + df);
+  return out;
+}
+
+/**
+ * What the daemon drops from a received context: `.dockerignore` and the Dockerfile when the
+ * original patterns exclude them (moby builder/remotecontext removeDockerfile). They were sent
+ * only so the builder could read them.
+ */
+export function filesDaemonRemovesFromContext(patterns: readonly string[], dockerfile = 'Dockerfile'): string[] {
+  const m = createIgnoreMatcher(patterns);
+  return ['.dockerignore', dockerfile].filter((f) => m.ignores(f));
+}
+
+export interface ContextEntry {
+  /** Context-relative path with forward slashes. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+}
+
+/**
+ * Lists a build context directory as the docker CLI sends it: depth-first in name order,
+ * excluded files left out, excluded directories skipped whole unless an exception may
+ * re-include something below them (then only their included contents are listed).
+ */
+export function walkBuildContext(root: string, matcher: IgnoreMatcher): ContextEntry[] {
+  const out: ContextEntry[] = [];
+  const walk = (rel: string, parent: MatchInfo | undefined) => {
+    const names = readdirSync(rel ? join(root, rel) : root).sort();
+    for (const name of names) {
+      const path = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(root, path));
+      const type: ContextEntry['type'] = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+      const { ignored, info } = matcher.matchWithParent(path, parent);
+      if (ignored) {
+        if (type === 'dir' && !matcher.canSkipDir(path)) walk(path, info);
+        continue;
+      }
+      out.push({ path, type });
+      if (type === 'dir') walk(path, info);
+    }
+  };
+  walk('', undefined);
   return out;
 }

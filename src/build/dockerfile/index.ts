@@ -24,8 +24,8 @@ export {
   expandInstruction, expandHeredocContent, runHeredocCommand,
 } from './expand.js';
 export {
-  createIgnoreMatcher, readDockerignore, trimBuildFilesFromExcludes, cleanPath,
-  type IgnoreMatcher, type MatchInfo,
+  createIgnoreMatcher, readDockerignore, trimBuildFilesFromExcludes, cleanPath, filesDaemonRemovesFromContext, walkBuildContext,
+  type IgnoreMatcher, type MatchInfo, type ContextEntry,
 } from './dockerignore.js';
 export { parseGoDuration } from './duration.js';
 export { runDockerfileParse, nodeToJSON, type InstructionJSON } from './cli.js';

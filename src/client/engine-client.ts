@@ -191,9 +191,11 @@ export class EngineClient {
     return this.json('POST', `/containers/${enc(id)}/wait`, { query: { condition } });
   }
   /** Like waitContainer but returns once the daemon has accepted the request (response head), then the result. */
-  async waitContainerStarted(id: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<Promise<T.WaitResponse>> {
+  async waitContainerStarted(id: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<{ result: Promise<T.WaitResponse> }> {
     const res = await this.stream('POST', `/containers/${enc(id)}/wait`, { query: { condition } });
-    return readJson<T.WaitResponse>(res);
+    const result = readJson<T.WaitResponse>(res);
+    result.catch(() => {});
+    return { result };
   }
   resizeContainer(id: string, height: number, width: number): Promise<void> {
     return this.call('POST', `/containers/${enc(id)}/resize`, { query: { h: height, w: width } });

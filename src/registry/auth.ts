@@ -186,8 +186,8 @@ export function covers(granted: Access[], requested: Access[]): boolean {
 }
 
 export interface TokenAuthorizerOptions {
-  /** URL of the token endpoint clients are sent to. */
-  realm: string;
+  /** URL of the token endpoint clients are sent to; a function derives it from the request (e.g. its Host). */
+  realm: string | ((req: IncomingMessage) => string);
   /** The name this registry has in tokens' `aud`. */
   service: string;
   /** Expected `iss` of tokens. */
@@ -199,8 +199,9 @@ export interface TokenAuthorizerOptions {
 export class TokenAuthorizer implements Authorizer {
   constructor(readonly options: TokenAuthorizerOptions) {}
 
-  challenge(access: Access[], error?: string): string {
-    let c = `Bearer realm="${this.options.realm}",service="${this.options.service}"`;
+  challenge(req: IncomingMessage, access: Access[], error?: string): string {
+    const realm = typeof this.options.realm === 'function' ? this.options.realm(req) : this.options.realm;
+    let c = `Bearer realm="${realm}",service="${this.options.service}"`;
     if (access.length > 0) c += `,scope="${access.map(formatScope).join(' ')}"`;
     if (error) c += `,error="${error}"`;
     return c;
@@ -208,11 +209,11 @@ export class TokenAuthorizer implements Authorizer {
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthDecision> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'authentication required', challenge: this.challenge(access), detail: access };
+    if (!m) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'authentication required', challenge: this.challenge(req, access), detail: access };
     const claims = verifyToken(m[1], this.options.key, { issuer: this.options.issuer, service: this.options.service });
-    if (!claims) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'invalid or expired token', challenge: this.challenge(access, 'invalid_token') };
+    if (!claims) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'invalid or expired token', challenge: this.challenge(req, access, 'invalid_token') };
     if (!covers(claims.access, access)) {
-      return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'token does not grant the requested access', challenge: this.challenge(access, 'insufficient_scope'), detail: access };
+      return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'token does not grant the requested access', challenge: this.challenge(req, access, 'insufficient_scope'), detail: access };
     }
     return { ok: true, subject: claims.sub };
   }

@@ -2,7 +2,7 @@
  * berth's registry: an OCI distribution registry server. Public surface for bin/berth-registry,
  * the Hub (which plugs its own Authorizer in) and tests.
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createRegistryHandler } from './server.js';
@@ -72,7 +72,6 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   let tokenIssuer: TokenIssuer | undefined;
   let tokenPath: string | undefined;
   const htpasswd = opts.htpasswdFile ? new HtpasswdFile(opts.htpasswdFile) : undefined;
-  const pending: { realmFromUrl?: (url: string) => void } = {};
   if (!authorizer && opts.token) {
     const t = opts.token;
     if (t.issue) {
@@ -81,9 +80,10 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
       if (!check) throw new Error('token issuing needs a password check (htpasswd file or checkPassword)');
       tokenIssuer = new TokenIssuer({ issuer: t.issuer, service: t.service, key: t.key, checkPassword: check, policy: t.issue.policy, ttlSec: t.issue.ttlSec });
     }
-    const tokenAuth = new TokenAuthorizer({ realm: t.realm ?? '', service: t.service, issuer: t.issuer, key: t.key });
-    if (!t.realm) pending.realmFromUrl = (url) => { (tokenAuth.options as { realm: string }).realm = `${url}${tokenPath ?? '/token'}`; };
-    authorizer = tokenAuth;
+    // Without a configured realm, send clients to this process's token endpoint under the name they used for it.
+    const path = tokenPath ?? '/token';
+    const realm = t.realm ?? ((req: IncomingMessage) => `${scheme}://${req.headers.host ?? `${host}:${opts.port ?? 0}`}${path}`);
+    authorizer = new TokenAuthorizer({ realm, service: t.service, issuer: t.issuer, key: t.key });
   } else if (!authorizer && opts.htpasswdFile) {
     authorizer = new HtpasswdAuthorizer(opts.htpasswdFile);
   }
@@ -105,7 +105,6 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   const port = (server.address() as AddressInfo).port;
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const url = `${scheme}://${hostPart}:${port}`;
-  pending.realmFromUrl?.(url);
   const expiry = opts.uploadExpiryMs ?? 24 * 60 * 60_000;
   const purge = setInterval(() => { storage.purgeStaleUploads(expiry).catch(() => undefined); }, Math.min(expiry, 10 * 60_000));
   purge.unref();

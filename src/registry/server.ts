@@ -147,6 +147,22 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     sendJson(ctx, 200, { name, tags: items }, link ? { Link: link } : {});
   }
 
+  /**
+   * Docker's v1 search (`docker search`), over repository names: the Hub replaces this with
+   * its own index; a plain registry answers from its catalog.
+   */
+  async function search(ctx: Ctx): Promise<void> {
+    await authorize(ctx, [{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+    const q = (ctx.url.searchParams.get('q') ?? '').toLowerCase();
+    const n = Math.min(Math.max(Number(ctx.url.searchParams.get('n') ?? 25) || 25, 1), 100);
+    const page = Math.max(Number(ctx.url.searchParams.get('page') ?? 1) || 1, 1);
+    const all = (await storage.listRepositories()).filter((r) => r.includes(q));
+    const results = all.slice((page - 1) * n, page * n).map((name) => ({
+      name, description: '', star_count: 0, is_official: false, is_automated: false, is_trusted: false,
+    }));
+    sendJson(ctx, 200, { query: q, num_results: all.length, num_pages: Math.ceil(all.length / n), page, page_size: n, results });
+  }
+
   // ---- manifests ------------------------------------------------------------------------------
 
   async function findManifest(name: string, ref: string): Promise<ManifestRecord> {
@@ -389,6 +405,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     if (opts.tokenIssuer && path === tokenPath) { await opts.tokenIssuer.handle(ctx.req, ctx.res); return; }
     if (path === '/v2' || path === '/v2/') return method === 'GET' || method === 'HEAD' ? base(ctx) : methodNotAllowed();
     if (path === '/v2/_catalog') return method === 'GET' ? catalog(ctx) : methodNotAllowed();
+    if (path === '/v1/search') return method === 'GET' ? search(ctx) : methodNotAllowed();
     let m: RegExpExecArray | null;
     const name = (raw: string): string => validateRepositoryName(decodeSegment(raw));
     if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) {

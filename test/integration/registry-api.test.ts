@@ -415,7 +415,7 @@ test('referrers API lists manifests whose subject names a digest', async () => {
   assert.deepEqual(((await (await fetch(`${url}/v2/ref/app/referrers/${img.digest}`)).json()) as { manifests: unknown[] }).manifests, []);
 });
 
-test('catalog paginates with n, last and a Link header', async () => {
+test('catalog paginates with n, last and a Link header; v1 search finds repositories', async () => {
   for (const r of ['cat/a', 'cat/b', 'cat/c']) await pushImage(url, r, 'x', [Buffer.from(r)]);
   const all = ((await (await fetch(`${url}/v2/_catalog`)).json()) as { repositories: string[] }).repositories;
   assert.ok(['cat/a', 'cat/b', 'cat/c'].every((r) => all.includes(r)));
@@ -423,6 +423,9 @@ test('catalog paginates with n, last and a Link header', async () => {
   const p = await fetch(`${url}/v2/_catalog?n=2&last=cat/a`);
   assert.deepEqual(((await p.json()) as { repositories: string[] }).repositories, ['cat/b', 'cat/c']);
   assert.match(p.headers.get('link') ?? '', /^<\/v2\/_catalog\?n=2&last=cat%2Fc>; rel="next"$/);
+  const found = await (await fetch(`${url}/v1/search?q=cat/&n=2`)).json() as { num_results: number; results: { name: string }[] };
+  assert.equal(found.num_results, 3);
+  assert.deepEqual(found.results.map((r) => r.name), ['cat/a', 'cat/b']);
   const bad = await fetch(`${url}/v2/_catalog?n=-1`);
   assert.equal(bad.status, 400);
   await bad.arrayBuffer();

@@ -72,7 +72,7 @@ test('gc while pushes run: a manifest is either refused or complete, never dangl
   const cfg = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
   const config = await pushBlob(reg.url, 'gc/race', cfg);
   const layers: { digest: string; size: number }[] = [];
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 150; i++) {
     const data = randomBytes(200 + i);
     layers.push({ digest: await pushBlob(reg.url, 'gc/race', data), size: data.length });
   }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ShellLex, BuildArgs, expandInstruction, expansionEnv, expandFrom, applyMetaArgs, parseDockerfile,
-  expandHeredocContent, runHeredocCommand, PREDEFINED_ARGS, platformArgs, ShellExpansionError,
+  expandHeredocContent, runHeredocCommand, PREDEFINED_ARGS, platformArgs, ShellExpansionError, parseOnbuildTriggers,
   type EnvInstruction, type ExposeInstruction, type CopyInstruction, type RunInstruction,
 } from '../../src/build/dockerfile/index.js';
 
@@ -407,4 +407,33 @@ test('[reference dockerd] backtick escape, comments in continuations, ONBUILD, H
     Shell: ['/bin/bash', '-o', 'pipefail', '-c'],
     Author: 'Jane  Doe',
   });
+});
+
+test('[reference dockerd] ARG scope, --build-arg, predefined proxies, ENV over ARG', () => {
+  // Env recorded from the reference engine for:
+  // docker build --build-arg X=cli --build-arg UNUSED=1 --build-arg HTTP_PROXY=http://p
+  const df = parseDockerfile('ARG V=1\nARG W=${V}2\nARG IMG=scratch\nFROM ${IMG}\nENV before=$V\nARG V\nARG X=xdef\nARG W\n' +
+    'ENV after=$V w=$W x=$X p=$HTTP_PROXY\nENV X=envx\nARG X=again\nENV x2=$X\n');
+  const args = BuildArgs.fromRecord({ X: 'cli', UNUSED: '1', HTTP_PROXY: 'http://p' });
+  applyMetaArgs(df.metaArgs, args);
+  assert.equal(expandFrom(df.stages[0]!, args).image, 'scratch');
+  const st = args.forNewStage();
+  let env: string[] = [];
+  for (const c of df.stages[0]!.commands) {
+    const x = expandInstruction(c, expansionEnv(env, st));
+    if (x.kind === 'arg') for (const a of x.args) st.addArg(a.key, a.value);
+    if (x.kind === 'env') for (const kv of x.env) env = [...env.filter((e) => !e.startsWith(kv.key + '=')), `${kv.key}=${kv.value}`];
+  }
+  assert.deepEqual(env, ['before=', 'after=1', 'w=12', 'x=cli', 'p=http://p', 'X=envx', 'x2=envx']);
+  args.mergeReferencedArgs(st);
+  assert.deepEqual(args.unusedOptions(), ['UNUSED']); // Docker warns: [Warning] One or more build-args [UNUSED] were not consumed
+});
+
+test('ONBUILD triggers of a base image parse into commands; forbidden triggers are refused', () => {
+  const cmds = parseOnbuildTriggers(['RUN echo  "on build" $HOME', 'COPY --from=x a b', 'COPY <<EOF /f\nhello\nEOF'], 3);
+  assert.deepEqual(cmds.map((c) => c.kind), ['run', 'copy', 'copy']);
+  assert.deepEqual((cmds[2] as CopyInstruction).contents.map((c) => c.data), ['hello\n']);
+  assert.equal(cmds[0]!.startLine, 3);
+  assert.throws(() => parseOnbuildTriggers(['FROM x']), { message: "FROM isn't allowed as an ONBUILD trigger" });
+  assert.throws(() => parseOnbuildTriggers(['FOO bar'], 2), { message: 'dockerfile parse error on line 2: unknown instruction: FOO' });
 });

@@ -10,7 +10,7 @@ export {
   type DockerfileNode, type Heredoc, type KeyValueArg, type ParseResult, type ParserDirectives, type ParseOptions,
 } from './parser.js';
 export {
-  parseInstruction, parseStages, parseRunMount, findStage, stagesNeeded, INSTRUCTION_NAMES,
+  parseInstruction, parseStages, parseRunMount, parseOnbuildTriggers, findStage, stagesNeeded, INSTRUCTION_NAMES,
   type Instruction, type Command, type Stage, type DockerfileStages, type InstructionName,
   type FromInstruction, type RunInstruction, type CmdInstruction, type EntrypointInstruction, type ShellInstruction,
   type LabelInstruction, type EnvInstruction, type MaintainerInstruction, type ExposeInstruction, type AddInstruction,

@@ -5,7 +5,7 @@
  */
 import { DockerfileParseError, withSuggestion } from './errors.js';
 import { InstructionFlags } from './flags.js';
-import { chompHeredocContent, parseHeredoc, type DockerfileNode, type Heredoc } from './parser.js';
+import { chompHeredocContent, parseDockerfileAst, parseHeredoc, type DockerfileNode, type Heredoc } from './parser.js';
 import { parseGoDuration } from './duration.js';
 
 export const INSTRUCTION_NAMES = [
@@ -623,4 +623,33 @@ export function stagesNeeded(stages: readonly Stage[], target?: string): Stage[]
   };
   visit(targetStage!);
   return stages.filter((s) => needed.has(s.index));
+}
+
+/**
+ * Parses the ONBUILD triggers of a base image (its Config.OnBuild) into the commands to run
+ * right after FROM, refusing what Docker refuses there. Line numbers are those of `fromLine`.
+ */
+export function parseOnbuildTriggers(triggers: readonly string[], fromLine = 0): Command[] {
+  const out: Command[] = [];
+  for (const trigger of triggers) {
+    let nodes: DockerfileNode[];
+    try {
+      nodes = parseDockerfileAst(trigger).nodes;
+    } catch (e) {
+      throw new DockerfileParseError(e instanceof DockerfileParseError ? e.reason : (e as Error).message, fromLine);
+    }
+    for (const node of nodes) {
+      const upper = node.instruction.toUpperCase();
+      if (upper === 'ONBUILD') throw new DockerfileParseError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", fromLine);
+      if (upper === 'MAINTAINER' || upper === 'FROM') throw new DockerfileParseError(`${upper} isn't allowed as an ONBUILD trigger`, fromLine);
+      let inst: Instruction;
+      try {
+        inst = parseInstruction(node);
+      } catch (e) {
+        throw new DockerfileParseError(e instanceof DockerfileParseError ? e.reason : (e as Error).message, fromLine);
+      }
+      out.push({ ...inst, startLine: fromLine, endLine: fromLine } as Command);
+    }
+  }
+  return out;
 }

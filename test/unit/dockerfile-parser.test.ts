@@ -317,6 +317,7 @@ test('errors name the line like Docker', () => {
     ['FROM x\nRUN --mount=target=/x,foo=bar true\n', "dockerfile parse error on line 2: unexpected key 'foo' in 'foo=bar'"],
     ['FROM x\nRUN --mount=type=bind,target=/x,sharing=locked true\n', 'dockerfile parse error on line 2: invalid cache sharing set for bind mount'],
     ['RUN echo before from\n', 'dockerfile parse error on line 1: no build stage in current context'],
+    ['FROM scratch AS a\nFROM scratch AS A\n', 'dockerfile parse error on line 2: a stage name already used'],
     ['# only a comment\n\n', 'file with no instructions'],
     ['', 'the Dockerfile (Dockerfile) cannot be empty'],
   ];

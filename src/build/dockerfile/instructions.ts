@@ -555,6 +555,9 @@ export function parseStages(nodes: readonly DockerfileNode[]): DockerfileStages 
   for (const node of nodes) {
     const inst = parseInstruction(node);
     if (inst.kind === 'from') {
+      if (inst.stageName && result.stages.some((st) => st.name === inst.stageName)) {
+        throw new DockerfileParseError(`${inst.stageName} stage name already used`, node.startLine, node.endLine);
+      }
       result.stages.push({
         name: inst.stageName,
         index: result.stages.length,

@@ -16,3 +16,8 @@ export { projectToConfig, serializeService, toYaml, toJson } from './serialize.j
 export { serviceConfigHash, stableStringify } from './config-hash.js';
 export { parseDuration, formatDuration, parseBytes, shellSplit } from './units.js';
 export { parsePortShort, parseVolumeShort } from './short-syntax.js';
+export {
+  containerName, defaultImageName, dependsOnLabel, containerLabels, networkLabels, volumeLabels,
+  LABEL_PROJECT, LABEL_SERVICE, LABEL_CONTAINER_NUMBER, LABEL_ONEOFF, LABEL_CONFIG_HASH, LABEL_WORKING_DIR,
+  LABEL_CONFIG_FILES, LABEL_ENVIRONMENT_FILE, LABEL_DEPENDS_ON, LABEL_VERSION, LABEL_IMAGE, LABEL_NETWORK, LABEL_VOLUME,
+} from './labels.js';

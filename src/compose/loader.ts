@@ -147,6 +147,11 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
     }
   }
   let tree: unknown = parseComposeYaml(text, shown);
+  if (Object.keys(tree as Dict).length === 0) throw new InvalidParameterError(`${shown}: empty compose file`);
+  if ((tree as Dict).version !== undefined) {
+    ctx.warn(`${shown}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
+    delete (tree as Dict).version;
+  }
   if (!ctx.noInterpolate) {
     try {
       tree = interpolateTree(tree, { lookup: (k) => ctx.env[k], warn: ctx.warn });

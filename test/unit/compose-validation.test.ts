@@ -103,3 +103,15 @@ test('berth compose config exits 1 and prints the error on stderr', async (t) =>
   const q = await compose(['config', '-q'], p.dir);
   assert.equal(q.code, 1);
 });
+
+test('an empty file is an error; the obsolete version attribute only warns', () => {
+  assert.match(loadError({ 'compose.yaml': '# nothing\n' }).err.message, /compose\.yaml: empty compose file$/);
+  const p = tempProject({ 'compose.yaml': 'version: "3.8"\nservices:\n  a:\n    image: x\n' });
+  try {
+    const warnings: string[] = [];
+    loadProject({ cwd: p.dir, env: {}, warn: (m) => warnings.push(m) });
+    assert.match(warnings.join(), /the attribute `version` is obsolete, it will be ignored/);
+  } finally {
+    p.cleanup();
+  }
+});

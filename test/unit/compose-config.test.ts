@@ -188,3 +188,20 @@ test('a file using most attributes prints as docker compose config would (fixtur
   const expected = readFileSync(`${dir}/expected.yaml`, 'utf8').replaceAll('${DIR}', dir).replaceAll('${HOME}', home);
   assert.equal(r.stdout, expected);
 });
+
+test('config escapes literal dollars so its output reads back the same; duplicate container names fail', async (t) => {
+  const p = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    command: echo $$HOME ${GREETING}\n' });
+  t.after(p.cleanup);
+  const r = await compose(['config'], p.dir, { GREETING: 'cost: $5' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /command:\n {6}- echo\n {6}- \$\$HOME\n {6}- 'cost:'\n {6}- \$\$5\n/);
+  const again = tempProject({ 'compose.yaml': r.stdout });
+  t.after(again.cleanup);
+  const back = await compose(['config'], again.dir);
+  assert.equal(back.stdout, r.stdout, 'config of config is stable');
+
+  const d = tempProject({ 'compose.yaml': 'services:\n  a: { image: x, container_name: same }\n  b: { image: x, container_name: same }\n' });
+  t.after(d.cleanup);
+  const dup = await compose(['config'], d.dir);
+  assert.deepEqual([dup.code, dup.stderr], [1, 'container name "same" is already in use by service a\n']);
+});

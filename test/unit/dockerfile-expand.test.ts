@@ -147,6 +147,9 @@ test('pattern modifiers # ## % %% / // ([ref] examples with str=foobarbaz)', () 
     ['${star//\\*/-}', 'a-b-c'],
     ['${unset#x}', ''],
     ['${str//o/$str}', 'ffoobarbazfoobarbazbarbaz'],
+    ['${path//*/X}', 'X'], // like Go's ReplaceAll (and bash): no extra empty match at the end
+    ['${str//?/-}', '---------'],
+    ['${str//b/}', 'fooaraz'],
   ];
   for (const [src, want] of cases) assert.equal(lex.processWord(src, env), want, src);
   assert.throws(() => lex.processWord('${str/ba', env), /missing '\/' in \$\{\}/);

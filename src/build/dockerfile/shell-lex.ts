@@ -358,7 +358,7 @@ class ShellWord {
       const value = this.getEnv(name);
       if (this.lex.skipUnsetEnv && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
       const re = shellPatternToRegex(pattern, true, false, replaceAll);
-      return (value ?? '').replace(re, () => replacement);
+      return replaceAll ? goReplaceAll(value ?? '', re, replacement) : (value ?? '').replace(re, () => replacement);
     }
     throw new LexFailure(`unsupported modifier (${chs}) in substitution`);
   }
@@ -450,4 +450,28 @@ function trimSuffix(pattern: string, value: string, greedy: boolean): string {
   const reversed = Array.from(value).reverse().join('');
   const trimmed = trimPrefix(reversePattern(pattern), reversed, greedy);
   return Array.from(trimmed).reverse().join('');
+}
+
+/** Go's Regexp.ReplaceAllString: an empty match right after a previous match is ignored. */
+function goReplaceAll(value: string, re: RegExp, replacement: string): string {
+  let out = '';
+  let last = 0;
+  let prevEnd = -1;
+  re.lastIndex = 0;
+  for (let m = re.exec(value); m; m = re.exec(value)) {
+    const start = m.index;
+    const end = start + m[0].length;
+    if (m[0].length === 0) {
+      re.lastIndex = start + (value.codePointAt(start)! > 0xffff ? 2 : 1);
+      if (start === prevEnd) {
+        if (start >= value.length) break;
+        continue;
+      }
+    }
+    out += value.slice(last, start) + replacement;
+    last = end;
+    prevEnd = end;
+    if (start >= value.length) break;
+  }
+  return out + value.slice(last);
 }

@@ -18,6 +18,7 @@
  *       privateKey: key.pem       # ES256/RS256 signing, when this process issues tokens
  *       issue: { path: /token, ttl: 300 }   # serve the token endpoint here, checking htpasswd users
  */
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -39,9 +40,52 @@ export interface RegistryConfig {
   };
 }
 
-/** Reads a YAML config; relative paths in it are resolved against the file's folder. */
+/** The parts of a distribution (docker-registry) config.yml that berth understands. */
+interface DistributionConfig {
+  version?: string | number;
+  storage?: { filesystem?: { rootdirectory?: string }; delete?: { enabled?: boolean } };
+  http?: { addr?: string; tls?: { certificate?: string; key?: string } };
+  auth?: {
+    htpasswd?: { path: string; realm?: string };
+    token?: { realm: string; service: string; issuer: string; rootcertbundle?: string };
+  };
+}
+
+/**
+ * Translates a docker-registry (distribution) config file, so berth-registry can stand in for
+ * docker-registry unchanged (`berth-registry serve config.yml`).
+ */
+function fromDistribution(d: DistributionConfig): RegistryConfig {
+  const cfg: RegistryConfig = {
+    listen: d.http?.addr,
+    storage: d.storage?.filesystem?.rootdirectory,
+    delete: { enabled: d.storage?.delete?.enabled ?? false },
+  };
+  if (d.http?.tls?.certificate) cfg.tls = { certificate: d.http.tls.certificate, key: d.http.tls.key };
+  if (d.auth?.htpasswd) cfg.auth = { htpasswd: d.auth.htpasswd };
+  if (d.auth?.token) {
+    const t = d.auth.token;
+    let alg: TokenAlgorithm = 'ES256';
+    if (t.rootcertbundle) {
+      try { alg = createPublicKey(readFileSync(t.rootcertbundle)).asymmetricKeyType === 'rsa' ? 'RS256' : 'ES256'; } catch { /* reported when the key is loaded */ }
+    }
+    cfg.auth = { ...cfg.auth, token: { realm: t.realm, service: t.service, issuer: t.issuer, alg, publicKey: t.rootcertbundle } };
+  }
+  return cfg;
+}
+
+function isDistributionConfig(v: Record<string, unknown>): boolean {
+  const storage = v.storage as Record<string, unknown> | undefined;
+  return v.version !== undefined || v.http !== undefined || (typeof storage === 'object' && storage !== null && 'filesystem' in storage);
+}
+
+/**
+ * Reads a YAML config (berth's format, or docker-registry's config.yml); relative paths in it
+ * are resolved against the file's folder.
+ */
 export function loadConfig(path: string): RegistryConfig {
-  const cfg = (parse(readFileSync(path, 'utf8')) ?? {}) as RegistryConfig;
+  const raw = (parse(readFileSync(path, 'utf8')) ?? {}) as Record<string, unknown>;
+  const cfg = isDistributionConfig(raw) ? fromDistribution(raw as DistributionConfig) : raw as RegistryConfig;
   const dir = dirname(resolve(path));
   const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(dir, p));
   if (cfg.storage) cfg.storage = abs(cfg.storage);

@@ -54,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('berth-registry').description('OCI distribution registry').showHelpAfterError();
   program.command('serve')
     .description('serve the registry')
+    .argument('[config]', "YAML configuration file: berth's format or docker-registry's config.yml")
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
     .option('--storage <dir>', 'storage folder')
     .option('--htpasswd <file>', 'require Basic auth against this htpasswd file (bcrypt entries)')
@@ -63,8 +64,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--upload-expiry <seconds>', 'remove uploads idle this long (default 86400)', seconds)
     .option('--max-blob-size <bytes>', 'refuse blobs larger than this', bytes)
     .option('--no-delete', 'refuse DELETE of manifests, tags and blobs')
-    .action(async (flags: ServeFlags) => {
-      const cfg = flags.config ? loadConfig(flags.config) : {};
+    .action(async (configArg: string | undefined, flags: ServeFlags) => {
+      const configFile = flags.config ?? configArg;
+      const cfg = configFile ? loadConfig(configFile) : {};
       const reg = await startRegistry(optionsFromConfig(cfg, flags));
       process.stdout.write(`berth-registry listening on ${reg.url}\n`);
       const stop = (): void => { reg.close().then(() => process.exit(0), () => process.exit(1)); };

@@ -283,7 +283,16 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
       return `${n} ${serviceConfigHash(s)}\n`;
     }).join('');
   } else {
+    const unique = new Map<string, string>();
+    for (const s of Object.values(project.services)) {
+      if (!s.container_name) continue;
+      const other = unique.get(s.container_name);
+      if (other) throw new UsageError(`container name "${s.container_name}" is already in use by service ${other}`);
+      unique.set(s.container_name, s.name);
+    }
     out = format === 'json' ? toJson(projectToConfig(project, { json: true })) : toYaml(projectToConfig(project));
+    // the output is a compose file again: a literal $ must stay literal when it is read back
+    if (!opts.noInterpolate) out = out.replaceAll('$', '$$$$');
   }
   const output = flags.get('--output')?.[0];
   if (output) writeFileSync(resolve(io.cwd, output), out);

@@ -94,7 +94,8 @@ export function serializeService(s: ServiceConfig, opts: { json?: boolean } = {}
   if (Array.isArray(d.volumes)) {
     d.volumes = (d.volumes as Dict[]).map((v) => (isDict(v.tmpfs) && v.tmpfs.size !== undefined ? { ...v, tmpfs: { ...v.tmpfs, size: bytes(v.tmpfs.size) } } : v));
   }
-  if (s.env_file) d.env_file = s.env_file.map((e) => (e.required && !e.format ? e.path : e));
+  // docker compose config reads env files into `environment` and leaves them out (WithDiscardEnvFile)
+  delete d.env_file;
   if (s.devices) d.devices = s.devices.map((x) => `${x.source}:${x.target}${x.permissions && x.permissions !== 'rwm' ? `:${x.permissions}` : ''}`);
   if (d.deploy) d.deploy = ordered(d.deploy as Dict, DEPLOY_ORDER);
   if (opts.json) {

@@ -194,7 +194,7 @@ test('config escapes literal dollars so its output reads back the same; duplicat
   t.after(p.cleanup);
   const r = await compose(['config'], p.dir, { GREETING: 'cost: $5' });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /command:\n {6}- echo\n {6}- \$\$HOME\n {6}- 'cost:'\n {6}- \$\$5\n/);
+  assert.match(r.stdout, /command:\n {6}- echo\n {6}- \$\$HOME\n {6}- "cost:"\n {6}- \$\$5\n/);
   const again = tempProject({ 'compose.yaml': r.stdout });
   t.after(again.cleanup);
   const back = await compose(['config'], again.dir);

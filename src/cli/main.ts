@@ -318,6 +318,9 @@ export function reportError(io: CliIO, e: unknown, cmd: Command | undefined, com
   const msg = describeError(e);
   if (cmd?.runStyleErrors) {
     io.stderr.write(`${PROG}: ${msg}\n\nRun '${PROG} ${commandPath} --help' for more information\n`);
+    // docker run's toStatusError: a missing executable is 127, a permission problem 126.
+    if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) return 127;
+    if (/permission denied|is a directory/.test(msg)) return 126;
     return cmd.errorExitCode ?? 125;
   }
   io.stderr.write(`${msg}\n`);

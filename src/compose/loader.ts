@@ -48,7 +48,8 @@ export function resolveInputs(opts: ProjectOptions): ResolvedInputs {
   const explicitDir = opts.projectDirectory ? resolve(cwd, opts.projectDirectory) : undefined;
   let files = (opts.files ?? []).map((f) => (f === '-' ? '-' : resolve(cwd, f)));
   const firstDir = (fs: string[]): string | undefined => (fs.length && fs[0] !== '-' ? dirname(fs[0]) : undefined);
-  const envFileList = (opts.envFiles ?? []).map((f) => resolve(cwd, f));
+  const envFileNames = opts.envFiles?.length ? opts.envFiles : (processEnv.COMPOSE_ENV_FILES?.split(',').filter(Boolean) ?? []);
+  const envFileList = envFileNames.map((f) => resolve(cwd, f));
 
   let envDir = explicitDir ?? firstDir(files) ?? cwd;
   let dotenv = readEnvFiles(envFileList.length ? envFileList : defaultEnvFile(envDir), lookup);

@@ -180,6 +180,9 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
         case 'scale':
           s.scale = num(v);
           break;
+        case 'pull_policy':
+          s.pull_policy = v === 'if_not_present' ? 'missing' : String(v);
+          break;
         case 'secrets':
           // docker compose mounts a secret at /run/secrets/<source> unless told otherwise
           s.secrets = (v as Dict[]).map(defaultSecretTarget) as unknown as ServiceConfig['secrets'];
@@ -224,7 +227,7 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
     }
     if (s.scale !== undefined) s.deploy = { ...(s.deploy ?? {}), replicas: s.scale };
     if (s.image === undefined && s.build === undefined) {
-      throw new InvalidParameterError('has neither an image nor a build context specified');
+      throw new InvalidParameterError('has neither an image nor a build context specified: invalid compose project');
     }
   } catch (err) {
     if (err instanceof InvalidParameterError || err instanceof NotFoundError) {

@@ -64,7 +64,7 @@ test('semantic checks name the service', () => {
     ['services:\n  web:\n    image: x\n    networks: [front]\n', /^service "web" refers to undefined network front: invalid compose project$/],
     ['services:\n  web:\n    image: x\n    volumes: ["data:/data"]\n', /^service "web" refers to undefined volume data: invalid compose project$/],
     ['services:\n  web:\n    image: x\n    secrets: [token]\n', /^service "web" refers to undefined secret token: invalid compose project$/],
-    ['services:\n  web:\n    build: {}\n    image: x\n  worker:\n    restart: always\n', /^service "worker" has neither an image nor a build context specified$/],
+    ['services:\n  web:\n    build: {}\n    image: x\n  worker:\n    restart: always\n', /^service "worker" has neither an image nor a build context specified: invalid compose project$/],
     ['services:\n  web:\n    image: x\n    network_mode: "service:vpn"\n', /^service "web" network_mode refers to undefined service "vpn"/],
     ['services:\n  web:\n    image: x\n    scale: 2\n    deploy: { replicas: 3 }\n', /^service "web" can't set distinct values on 'scale' and 'deploy.replicas'$/],
     ['services:\n  web:\n    image: x\n    env_file: missing.env\n', /^service "web" env file .*missing\.env not found/],
@@ -114,4 +114,13 @@ test('an empty file is an error; the obsolete version attribute only warns', () 
   } finally {
     p.cleanup();
   }
+});
+
+test('include cycles are detected', () => {
+  const { err } = loadError({
+    'compose.yaml': 'include: [a/compose.yaml]\nservices:\n  top: { image: x }\n',
+    'a/compose.yaml': 'include: [../b/compose.yaml]\nservices:\n  a: { image: x }\n',
+    'b/compose.yaml': 'include: [../a/compose.yaml]\nservices:\n  b: { image: x }\n',
+  });
+  assert.match(err.message, /include cycle detected: .*a\/compose\.yaml -> .*b\/compose\.yaml -> .*a\/compose\.yaml/);
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   ShellLex, BuildArgs, expandInstruction, expansionEnv, expandFrom, applyMetaArgs, parseDockerfile,
   expandHeredocContent, runHeredocCommand, PREDEFINED_ARGS, platformArgs, ShellExpansionError, parseOnbuildTriggers,
+  commitMessage, nopCreatedBy, runCommandWithBuildArgs, formatGoDuration,
   type EnvInstruction, type ExposeInstruction, type CopyInstruction, type RunInstruction,
 } from '../../src/build/dockerfile/index.js';
 
@@ -439,4 +440,45 @@ test('ONBUILD triggers of a base image parse into commands; forbidden triggers a
   assert.equal(cmds[0]!.startLine, 3);
   assert.throws(() => parseOnbuildTriggers(['FROM x']), { message: "FROM isn't allowed as an ONBUILD trigger" });
   assert.throws(() => parseOnbuildTriggers(['FOO bar'], 2), { message: 'dockerfile parse error on line 2: unknown instruction: FOO' });
+});
+
+test('[reference dockerd] history CreatedBy of metadata steps and the RUN build-arg prefix', () => {
+  const df = parseDockerfile('FROM scratch\nARG V\nMAINTAINER Jane "Doe"\nLABEL a=1 "b c"=\'d e\'\nEXPOSE 80 53/udp\nUSER app\nVOLUME /a /b\n' +
+    'STOPSIGNAL SIGTERM\nSHELL ["/bin/bash", "-c"]\nCMD echo "hi"\nENTRYPOINT ["/x", "y z"]\nHEALTHCHECK --interval=5s --retries=3 CMD curl x\n' +
+    'HEALTHCHECK NONE\nONBUILD RUN a\nENV k=v k2="a b"\n');
+  let shell = ['/bin/sh', '-c'];
+  const createdBy: string[] = [];
+  for (const c of df.stages[0]!.commands) {
+    const x = expandInstruction(c, {});
+    if (x.kind === 'shell') shell = x.shell;
+    createdBy.push(nopCreatedBy(commitMessage(x, { shell })!, shell));
+  }
+  // `docker history --no-trunc` of the image the reference engine built (oldest first)
+  assert.deepEqual(createdBy, [
+    '/bin/sh -c #(nop)  ARG V',
+    '/bin/sh -c #(nop)  MAINTAINER Jane "Doe"',
+    '/bin/sh -c #(nop)  LABEL a=1 b c=d e',
+    '/bin/sh -c #(nop)  EXPOSE 53/udp 80',
+    '/bin/sh -c #(nop)  USER app',
+    '/bin/sh -c #(nop)  VOLUME [/a /b]',
+    '/bin/sh -c #(nop)  STOPSIGNAL SIGTERM',
+    '/bin/bash -c #(nop)  SHELL [/bin/bash -c]',
+    '/bin/bash -c #(nop)  CMD ["/bin/bash" "-c" "echo \\"hi\\""]',
+    '/bin/bash -c #(nop)  ENTRYPOINT ["/x" "y z"]',
+    '/bin/bash -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "curl x"] "5s" "0s" "0s" \'\\x03\'}',
+    '/bin/bash -c #(nop)  HEALTHCHECK &{["NONE"] "0s" "0s" "0s" \'\\x00\'}',
+    '/bin/bash -c #(nop)  ONBUILD RUN a',
+    '/bin/bash -c #(nop)  ENV k=v k2=a b',
+  ]);
+  assert.equal(formatGoDuration(90e9), '1m30s');
+  assert.equal(formatGoDuration(3600e9), '1h0m0s');
+  assert.equal(formatGoDuration(1.5e6), '1.5ms');
+
+  const args = BuildArgs.fromRecord({ V: '1', HTTP_PROXY: 'http://p', B: 'b' });
+  args.addArg('V', undefined);
+  args.addArg('B', 'default');
+  assert.deepEqual(runCommandWithBuildArgs(args, ['B=env'], ['/bin/sh', '-c', 'make']), ['|1', 'V=1', '/bin/sh', '-c', 'make']);
+  const onlyProxy = BuildArgs.fromRecord({ HTTP_PROXY: 'http://p' });
+  assert.deepEqual(runCommandWithBuildArgs(onlyProxy, [], ['true']), ['|0', 'true']);
+  assert.deepEqual(runCommandWithBuildArgs(new BuildArgs(), [], ['true']), ['true']);
 });

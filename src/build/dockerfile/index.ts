@@ -29,3 +29,4 @@ export {
 } from './dockerignore.js';
 export { parseGoDuration } from './duration.js';
 export { runDockerfileParse, nodeToJSON, type InstructionJSON } from './cli.js';
+export { commitMessage, nopCreatedBy, runCommandWithBuildArgs, goQuote, goQuoteSlice, formatGoDuration, type CommitContext } from './history.js';

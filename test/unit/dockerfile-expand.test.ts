@@ -477,6 +477,8 @@ test('[reference dockerd] history CreatedBy of metadata steps and the RUN build-
   const args = BuildArgs.fromRecord({ V: '1', HTTP_PROXY: 'http://p', B: 'b' });
   args.addArg('V', undefined);
   args.addArg('B', 'default');
+  // recorded: FROM busybox / ARG V / ARG B=default / ENV B=env / RUN true, with --build-arg V=1 HTTP_PROXY=http://p B=b,
+  // is committed as '|1 V=1 /bin/sh -c true'; with only an undeclared proxy arg as '|0 /bin/sh -c true'
   assert.deepEqual(runCommandWithBuildArgs(args, ['B=env'], ['/bin/sh', '-c', 'make']), ['|1', 'V=1', '/bin/sh', '-c', 'make']);
   const onlyProxy = BuildArgs.fromRecord({ HTTP_PROXY: 'http://p' });
   assert.deepEqual(runCommandWithBuildArgs(onlyProxy, [], ['true']), ['|0', 'true']);

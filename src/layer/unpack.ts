@@ -44,6 +44,19 @@ interface Meta { mode: number; uid: number; gid: number; atime?: number; mtime?:
 interface Special extends Meta { type: 'c' | 'b' | 'p'; major: number; minor: number }
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+
+// Skipping syscalls that would change nothing (chown to our own ids, chmod to what open already set) is most of the
+// per-file cost that is ours rather than the kernel's.
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
+function currentUmask(): number {
+  try {
+    const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return parseInt(m[1]!, 8);
+  } catch { /* not Linux: assume the worst */ }
+  return 0o777;
+}
+const UMASK = currentUmask();
 const MAX_SYMLINK_HOPS = 40;
 
 /** Cleans a tar entry name the way Docker does: absolute becomes relative; escaping above the root is an error. */
@@ -190,7 +203,10 @@ class TreeWriter {
       case 'contiguous-file': {
         this.removeExisting(rel, false);
         const p = this.abs(rel);
-        const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+        const chown = uid !== EUID || gid !== EGID;
+        // chown clears setuid/setgid, and the umask may have masked bits: only then is a chmod needed
+        const chmod = (mode & UMASK) !== 0 || (chown && (mode & 0o6000) !== 0);
         this.nodes.set(rel, { kind: 'file' });
         this.sizes.set(rel, header.size ?? 0);
         let failed = false;
@@ -198,8 +214,8 @@ class TreeWriter {
           if (failed) return;
           if (err) { failed = true; try { fs.closeSync(fd); } catch { /* already failing */ } return done(err); }
           try {
-            fs.fchownSync(fd, uid, gid);
-            fs.fchmodSync(fd, mode);             // after chown, which clears setuid/setgid
+            if (chown) fs.fchownSync(fd, uid, gid);
+            if (chmod) fs.fchmodSync(fd, mode);   // after chown, which clears setuid/setgid
             if (mtime !== undefined) fs.futimesSync(fd, atime!, mtime);
             fs.closeSync(fd);
           } catch (e) { failed = true; try { fs.closeSync(fd); } catch { /* ignore */ } return done(e as Error); }
@@ -231,7 +247,7 @@ class TreeWriter {
         this.removeExisting(rel, false);
         const p = this.abs(rel);
         fs.symlinkSync(target, p);
-        fs.lchownSync(p, uid, gid);
+        if (uid !== EUID || gid !== EGID) fs.lchownSync(p, uid, gid);
         if (mtime !== undefined) fs.lutimesSync(p, atime!, mtime);
         this.nodes.set(rel, { kind: 'symlink', target });
         this.sizes.set(rel, Buffer.byteLength(target));
@@ -348,7 +364,7 @@ function invalid(err: unknown): Error {
 export async function unpackTar(input: NodeJS.ReadableStream, dir: string): Promise<UnpackResult> {
   const hash = createHash('sha256');
   const tree = new TreeWriter(dir);
-  const extract = tar.extract();
+  const extract = tar.extract({ highWaterMark: 1 << 20 } as object);   // fewer drain round trips per chunk
   let failure: Error | null = null;
   extract.on('entry', (header, stream, next) => {
     stream.on('error', () => { /* a failed unpack destroys the entry stream too; the failure is reported once below */ });

@@ -125,7 +125,7 @@ test('Docker whiteouts become overlay whiteouts (char 0/0) and opaque directorie
     assert.equal(fs.existsSync(p('etc/.wh.motd')), false);
     assert.equal(fs.existsSync(p('var/cache/.wh..wh..opq')), false);
     assert.equal(fs.existsSync(p('x/.wh..wh.plnk')), false);
-    const attr = execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', p('var/cache')], { encoding: 'utf8' });
+    const attr = execFileSync('getfattr', ['--only-values', '--absolute-names', '-n', 'trusted.overlay.opaque', p('var/cache')], { encoding: 'utf8' });
     assert.equal(attr, 'y');
     assert.equal(fs.lstatSync(p('var/cache')).mode & 0o777, 0o700);
     // and back: the layer's own tar has the Docker whiteouts again

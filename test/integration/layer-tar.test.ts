@@ -1,0 +1,99 @@
+// tarDirectory (docker export, build contexts, docker cp) and concurrent unpacks of the same layer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { tarDirectory } from '../../src/layer/index.js';
+import { collect, listTar, makeTar, scratch, sha256, streamOf } from './layer-helpers.js';
+
+function sampleTree(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'src/lib'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'node_modules/x'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'src/lib/a.ts'), 'export {}\n');
+  fs.writeFileSync(path.join(dir, 'src/b.ts'), 'b');
+  fs.writeFileSync(path.join(dir, 'node_modules/x/index.js'), 'x');
+  fs.writeFileSync(path.join(dir, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  fs.chmodSync(path.join(dir, 'run.sh'), 0o4755);
+  fs.symlinkSync('src/b.ts', path.join(dir, 'link'));
+  fs.linkSync(path.join(dir, 'src/b.ts'), path.join(dir, 'hard'));
+  fs.chownSync(path.join(dir, 'src/b.ts'), 1000, 1000);
+}
+
+test('tarDirectory: sorted, deterministic, with modes, owners, symlinks and hard links; GNU tar reads it', async () => {
+  const s = scratch();
+  try {
+    const dir = path.join(s.base, 'ctx');
+    sampleTree(dir);
+    const a = await collect(tarDirectory(dir));
+    const b = await collect(tarDirectory(dir));
+    assert.ok(a.equals(b), 'same tree, same bytes');
+    const entries = await listTar(a);
+    assert.deepEqual(entries.map((e) => e.name), [
+      'hard', 'link', 'node_modules/', 'node_modules/x/', 'node_modules/x/index.js', 'run.sh', 'src/', 'src/b.ts', 'src/lib/', 'src/lib/a.ts',
+    ]);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    assert.equal(byName.get('run.sh')!.mode, 0o4755);
+    assert.equal(byName.get('link')!.type, 'symlink');
+    assert.equal(byName.get('link')!.linkname, 'src/b.ts');
+    assert.equal(byName.get('src/b.ts')!.type, 'link', 'second name of the inode is a hard link');
+    assert.equal(byName.get('src/b.ts')!.linkname, 'hard');
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: a, encoding: 'utf8' });
+    assert.match(listing, /1000\/1000 .* hard/);
+    assert.match(listing, /-rwsr-xr-x .* run\.sh/);
+  } finally { s.cleanup(); }
+});
+
+test('tarDirectory options: filter prunes subtrees, rootName prefixes, owner overrides; a single file is one entry', async () => {
+  const s = scratch();
+  try {
+    const dir = path.join(s.base, 'ctx');
+    sampleTree(dir);
+    const filtered = await listTar(await collect(tarDirectory(dir, {
+      filter: (rel) => rel !== 'node_modules' && !rel.endsWith('.sh'),
+      rootName: 'app',
+      owner: { uid: 0, gid: 0 },
+    })));
+    assert.deepEqual(filtered.map((e) => e.name), ['app/', 'app/hard', 'app/link', 'app/src/', 'app/src/b.ts', 'app/src/lib/', 'app/src/lib/a.ts']);
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: await collect(tarDirectory(dir, { owner: { uid: 0, gid: 0 } })), encoding: 'utf8' });
+    assert.doesNotMatch(listing, /1000/);
+    const one = await listTar(await collect(tarDirectory(path.join(dir, 'src/lib/a.ts'))));
+    assert.deepEqual(one.map((e) => [e.name, e.size]), [['a.ts', 10]]);
+  } finally { s.cleanup(); }
+});
+
+test('a big file streams through tarDirectory with a slow consumer, and a missing dir is an error on the stream', async () => {
+  const s = scratch();
+  try {
+    const dir = path.join(s.base, 'big');
+    fs.mkdirSync(dir);
+    const data = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data[i] = i % 251;
+    fs.writeFileSync(path.join(dir, 'blob'), data);
+    const stream = tarDirectory(dir) as NodeJS.ReadableStream & { readableLength: number };
+    let max = 0;
+    const chunks: Buffer[] = [];
+    for await (const c of stream as AsyncIterable<Buffer>) {
+      chunks.push(c);
+      max = Math.max(max, stream.readableLength);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(max < 2 * 1024 * 1024, `output buffered at most ${max} bytes`);
+    const layer = await s.store.unpack(null, streamOf(Buffer.concat(chunks)));
+    assert.ok(fs.readFileSync(path.join(layer.diffDir, 'blob')).equals(data));
+    await assert.rejects(collect(tarDirectory(path.join(s.base, 'nope'))), /ENOENT/);
+  } finally { s.cleanup(); }
+});
+
+test('concurrent unpacks of the same layer give one layer and leave no temp dirs', async () => {
+  const s = scratch();
+  try {
+    const archive = await makeTar(Array.from({ length: 200 }, (_, i) => ({ name: `d/f${i}`, data: String(i).repeat(100) })));
+    const results = await Promise.all([1, 2, 3].map(() => s.store.unpack(null, streamOf(archive))));
+    for (const r of results) assert.deepEqual(r, results[0]);
+    assert.equal(results[0]!.diffId, sha256(archive));
+    assert.equal(s.store.list().length, 1);
+    assert.deepEqual(fs.readdirSync(s.store.root), [results[0]!.chainId.slice(7)]);
+    assert.equal(fs.readdirSync(path.join(results[0]!.diffDir, 'd')).length, 200);
+  } finally { s.cleanup(); }
+});

@@ -146,6 +146,29 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** What `docker-compose docker-cli-plugin-metadata` answers (the docker CLI plugin protocol). */
+export function dockerCliPluginMetadata(): Record<string, string> {
+  return {
+    SchemaVersion: '0.1.0',
+    Vendor: 'berth',
+    Version: `v${COMPOSE_COMPAT_VERSION}-berth.${BERTH_COMPOSE_VERSION}`,
+    ShortDescription: 'Docker Compose',
+    URL: 'https://github.com/docker/compose',
+  };
+}
+
+/**
+ * Entry point when installed as the docker CLI's compose plugin (`cli-plugins/docker-compose`): the CLI runs
+ * `docker-compose docker-cli-plugin-metadata` to discover it and `docker-compose compose <args>` to run it.
+ */
+export async function runAsDockerCliPlugin(argv: string[], io: ComposeIO): Promise<number> {
+  if (argv[0] === 'docker-cli-plugin-metadata') {
+    io.stdout.write(`${JSON.stringify(dockerCliPluginMetadata(), null, 4)}\n`);
+    return 0;
+  }
+  return runCompose(argv[0] === 'compose' ? argv.slice(1) : argv, io);
+}
+
 /** Runs `berth compose <argv>`; resolves to the exit code. */
 export async function runCompose(argv: string[], io: ComposeIO): Promise<number> {
   try {

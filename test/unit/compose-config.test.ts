@@ -205,3 +205,18 @@ test('config escapes literal dollars so its output reads back the same; duplicat
   const dup = await compose(['config'], d.dir);
   assert.deepEqual([dup.code, dup.stderr], [1, 'container name "same" is already in use by service a\n']);
 });
+
+test('as a docker CLI plugin: metadata, and `compose <args>` runs berth compose', async (t) => {
+  const { runAsDockerCliPlugin } = await import('../../src/compose/index.js');
+  let out = '';
+  const io = { stdout: { write: (s: string) => { out += s; return true; } }, stderr: { write: () => true }, env: {}, cwd: '/' };
+  assert.equal(await runAsDockerCliPlugin(['docker-cli-plugin-metadata'], io), 0);
+  const meta = JSON.parse(out);
+  assert.equal(meta.SchemaVersion, '0.1.0');
+  assert.match(meta.Version, /^v2\./);
+  out = '';
+  const p = tempProject({ 'compose.yaml': 'services:\n  one: { image: x }\n' });
+  t.after(p.cleanup);
+  assert.equal(await runAsDockerCliPlugin(['compose', 'config', '--services'], { ...io, cwd: p.dir }), 0);
+  assert.equal(out, 'one\n');
+});

@@ -404,6 +404,8 @@ test('multi-stage: stages needed for a target, by name or index', () => {
   assert.equal(findStage(df.stages, '2')?.name, 'unused');
   assert.equal(findStage(df.stages, 'nginx:latest'), undefined);
   assert.throws(() => stagesNeeded(df.stages, 'nope'), { message: 'failed to reach build target nope in Dockerfile' });
+  const withArg = parseDockerfile('ARG B=base\nFROM alpine AS base\nFROM other AS x\nFROM ${B} AS final\n');
+  assert.deepEqual(stagesNeeded(withArg.stages, 'final', (s) => s.baseName.replace('${B}', 'base')).map((s) => s.name), ['base', 'final']);
 });
 
 test('a UTF-8 BOM and CRLF line endings are accepted', () => {

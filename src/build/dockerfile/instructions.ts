@@ -599,7 +599,12 @@ export function findStage(stages: readonly Stage[], ref: string): Stage | undefi
  * mounts from (COPY --from, RUN --mount from=). Stage references are matched before
  * expansion, as written.
  */
-export function stagesNeeded(stages: readonly Stage[], target?: string): Stage[] {
+export function stagesNeeded(
+  stages: readonly Stage[],
+  target?: string,
+  /** The FROM image after ARG expansion (see expandFrom); defaults to the name as written. */
+  baseOf: (stage: Stage) => string = (s) => s.baseName,
+): Stage[] {
   if (stages.length === 0) return [];
   let targetStage: Stage | undefined;
   if (target === undefined || target === '') targetStage = stages[stages.length - 1];
@@ -612,7 +617,7 @@ export function stagesNeeded(stages: readonly Stage[], target?: string): Stage[]
     if (needed.has(s.index)) return;
     needed.add(s.index);
     const earlier = stages.slice(0, s.index);
-    const base = earlier.find((e) => e.name === s.baseName.toLowerCase());
+    const base = earlier.find((e) => e.name === baseOf(s).toLowerCase());
     if (base) visit(base);
     for (const c of s.commands) {
       const refs: string[] = [];

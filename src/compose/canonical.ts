@@ -206,15 +206,19 @@ export function canonicalResources(kind: 'networks' | 'volumes' | 'secrets' | 'c
 /** A whole file's tree in canonical form (services and resources; other top-level keys kept). */
 export function canonicalFile(tree: Dict, base: PathBase): Dict {
   const out: Dict = { ...tree };
-  if (isDict(tree.services)) {
-    const services: Dict = {};
-    for (const [name, svc] of Object.entries(tree.services)) {
-      services[name] = svc === RESET || isOverride(svc) ? svc : canonicalService(svc, base);
+  const services = (raw: Dict): Dict => {
+    const o: Dict = {};
+    for (const [name, svc] of Object.entries(raw)) {
+      o[name] = svc === RESET ? svc : isOverride(svc) ? { [OVERRIDE]: canonicalService(svc[OVERRIDE], base) } : canonicalService(svc, base);
     }
-    out.services = services;
-  }
+    return o;
+  };
+  if (isOverride(tree.services)) out.services = { [OVERRIDE]: services(tree.services[OVERRIDE] as Dict) };
+  else if (isDict(tree.services)) out.services = services(tree.services);
   for (const kind of ['networks', 'volumes', 'secrets', 'configs'] as const) {
-    if (tree[kind] !== undefined) out[kind] = canonicalResources(kind, tree[kind], base);
+    const v = tree[kind];
+    if (v === undefined || v === RESET) continue;
+    out[kind] = isOverride(v) ? { [OVERRIDE]: canonicalResources(kind, v[OVERRIDE], base) } : canonicalResources(kind, v, base);
   }
   return out;
 }

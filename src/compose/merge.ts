@@ -106,6 +106,10 @@ export function mergeFiles(base: Dict, over: Dict): Dict {
   const out: Dict = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === RESET) { delete out[k]; continue; }
+    if (k === 'services' && isOverride(v)) {
+      out.services = clean(v[OVERRIDE]);
+      continue;
+    }
     if (k === 'services' && isDict(v)) {
       const services: Dict = { ...(isDict(out.services) ? out.services : {}) };
       for (const [name, svc] of Object.entries(v)) {

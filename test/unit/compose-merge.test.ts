@@ -233,3 +233,17 @@ services:
   assert.throws(() => loadProject({ cwd: dep.dir, env: {} }),
     /service "db" was pulled in as a dependency of service "web" but is not enabled by the active profiles/);
 });
+
+test('!reset and !override on whole services and top-level sections', (t) => {
+  const p = tempProject({
+    'compose.yaml': 'services:\n  a:\n    image: a\n    ports: ["80:80"]\n    volumes: [data:/d]\n  b:\n    image: b\nvolumes:\n  data: {}\n',
+    'compose.override.yaml': 'services:\n  b: !reset\n  a: !override\n    image: a2\n    ports: ["81:81"]\nvolumes: !reset {}\n',
+  });
+  t.after(p.cleanup);
+  const project = loadProject({ cwd: p.dir, env: {} });
+  assert.deepEqual(Object.keys(project.services), ['a']);
+  assert.equal(project.services.a.image, 'a2');
+  assert.deepEqual(project.services.a.ports, [{ mode: 'ingress', target: 81, published: '81', protocol: 'tcp' }]);
+  assert.equal(project.services.a.volumes, undefined);
+  assert.deepEqual(project.volumes, {});
+});

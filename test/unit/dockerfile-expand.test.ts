@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   ShellLex, BuildArgs, expandInstruction, expansionEnv, expandFrom, applyMetaArgs, parseDockerfile,
   expandHeredocContent, runHeredocCommand, PREDEFINED_ARGS, platformArgs, ShellExpansionError, parseOnbuildTriggers,
-  commitMessage, nopCreatedBy, runCommandWithBuildArgs, formatGoDuration,
+  commitMessage, nopCreatedBy, runCommandWithBuildArgs, formatGoDuration, resolveWorkdir, exposedPortKeys, parseSignal,
   type EnvInstruction, type ExposeInstruction, type CopyInstruction, type RunInstruction,
 } from '../../src/build/dockerfile/index.js';
 
@@ -483,4 +483,27 @@ test('[reference dockerd] history CreatedBy of metadata steps and the RUN build-
   const onlyProxy = BuildArgs.fromRecord({ HTTP_PROXY: 'http://p' });
   assert.deepEqual(runCommandWithBuildArgs(onlyProxy, [], ['true']), ['|0', 'true']);
   assert.deepEqual(runCommandWithBuildArgs(new BuildArgs(), [], ['true']), ['true']);
+});
+
+test('[reference dockerd] WORKDIR resolution, EXPOSE port specs, STOPSIGNAL names', () => {
+  // recorded: WORKDIR /a/../b/ ; WORKDIR rel/./x/ ; WORKDIR ../up  ->  "/b/rel/up", history "WORKDIR /a/../b/", "WORKDIR /b/rel/x"
+  let wd = '';
+  const seen: string[] = [];
+  for (const w of ['/a/../b/', 'rel/./x/', '../up']) {
+    wd = resolveWorkdir(wd, w);
+    seen.push(wd);
+  }
+  assert.deepEqual(seen, ['/a/../b/', '/b/rel/x', '/b/rel/up']);
+  assert.equal(nopCreatedBy(commitMessage({ ...(parseDockerfile('FROM x\nWORKDIR rel\n').stages[0]!.commands[0]!) }, { workdir: '/b/rel/x' })!), '/bin/sh -c #(nop) WORKDIR /b/rel/x');
+  // recorded: EXPOSE 8000-8002/udp 127.0.0.1:9090:90 7/SCTP 22/
+  assert.deepEqual(exposedPortKeys(['8000-8002/udp', '127.0.0.1:9090:90', '7/SCTP', '22/']).sort(),
+    ['22/tcp', '7/sctp', '8000/udp', '8001/udp', '8002/udp', '90/tcp']);
+  assert.deepEqual(exposedPortKeys(['0']), ['0/tcp']);
+  const bad: [string, string][] = [['80/xyz', 'Invalid proto: xyz'], ['80-70', 'Invalid containerPort: 80-70'], ['abc', 'Invalid containerPort: abc'],
+    ['65536', 'Invalid containerPort: 65536'], ['80-', 'Invalid containerPort: 80-']];
+  for (const [p, msg] of bad) assert.throws(() => exposedPortKeys([p]), { message: msg }, p);
+  // recorded: 99, kill, RTMIN+3 accepted; SIGFOO refused
+  assert.deepEqual(['99', 'kill', 'RTMIN+3', 'SIGTERM', 'sigusr1'].map(parseSignal), [99, 9, 37, 15, 10]);
+  assert.throws(() => parseSignal('SIGFOO'), { message: 'Invalid signal: SIGFOO' });
+  assert.throws(() => parseSignal('0'), { message: 'Invalid signal: 0' });
 });

@@ -110,9 +110,18 @@ export function commitMessage(inst: Instruction, ctx: CommitContext = {}): strin
   }
 }
 
-/** The image history's CreatedBy for a metadata-only step: `<shell> #(nop)  <message>`. */
+/**
+ * The Cmd the classic builder stores for a metadata-only step (its cache matches on it):
+ * `[...shell, "#(nop) ", message]`, except WORKDIR, which is `[...shell, "#(nop) WORKDIR /x"]`.
+ */
+export function nopCommand(message: string, shell: readonly string[] = ['/bin/sh', '-c']): string[] {
+  if (message.startsWith('WORKDIR ')) return [...shell, `#(nop) ${message}`];
+  return [...shell, '#(nop) ', message];
+}
+
+/** The image history's CreatedBy for a metadata-only step, e.g. `/bin/sh -c #(nop)  ENV a=1`. */
 export function nopCreatedBy(message: string, shell: readonly string[] = ['/bin/sh', '-c']): string {
-  return [...shell, '#(nop) ', message].join(' ');
+  return nopCommand(message, shell).join(' ');
 }
 
 /**

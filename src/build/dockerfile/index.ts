@@ -29,4 +29,5 @@ export {
 } from './dockerignore.js';
 export { parseGoDuration } from './duration.js';
 export { runDockerfileParse, nodeToJSON, type InstructionJSON } from './cli.js';
-export { commitMessage, nopCreatedBy, runCommandWithBuildArgs, goQuote, goQuoteSlice, formatGoDuration, type CommitContext } from './history.js';
+export { commitMessage, nopCommand, nopCreatedBy, runCommandWithBuildArgs, goQuote, goQuoteSlice, formatGoDuration, type CommitContext } from './history.js';
+export { resolveWorkdir, exposedPortKeys, parseSignal } from './config.js';

@@ -125,7 +125,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
 const HELP_FLAG: FlagSpec = { name: 'help', type: 'bool', description: 'Print usage' };
 
 function usageBlock(commandPath: string, cmd: Command): string {
-  return `Usage:  ${PROG} ${cmd.usage.replace(/^\S+( \S+)?/, commandPath)}`;
+  return `Usage:  ${PROG} ${cmd.usage.replace(/^[a-z-]+( [a-z-]+)?(?= |$)/, commandPath)}`;
 }
 
 function commandHelp(commandPath: string, cmd: Command): string {

@@ -1,0 +1,239 @@
+/**
+ * bin/berth end to end against a real engine: berthd started here on a temporary root and socket,
+ * or the engine named by BERTH_TEST_DOCKER_HOST (e.g. the reference dockerd while berthd is young).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineClient } from '../../src/client/index.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
+const distName = basename(fileURLToPath(new URL('../..', import.meta.url)));
+const shared = join(repo, '..', 'shared');
+const BERTH = join(repo, 'bin', 'berth');
+const tag = `${process.pid}`;
+const IMAGE = `berth-cli-test/busybox:${tag}`;
+const prefix = `berth-cli-${tag}-`;
+
+let host = process.env.BERTH_TEST_DOCKER_HOST ?? '';
+let daemon: ChildProcess | undefined;
+let tmp = '';
+let skipReason: string | undefined;
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function berth(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Result {
+  const r = spawnSync(process.execPath, [BERTH, ...args], {
+    input: opts.input ?? '', timeout: 60_000,
+    env: { ...process.env, DOCKER_HOST: host, BERTH_DIST: distName, DOCKER_CONTEXT: '', ...opts.env },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Runs berth asynchronously (for commands that overlap with others, like logs -f). */
+function berthAsync(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [BERTH, ...args], { env: { ...process.env, DOCKER_HOST: host, BERTH_DIST: distName, DOCKER_CONTEXT: '' } });
+    let stdout = ''; let stderr = '';
+    c.stdout.on('data', (d) => { stdout += d; }); c.stderr.on('data', (d) => { stderr += d; });
+    c.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function waitForPing(h: string, deadlineMs: number): Promise<void> {
+  const client = new EngineClient({ host: h, env: {} });
+  try {
+    for (;;) {
+      try { await client.ping(); return; } catch (e) {
+        if (Date.now() > deadlineMs) throw e;
+        if (daemon && daemon.exitCode !== null) throw new Error(`berthd exited with ${daemon.exitCode}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally { client.close(); }
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'berth-cli-it-'));
+  if (!host) {
+    const berthd = join(repo, 'bin', 'berthd');
+    if (!existsSync(berthd) || !existsSync(join(repo, distName, 'src', 'daemon', 'main.js'))) { skipReason = 'bin/berthd not built'; return; }
+    const sock = join(tmp, 's.sock');
+    host = `unix://${sock}`;
+    daemon = spawn(process.execPath, [berthd, '--data-root', join(tmp, 'data'), '--exec-root', join(tmp, 'exec'), '-H', host],
+      { env: { ...process.env, BERTH_DIST: distName }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    daemon.stderr!.on('data', (d) => { log += d; });
+    try { await waitForPing(host, Date.now() + 20_000); } catch (e) {
+      skipReason = `berthd did not come up: ${(e as Error).message} ${log.slice(-500)}`;
+      return;
+    }
+  }
+  const rootfs = join(tmp, 'bb.tar');
+  const mk = spawnSync('bash', [join(shared, 'tools', 'make-busybox-rootfs.sh'), rootfs], { encoding: 'utf8' });
+  if (mk.status !== 0) { skipReason = `could not build the busybox rootfs: ${mk.stderr}`; return; }
+  const imp = berth(['import', '-c', 'CMD ["sh"]', rootfs, IMAGE]);
+  if (imp.code !== 0) { skipReason = `import failed: ${imp.stderr}`; return; }
+});
+
+after(async () => {
+  if (!skipReason) {
+    const left = berth(['ps', '-aq', '--filter', `name=${prefix}`]).stdout.split('\n').filter(Boolean);
+    if (left.length) berth(['rm', '-f', ...left]);
+    for (const img of [IMAGE, `${IMAGE}-tagged`, `berth-cli-test/other:${tag}`]) berth(['rmi', '-f', img]);
+  }
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon!.once('exit', r));
+    daemon.kill('SIGTERM');
+    const timer = setTimeout(() => daemon!.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function skipIfNoEngine(t: { skip: (m: string) => void }): boolean {
+  if (skipReason) { t.skip(skipReason); return true; }
+  return false;
+}
+
+test('run prints the output and passes exit codes through', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const r = berth(['run', '--rm', IMAGE, 'echo', 'hello from berth']);
+  assert.equal(r.stdout, 'hello from berth\n');
+  assert.equal(r.code, 0);
+  const r3 = berth(['run', '--rm', IMAGE, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+  assert.equal(r3.code, 3);
+  assert.equal(r3.stdout, 'out\n');
+  assert.equal(r3.stderr, 'err\n');
+  const piped = berth(['run', '--rm', '-i', IMAGE, 'cat'], { input: 'from stdin\n' });
+  assert.equal(piped.stdout, 'from stdin\n');
+  const env = berth(['run', '--rm', '-e', 'A=1', '--env=B=two', '-w', '/tmp', IMAGE, 'sh', '-c', 'echo $A $B $(pwd)']);
+  assert.equal(env.stdout, '1 two /tmp\n');
+});
+
+test('run errors look like docker\'s', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const name = `${prefix}dup`;
+  assert.equal(berth(['create', '--name', name, IMAGE]).code, 0);
+  const dup = berth(['run', '--name', name, IMAGE, 'true']);
+  assert.equal(dup.code, 125);
+  assert.match(dup.stderr, /^berth: Error response from daemon: .*already in use/);
+  assert.match(dup.stderr, /\n\nRun 'berth run --help' for more information\n$/);
+  const bad = berth(['run', '--nope', IMAGE]);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /^unknown flag: --nope\n\nUsage:  berth run \[OPTIONS\] IMAGE \[COMMAND\] \[ARG\.\.\.\]\n/);
+  const missing = berth(['rm', `${prefix}missing`]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `Error response from daemon: No such container: ${prefix}missing\n`);
+  const down = berth(['ps'], { env: { DOCKER_HOST: `unix://${join(tmp, 'nothing.sock')}` } });
+  assert.equal(down.code, 1);
+  assert.equal(down.stderr, `Cannot connect to the Docker daemon at unix://${join(tmp, 'nothing.sock')}. Is the docker daemon running?\n`);
+  assert.equal(berth(['rm', name]).code, 0);
+});
+
+test('run -d then logs -f follows until the container exits', async (t) => {
+  if (skipIfNoEngine(t)) return;
+  const name = `${prefix}logs`;
+  const d = berth(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done; echo done >&2']);
+  assert.equal(d.code, 0);
+  assert.match(d.stdout, /^[0-9a-f]{64}\n$/);
+  const f = await berthAsync(['logs', '-f', name]);
+  assert.equal(f.code, 0);
+  assert.equal(f.stdout, 'line1\nline2\nline3\n');
+  assert.equal(f.stderr, 'done\n');
+  const tail = berth(['logs', '--tail', '2', name]);
+  assert.equal(tail.stdout, 'line3\n');
+  assert.equal(tail.stderr, 'done\n');
+  const ts = berth(['logs', '-t', name]).stdout.split('\n')[0];
+  assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z line1$/);
+  assert.equal(berth(['wait', name]).stdout, '0\n');
+});
+
+test('ps: default table, --format, json, -q, filters', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const name = `${prefix}ps`;
+  assert.equal(berth(['run', '--name', name, '-l', 'role=test', IMAGE, 'sh', '-c', 'exit 3']).code, 3);
+  const table = berth(['ps', '-a', '--filter', `name=${name}`]);
+  const lines = table.stdout.split('\n');
+  assert.match(lines[0], /^CONTAINER ID   IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+  assert.match(lines[1], new RegExp(`^[0-9a-f]{12}   ${IMAGE.replace(/[/.]/g, '\\$&')}   "sh -c 'exit 3'"   .* ago\\s+Exited \\(3\\) .* ago\\s+${name}$`));
+  assert.equal(lines.length, 3);
+  const fmt = berth(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Names}}|{{.State}}|{{.Label "role"}}|{{.Command}}']);
+  assert.equal(fmt.stdout, `${name}|exited|test|"sh -c 'exit 3'"\n`);
+  const json = JSON.parse(berth(['ps', '-a', '--filter', `name=${name}`, '--format', 'json']).stdout);
+  assert.equal(json.Names, name);
+  assert.equal(json.Labels, 'role=test');
+  assert.match(json.Status, /^Exited \(3\)/);
+  const custom = berth(['ps', '-a', '--filter', `name=${name}`, '--format', 'table {{.Names}}\t{{.Status}}']).stdout.split('\n');
+  assert.match(custom[0], /^NAMES\s+STATUS$/);
+  assert.equal(custom[0].indexOf('STATUS'), Math.max(10, name.length + 3));
+  const q = berth(['ps', '-aq', '--filter', `name=${name}`]).stdout;
+  assert.match(q, /^[0-9a-f]{12}\n$/);
+  assert.equal(berth(['container', 'ls', '-q', '--filter', `name=${name}`]).stdout, '');
+  assert.equal(berth(['ps', '-a', '-q', '--no-trunc', '--filter', 'label=role=test', '--filter', `name=${name}`]).stdout.trim().length, 64);
+});
+
+test('inspect and --format', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const name = `${prefix}insp`;
+  assert.equal(berth(['create', '--name', name, '-e', 'X=1', '-h', 'myhost', IMAGE, 'echo', 'a<b']).code, 0);
+  assert.equal(berth(['inspect', '--format', '{{.Config.Hostname}} {{.State.Status}} {{json .Config.Cmd}}', name]).stdout, 'myhost created ["echo","a<b"]\n');
+  assert.equal(berth(['inspect', '-f', '{{index .Config.Env 0}}', name]).stdout.startsWith('X=1') || berth(['inspect', '-f', '{{range .Config.Env}}{{.}} {{end}}', name]).stdout.includes('X=1'), true);
+  const raw = berth(['container', 'inspect', name]);
+  assert.equal(raw.code, 0);
+  const parsed = JSON.parse(raw.stdout);
+  assert.equal(parsed.length, 1);
+  assert.equal(parsed[0].Name, `/${name}`);
+  assert.match(raw.stdout, /^\[\n    \{\n        "Id": "/);
+  assert.match(raw.stdout, /"a\\u003cb"/);
+  const img = berth(['inspect', '--type', 'image', '--format', '{{json .Config.Cmd}}', IMAGE]);
+  assert.equal(img.stdout, '["sh"]\n');
+  const missing = berth(['inspect', `${prefix}none`]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, '[]\n');
+  assert.equal(missing.stderr, `Error: No such object: ${prefix}none\n`);
+  assert.equal(berth(['rm', name]).stdout, `${name}\n`);
+});
+
+test('images, tag, rmi', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const list = berth(['images', 'berth-cli-test/busybox']);
+  const lines = list.stdout.split('\n');
+  assert.match(lines[0], /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+  assert.match(lines[1], new RegExp(`^berth-cli-test/busybox   ${tag}\\s+[0-9a-f]{12}   .* ago\\s+\\d+(\\.\\d+)?[kM]B$`));
+  const id = berth(['images', '-q', IMAGE]).stdout.trim();
+  assert.match(id, /^[0-9a-f]{12}$/);
+  assert.equal(berth(['tag', IMAGE, `${IMAGE}-tagged`]).code, 0);
+  assert.equal(berth(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', `${IMAGE}-tagged`]).stdout, `${IMAGE}-tagged ${id}\n`);
+  const rmi = berth(['rmi', `${IMAGE}-tagged`]);
+  assert.equal(rmi.stdout, `Untagged: ${IMAGE}-tagged\n`);
+  assert.equal(berth(['images', '-q', `${IMAGE}-tagged`]).stdout, '');
+  const h = berth(['history', IMAGE]);
+  assert.match(h.stdout.split('\n')[0], /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+});
+
+test('save then load gives back the same image ID', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const other = `berth-cli-test/other:${tag}`;
+  assert.equal(berth(['tag', IMAGE, other]).code, 0);
+  const id = berth(['image', 'inspect', '-f', '{{.Id}}', other]).stdout.trim();
+  const out = join(tmp, 'saved.tar');
+  const s = berth(['save', '-o', out, other]);
+  assert.equal(s.code, 0, s.stderr);
+  assert.ok(statSync(out).size > 100_000);
+  assert.equal(berth(['rmi', other]).code, 0);
+  const l = berth(['load', '-i', out]);
+  assert.equal(l.code, 0, l.stderr);
+  assert.match(l.stdout, new RegExp(`Loaded image: ${other.replace(/[/.]/g, '\\$&')}`));
+  assert.equal(berth(['image', 'inspect', '-f', '{{.Id}}', other]).stdout.trim(), id);
+  const bad = berth(['load'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /Error response from daemon: /);
+  void here;
+});

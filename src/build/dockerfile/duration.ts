@@ -1,3 +1,5 @@
+import { goQuote } from './go-format.js';
+
 /** Go's time.ParseDuration ("1h30m", "1.5s", "300ms"), returning nanoseconds. Errors read like Go's. */
 const UNITS: Record<string, number> = {
   ns: 1,
@@ -11,7 +13,7 @@ const UNITS: Record<string, number> = {
 };
 
 export function parseGoDuration(input: string): number {
-  const bad = () => new Error(`time: invalid duration ${JSON.stringify(input)}`);
+  const bad = () => new Error(`time: invalid duration ${goQuote(input)}`);
   let s = input;
   let neg = false;
   if (s !== '' && (s[0] === '-' || s[0] === '+')) {
@@ -28,10 +30,10 @@ export function parseGoDuration(input: string): number {
     if (whole === '' && (frac === undefined || frac === '')) throw bad();
     s = s.slice(num[0].length);
     const unitMatch = /^[^\d.]+/.exec(s);
-    if (!unitMatch) throw new Error(`time: missing unit in duration ${JSON.stringify(input)}`);
+    if (!unitMatch) throw new Error(`time: missing unit in duration ${goQuote(input)}`);
     const unit = unitMatch[0];
     const mult = UNITS[unit];
-    if (mult === undefined) throw new Error(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(input)}`);
+    if (mult === undefined) throw new Error(`time: unknown unit ${goQuote(unit)} in duration ${goQuote(input)}`);
     s = s.slice(unit.length);
     total += Number(`${whole || '0'}.${frac || '0'}`) * mult;
   }

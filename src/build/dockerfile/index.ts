@@ -1,7 +1,7 @@
 /**
  * Dockerfile front end of the builder: parsing exactly as Docker does, typed instructions,
  * variable expansion rules, ARG scoping, .dockerignore matching, and `berth dockerfile parse`.
- * Pure logic: no daemon, no filesystem (except the CLI reading its file).
+ * Pure logic, no daemon; only walkBuildContext and the CLI touch the filesystem.
  */
 export { parseDockerfile, type ParsedDockerfile } from './dockerfile.js';
 export { DockerfileParseError } from './errors.js';
@@ -29,5 +29,6 @@ export {
 } from './dockerignore.js';
 export { parseGoDuration } from './duration.js';
 export { runDockerfileParse, nodeToJSON, type InstructionJSON } from './cli.js';
-export { commitMessage, nopCommand, nopCreatedBy, runCommandWithBuildArgs, goQuote, goQuoteSlice, formatGoDuration, type CommitContext } from './history.js';
+export { commitMessage, nopCommand, nopCreatedBy, runCommandWithBuildArgs, goQuoteSlice, formatGoDuration, type CommitContext } from './history.js';
+export { goQuote } from './go-format.js';
 export { resolveWorkdir, exposedPortKeys, parseSignal } from './config.js';

@@ -7,6 +7,7 @@ import { DockerfileParseError, withSuggestion } from './errors.js';
 import { InstructionFlags } from './flags.js';
 import { chompHeredocContent, parseDockerfileAst, parseHeredoc, type DockerfileNode, type Heredoc } from './parser.js';
 import { parseGoDuration } from './duration.js';
+import { goQuote } from './go-format.js';
 
 export const INSTRUCTION_NAMES = [
   'add', 'arg', 'cmd', 'copy', 'entrypoint', 'env', 'expose', 'from', 'healthcheck', 'label',
@@ -229,7 +230,7 @@ function parseNode(node: DockerfileNode): Instruction {
       if (args.length === 3 && args[1]!.toLowerCase() === 'as') {
         stageName = args[2]!.toLowerCase();
         if (!STAGE_NAME.test(stageName)) {
-          fail(`invalid name for build stage: ${JSON.stringify(args[2])}, name can't start with a number or contain symbols`);
+          fail(`invalid name for build stage: ${goQuote(args[2])}, name can't start with a number or contain symbols`);
         }
       } else if (args.length !== 1) {
         fail('FROM requires either one or three arguments');
@@ -307,9 +308,9 @@ function parseNode(node: DockerfileNode): Instruction {
         }
       });
       const network = f.get('network');
-      if (network !== undefined && !['default', 'none', 'host'].includes(network)) fail(`unsupported network mode ${JSON.stringify(network)}`);
+      if (network !== undefined && !['default', 'none', 'host'].includes(network)) fail(`unsupported network mode ${goQuote(network)}`);
       const security = f.get('security');
-      if (security !== undefined && !['sandbox', 'insecure'].includes(security)) fail(`unsupported security mode ${JSON.stringify(security)}`);
+      if (security !== undefined && !['sandbox', 'insecure'].includes(security)) fail(`unsupported security mode ${goQuote(security)}`);
       return {
         ...b, kind: 'run', command: [...args], prependShell: !node.json, files: inlineFiles(node),
         mountSpecs, mounts,
@@ -387,7 +388,7 @@ function parseHealthcheck(node: DockerfileNode): HealthConfig {
     return { test: ['NONE'] };
   }
   const f = parseFlags(node, (fl) => fl.string('interval').string('timeout').string('start-period').string('start-interval').string('retries'));
-  if (typ !== 'CMD') fail(`Unknown type ${JSON.stringify(typ)} in HEALTHCHECK (try CMD)`);
+  if (typ !== 'CMD') fail(`Unknown type ${goQuote(typ)} in HEALTHCHECK (try CMD)`);
   if (rest.length === 0) fail('Missing command after HEALTHCHECK CMD');
   if (!node.json) typ = 'CMD-SHELL';
   const health: HealthConfig = { test: [typ, ...rest] };
@@ -400,7 +401,7 @@ function parseHealthcheck(node: DockerfileNode): HealthConfig {
     } catch (e) {
       return fail((e as Error).message);
     }
-    if (d < MIN_DURATION_NS) fail(`Interval ${JSON.stringify(name)} cannot be less than 1ms`);
+    if (d < MIN_DURATION_NS) fail(`Interval ${goQuote(name)} cannot be less than 1ms`);
     return d;
   };
   health.interval = interval('interval');
@@ -409,7 +410,7 @@ function parseHealthcheck(node: DockerfileNode): HealthConfig {
   health.startInterval = interval('start-interval');
   const retries = f.get('retries');
   if (retries !== undefined && retries !== '') {
-    if (!/^[+-]?\d+$/.test(retries)) fail(`strconv.ParseInt: parsing ${JSON.stringify(retries)}: invalid syntax`);
+    if (!/^[+-]?\d+$/.test(retries)) fail(`strconv.ParseInt: parsing ${goQuote(retries)}: invalid syntax`);
     const n = Number(retries);
     if (n < 1) fail(`--retries must be at least 1 (not ${n})`);
     health.retries = n;
@@ -496,7 +497,7 @@ export function parseRunMount(value: string, expand: (word: string) => string = 
     switch (key) {
       case 'type': {
         const t = v.toLowerCase();
-        if (!MOUNT_TYPES.includes(t)) throw new Error(withSuggestion(`unsupported mount type ${JSON.stringify(v)}`, v, MOUNT_TYPES, true));
+        if (!MOUNT_TYPES.includes(t)) throw new Error(withSuggestion(`unsupported mount type ${goQuote(v)}`, v, MOUNT_TYPES, true));
         m.type = t as RunMount['type'];
         break;
       }
@@ -512,7 +513,7 @@ export function parseRunMount(value: string, expand: (word: string) => string = 
       case 'id': m.id = v; break;
       case 'sharing': {
         const s = v.toLowerCase();
-        if (!['shared', 'private', 'locked'].includes(s)) throw new Error(`unsupported sharing value ${JSON.stringify(v)}`);
+        if (!['shared', 'private', 'locked'].includes(s)) throw new Error(`unsupported sharing value ${goQuote(v)}`);
         m.sharing = s as RunMount['sharing'];
         break;
       }
@@ -532,9 +533,9 @@ export function parseRunMount(value: string, expand: (word: string) => string = 
     }
   }
   const fileInfoAllowed = m.type === 'secret' || m.type === 'ssh' || m.type === 'cache';
-  if (m.mode !== undefined && !fileInfoAllowed) throw new Error(`mode not allowed for ${JSON.stringify(m.type)} type mounts`);
-  if (m.uid !== undefined && !fileInfoAllowed) throw new Error(`uid not allowed for ${JSON.stringify(m.type)} type mounts`);
-  if (m.gid !== undefined && !fileInfoAllowed) throw new Error(`gid not allowed for ${JSON.stringify(m.type)} type mounts`);
+  if (m.mode !== undefined && !fileInfoAllowed) throw new Error(`mode not allowed for ${goQuote(m.type)} type mounts`);
+  if (m.uid !== undefined && !fileInfoAllowed) throw new Error(`uid not allowed for ${goQuote(m.type)} type mounts`);
+  if (m.gid !== undefined && !fileInfoAllowed) throw new Error(`gid not allowed for ${goQuote(m.type)} type mounts`);
   if (roAuto) m.readOnly = !(m.type === 'cache' || m.type === 'tmpfs');
   if (m.sharing !== undefined && m.type !== 'cache') throw new Error(`invalid cache sharing set for ${m.type} mount`);
   if (m.type === 'secret') {

@@ -5,6 +5,7 @@
  */
 import { DockerfileParseError } from './errors.js';
 import { ShellLex, isSpace } from './shell-lex.js';
+import { goQuote } from './go-format.js';
 
 export interface Heredoc {
   /** The delimiter word, quotes removed (e.g. EOF). */
@@ -555,7 +556,7 @@ function parseNameVal(rest: string, key: string, escapeToken: string, node: Dock
   } else {
     for (const w of words) {
       const i = w.indexOf('=');
-      if (i < 0) throw new LineError(`Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`);
+      if (i < 0) throw new LineError(`Syntax error - can't find = in ${goQuote(w)}. Must be of the form: name=value`);
       pairs.push({ key: w.slice(0, i), value: w.slice(i + 1), legacy: false });
     }
   }

@@ -8,6 +8,7 @@
  * and only on whitespace that came from the source or from an unquoted variable.
  */
 import { InvalidParameterError } from '../../errors/index.js';
+import { goQuote } from './go-format.js';
 
 /** Variables visible to the lexer. */
 export interface EnvGetter {
@@ -114,11 +115,6 @@ export class ShellLex {
 }
 
 class LexFailure extends Error {}
-
-/** Go's %q for the strings we print (enough for error messages). */
-export function goQuote(s: string): string {
-  return JSON.stringify(s);
-}
 
 class WordsAcc {
   buf = '';

@@ -9,6 +9,7 @@ import { serviceConfigHash } from './config-hash.js';
 import { loadProject } from './loader.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
+import { BERTH_COMPOSE_VERSION, COMPOSE_COMPAT_VERSION } from './version.js';
 
 export interface ComposeIO {
   stdout: { write(s: string): unknown };
@@ -19,9 +20,7 @@ export interface ComposeIO {
   stdin?: string;
 }
 
-/** The docker compose version berth compose behaves like (what tools checking `docker compose version` see). */
-export const COMPOSE_COMPAT_VERSION = '2.32.0';
-export const BERTH_COMPOSE_VERSION = '0.1.0';
+export { COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION };
 
 export class UsageError extends Error {}
 

@@ -21,3 +21,7 @@ export {
   LABEL_PROJECT, LABEL_SERVICE, LABEL_CONTAINER_NUMBER, LABEL_ONEOFF, LABEL_CONFIG_HASH, LABEL_WORKING_DIR,
   LABEL_CONFIG_FILES, LABEL_ENVIRONMENT_FILE, LABEL_DEPENDS_ON, LABEL_VERSION, LABEL_IMAGE, LABEL_NETWORK, LABEL_VOLUME,
 } from './labels.js';
+export {
+  containerSpec, networkCreateBody, volumeCreateBody, restartPolicy, serviceNetworksByPriority,
+  type ContainerSpec, type ContainerSpecOptions, type EndpointSpec,
+} from './engine-spec.js';

@@ -20,6 +20,11 @@ export interface GcOptions {
   gracePeriodMs?: number;
   /** Uploads idle for longer than this are removed (default 24 hours). */
   uploadExpiryMs?: number;
+  /**
+   * Also delete manifests that no tag reaches (directly, as a child of a tagged index, or as a
+   * referrer of a kept manifest), when older than the grace period.
+   */
+  deleteUntagged?: boolean;
   log?: (message: string) => void;
 }
 
@@ -33,6 +38,8 @@ export interface GcResult {
   /** Unreferenced blobs kept because they are younger than the grace period. */
   keptYoung: number;
   uploadsRemoved: string[];
+  /** Untagged manifests deleted (or, on a dry run, that would be), as repo@digest. */
+  manifestsDeleted: string[];
 }
 
 export async function collectGarbage(storage: RegistryStorage, opts: GcOptions = {}): Promise<GcResult> {
@@ -40,9 +47,15 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions =
   const log = opts.log ?? (() => undefined);
   const marked = new Set<string>();
   const repos = await storage.listRepositories();
+  const manifestsDeleted: string[] = [];
+  if (opts.deleteUntagged) {
+    for (const repo of repos) manifestsDeleted.push(...await deleteUntagged(storage, repo, grace, !!opts.dryRun, log));
+  }
+  const deletedSet = new Set(manifestsDeleted);
   let manifests = 0;
   for (const repo of repos) {
     for (const d of await storage.listRevisions(repo)) {
+      if (deletedSet.has(`${repo}@${d.digest}`)) continue; // dry run: as if deleted
       marked.add(d.digest);
       const rec = await storage.getManifest(repo, d);
       if (!rec) continue;
@@ -55,7 +68,7 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions =
       }
     }
   }
-  const result: GcResult = { repositories: repos.length, manifests, marked: marked.size, swept: [], bytesFreed: 0, keptYoung: 0, uploadsRemoved: [] };
+  const result: GcResult = { repositories: repos.length, manifests, marked: marked.size, swept: [], bytesFreed: 0, keptYoung: 0, uploadsRemoved: [], manifestsDeleted };
   const now = Date.now();
   for await (const blob of storage.walkBlobs()) {
     if (marked.has(blob.digest)) continue;
@@ -82,4 +95,43 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions =
   }
   if (!opts.dryRun) result.uploadsRemoved = await storage.purgeStaleUploads(opts.uploadExpiryMs ?? 24 * 60 * 60_000);
   return result;
+}
+
+/** Deletes (or lists) the manifests of a repository that no tag reaches. */
+async function deleteUntagged(storage: RegistryStorage, repo: string, grace: number, dryRun: boolean, log: (m: string) => void): Promise<string[]> {
+  const revisions = await storage.listRevisions(repo);
+  const parsed = new Map<string, ReturnType<typeof parseManifest> | undefined>();
+  for (const d of revisions) {
+    const rec = await storage.getManifest(repo, d);
+    try { parsed.set(d.digest, rec ? parseManifest(await storage.readManifest(rec), rec.mediaType) : undefined); } catch { parsed.set(d.digest, undefined); }
+  }
+  const keep = new Set<string>();
+  const visit = (digest: string): void => {
+    if (keep.has(digest)) return;
+    keep.add(digest);
+    for (const c of parsed.get(digest)?.children ?? []) visit(c.digest);
+  };
+  for (const tag of await storage.listTags(repo)) {
+    const d = await storage.resolveTag(repo, tag);
+    if (d) visit(d.digest);
+  }
+  // Referrers (signatures, SBOMs) live as long as what they refer to.
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [digest, m] of parsed) {
+      if (!keep.has(digest) && m?.subject && keep.has(m.subject.digest)) { visit(digest); grew = true; }
+    }
+  }
+  const out: string[] = [];
+  const now = Date.now();
+  for (const d of revisions) {
+    if (keep.has(d.digest) || parsed.get(d.digest) === undefined) continue;
+    const t = await storage.revisionTime(repo, d);
+    if (t === undefined || now - t < grace) continue; // young: maybe a push still tagging it
+    if (!dryRun) await storage.deleteManifest(repo, d);
+    out.push(`${repo}@${d.digest}`);
+    log(`gc: ${dryRun ? 'would delete' : 'deleted'} untagged manifest ${repo}@${d.digest}`);
+  }
+  return out;
 }

@@ -78,9 +78,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--storage <dir>', 'storage folder')
     .option('--config <file>', 'YAML configuration file')
     .option('--dry-run', 'only list what would be removed')
+    .option('--delete-untagged', 'also delete manifests no tag reaches (older than the grace period)')
     .option('--grace-period <seconds>', 'keep blobs modified within this period (default 3600)', seconds)
     .option('--upload-expiry <seconds>', 'remove uploads idle this long (default 86400)', seconds)
-    .action(async (flags: { storage?: string; config?: string; dryRun?: boolean; gracePeriod?: number; uploadExpiry?: number }) => {
+    .action(async (flags: { storage?: string; config?: string; dryRun?: boolean; deleteUntagged?: boolean; gracePeriod?: number; uploadExpiry?: number }) => {
       const cfg = flags.config ? loadConfig(flags.config) : {};
       const dir = flags.storage ?? cfg.storage;
       if (!dir) throw new Error('--storage DIR is required');
@@ -88,9 +89,11 @@ export async function main(argv: string[]): Promise<void> {
       await storage.init();
       const r = await collectGarbage(storage, {
         dryRun: flags.dryRun,
+        deleteUntagged: flags.deleteUntagged,
         gracePeriodMs: flags.gracePeriod !== undefined ? flags.gracePeriod * 1000 : undefined,
         uploadExpiryMs: (flags.uploadExpiry ?? cfg.uploads?.expiry ?? 86400) * 1000,
       });
+      for (const m of r.manifestsDeleted) process.stdout.write(`${flags.dryRun ? 'would delete' : 'deleted'} manifest ${m}\n`);
       for (const b of r.swept) process.stdout.write(`${flags.dryRun ? 'would remove' : 'removed'} ${b.digest} ${b.size}\n`);
       process.stdout.write(`${r.repositories} repositories, ${r.manifests} manifests, ${r.marked} blobs marked; `
         + `${r.swept.length} blobs ${flags.dryRun ? 'to remove' : 'removed'} (${r.bytesFreed} bytes), ${r.keptYoung} kept within the grace period`

@@ -75,8 +75,13 @@ export class RegistryStorage {
 
   async init(): Promise<void> {
     for (const d of [this.blobsDir, this.uploadsDir, this.reposDir, this.tmpDir]) await fsp.mkdir(d, { recursive: true });
-    // Temporary files left by a crash are never visible; clear them.
-    for (const f of await fsp.readdir(this.tmpDir)) await fsp.rm(join(this.tmpDir, f), { force: true, recursive: true });
+    // Temporary files left by a crash are never visible; clear old ones. Recent ones may belong
+    // to another process on the same storage (a running server, or gc), so they stay.
+    const now = Date.now();
+    for (const f of await fsp.readdir(this.tmpDir)) {
+      const st = await statOrUndefined(join(this.tmpDir, f));
+      if (st && now - st.mtimeMs > 60 * 60_000) await fsp.rm(join(this.tmpDir, f), { force: true, recursive: true });
+    }
   }
 
   // ---- paths -------------------------------------------------------------------------------
@@ -426,6 +431,11 @@ export class RegistryStorage {
       try { out.push(JSON.parse(await fsp.readFile(join(dir, n), 'utf8'))); } catch { /* skip unreadable */ }
     }
     return out;
+  }
+
+  /** When a manifest revision was last written into the repository (ms), or undefined. */
+  async revisionTime(repo: string, d: ParsedDigest): Promise<number | undefined> {
+    return (await statOrUndefined(this.revisionPath(repo, d)))?.mtimeMs;
   }
 
   /** Digests of every manifest revision in a repository. */

@@ -96,7 +96,7 @@ test('gc while pushes run: a manifest is either refused or complete, never dangl
   })();
   const sweeps = (async () => { for (let i = 0; i < 2; i++) await gc('--grace-period', '60'); })();
   const [results] = await Promise.all([pushes, sweeps]);
-  if (process.env.BERTH_DEBUG) console.log(results.map((r) => r.status).join(" "));
+  if (process.env.BERTH_DEBUG) console.log(results.map((r) => r.status).join(" "), reg.stderr());
 
   for (const r of results) {
     if (r.status !== 201) { assert.deepEqual(r.codes, ['MANIFEST_BLOB_UNKNOWN'], r.tag); continue; }
@@ -112,6 +112,37 @@ test('gc while pushes run: a manifest is either refused or complete, never dangl
     const man = await g.json() as { layers: { digest: string }[] };
     assert.equal((await fetch(`${reg.url}/v2/gc/race/blobs/${man.layers[0].digest}`, { method: 'HEAD' })).status, 200);
   }
+});
+
+test('gc --delete-untagged removes manifests no tag reaches, keeping index children and referrers', async () => {
+  const x = await pushImage(reg.url, 'gc/untag', 'latest', [randomBytes(400)]);
+  const y = await pushImage(reg.url, 'gc/untag', 'latest', [randomBytes(400)]); // x is now untagged
+  const child = await pushImage(reg.url, 'gc/untag', 'child-tmp', [randomBytes(300)]);
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.digest, size: child.manifest.length }] });
+  assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/multi`, { method: 'PUT', body: index, headers: { 'Content-Type': 'application/vnd.oci.image.index.v1+json' } })).status, 201);
+  assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/child-tmp`, { method: 'DELETE' })).status, 202); // child reachable only via the index
+  const cfg = Buffer.from('{}');
+  const cd = await pushBlob(reg.url, 'gc/untag', cfg);
+  const sig = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.example.sig', digest: cd, size: 2 }, layers: [],
+    subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: y.digest, size: y.manifest.length } });
+  assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/${sha256(sig)}`, { method: 'PUT', body: sig, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status, 201);
+
+  assert.doesNotMatch(await gc('--delete-untagged', '--dry-run'), /would delete manifest/, 'young manifests are kept by the grace period');
+  const dry = await gc('--delete-untagged', '--dry-run', '--grace-period', '0');
+  assert.deepEqual([...dry.matchAll(/would delete manifest (\S+)/g)].map((m) => m[1]), [`gc/untag@${x.digest}`]);
+  assert.ok(dry.includes(`would remove ${x.layers[0]}`));
+  assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/${x.digest}`, { method: 'HEAD' })).status, 200, 'dry run deletes nothing');
+
+  const real = await gc('--delete-untagged', '--grace-period', '0');
+  assert.ok(real.includes(`deleted manifest gc/untag@${x.digest}`));
+  assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/${x.digest}`, { method: 'HEAD' })).status, 404);
+  assert.ok(!existsSync(blobFile(x.layers[0])));
+  for (const d of [y.digest, child.digest, sha256(sig)]) {
+    assert.equal((await fetch(`${reg.url}/v2/gc/untag/manifests/${d}`, { method: 'HEAD' })).status, 200, d);
+  }
+  for (const d of [...y.layers, ...child.layers, cd]) assert.ok(existsSync(blobFile(d)), d);
 });
 
 test('stale uploads expire, in the server and in gc', async () => {

@@ -12,6 +12,7 @@ import { ConflictError, InvalidParameterError, NotFoundError } from '../errors/i
 import { assertDigest, childChainId } from './chain-id.js';
 import { digestTar, unpackTar } from './unpack.js';
 import { diffTar } from './diff.js';
+import { hasSplit, splitTarStream } from './tar-split.js';
 
 export interface LayerInfo {
   chainId: string;
@@ -96,7 +97,7 @@ export class LayerStore {
     try {
       const diffDir = path.join(tmp, 'diff');
       fs.mkdirSync(diffDir, 0o755);
-      const r = await unpackTar(tarStream, diffDir);
+      const r = await unpackTar(tarStream, diffDir, { splitDir: tmp });
       if (expectedDiffId !== undefined && r.diffId !== expectedDiffId) {
         throw new InvalidParameterError(`layer content does not match its diff ID: expected ${expectedDiffId}, got ${r.diffId}`);
       }
@@ -149,6 +150,16 @@ export class LayerStore {
     return removed;
   }
 
-  /** A Docker layer tar regenerated from the unpacked layer (whiteouts converted back). */
-  tar(chainId: string): NodeJS.ReadableStream { return diffTar(this.get(chainId).diffDir); }
+  /** Whether tar() gives back the exact bytes the layer was unpacked from (so their sha256 is the DiffID). */
+  reproducible(chainId: string): boolean { return hasSplit(path.dirname(this.get(chainId).diffDir)); }
+
+  /**
+   * The layer as a tar: the exact original bytes (sha256 = DiffID) from the kept tar-split when there is one,
+   * otherwise regenerated from the unpacked files by diffTar (same content, different bytes).
+   */
+  tar(chainId: string): NodeJS.ReadableStream {
+    const { diffDir } = this.get(chainId);
+    const layerDir = path.dirname(diffDir);
+    return hasSplit(layerDir) ? splitTarStream(layerDir, diffDir) : diffTar(diffDir);
+  }
 }

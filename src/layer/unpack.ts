@@ -22,6 +22,7 @@ import tar from 'tar-stream';
 import { BerthError, InvalidParameterError } from '../errors/index.js';
 import { run } from './exec.js';
 import { setOpaque } from './xattr.js';
+import { SplitWriter } from './tar-split.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -31,6 +32,8 @@ export interface UnpackResult {
   diffId: string;     // sha256 of the uncompressed tar
   size: number;       // bytes of content (regular files once per inode, symlink targets)
   entries: number;
+  /** A tar-split was kept: the exact tar can be rebuilt from the unpacked files (splitTarStream). */
+  reproducible: boolean;
 }
 
 type Node =
@@ -89,6 +92,11 @@ class TreeWriter {
   private readonly laterLinks: Array<{ target: string; rel: string }> = [];
   private readonly counted = new Set<string>();   // rel paths whose bytes are in `size` (removed on replace)
   private readonly sizes = new Map<string, number>();
+  /** For tar-split: the path of each regular file's content, in archive order (null: content not kept). */
+  readonly payloadPaths: Array<string | null> = [];
+  readonly payloadSizes: number[] = [];
+  private readonly referenced = new Set<string>();
+  splitBroken = false;
   entries = 0;
 
   constructor(private readonly root: string) {}
@@ -144,6 +152,10 @@ class TreeWriter {
   private removeExisting(rel: string, keepDir: boolean): boolean {
     const node = this.nodes.get(rel);
     if (node === undefined) return false;
+    if (this.referenced.has(rel)) this.splitBroken = true;   // a kept file's content is going away
+    if (node.kind === 'dir' && !keepDir && this.referenced.size > 0) {
+      for (const r of this.referenced) if (r.startsWith(rel + '/')) { this.splitBroken = true; break; }
+    }
     if (node.kind === 'dir') {
       if (keepDir) return true;
       fs.rmSync(this.abs(rel), { recursive: true, force: true });
@@ -169,6 +181,9 @@ class TreeWriter {
   entry(header: tar.Headers, stream: NodeJS.ReadableStream & { resume(): void }, done: (err?: Error) => void): void {
     this.entries++;
     const name = header.name;
+    const isFileType = header.type === 'file' || header.type === 'contiguous-file';
+    const payload = isFileType && (header.size ?? 0) > 0 ? this.payloadPaths.push(null) - 1 : -1;
+    if (payload >= 0) this.payloadSizes.push(header.size!);
     const cleaned = cleanEntryName(name);
     const drainAndDone = () => {
       if (!header.size) return done();
@@ -209,6 +224,7 @@ class TreeWriter {
         const chmod = (mode & UMASK) !== 0 || (chown && (mode & 0o6000) !== 0);
         this.nodes.set(rel, { kind: 'file' });
         this.sizes.set(rel, header.size ?? 0);
+        if (payload >= 0) { this.payloadPaths[payload] = rel; this.referenced.add(rel); }
         let failed = false;
         const finish = (err?: Error) => {
           if (failed) return;
@@ -361,10 +377,12 @@ function invalid(err: unknown): Error {
  * Unpacks `input` into `dir` (must exist and be empty). Returns the DiffID; throws InvalidParameterError on a corrupt,
  * truncated or malicious archive (the caller removes `dir`).
  */
-export async function unpackTar(input: NodeJS.ReadableStream, dir: string): Promise<UnpackResult> {
+export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts: { splitDir?: string } = {}): Promise<UnpackResult> {
   const hash = createHash('sha256');
+  const split = opts.splitDir !== undefined ? new SplitWriter(opts.splitDir) : null;
   const tree = new TreeWriter(dir);
-  const extract = tar.extract({ highWaterMark: 1 << 20 } as object);   // fewer drain round trips per chunk
+  // allowUnknownFormat: pre-POSIX (v7) tars have no magic; Docker accepts them. Headers are still checksummed.
+  const extract = tar.extract({ highWaterMark: 1 << 20, allowUnknownFormat: true } as object);
   let failure: Error | null = null;
   extract.on('entry', (header, stream, next) => {
     stream.on('error', () => { /* a failed unpack destroys the entry stream too; the failure is reported once below */ });
@@ -393,18 +411,23 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string): Prom
     for await (const chunk of source) {
       if (failure || extract.destroyed) break;
       hash.update(chunk);
+      split?.push(chunk);
       if (!extract.write(chunk)) await new Promise<void>((resolve) => { drainWaiter = resolve; });
     }
     if (!failure && !extract.destroyed) extract.end();
   } catch (e) {
     const err = invalid(e);
     extract.destroy(err);
+    split?.abort();
     throw err;
   }
-  await finished;
-  if (failure) throw failure;
+  try {
+    await finished;
+    if (failure) throw failure;
+  } catch (e) { split?.abort(); throw e; }
   await tree.finish();
-  return { diffId: digestOf(hash), size: tree.size, entries: tree.entries };
+  const reproducible = split ? await split.finish(tree.splitBroken ? null : tree.payloadPaths, tree.payloadSizes) : false;
+  return { diffId: digestOf(hash), size: tree.size, entries: tree.entries, reproducible };
 }
 
 /** Reads a layer stream to the end only to compute its DiffID (used when the layer already exists). */

@@ -14,6 +14,8 @@ type Dict = Record<string, unknown>;
 export interface PathBase {
   dir: string;
   home: string;
+  /** Keep a value as written when it cannot be brought to its long form (uninterpolated ${VAR}s). */
+  lenient?: boolean;
 }
 
 const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -140,6 +142,18 @@ export function canonicalService(raw: unknown, base: PathBase): Dict {
   const s: Dict = {};
   for (const [k, v0] of Object.entries(raw)) {
     const v = v0;
+    try {
+      canonicalField(s, k, v, base);
+    } catch (err) {
+      if (!base.lenient) throw err;
+      s[k] = v;
+    }
+  }
+  return s;
+}
+
+function canonicalField(s: Dict, k: string, v: unknown, base: PathBase): void {
+  {
     switch (k) {
       case 'build': s[k] = under(v, (x) => canonicalBuild(x, base)); break;
       case 'command':
@@ -186,7 +200,6 @@ export function canonicalService(raw: unknown, base: PathBase): Dict {
         else s[k] = v;
     }
   }
-  return s;
 }
 
 /** Top-level networks/volumes/secrets/configs entries: file paths made absolute, labels as mappings. */

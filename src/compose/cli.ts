@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { messageOf } from '../errors/index.js';
 import { serviceConfigHash } from './config-hash.js';
-import { loadProject } from './loader.js';
+import { loadComposeModel, loadProject } from './loader.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
 import { BERTH_COMPOSE_VERSION, COMPOSE_COMPAT_VERSION } from './version.js';
@@ -274,11 +274,21 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
     return 0;
   }
   const opts = await options(rest);
-  opts.noInterpolate = flags.has('--no-interpolate');
-  const full = loadProject(opts);
-  const project = selectServices(full, rest);
   const format = flags.get('--format')?.[0] ?? 'yaml';
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`unsupported format "${format}"`);
+  if (flags.has('--no-interpolate') && !['--services', '--volumes', '--networks', '--profiles', '--images', '--hash', '--environment'].some((f) => flags.has(f))) {
+    // docker compose renders the merged model as written: no interpolation, no normalisation
+    opts.noInterpolate = true;
+    const model = loadComposeModel(opts);
+    if (flags.has('--quiet')) return 0;
+    const out = format === 'json' ? toJson(sortModel(model)) : toYaml(sortModel(model));
+    const output = flags.get('--output')?.[0];
+    if (output) writeFileSync(resolve(io.cwd, output), out);
+    else io.stdout.write(out);
+    return 0;
+  }
+  const full = loadProject(opts);
+  const project = selectServices(full, rest);
   let out: string;
   if (flags.has('--quiet')) return 0;
   if (flags.has('--services')) {
@@ -320,6 +330,17 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
   if (output) writeFileSync(resolve(io.cwd, output), out);
   else io.stdout.write(out);
   return 0;
+}
+
+/** The raw model with name first and mapping sections sorted, as Go prints a map. */
+function sortModel(model: Record<string, unknown>): Record<string, unknown> {
+  const sort = (v: unknown): unknown => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+  };
+  const out: Record<string, unknown> = { name: model.name };
+  for (const k of Object.keys(model).sort()) if (k !== 'name') out[k] = ['services', 'networks', 'volumes', 'secrets', 'configs'].includes(k) ? sort(model[k]) : model[k];
+  return out;
 }
 
 const VERSION_FLAGS: FlagSpec[] = [

@@ -4,7 +4,7 @@
  */
 export type * from './types.js';
 export { runCompose, runAsDockerCliPlugin, dockerCliPluginMetadata, servicesInDependencyOrder, COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION, type ComposeIO } from './cli.js';
-export { loadProject, resolveInputs, type ResolvedInputs } from './loader.js';
+export { loadProject, loadComposeModel, resolveInputs, type ResolvedInputs } from './loader.js';
 export { parseDotEnv } from './dotenv.js';
 export { substitute, interpolateTree, InterpolationError, type Lookup } from './interpolation.js';
 export {

@@ -76,6 +76,34 @@ export function resolveInputs(opts: ProjectOptions): ResolvedInputs {
 
 /** Loads and normalises a compose project. */
 export function loadProject(opts: ProjectOptions = {}): ComposeProject {
+  const { merged, name, projectDir, files, env, warn } = loadMerged(opts);
+  const profiles = [
+    ...(opts.profiles ?? []),
+    ...(env.COMPOSE_PROFILES ? env.COMPOSE_PROFILES.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  ];
+  return normalizeProject(merged, {
+    name,
+    workingDir: projectDir,
+    configFiles: files.map((f) => (f === '-' ? resolve(projectDir, '-') : f)),
+    environment: env,
+    profiles: [...new Set(profiles)],
+    services: opts.services ?? [],
+    warn,
+  });
+}
+
+/**
+ * The merged model before normalisation (files merged, extends and include applied, paths resolved), as
+ * `docker compose config --no-interpolate` prints it: with `noInterpolate`, ${VAR} stays as written.
+ */
+export function loadComposeModel(opts: ProjectOptions = {}): Record<string, unknown> {
+  const { merged, name } = loadMerged(opts);
+  return { ...merged, name };
+}
+
+function loadMerged(opts: ProjectOptions): {
+  merged: Dict; name: string; projectDir: string; files: string[]; env: Record<string, string>; warn: (m: string) => void;
+} {
   const warn = opts.warn ?? (() => {});
   const resolved = resolveInputs(opts);
   const { files, projectDir } = resolved;
@@ -90,19 +118,7 @@ export function loadProject(opts: ProjectOptions = {}): ComposeProject {
   const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map() };
 
   const merged = loadModel(files, projectDir, ctx, []);
-  const profiles = [
-    ...(opts.profiles ?? []),
-    ...(env.COMPOSE_PROFILES ? env.COMPOSE_PROFILES.split(',').map((s) => s.trim()).filter(Boolean) : []),
-  ];
-  return normalizeProject(merged, {
-    name,
-    workingDir: projectDir,
-    configFiles: files.map((f) => (f === '-' ? resolve(projectDir, '-') : f)),
-    environment: env,
-    profiles: [...new Set(profiles)],
-    services: opts.services ?? [],
-    warn,
-  });
+  return { merged, name, projectDir, files, env, warn };
 }
 
 /** The top-level `name:` of the last file that sets one, interpolated (errors are left for the real load). */
@@ -163,7 +179,7 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
   }
   validateComposeSchema(stripMarkers(tree), shown);
   try {
-    return canonicalFile(tree as Dict, { dir: baseDir, home: ctx.home });
+    return canonicalFile(tree as Dict, { dir: baseDir, home: ctx.home, lenient: ctx.noInterpolate });
   } catch (err) {
     if (err instanceof InvalidParameterError) throw new InvalidParameterError(`${shown}: ${err.message}`);
     throw err;

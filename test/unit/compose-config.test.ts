@@ -220,3 +220,18 @@ test('as a docker CLI plugin: metadata, and `compose <args>` runs berth compose'
   assert.equal(await runAsDockerCliPlugin(['compose', 'config', '--services'], { ...io, cwd: p.dir }), 0);
   assert.equal(out, 'one\n');
 });
+
+test('config --no-interpolate prints the merged model with variables as written', async (t) => {
+  const p = tempProject({
+    'compose.yaml': 'services:\n  web:\n    image: "nginx:${TAG:-latest}"\n    healthcheck: { interval: "${EVERY:-5s}" }\n    ports: ["${PORT}:80"]\n',
+    'compose.override.yaml': 'services:\n  web:\n    environment: [A=$$literal]\n',
+  }, 'raw');
+  t.after(p.cleanup);
+  const r = await compose(['config', '--no-interpolate'], p.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no warnings for unset variables');
+  assert.match(r.stdout, /image: nginx:\$\{TAG:-latest\}/);
+  assert.match(r.stdout, /interval: \$\{EVERY:-5s\}/);
+  assert.match(r.stdout, /A: \$\$literal/);
+  assert.match(r.stdout, /^name: raw\n/);
+});

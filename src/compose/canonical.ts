@@ -145,7 +145,7 @@ export function canonicalService(raw: unknown, base: PathBase): Dict {
     try {
       canonicalField(s, k, v, base);
     } catch (err) {
-      if (!base.lenient) throw err;
+      if (!base.lenient) throw err instanceof InvalidParameterError ? new InvalidParameterError(`${k}: ${err.message}`) : err;
       s[k] = v;
     }
   }
@@ -222,7 +222,11 @@ export function canonicalFile(tree: Dict, base: PathBase): Dict {
   const services = (raw: Dict): Dict => {
     const o: Dict = {};
     for (const [name, svc] of Object.entries(raw)) {
-      o[name] = svc === RESET ? svc : isOverride(svc) ? { [OVERRIDE]: canonicalService(svc[OVERRIDE], base) } : canonicalService(svc, base);
+      try {
+        o[name] = svc === RESET ? svc : isOverride(svc) ? { [OVERRIDE]: canonicalService(svc[OVERRIDE], base) } : canonicalService(svc, base);
+      } catch (err) {
+        throw err instanceof InvalidParameterError ? new InvalidParameterError(`services.${name}.${err.message}`) : err;
+      }
     }
     return o;
   };

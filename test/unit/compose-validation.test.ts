@@ -68,7 +68,7 @@ test('semantic checks name the service', () => {
     ['services:\n  web:\n    image: x\n    network_mode: "service:vpn"\n', /^service "web" network_mode refers to undefined service "vpn"/],
     ['services:\n  web:\n    image: x\n    scale: 2\n    deploy: { replicas: 3 }\n', /^service "web" can't set distinct values on 'scale' and 'deploy.replicas'$/],
     ['services:\n  web:\n    image: x\n    env_file: missing.env\n', /^service "web" env file .*missing\.env not found/],
-    ['services:\n  web:\n    image: x\n    ports: ["80-82:90-91"]\n', /compose\.yaml: invalid ranges specified for container and host Ports/],
+    ['services:\n  web:\n    image: x\n    ports: ["80-82:90-91"]\n', /compose\.yaml: services\.web\.ports: invalid ranges specified for container and host Ports/],
   ];
   for (const [yaml, re] of expectations) assert.match(loadError({ 'compose.yaml': yaml }).err.message, re);
 });

@@ -59,10 +59,9 @@ function parseFlags(args: string[], specs: FlagSpec[], stopAtPositional: boolean
       const spec = byName.get(`--${name}`);
       if (!spec) throw new UsageError(`unknown flag: --${name}`);
       if (spec.value) {
-        let v: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
+        const v: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
         if (v === undefined) throw new UsageError(`flag needs an argument: --${name}`);
         set(spec, v);
-        v = undefined;
       } else {
         set(spec, eq >= 0 ? a.slice(eq + 1) : 'true');
       }

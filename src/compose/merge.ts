@@ -30,7 +30,8 @@ function mergeByKey(base: unknown[], over: unknown[], key: (v: unknown) => strin
   for (const item of over) {
     const k = key(item);
     const i = out.findIndex((x) => key(x) === k);
-    if (i >= 0) out[i] = isDict(out[i]) && isDict(item) ? mergeValue(out[i], item, []) : item;
+    // an entry with the same unique key replaces the earlier one (a `:ro` bind becomes `:rw` again)
+    if (i >= 0) out[i] = item;
     else out.push(item);
   }
   return out;

@@ -247,3 +247,15 @@ test('!reset and !override on whole services and top-level sections', (t) => {
   assert.equal(project.services.a.volumes, undefined);
   assert.deepEqual(project.volumes, {});
 });
+
+test('a volume with the same target in a later file replaces the earlier one entirely', (t) => {
+  const p = tempProject({
+    'compose.yaml': 'services:\n  a:\n    image: a\n    volumes: ["./src:/app:ro", "cache:/cache"]\nvolumes: { cache: {} }\n',
+    'compose.override.yaml': 'services:\n  a:\n    volumes: ["./src:/app"]\n',
+  });
+  t.after(p.cleanup);
+  const v = loadProject({ cwd: p.dir, env: {} }).services.a.volumes;
+  assert.equal(v?.length, 2);
+  assert.equal(v?.[0].target, '/app');
+  assert.equal(v?.[0].read_only, undefined);
+});

@@ -20,7 +20,7 @@ const FILE = 2;
 
 /** Follows the block structure of a tar stream the way tar-stream parses it, separating file contents from the rest. */
 export class SplitWriter {
-  private readonly gzip = createGzip({ level: 1 });
+  private readonly gzip: ReturnType<typeof createGzip> | null;
   private readonly done: Promise<void>;
   private hdr: Buffer = Buffer.alloc(0);
   private rawLeft = 0;          // bytes to copy as raw (non-file data, padding, long-header data)
@@ -31,20 +31,27 @@ export class SplitWriter {
   private paxSize: number | undefined;
   readonly sizes: number[] = [];
   broken: string | null = null;
+  /** Raw xattrs (PAX SCHILY.xattr.*) by entry index; tar-stream decodes PAX values as UTF-8, which mangles binary. */
+  readonly xattrs = new Map<number, Array<[string, Buffer]>>();
+  private pendingXattrs: Array<[string, Buffer]> | null = null;
+  private entryIndex = 0;
 
-  constructor(private readonly dir: string) {
+  /** dir null: only follow the structure (for xattrs), keep no split. */
+  constructor(private readonly dir: string | null) {
+    if (dir === null) { this.gzip = null; this.done = Promise.resolve(); return; }
+    const gzip = this.gzip = createGzip({ level: 1 });
     const out = fs.createWriteStream(path.join(dir, SPLIT_FILE));
     this.done = new Promise((resolve, reject) => {
       out.on('close', () => resolve());
       out.on('error', reject);
-      this.gzip.on('error', reject);
+      gzip.on('error', reject);
     });
     this.done.catch(() => { /* reported by finish() */ });
-    this.gzip.pipe(out);
+    gzip.pipe(out);
   }
 
   private raw(b: Buffer): void {
-    if (b.length === 0) return;
+    if (b.length === 0 || this.gzip === null) return;
     const h = Buffer.allocUnsafe(5);
     h[0] = RAW;
     h.writeUInt32BE(b.length, 1);
@@ -53,11 +60,12 @@ export class SplitWriter {
   }
 
   private payload(size: number): void {
+    this.sizes.push(size);
+    if (this.gzip === null) return;
     const h = Buffer.allocUnsafe(9);
     h[0] = FILE;
     h.writeBigUInt64BE(BigInt(size), 1);
     this.gzip.write(h);
-    this.sizes.push(size);
   }
 
   /** Feeds the next bytes of the uncompressed tar. */
@@ -110,6 +118,8 @@ export class SplitWriter {
     }
     const eff = this.paxSize ?? size;
     this.paxSize = undefined;
+    if (this.pendingXattrs) { this.xattrs.set(this.entryIndex, this.pendingXattrs); this.pendingXattrs = null; }
+    this.entryIndex++;
     const effPad = (512 - (eff % 512)) % 512;
     const nameEndsWithSlash = (() => { const i = h.indexOf(0); const end = i < 0 || i > 100 ? 100 : i; return end > 0 && h[end - 1] === 0x2f; })();
     // tar-stream: typeflag NUL or '0' with a name ending in '/' is a directory (old tars)
@@ -125,8 +135,24 @@ export class SplitWriter {
   private endPax(): void {
     const data = Buffer.concat(this.paxData ?? []);
     this.paxData = null;
-    const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(data.toString('latin1'));
-    this.paxSize = m ? parseInt(m[1]!, 10) : undefined;
+    this.paxSize = undefined;
+    this.pendingXattrs = null;
+    // records: "<len> <key>=<value>\n", len counting the whole record; values are raw bytes
+    let off = 0;
+    while (off < data.length) {
+      const sp = data.indexOf(0x20, off);
+      if (sp < 0) break;
+      const len = parseInt(data.subarray(off, sp).toString('latin1'), 10);
+      if (!(len > 0) || off + len > data.length) break;
+      const rec = data.subarray(sp + 1, off + len - 1);
+      const eq = rec.indexOf(0x3d);
+      if (eq > 0) {
+        const key = rec.subarray(0, eq).toString('utf8');
+        if (key === 'size') this.paxSize = parseInt(rec.subarray(eq + 1).toString('latin1'), 10);
+        else if (key.startsWith('SCHILY.xattr.')) (this.pendingXattrs ??= []).push([key.slice(13), Buffer.from(rec.subarray(eq + 1))]);
+      }
+      off += len;
+    }
     this.rawLeft = this.padAfterPax;
   }
 
@@ -135,6 +161,7 @@ export class SplitWriter {
    * when the layer cannot be reproduced (`paths` null, or what tar-stream saw differs from what the split saw).
    */
   async finish(paths: Array<string | null> | null, sizes: number[]): Promise<boolean> {
+    if (this.gzip === null || this.dir === null) return false;
     this.gzip.end();
     await this.done;
     const ok = paths !== null && this.broken === null && this.hdr.length === 0 && this.payloadLeft === 0
@@ -146,7 +173,7 @@ export class SplitWriter {
   }
 
   /** Stops writing (failed unpack); the caller removes the directory. */
-  abort(): void { this.gzip.destroy(); }
+  abort(): void { this.gzip?.destroy(); }
 }
 
 export function discardSplit(dir: string): void {

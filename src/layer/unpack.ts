@@ -20,8 +20,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import tar from 'tar-stream';
 import { BerthError, InvalidParameterError } from '../errors/index.js';
-import { run } from './exec.js';
-import { setOpaque } from './xattr.js';
+import { execFile, run } from './exec.js';
+import { quotePath, setOpaque } from './xattr.js';
 import { SplitWriter } from './tar-split.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -99,7 +99,16 @@ class TreeWriter {
   splitBroken = false;
   entries = 0;
 
-  constructor(private readonly root: string) {}
+  private readonly xattrTargets = new Map<string, Array<[string, Buffer]>>();
+
+  constructor(private readonly root: string, private readonly framer: SplitWriter) {}
+
+  /** xattrs from the entry's PAX records, minus overlay's own (an archive must not forge overlay metadata). */
+  private noteXattrs(rel: string, xa: Array<[string, Buffer]> | undefined): void {
+    if (!xa) return;
+    const keep = xa.filter(([n]) => /^[A-Za-z0-9._:-]+$/.test(n) && !n.startsWith('trusted.overlay.') && n !== 'security.selinux');
+    if (keep.length > 0) this.xattrTargets.set(rel, keep);
+  }
 
   private abs(rel: string): string { return rel === '' ? this.root : this.root + '/' + rel; }
 
@@ -160,7 +169,7 @@ class TreeWriter {
       if (keepDir) return true;
       fs.rmSync(this.abs(rel), { recursive: true, force: true });
       const prefix = rel + '/';
-      for (const m of [this.nodes, this.dirMeta, this.specials, this.whiteouts, this.sizes] as Map<string, unknown>[]) {
+      for (const m of [this.nodes, this.dirMeta, this.specials, this.whiteouts, this.sizes, this.xattrTargets] as Map<string, unknown>[]) {
         for (const k of m.keys()) if (k.startsWith(prefix)) m.delete(k);
       }
       for (const k of this.opaque) if (k === rel || k.startsWith(prefix)) this.opaque.delete(k);
@@ -173,12 +182,15 @@ class TreeWriter {
       fs.unlinkSync(this.abs(rel));
     }
     this.sizes.delete(rel);
+    this.xattrTargets.delete(rel);
     this.nodes.delete(rel);
     return false;
   }
 
   /** Handles one entry; calls done() (possibly later, after the data) exactly once. */
   entry(header: tar.Headers, stream: NodeJS.ReadableStream & { resume(): void }, done: (err?: Error) => void): void {
+    const xa = this.framer.xattrs.get(this.entries);
+    if (xa) this.framer.xattrs.delete(this.entries);
     this.entries++;
     const name = header.name;
     const isFileType = header.type === 'file' || header.type === 'contiguous-file';
@@ -225,6 +237,7 @@ class TreeWriter {
         this.nodes.set(rel, { kind: 'file' });
         this.sizes.set(rel, header.size ?? 0);
         if (payload >= 0) { this.payloadPaths[payload] = rel; this.referenced.add(rel); }
+        this.noteXattrs(rel, xa);
         let failed = false;
         const finish = (err?: Error) => {
           if (failed) return;
@@ -255,6 +268,7 @@ class TreeWriter {
           this.nodes.set(rel, { kind: 'dir' });
         }
         this.dirMeta.set(rel, { mode, uid, gid, atime, mtime });
+        this.noteXattrs(rel, xa);
         return drainAndDone();
       }
       case 'symlink': {
@@ -267,6 +281,7 @@ class TreeWriter {
         if (mtime !== undefined) fs.lutimesSync(p, atime!, mtime);
         this.nodes.set(rel, { kind: 'symlink', target });
         this.sizes.set(rel, Buffer.byteLength(target));
+        this.noteXattrs(rel, xa);
         return drainAndDone();
       }
       case 'link': {
@@ -295,6 +310,7 @@ class TreeWriter {
         const type = header.type === 'fifo' ? 'p' : header.type === 'block-device' ? 'b' : 'c';
         this.specials.set(rel, { type, major: header.devmajor ?? 0, minor: header.devminor ?? 0, mode, uid, gid, atime, mtime });
         this.nodes.set(rel, { kind: 'special' });
+        this.noteXattrs(rel, xa);
         return drainAndDone();
       }
       default:
@@ -333,6 +349,17 @@ class TreeWriter {
       if (m.mtime !== undefined) fs.utimesSync(p, m.atime!, m.mtime);
     }
     fs.chmodSync(this.root, 0o755);
+    // Last, after every chown (which clears security.capability). Best effort, like Docker: a filesystem without
+    // support for some namespace must not fail the whole layer.
+    if (this.xattrTargets.size > 0) {
+      let dump = '';
+      for (const [rel, attrs] of this.xattrTargets) {
+        dump += `# file: ${quotePath(rel)}\n`;
+        for (const [n, v] of attrs) dump += `${n}=0x${v.toString('hex')}\n`;
+        dump += '\n';
+      }
+      await execFile('setfattr', ['-h', '--restore=-'], { input: dump, cwd: this.root });
+    }
   }
 }
 
@@ -379,8 +406,8 @@ function invalid(err: unknown): Error {
  */
 export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts: { splitDir?: string } = {}): Promise<UnpackResult> {
   const hash = createHash('sha256');
-  const split = opts.splitDir !== undefined ? new SplitWriter(opts.splitDir) : null;
-  const tree = new TreeWriter(dir);
+  const split = new SplitWriter(opts.splitDir ?? null);
+  const tree = new TreeWriter(dir, split);
   // allowUnknownFormat: pre-POSIX (v7) tars have no magic; Docker accepts them. Headers are still checksummed.
   const extract = tar.extract({ highWaterMark: 1 << 20, allowUnknownFormat: true } as object);
   let failure: Error | null = null;
@@ -411,22 +438,22 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
     for await (const chunk of source) {
       if (failure || extract.destroyed) break;
       hash.update(chunk);
-      split?.push(chunk);
+      split.push(chunk);
       if (!extract.write(chunk)) await new Promise<void>((resolve) => { drainWaiter = resolve; });
     }
     if (!failure && !extract.destroyed) extract.end();
   } catch (e) {
     const err = invalid(e);
     extract.destroy(err);
-    split?.abort();
+    split.abort();
     throw err;
   }
   try {
     await finished;
     if (failure) throw failure;
-  } catch (e) { split?.abort(); throw e; }
+  } catch (e) { split.abort(); throw e; }
   await tree.finish();
-  const reproducible = split ? await split.finish(tree.splitBroken ? null : tree.payloadPaths, tree.payloadSizes) : false;
+  const reproducible = await split.finish(tree.splitBroken ? null : tree.payloadPaths, tree.payloadSizes);
   return { diffId: digestOf(hash), size: tree.size, entries: tree.entries, reproducible };
 }
 

@@ -206,3 +206,28 @@ test('diffTar of an unpacked layer is deterministic and round-trips to the same 
     console.log(`# busybox rootfs (${(original.length / 1e6).toFixed(1)} MB, ${names.length} entries) unpacked in ${ms.toFixed(1)} ms`);
   } finally { s.cleanup(); }
 });
+
+test('xattrs in PAX records (file capabilities, user.*) are applied byte for byte; overlay xattrs from an archive are not', async () => {
+  const s = scratch();
+  try {
+    const src = path.join(s.base, 'src');
+    fs.mkdirSync(path.join(src, 'bin'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'bin/ping'), 'elf', { mode: 0o755 });
+    fs.mkdirSync(path.join(src, 'data'));
+    // cap_setuid|cap_net_raw permitted+effective: bytes >= 0x80 that a UTF-8 decode would mangle
+    const cap = '0x0100000280200000000000000000000000000000';
+    execFileSync('setfattr', ['-n', 'security.capability', '-v', cap, path.join(src, 'bin/ping')]);
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'hello', path.join(src, 'data')]);
+    execFileSync('setfattr', ['-n', 'trusted.overlay.redirect', '-v', '/etc', path.join(src, 'data')]);
+    const file = path.join(s.base, 'x.tar');
+    execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--format=posix', '-C', src, '-cf', file, '.']);
+    const layer = await s.store.unpack(null, fs.createReadStream(file));
+    const get = (rel: string, name: string) =>
+      execFileSync('getfattr', ['--absolute-names', '-e', 'hex', '--only-values', '-n', name, path.join(layer.diffDir, rel)]).toString('hex');
+    assert.equal('0x' + Buffer.from(get('bin/ping', 'security.capability'), 'hex').toString('hex'), cap);
+    assert.equal(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'user.note', path.join(layer.diffDir, 'data')], { encoding: 'utf8' }), 'hello');
+    assert.throws(() => get('data', 'trusted.overlay.redirect'));
+    assert.ok(s.store.reproducible(layer.chainId));
+    assert.ok((await collect(s.store.tar(layer.chainId))).equals(fs.readFileSync(file)));
+  } finally { s.cleanup(); }
+});

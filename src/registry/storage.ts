@@ -187,6 +187,14 @@ export class RegistryStorage {
     return { id, repository: repo, offset: st.size };
   }
 
+  /** getUpload for a caller holding the lock: an unknown id also drops the lock's entry. */
+  private async lockedStatus(repo: string, id: string): Promise<UploadStatus> {
+    try { return await this.getUpload(repo, id); } catch (err) {
+      this.uploads.delete(id);
+      throw err;
+    }
+  }
+
   private lock(id: string): UploadState {
     let s = this.uploads.get(id);
     if (!s) { s = { busy: false, hashed: 0 }; this.uploads.set(id, s); }
@@ -200,10 +208,10 @@ export class RegistryStorage {
    * (cut connection) or has the wrong length, the data file is truncated back to where it was.
    */
   async appendUpload(repo: string, id: string, body: Readable, opts: { start?: number; length?: number } = {}): Promise<UploadStatus> {
-    const status = await this.getUpload(repo, id);
+    // Lock before reading the offset, so two writers can never both append at the same place.
     const state = this.lock(id);
-    const offset = status.offset;
     try {
+      const offset = (await this.lockedStatus(repo, id)).offset;
       if (opts.start !== undefined && opts.start !== offset) {
         throw new RegistryError('RANGE_INVALID', 'chunk out of order', { expectedStart: offset, start: opts.start }, 416);
       }
@@ -211,6 +219,9 @@ export class RegistryStorage {
       const saved = state.hash?.copy();
       const savedHashed = state.hashed;
       const max = this.options.maxBlobSize;
+      if (max !== undefined && opts.length !== undefined && offset + opts.length > max) {
+        throw new RegistryError('SIZE_INVALID', `blob larger than the registry's limit of ${max} bytes`, { limit: max }, 413);
+      }
       let received = 0;
       const dataPath = join(this.uploadDir(id), 'data');
       try {
@@ -264,10 +275,12 @@ export class RegistryStorage {
    * into the blob store, then links it into the repository. A wrong digest discards the upload.
    */
   async finishUpload(repo: string, id: string, d: ParsedDigest): Promise<BlobInfo> {
-    const status = await this.getUpload(repo, id);
     const state = this.lock(id);
     const dataPath = join(this.uploadDir(id), 'data');
+    let known = false;
     try {
+      const status = await this.lockedStatus(repo, id);
+      known = true;
       const hex = state.hash && state.algorithm === d.algorithm && state.hashed === status.offset
         ? state.hash.digest('hex')
         : await this.hashFile(dataPath, d.algorithm);
@@ -286,7 +299,7 @@ export class RegistryStorage {
     } finally {
       state.busy = false;
       // A verified upload is consumed; a wrong one is discarded (its bytes can never become a blob).
-      await this.deleteUpload(id);
+      if (known) await this.deleteUpload(id);
     }
   }
 

@@ -167,6 +167,9 @@ test('POST then PUT, and chunked PATCH uploads with Content-Range, status and ca
   const s4 = await fetch(`${url}/v2/up/chunked/blobs/uploads/`, { method: 'POST' });
   const foreign = await fetch(`${url}/v2/up/elsewhere/blobs/uploads/${s4.headers.get('docker-upload-uuid')}`);
   assert.deepEqual(await errorCodes(foreign), ['BLOB_UPLOAD_UNKNOWN']);
+  const hijack = await fetch(`${url}/v2/up/elsewhere/blobs/uploads/${s4.headers.get('docker-upload-uuid')}?digest=${sha256('')}`, { method: 'PUT' });
+  assert.deepEqual(await errorCodes(hijack), ['BLOB_UPLOAD_UNKNOWN']);
+  assert.equal((await fetch(s4.headers.get('location')!, { method: 'DELETE' })).status, 204, 'the owner still has the upload');
   assertStorageClean();
 });
 

@@ -50,6 +50,8 @@ export interface RegistryOptions {
   /** Uploads idle this long are removed (default 24 h). */
   uploadExpiryMs?: number;
   log?: (message: string) => void;
+  /** One log line per request. */
+  accessLog?: boolean;
 }
 
 export interface RunningRegistry {
@@ -88,7 +90,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     authorizer = new HtpasswdAuthorizer(opts.htpasswdFile);
   }
   const handler = createRegistryHandler({
-    storage, authorizer, tokenIssuer, tokenPath, deleteEnabled: opts.deleteEnabled,
+    storage, authorizer, tokenIssuer, tokenPath, deleteEnabled: opts.deleteEnabled, accessLog: opts.accessLog,
     log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
   });
   const server: Server = opts.tls

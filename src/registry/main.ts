@@ -22,7 +22,7 @@ function bytes(v: string): number {
 
 interface ServeFlags {
   listen?: string; storage?: string; htpasswd?: string; tlsCert?: string; tlsKey?: string; config?: string;
-  uploadExpiry?: number; maxBlobSize?: number; delete?: boolean;
+  uploadExpiry?: number; maxBlobSize?: number; delete?: boolean; accessLog?: boolean;
 }
 
 export function optionsFromConfig(cfg: RegistryConfig, flags: ServeFlags): RegistryOptions {
@@ -39,6 +39,7 @@ export function optionsFromConfig(cfg: RegistryConfig, flags: ServeFlags): Regis
     deleteEnabled: flags.delete === false ? false : cfg.delete?.enabled ?? true,
     uploadExpiryMs: (flags.uploadExpiry ?? cfg.uploads?.expiry ?? 86400) * 1000,
     maxBlobSize: flags.maxBlobSize ?? cfg.uploads?.maxBlobSize,
+    accessLog: flags.accessLog,
   };
   const t = cfg.auth?.token;
   if (t) {
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--upload-expiry <seconds>', 'remove uploads idle this long (default 86400)', seconds)
     .option('--max-blob-size <bytes>', 'refuse blobs larger than this', bytes)
     .option('--no-delete', 'refuse DELETE of manifests, tags and blobs')
+    .option('--access-log', 'log one line per request to stderr')
     .action(async (configArg: string | undefined, flags: ServeFlags) => {
       const configFile = flags.config ?? configArg;
       const cfg = configFile ? loadConfig(configFile) : {};

@@ -24,6 +24,8 @@ export interface RegistryHandlerOptions {
   deleteEnabled?: boolean;
   /** Called for 5xx errors and other things an operator should see. */
   log?: (message: string) => void;
+  /** Log one line per request (method, path, status, bytes sent, duration) through `log`. */
+  accessLog?: boolean;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -484,6 +486,15 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     const path = q < 0 ? raw : raw.slice(0, q);
     const url = new URL(`http://localhost/${q < 0 ? '' : raw.slice(q)}`);
     const ctx: Ctx = { req, res, url, path, base: `${scheme}://${host}` };
+    if (opts.accessLog && opts.log) {
+      const started = process.hrtime.bigint();
+      const log = opts.log;
+      res.once('close', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const who = req.socket.remoteAddress ?? '-';
+        log(`${who} ${req.method} ${raw} ${res.statusCode} ${res.getHeader('content-length') ?? '-'} ${ms.toFixed(1)}ms${res.writableFinished ? '' : ' (cut)'}`);
+      });
+    }
     route(ctx).catch((err) => sendError(ctx, err));
   };
 }

@@ -11,7 +11,7 @@ import { canonicalFile } from './canonical.js';
 import { defaultEnvFile, findDefaultComposeFiles, readEnvFiles, resolveProjectName } from './discovery.js';
 import { InterpolationError, interpolateTree, substitute } from './interpolation.js';
 import { mergeFiles, mergeService } from './merge.js';
-import { normalizeProject } from './normalize.js';
+import { normalizeProject, ServiceError } from './normalize.js';
 import { resolvePath } from './short-syntax.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
 import { validateComposeSchema } from './validate-schema.js';
@@ -27,8 +27,10 @@ interface LoadContext {
   warn: (m: string) => void;
   noInterpolate: boolean;
   stdin?: string;
-  /** Canonical trees of files loaded for `extends`, by absolute path and base directory. */
+  /** Canonical trees of files loaded for `extends`, by absolute path. */
   cache: Map<string, Dict>;
+  /** The file that first defines each service (named in errors about it). */
+  origins: Map<string, string>;
 }
 
 /** Where the files, the environment and the project directory come from, before anything is parsed. */
@@ -76,12 +78,12 @@ export function resolveInputs(opts: ProjectOptions): ResolvedInputs {
 
 /** Loads and normalises a compose project. */
 export function loadProject(opts: ProjectOptions = {}): ComposeProject {
-  const { merged, name, projectDir, files, env, warn } = loadMerged(opts);
+  const { merged, name, projectDir, files, env, warn, origins } = loadMerged(opts);
   const profiles = [
     ...(opts.profiles ?? []),
     ...(env.COMPOSE_PROFILES ? env.COMPOSE_PROFILES.split(',').map((s) => s.trim()).filter(Boolean) : []),
   ];
-  return normalizeProject(merged, {
+  const normalize = (): ComposeProject => normalizeProject(merged, {
     name,
     workingDir: projectDir,
     configFiles: files.map((f) => (f === '-' ? resolve(projectDir, '-') : f)),
@@ -90,6 +92,15 @@ export function loadProject(opts: ProjectOptions = {}): ComposeProject {
     services: opts.services ?? [],
     warn,
   });
+  try {
+    return normalize();
+  } catch (err) {
+    if (err instanceof ServiceError) {
+      const file = origins.get(err.service) ?? files[0];
+      throw new ServiceError(err.service, `${file === '-' ? '(stdin)' : file}: ${err.message}`);
+    }
+    throw err;
+  }
 }
 
 /**
@@ -103,6 +114,7 @@ export function loadComposeModel(opts: ProjectOptions = {}): Record<string, unkn
 
 function loadMerged(opts: ProjectOptions): {
   merged: Dict; name: string; projectDir: string; files: string[]; env: Record<string, string>; warn: (m: string) => void;
+  origins: Map<string, string>;
 } {
   const warn = opts.warn ?? (() => {});
   const resolved = resolveInputs(opts);
@@ -115,10 +127,10 @@ function loadMerged(opts: ProjectOptions): {
     projectDir,
   });
   const env: Record<string, string> = { ...resolved.env, COMPOSE_PROJECT_NAME: name };
-  const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map() };
+  const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map(), origins: new Map() };
 
   const merged = loadModel(files, projectDir, ctx, []);
-  return { merged, name, projectDir, files, env, warn };
+  return { merged, name, projectDir, files, env, warn, origins: ctx.origins };
 }
 
 /** The top-level `name:` of the last file that sets one, interpolated (errors are left for the real load). */
@@ -138,7 +150,11 @@ function peekName(files: string[], env: Record<string, string>, stdin?: string):
 /** Files merged into one canonical tree, `extends` and `include` resolved. */
 function loadModel(files: string[], projectDir: string, ctx: LoadContext, includeStack: string[]): Dict {
   let merged: Dict = {};
-  for (const f of files) merged = mergeFiles(merged, loadFile(f, projectDir, ctx));
+  for (const f of files) {
+    const tree = loadFile(f, projectDir, ctx);
+    for (const name of Object.keys(isDict(tree.services) ? tree.services : {})) if (!ctx.origins.has(name)) ctx.origins.set(name, f);
+    merged = mergeFiles(merged, tree);
+  }
   if (isDict(merged.services)) merged.services = resolveExtends(merged.services, files[0] ?? projectDir, ctx);
   if (merged.include !== undefined) {
     const includes = merged.include;

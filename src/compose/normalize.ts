@@ -16,6 +16,13 @@ import { parseBytes, parseDuration } from './units.js';
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.isArray(v);
 
+/** An error about one service: the loader names the file that defines it. */
+export class ServiceError extends InvalidParameterError {
+  constructor(readonly service: string, message: string) {
+    super(message);
+  }
+}
+
 export interface NormalizeOptions {
   name: string;
   workingDir: string;
@@ -230,10 +237,7 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
       throw new InvalidParameterError('has neither an image nor a build context specified: invalid compose project');
     }
   } catch (err) {
-    if (err instanceof InvalidParameterError || err instanceof NotFoundError) {
-      const E = err.constructor as new (m: string) => Error;
-      throw new E(`${where} ${err.message}`);
-    }
+    if (err instanceof InvalidParameterError || err instanceof NotFoundError) throw new ServiceError(name, `${where} ${err.message}`);
     throw err;
   }
   return s;
@@ -338,37 +342,38 @@ function checkProject(p: ComposeProject, warn: (m: string) => void): void {
         continue;
       }
       if (p.disabledServices[dep]) {
-        throw new InvalidParameterError(
+        throw new ServiceError(
+          name,
           `service "${dep}" was pulled in as a dependency of service "${name}" but is not enabled by the active profiles. You may fix this by adding a common profile to "${dep}" and "${name}".`,
         );
       }
-      throw new InvalidParameterError(`service "${name}" depends on undefined service "${dep}": invalid compose project`);
+      throw new ServiceError(name, `service "${name}" depends on undefined service "${dep}": invalid compose project`);
     }
     for (const net of Object.keys(s.networks ?? {})) {
-      if (!p.networks[net]) throw new InvalidParameterError(`service "${name}" refers to undefined network ${net}: invalid compose project`);
+      if (!p.networks[net]) throw new ServiceError(name, `service "${name}" refers to undefined network ${net}: invalid compose project`);
     }
     for (const v of s.volumes ?? []) {
       if (v.type === 'volume' && v.source && !p.volumes[v.source]) {
-        throw new InvalidParameterError(`service "${name}" refers to undefined volume ${v.source}: invalid compose project`);
+        throw new ServiceError(name, `service "${name}" refers to undefined volume ${v.source}: invalid compose project`);
       }
     }
     for (const kind of ['secrets', 'configs'] as const) {
       for (const ref of s[kind] ?? []) {
         if (!p[kind][ref.source]) {
-          throw new InvalidParameterError(`service "${name}" refers to undefined ${kind.slice(0, -1)} ${ref.source}: invalid compose project`);
+          throw new ServiceError(name, `service "${name}" refers to undefined ${kind.slice(0, -1)} ${ref.source}: invalid compose project`);
         }
       }
     }
     const shared = (v: string | undefined): string | undefined => (v?.startsWith('service:') ? v.slice(8) : undefined);
     for (const [attr, ref] of [['network_mode', shared(s.network_mode)], ['ipc', shared(s.ipc)], ['pid', shared(s.pid)]] as const) {
-      if (ref && !p.services[ref]) throw new InvalidParameterError(`service "${name}" ${attr} refers to undefined service "${ref}": invalid compose project`);
+      if (ref && !p.services[ref]) throw new ServiceError(name, `service "${name}" ${attr} refers to undefined service "${ref}": invalid compose project`);
     }
     if (s.container_name && (s.deploy?.replicas ?? 1) > 1) {
-      throw new InvalidParameterError(`service "${name}": can't set container_name and ${name} as container name must be unique`);
+      throw new ServiceError(name, `service "${name}": can't set container_name and ${name} as container name must be unique`);
     }
   }
   const cycle = findDependencyCycle(p.services);
-  if (cycle) throw new InvalidParameterError(`dependency cycle detected: ${cycle.join(' -> ')}`);
+  if (cycle) throw new ServiceError(cycle[0], `dependency cycle detected: ${cycle.join(' -> ')}`);
 }
 
 /** Service names forming a cycle through depends_on (first one found, closed: a -> b -> a), or undefined. */

@@ -68,16 +68,21 @@ test('semantic checks name the service', () => {
     ['services:\n  web:\n    image: x\n    network_mode: "service:vpn"\n', /^service "web" network_mode refers to undefined service "vpn"/],
     ['services:\n  web:\n    image: x\n    scale: 2\n    deploy: { replicas: 3 }\n', /^service "web" can't set distinct values on 'scale' and 'deploy.replicas'$/],
     ['services:\n  web:\n    image: x\n    env_file: missing.env\n', /^service "web" env file .*missing\.env not found/],
-    ['services:\n  web:\n    image: x\n    ports: ["80-82:90-91"]\n', /compose\.yaml: services\.web\.ports: invalid ranges specified for container and host Ports/],
+    ['services:\n  web:\n    image: x\n    ports: ["80-82:90-91"]\n', /^services\.web\.ports: invalid ranges specified for container and host Ports/],
   ];
-  for (const [yaml, re] of expectations) assert.match(loadError({ 'compose.yaml': yaml }).err.message, re);
+  for (const [yaml, re] of expectations) {
+    const { err, dir } = loadError({ 'compose.yaml': yaml });
+    const file = `${dir}/compose.yaml: `;
+    assert.ok(err.message.startsWith(file), `names the file: ${err.message}`);
+    assert.match(err.message.slice(file.length), re);
+  }
 });
 
 test('dependency cycles are reported with the path', () => {
-  const { err } = loadError({
+  const { err, dir } = loadError({
     'compose.yaml': 'services:\n  a: { image: x, depends_on: [b] }\n  b: { image: x, depends_on: { c: { condition: service_healthy } } }\n  c: { image: x, depends_on: [a] }\n  d: { image: x, depends_on: [a] }\n',
   });
-  assert.equal(err.message, 'dependency cycle detected: a -> b -> c -> a');
+  assert.equal(err.message, `${dir}/compose.yaml: dependency cycle detected: a -> b -> c -> a`);
   assert.equal(findDependencyCycle({ a: { name: 'a', depends_on: { a: { condition: 'service_started', required: true } } } })?.join(), 'a,a');
   assert.equal(findDependencyCycle({ a: { name: 'a' } }), undefined);
 });
@@ -99,7 +104,7 @@ test('berth compose config exits 1 and prints the error on stderr', async (t) =>
   const r = await compose(['config'], p.dir);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
-  assert.equal(r.stderr, 'service "web" depends on undefined service "ghost": invalid compose project\n');
+  assert.equal(r.stderr, `${p.dir}/compose.yaml: service "web" depends on undefined service "ghost": invalid compose project\n`);
   const q = await compose(['config', '-q'], p.dir);
   assert.equal(q.code, 1);
 });
@@ -123,4 +128,12 @@ test('include cycles are detected', () => {
     'b/compose.yaml': 'include: [../a/compose.yaml]\nservices:\n  b: { image: x }\n',
   });
   assert.match(err.message, /include cycle detected: .*a\/compose\.yaml -> .*b\/compose\.yaml -> .*a\/compose\.yaml/);
+});
+
+test('an error about a service names the file that defines it', () => {
+  const { err, dir } = loadError({
+    'compose.yaml': 'services:\n  web:\n    image: x\n',
+    'compose.override.yaml': 'services:\n  web:\n    environment: [A=1]\n  worker:\n    image: y\n    depends_on: [queue]\n',
+  });
+  assert.equal(err.message, `${dir}/compose.override.yaml: service "worker" depends on undefined service "queue": invalid compose project`);
 });

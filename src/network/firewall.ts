@@ -11,17 +11,19 @@
  *   2. anything else into one of berth's bridges is dropped: isolation between networks, and
  *      no access to unpublished container ports from outside
  *   3. traffic leaving a bridge: accepted for normal networks, dropped for internal ones
+ * filter <TAG>-IN, jumped to from INPUT: DNS queries to the embedded servers on the gateways.
  * nat <TAG>-DNAT, jumped to from PREROUTING and OUTPUT for local destinations: published ports.
  * nat <TAG>-POST: MASQUERADE for loopback-originated published-port traffic (needs
  * route_localnet on the bridge), hairpin traffic, and outbound traffic of non-internal networks.
  */
 import { run, tryRun } from './exec.js';
 
-export interface FirewallBridge { name: string; subnet: string; internal: boolean }
+export interface FirewallBridge { name: string; subnet: string; internal: boolean; /** embedded DNS port on the gateway, if any */ dnsPort?: number }
 export interface FirewallMapping { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerIp: string; containerPort: number; bridge: string }
 
 export class Firewall {
   readonly fwd: string;
+  readonly input: string;
   readonly dnat: string;
   readonly post: string;
   private jumpsChecked = false;
@@ -30,6 +32,7 @@ export class Firewall {
   constructor(tag: string) {
     const t = tag.toUpperCase().slice(0, 14);
     this.fwd = `BERTH-${t}-FWD`;
+    this.input = `BERTH-${t}-IN`;
     this.dnat = `BERTH-${t}-DNAT`;
     this.post = `BERTH-${t}-POST`;
   }
@@ -37,6 +40,7 @@ export class Firewall {
   private jumps(): { table: string; chain: string; rule: string }[] {
     return [
       { table: 'filter', chain: 'FORWARD', rule: `-j ${this.fwd}` },
+      { table: 'filter', chain: 'INPUT', rule: `-j ${this.input}` },
       { table: 'nat', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
       { table: 'nat', chain: 'OUTPUT', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
       { table: 'nat', chain: 'POSTROUTING', rule: `-j ${this.post}` },
@@ -45,7 +49,9 @@ export class Firewall {
 
   /** The restore input for the given state (exported for unit tests). */
   render(bridges: FirewallBridge[], mappings: FirewallMapping[], missingJumps: { table: string; chain: string; rule: string }[] = []): string {
-    const f: string[] = ['*filter', `:${this.fwd} - [0:0]`];
+    const f: string[] = ['*filter', `:${this.fwd} - [0:0]`, `:${this.input} - [0:0]`];
+    // The embedded DNS listens on the gateway: let queries in even where INPUT's policy is DROP.
+    for (const b of bridges.filter((x) => x.dnsPort)) f.push(`-A ${this.input} -i ${b.name} -p udp -m udp --dport ${b.dnsPort} -j ACCEPT`);
     for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
     for (const m of mappings) f.push(`-A ${this.mappingRules(m).filter}`);
     for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -o ${b.name} -j ACCEPT`);
@@ -132,7 +138,7 @@ export class Firewall {
     for (const j of this.jumps()) {
       while (await tryRun('iptables', ['-t', j.table, '-D', j.chain, ...j.rule.split(' ')]));
     }
-    for (const [table, chain] of [['filter', this.fwd], ['nat', this.dnat], ['nat', this.post]]) {
+    for (const [table, chain] of [['filter', this.fwd], ['filter', this.input], ['nat', this.dnat], ['nat', this.post]]) {
       await tryRun('iptables', ['-t', table, '-F', chain]);
       await tryRun('iptables', ['-t', table, '-X', chain]);
     }

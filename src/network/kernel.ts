@@ -60,7 +60,9 @@ export interface VethSpec {
 export async function addVeth(s: VethSpec): Promise<void> {
   const mtu = s.mtu ? ` mtu ${s.mtu}` : '';
   await run('ip', ['-batch', '-'],
-    `link add ${s.hostName}${mtu} master ${s.bridge} up type veth peer name ${s.ifName} netns ${s.netns} address ${s.mac}${mtu}\n`);
+    `link add ${s.hostName}${mtu} master ${s.bridge} up type veth peer name ${s.ifName} netns ${s.netns} address ${s.mac}${mtu}\n`
+    // Hairpin: a container reaching its own published port through the host comes back out this port.
+    + `link set ${s.hostName} type bridge_slave hairpin on\n`);
   const inner: string[] = [];
   if (s.loopbackUp) inner.push('link set lo up');
   inner.push(`link set ${s.ifName} up`, `addr add ${s.addressCidr} dev ${s.ifName}`);

@@ -255,7 +255,6 @@ export class NetworkService {
     if (body.EnableIPv6) throw new InvalidParameterError('IPv6 networks are not supported by berth');
     if (body.Ingress) throw new NotImplementedError('ingress networks are not supported by berth');
     if (body.ConfigOnly || body.ConfigFrom?.Network) throw new NotImplementedError('config-only networks are not supported by berth');
-    if (this.networks.all().some((n) => n.Name === name)) throw new ConflictError(`network with name ${name} already exists`);
     const ipamDriver = body.IPAM?.Driver || 'default';
     if (ipamDriver !== 'default') throw new NotFoundError(`plugin "${ipamDriver}" not found`);
 
@@ -269,13 +268,17 @@ export class NetworkService {
     const id = newId();
     const bridgeName = options[OPT_BRIDGE_NAME] || `br-${id.slice(0, 12)}`;
     if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridgeName)) throw new InvalidParameterError(`invalid bridge name ${bridgeName}`);
-    if (this.networks.all().some((n) => n.bridge === bridgeName)) {
-      throw new ConflictError(`bridge name ${bridgeName} is already used by another network`);
-    }
 
     const cfgs: any[] = (body.IPAM?.Config ?? []).filter((c: any) => !(c?.Subnet ?? '').includes(':'));
     if (cfgs.length > 1) throw new InvalidParameterError('berth supports one IPv4 subnet per network');
     const c = cfgs[0] ?? {};
+    // The only await of the checks comes first: from here to the record write nothing yields, so
+    // concurrent creates cannot both take one name or one subnet.
+    const routes = c.Subnet ? [] : await kernel.hostRoutes();
+    if (this.networks.all().some((n) => n.Name === name)) throw new ConflictError(`network with name ${name} already exists`);
+    if (this.networks.all().some((n) => n.bridge === bridgeName)) {
+      throw new ConflictError(`bridge name ${bridgeName} is already used by another network`);
+    }
     let subnet: Cidr;
     let userSubnet = false;
     if (c.Subnet) {
@@ -285,7 +288,7 @@ export class NetworkService {
       if (clash) throw new ForbiddenError('invalid pool request: Pool overlaps with other one on this address space');
     } else {
       if (c.Gateway || c.IPRange) throw new InvalidParameterError('invalid network config: a gateway or ip-range requires a subnet');
-      subnet = await this.pickSubnet();
+      subnet = this.pickSubnet(routes);
     }
     let range: Cidr | undefined;
     if (c.IPRange) {
@@ -333,10 +336,10 @@ export class NetworkService {
   }
 
   /** The first subnet of the address pools clear of berth's networks and the host's routes. */
-  private async pickSubnet(): Promise<Cidr> {
+  private pickSubnet(routes: string[]): Cidr {
     const used = [
       ...this.networks.all().flatMap((n) => n.IPAM.Config.map((x) => parseCidr(x.Subnet, false))),
-      ...(await kernel.hostRoutes()).map((r) => parseCidr(r.includes('/') ? r : `${r}/32`, false)),
+      ...routes.map((r) => parseCidr(r.includes('/') ? r : `${r}/32`, false)),
     ];
     for (const pool of this.opts.defaultAddressPools ?? DEFAULT_POOLS) {
       const p = parseCidr(pool.base, false);
@@ -702,7 +705,7 @@ export class NetworkService {
 
   private firewallState() {
     const bridges = this.networks.all().filter((n) => n.Driver === 'bridge' && n.bridge)
-      .map((n) => ({ name: n.bridge!, subnet: n.IPAM.Config[0].Subnet, internal: n.Internal }));
+      .map((n) => ({ name: n.bridge!, subnet: n.IPAM.Config[0].Subnet, internal: n.Internal, dnsPort: n.dns ? this.opts.dnsPort ?? 53 : undefined }));
     const mappings: FirewallMapping[] = this.sandboxes.all().flatMap((s) => s.ports);
     return { bridges, mappings };
   }
@@ -719,8 +722,13 @@ export class NetworkService {
   // ───────────────────────── DNS, /etc/hosts, /etc/resolv.conf ─────────────────────────
 
   private dnsBackend(): DnsBackend {
+    // The client is found by its address on any of berth's networks (subnets never overlap), so a
+    // container keeps its answers when it reaches this server from another network it is on
+    // (e.g. after a disconnect, its resolv.conf still names the old gateway).
+    const clientOf = (networkId: string, clientIp: string): EndpointRecord | undefined =>
+      this.endpointsOn(networkId).find((e) => e.ip === clientIp) ?? this.endpoints.all().find((e) => e.ip === clientIp);
     const scope = (networkId: string, clientIp: string): string[] => {
-      const client = this.endpointsOn(networkId).find((e) => e.ip === clientIp);
+      const client = clientOf(networkId, clientIp);
       if (!client) return [networkId];
       return this.endpointsOf(client.containerId).map((e) => e.networkId).filter((id) => this.networks.get(id)?.dns);
     };
@@ -746,7 +754,7 @@ export class NetworkService {
       },
       upstreams: (networkId, clientIp) => {
         if (this.networks.get(networkId)?.Internal) return [];
-        const client = this.endpointsOn(networkId).find((e) => e.ip === clientIp);
+        const client = clientOf(networkId, clientIp);
         const dns = client ? this.sandboxes.get(client.containerId)?.dns : undefined;
         if (dns?.length) return dns;
         return this.opts.upstreamResolvers ?? readHostResolvConf().nameservers;
@@ -835,7 +843,7 @@ export class NetworkService {
       netns: this.sandboxes.all().map((s) => s.netns).filter((x): x is string => !!x),
       veths: this.endpoints.all().map((e) => e.hostVeth).filter((x): x is string => !!x),
       bridges: this.networks.all().map((n) => n.bridge).filter((x): x is string => !!x),
-      chains: [this.firewall.fwd, this.firewall.dnat, this.firewall.post],
+      chains: [this.firewall.fwd, this.firewall.input, this.firewall.dnat, this.firewall.post],
     };
   }
 

@@ -178,8 +178,16 @@ test('three endpoints sharing an alias are all answered; another network cannot 
 
   const other = await svc.create({ Name: `other-${tag}`, IPAM: { Config: [{ Subnet: subnet(2) }] } });
   const stranger = await container('stranger', other.Id);
+  const drops = () => {
+    const bridge = svc.kernelNames().bridges.find((b) => sh('ip', ['-o', 'addr', 'show', 'dev', b]).includes(`10.213.${octet + 1}.1/`))!;
+    const line = sh('iptables-save', ['-c', '-t', 'filter']).split('\n').find((l) => l.endsWith(`-A BERTH-${tag.toUpperCase()}-FWD -o ${bridge} -j DROP`));
+    return Number(/^\[(\d+):/.exec(line ?? '')?.[1] ?? -1);
+  };
+  const dropsBefore = drops();
   const ping = await inNs(stranger.ns, ['ping', '-c', '1', '-W', '1', eps[0].ep.IPAddress]);
   assert.notEqual(ping.code, 0, 'other network must not reach the container');
+  // Dropped by berth's isolation rule (not merely by the host's FORWARD policy).
+  assert.ok(drops() > dropsBefore, `isolation rule counted the packet (${dropsBefore} -> ${drops()})`);
   const direct = await inNs(client.ns, ['ping', '-c', '1', '-W', '2', eps[0].ep.IPAddress]);
   assert.equal(direct.code, 0, direct.out);
   // Names of the other network are not answered there (relayed upstream instead).
@@ -340,3 +348,62 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return p;
 }
+
+test('a container on two networks resolves names of both; disconnect moves the default route; concurrent use is safe', async () => {
+  const [n1, n2] = await Promise.all([svc.create({ Name: `m1-${tag}` }), svc.create({ Name: `m2-${tag}` })]);
+  const s1 = svc.inspect(n1.Id).IPAM.Config[0].Subnet;
+  const s2 = svc.inspect(n2.Id).IPAM.Config[0].Subnet;
+  assert.notEqual(s1, s2, 'concurrent creates get different automatic subnets');
+  assert.match(s1, new RegExp(`^10\\.214\\.${octet}\\.\\d+/28$`));
+  const [p1, p2] = await Promise.all([container('peer1', n1.Id), container('peer2', n2.Id)]);
+  const multi = await container('multi', n1.Id);
+  const ep2 = await svc.connect(multi.id, 'multi', n2.Id, { Aliases: ['m'] });
+  assert.equal(svc.networkSettings(multi.id).Networks[`m2-${tag}`].IPAddress, ep2.IPAddress);
+  assert.equal(sh('ip', ['-n', multi.ns, '-o', 'link']).split('\n').filter((l) => / eth\d@/.test(l)).length, 2);
+  for (const [name, ip] of [['peer1', p1.ep.IPAddress], ['peer2', p2.ep.IPAddress]]) {
+    const r = await inNs(multi.ns, ['nslookup', name, multi.ep.Gateway]);
+    assert.ok(r.out.includes(ip), `${name}: ${r.out}`);
+  }
+  assert.match(sh('ip', ['-n', multi.ns, 'route', 'show', 'default']), new RegExp(`via ${multi.ep.Gateway.replace(/\./g, '\\.')}`));
+  await svc.disconnect(multi.id, n1.Id);
+  assert.match(sh('ip', ['-n', multi.ns, 'route', 'show', 'default']), new RegExp(`via ${ep2.Gateway.replace(/\./g, '\\.')}`));
+  const ping = await inNs(multi.ns, ['ping', '-c', '1', '-W', '2', 'peer2']);
+  assert.equal(ping.code, 0, ping.out);
+  await assert.rejects(svc.disconnect(multi.id, n1.Id), /is not connected to network/);
+  await svc.disconnect(multi.id, n1.Id, true);
+  // Many endpoints at once: distinct addresses.
+  const many = await Promise.all(Array.from({ length: 6 }, (_, i) => container(`par${i}`, n2.Id)));
+  assert.equal(new Set(many.map((m) => m.ep.IPAddress)).size, 6);
+  for (const m of many) await svc.releaseSandbox(m.id);
+});
+
+test('UDP ports publish too, and a container reaches its own published port through the host (hairpin)', async () => {
+  const { Id } = await svc.create({ Name: `udp-${tag}`, IPAM: { Config: [{ Subnet: subnet(9) }] } });
+  const c = await container('udp', Id);
+  // busybox nc has no UDP mode here: a tiny node receiver inside the namespace prints what arrives.
+  const rx = spawn('ip', ['netns', 'exec', c.ns, process.execPath, '-e',
+    `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>process.stdout.write(m));s.bind(5353)`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  procs.push(rx);
+  let got = '';
+  rx.stdout!.on('data', (d) => { got += d; });
+  const ports = await svc.publishPorts(c.id, { '5353/udp': [{ HostIp: '127.0.0.1' }] });
+  const hp = Number(ports['5353/udp'][0].HostPort);
+  const sock = dgram.createSocket('udp4');
+  try {
+    await waitFor('UDP datagram through the published port', () => {
+      sock.send('ping-udp\n', hp, '127.0.0.1');
+      return got.includes('ping-udp');
+    });
+  } finally {
+    sock.close();
+    rx.kill('SIGKILL');
+  }
+
+  mkdirSync(join(dir, 'hp'), { recursive: true });
+  writeFileSync(join(dir, 'hp', 'index.html'), 'myself\n');
+  background(c.ns, ['httpd', '-f', '-p', '80', '-h', join(dir, 'hp')]);
+  const web = await svc.publishPorts(c.id, { '80/tcp': [{}] });
+  const port = web['80/tcp'][0].HostPort;
+  assert.deepEqual(Object.keys(svc.ports(c.id)).sort(), ['5353/udp', '80/tcp']);
+  await waitFor('hairpin', async () => (await inNs(c.ns, ['wget', '-q', '-O', '-', `http://${c.ep.Gateway}:${port}/index.html`], 3)).out.includes('myself'));
+});

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { messageOf } from '../errors/index.js';
 import { serviceConfigHash } from './config-hash.js';
+import { extractVariables } from './interpolation.js';
 import { loadComposeModel, loadProject } from './loader.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
@@ -275,6 +276,13 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
   const opts = await options(rest);
   const format = flags.get('--format')?.[0] ?? 'yaml';
   if (format !== 'yaml' && format !== 'json') throw new UsageError(`unsupported format "${format}"`);
+  if (flags.has('--variables')) {
+    opts.noInterpolate = true;
+    const vars = [...extractVariables(loadComposeModel(opts)).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    io.stdout.write(table(['NAME', 'REQUIRED', 'DEFAULT VALUE', 'ALTERNATE VALUE'],
+      vars.map((v) => [v.name, String(v.required), v.defaultValue, v.presenceValue])));
+    return 0;
+  }
   if (flags.has('--no-interpolate') && !['--services', '--volumes', '--networks', '--profiles', '--images', '--hash', '--environment'].some((f) => flags.has(f))) {
     // docker compose renders the merged model as written: no interpolation, no normalisation
     opts.noInterpolate = true;
@@ -329,6 +337,13 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
   if (output) writeFileSync(resolve(io.cwd, output), out);
   else io.stdout.write(out);
   return 0;
+}
+
+/** Columns padded as Go's tabwriter does (three spaces between columns). */
+function table(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3))).join('').trimEnd()).join('\n') + '\n';
 }
 
 /** The raw model with name first and mapping sections sorted, as Go prints a map. */

@@ -6,7 +6,7 @@ export type * from './types.js';
 export { runCompose, runAsDockerCliPlugin, dockerCliPluginMetadata, servicesInDependencyOrder, COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION, type ComposeIO } from './cli.js';
 export { loadProject, loadComposeModel, resolveInputs, type ResolvedInputs } from './loader.js';
 export { parseDotEnv } from './dotenv.js';
-export { substitute, interpolateTree, InterpolationError, type Lookup } from './interpolation.js';
+export { substitute, interpolateTree, extractVariables, InterpolationError, type Lookup, type VariableUse } from './interpolation.js';
 export {
   findDefaultComposeFiles, normalizeProjectName, validateProjectName, resolveProjectName, DEFAULT_FILE_NAMES,
 } from './discovery.js';

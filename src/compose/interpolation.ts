@@ -204,3 +204,48 @@ function cast(s: string, path: Array<string | number>): unknown {
   }
   return s;
 }
+
+export interface VariableUse {
+  name: string;
+  required: boolean;
+  defaultValue: string;
+  /** The `${V:+alt}` / `${V+alt}` value. */
+  presenceValue: string;
+}
+
+/** Variables a tree uses (for `config --variables`), with their defaults; nested templates included. */
+export function extractVariables(tree: unknown): Map<string, VariableUse> {
+  const out = new Map<string, VariableUse>();
+  const scan = (s: string): void => {
+    for (let i = 0; i < s.length; i++) {
+      if (s[i] !== '$') continue;
+      if (s[i + 1] === '$') { i++; continue; }
+      if (s[i + 1] === '{') {
+        const close = closingBrace(s, i + 1);
+        if (close < 0) return;
+        const inner = s.slice(i + 2, close);
+        const m = /^([_a-zA-Z][_a-zA-Z0-9]*)(:-|-|:\?|\?|:\+|\+)?(.*)$/s.exec(inner);
+        if (m) {
+          const [, name, op = '', arg] = m;
+          const v: VariableUse = out.get(name) ?? { name, required: false, defaultValue: '', presenceValue: '' };
+          if (op.endsWith('?')) v.required = true;
+          if (op.endsWith('-')) v.defaultValue = arg;
+          if (op.endsWith('+')) v.presenceValue = arg;
+          out.set(name, v);
+          scan(arg);
+        }
+        i = close;
+        continue;
+      }
+      const m = /^[_a-zA-Z][_a-zA-Z0-9]*/.exec(s.slice(i + 1));
+      if (m && !out.has(m[0])) out.set(m[0], { name: m[0], required: false, defaultValue: '', presenceValue: '' });
+    }
+  };
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') scan(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(tree);
+  return out;
+}

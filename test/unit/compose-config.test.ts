@@ -235,3 +235,20 @@ test('config --no-interpolate prints the merged model with variables as written'
   assert.match(r.stdout, /A: \$\$literal/);
   assert.match(r.stdout, /^name: raw\n/);
 });
+
+test('config --variables lists the variables with required flag, default and alternate values', async (t) => {
+  const p = tempProject({
+    'compose.yaml': 'services:\n  web:\n    image: "nginx:${TAG:-latest}"\n    environment:\n      - DB=${DB_URL:?set DB_URL}\n      - DEBUG=${DEBUG:+on}\n      - HOME_DIR=$HOME_DIR\n      - PRICE=$$5\n',
+  });
+  t.after(p.cleanup);
+  const r = await compose(['config', '--variables'], p.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, [
+    'NAME       REQUIRED   DEFAULT VALUE   ALTERNATE VALUE',
+    'DB_URL     true',
+    'DEBUG      false                      on',
+    'HOME_DIR   false',
+    'TAG        false      latest',
+    '',
+  ].join('\n'));
+});

@@ -116,7 +116,8 @@ export function resolveEndpoint(opts: EndpointOptions = {}, env: NodeJS.ProcessE
     tls.cert = readMaterial(certPath, 'TLS certificate');
     tls.key = readMaterial(keyPath, 'TLS key');
   } catch (e) {
-    if (explicitCert || tlsVerify && env.DOCKER_CERT_PATH) throw e;
+    // Like the docker CLI: default cert/key files that do not exist are simply not used.
+    if (explicitCert) throw e;
     delete tls.cert; delete tls.key;
   }
   return { ...endpoint, tls };

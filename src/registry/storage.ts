@@ -22,9 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { RegistryError } from './errors.js';
 import { parseDigest, isValidRepositoryName, isValidTag, type DigestAlgorithm, type ParsedDigest } from './names.js';
-import {
-  parseManifest, referrerDescriptor, isExternalLayer, type Descriptor, type ParsedManifest,
-} from './manifests.js';
+import { parseManifest, referrerDescriptor, type Descriptor, type ParsedManifest } from './manifests.js';
 
 export interface StorageOptions {
   /** Largest blob accepted, in bytes (undefined: no limit). */
@@ -477,6 +475,4 @@ export class RegistryStorage {
       }
     }
   }
-
-  isExternal(d: Descriptor): boolean { return isExternalLayer(d); }
 }

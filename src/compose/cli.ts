@@ -8,6 +8,7 @@ import { messageOf } from '../errors/index.js';
 import { serviceConfigHash } from './config-hash.js';
 import { extractVariables } from './interpolation.js';
 import { loadComposeModel, loadProject } from './loader.js';
+import { serviceDependencies } from './normalize.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
 import { BERTH_COMPOSE_VERSION, COMPOSE_COMPAT_VERSION } from './version.js';
@@ -240,14 +241,14 @@ const CONFIG_FLAGS: FlagSpec[] = [
   { names: ['--help', '-h'], value: false },
 ];
 
-/** Services in dependency order (dependencies first, then by name). */
+/** Services in dependency order (dependencies first, then by name): the order `up` starts them in. */
 export function servicesInDependencyOrder(p: ComposeProject): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   const visit = (n: string): void => {
     if (seen.has(n) || !p.services[n]) return;
     seen.add(n);
-    for (const d of Object.keys(p.services[n].depends_on ?? {}).sort()) visit(d);
+    for (const d of serviceDependencies(p.services[n]).sort()) visit(d);
     out.push(n);
   };
   for (const n of Object.keys(p.services).sort()) visit(n);
@@ -261,7 +262,7 @@ function selectServices(p: ComposeProject, names: string[]): ComposeProject {
   const add = (n: string): void => {
     if (keep.has(n) || !p.services[n]) return;
     keep.add(n);
-    for (const d of Object.keys(p.services[n].depends_on ?? {})) add(d);
+    for (const d of serviceDependencies(p.services[n])) add(d);
   };
   names.forEach(add);
   return { ...p, services: Object.fromEntries(Object.entries(p.services).filter(([n]) => keep.has(n))) };

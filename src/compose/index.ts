@@ -11,7 +11,7 @@ export {
   findDefaultComposeFiles, normalizeProjectName, validateProjectName, resolveProjectName, DEFAULT_FILE_NAMES,
 } from './discovery.js';
 export { SchemaValidationError, validateComposeSchema } from './validate-schema.js';
-export { findDependencyCycle } from './normalize.js';
+export { findDependencyCycle, serviceDependencies, ServiceError } from './normalize.js';
 export { projectToConfig, serializeService, toYaml, toJson } from './serialize.js';
 export { serviceConfigHash, stableStringify } from './config-hash.js';
 export { parseDuration, formatDuration, parseBytes, shellSplit } from './units.js';

@@ -376,6 +376,18 @@ function checkProject(p: ComposeProject, warn: (m: string) => void): void {
   if (cycle) throw new ServiceError(cycle[0], `dependency cycle detected: ${cycle.join(' -> ')}`);
 }
 
+/**
+ * The services a service needs started first: depends_on, links, volumes_from and shared namespaces
+ * (network_mode/ipc/pid `service:x`), as compose-go's GetDependencies.
+ */
+export function serviceDependencies(service: ServiceConfig): string[] {
+  const deps = new Set(Object.keys(service.depends_on ?? {}));
+  for (const l of service.links ?? []) deps.add(l.split(':')[0]);
+  for (const v of service.volumes_from ?? []) if (!v.startsWith('container:')) deps.add(v.split(':')[0]);
+  for (const m of [service.network_mode, service.ipc, service.pid]) if (m?.startsWith('service:')) deps.add(m.slice(8));
+  return [...deps];
+}
+
 /** Service names forming a cycle through depends_on (first one found, closed: a -> b -> a), or undefined. */
 export function findDependencyCycle(services: Record<string, ServiceConfig>): string[] | undefined {
   const state = new Map<string, 1 | 2>();
@@ -383,7 +395,7 @@ export function findDependencyCycle(services: Record<string, ServiceConfig>): st
   const visit = (n: string): string[] | undefined => {
     state.set(n, 1);
     stack.push(n);
-    for (const dep of Object.keys(services[n]?.depends_on ?? {}).sort()) {
+    for (const dep of (services[n] ? serviceDependencies(services[n]) : []).sort()) {
       if (!services[dep]) continue;
       const st = state.get(dep);
       if (st === 1) return [...stack.slice(stack.indexOf(dep)), dep];

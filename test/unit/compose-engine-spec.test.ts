@@ -29,10 +29,11 @@ services:
     links: ["db:database"]
   db:
     image: postgres:16
-    network_mode: "service:web"
+    network_mode: "service:proxy"
     deploy:
       restart_policy: { condition: any }
       resources: { limits: { memory: 128m, cpus: "1.5", pids: 50 } }
+  proxy: { image: haproxy }
 networks:
   front: {}
   back:
@@ -84,7 +85,7 @@ test('a service becomes docker compose\'s container create body', (t) => {
   ]);
 
   const db = containerSpec(project, project.services.db, { number: 1 }).body;
-  assert.equal(db.HostConfig?.NetworkMode, 'container:app-web-1');
+  assert.equal(db.HostConfig?.NetworkMode, 'container:app-proxy-1');
   assert.equal(db.NetworkingConfig, undefined);
   assert.deepEqual(db.HostConfig?.RestartPolicy, { Name: 'always', MaximumRetryCount: 0 });
   assert.equal(db.HostConfig?.Memory, 128 * 1024 * 1024);

@@ -137,3 +137,19 @@ test('an error about a service names the file that defines it', () => {
   });
   assert.equal(err.message, `${dir}/compose.override.yaml: service "worker" depends on undefined service "queue": invalid compose project`);
 });
+
+test('links, volumes_from and service: namespaces count as dependencies (order and cycles)', async () => {
+  const { servicesInDependencyOrder, serviceDependencies } = await import('../../src/compose/index.js');
+  const p = tempProject({
+    'compose.yaml': 'services:\n  app: { image: x, network_mode: "service:vpn", volumes_from: [data, "container:ext"], links: ["db:database"] }\n  vpn: { image: x }\n  data: { image: x }\n  db: { image: x }\n',
+  });
+  try {
+    const project = loadProject({ cwd: p.dir, env: {} });
+    assert.deepEqual(serviceDependencies(project.services.app).sort(), ['data', 'db', 'vpn']);
+    assert.deepEqual(servicesInDependencyOrder(project), ['data', 'db', 'vpn', 'app']);
+  } finally {
+    p.cleanup();
+  }
+  const { err } = loadError({ 'compose.yaml': 'services:\n  a: { image: x, links: [b] }\n  b: { image: x, volumes_from: [a] }\n' });
+  assert.match(err.message, /dependency cycle detected: a -> b -> a$/);
+});

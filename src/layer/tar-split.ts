@@ -17,6 +17,7 @@ export const SPLIT_PATHS = 'tar-split.json';
 
 const RAW = 1;
 const FILE = 2;
+const BATCH = 256 * 1024;
 
 /** Follows the block structure of a tar stream the way tar-stream parses it, separating file contents from the rest. */
 export class SplitWriter {
@@ -50,13 +51,31 @@ export class SplitWriter {
     gzip.pipe(out);
   }
 
+  // Records are gathered into one buffer and handed to gzip in big pieces: every zlib write is a thread-pool job.
+  private out = Buffer.allocUnsafe(BATCH);
+  private outLen = 0;
+
+  private emit(b: Buffer): void {
+    if (this.outLen + b.length > BATCH) this.flush();
+    if (b.length > BATCH) { this.gzip!.write(Buffer.from(b)); return; }
+    b.copy(this.out, this.outLen);
+    this.outLen += b.length;
+  }
+
+  private flush(): void {
+    if (this.outLen === 0) return;
+    this.gzip!.write(this.out.subarray(0, this.outLen));
+    this.out = Buffer.allocUnsafe(BATCH);
+    this.outLen = 0;
+  }
+
   private raw(b: Buffer): void {
     if (b.length === 0 || this.gzip === null) return;
     const h = Buffer.allocUnsafe(5);
     h[0] = RAW;
     h.writeUInt32BE(b.length, 1);
-    this.gzip.write(h);
-    this.gzip.write(b);
+    this.emit(h);
+    this.emit(b);
   }
 
   private payload(size: number): void {
@@ -65,7 +84,7 @@ export class SplitWriter {
     const h = Buffer.allocUnsafe(9);
     h[0] = FILE;
     h.writeBigUInt64BE(BigInt(size), 1);
-    this.gzip.write(h);
+    this.emit(h);
   }
 
   /** Feeds the next bytes of the uncompressed tar. */
@@ -103,7 +122,7 @@ export class SplitWriter {
 
   private header(h: Buffer): void {
     this.raw(h);
-    if (h.every((b) => b === 0)) return;             // end-of-archive block
+    if (isZeroBlock(h)) return;                      // end-of-archive block
     const type = h[156]!;
     const size = decodeSize(h.subarray(124, 136));
     const pad = (512 - (size % 512)) % 512;
@@ -162,6 +181,7 @@ export class SplitWriter {
    */
   async finish(paths: Array<string | null> | null, sizes: number[]): Promise<boolean> {
     if (this.gzip === null || this.dir === null) return false;
+    this.flush();
     this.gzip.end();
     await this.done;
     const ok = paths !== null && this.broken === null && this.hdr.length === 0 && this.payloadLeft === 0
@@ -184,6 +204,9 @@ export function discardSplit(dir: string): void {
 export function hasSplit(dir: string): boolean {
   return fs.existsSync(path.join(dir, SPLIT_PATHS)) && fs.existsSync(path.join(dir, SPLIT_FILE));
 }
+
+const ZERO_BLOCK = Buffer.alloc(512);
+function isZeroBlock(h: Buffer): boolean { return h[0] === 0 && h.equals(ZERO_BLOCK); }
 
 function decodeSize(b: Buffer): number {
   if (b[0]! & 0x80) {                                // base-256

@@ -452,7 +452,7 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
     await finished;
     if (failure) throw failure;
   } catch (e) { split.abort(); throw e; }
-  await tree.finish();
+  try { await tree.finish(); } catch (e) { split.abort(); throw e; }
   const reproducible = await split.finish(tree.splitBroken ? null : tree.payloadPaths, tree.payloadSizes);
   return { diffId: digestOf(hash), size: tree.size, entries: tree.entries, reproducible };
 }

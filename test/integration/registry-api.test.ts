@@ -101,6 +101,19 @@ test('monolithic POST ?digest= stores a blob; GET and HEAD serve it with ranges'
   assertStorageClean();
 });
 
+test('sha512 digests are verified and served too', async () => {
+  const data = randomBytes(5000);
+  const digest = `sha512:${createHash('sha512').update(data).digest('hex')}`;
+  const p = await fetch(`${url}/v2/blobs/sha512/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data });
+  assert.equal(p.status, 201);
+  const g = await fetch(`${url}/v2/blobs/sha512/blobs/${digest}`);
+  assert.equal(g.headers.get('docker-content-digest'), digest);
+  assert.deepEqual(Buffer.from(await g.arrayBuffer()), data);
+  const wrong = await fetch(`${url}/v2/blobs/sha512/blobs/uploads/?digest=sha512:${'0'.repeat(128)}`, { method: 'POST', body: data });
+  assert.deepEqual(await errorCodes(wrong), ['DIGEST_INVALID']);
+  assertStorageClean();
+});
+
 test('POST then PUT, and chunked PATCH uploads with Content-Range, status and cancel', async () => {
   const data = randomBytes(300_000);
   const digest = sha256(data);

@@ -1,0 +1,179 @@
+/** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
+import { ConflictError, InvalidParameterError, NotModifiedError } from '../errors/index.js';
+import { dockerTimestamp, frame, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
+import { parseTimeArg } from '../events/index.js';
+import type { Engine } from './engine.js';
+import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
+import { hijack } from './server.js';
+
+function labelMatch(labels: Record<string, string>, f: string): boolean {
+  const i = f.indexOf('=');
+  return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
+}
+
+export function containerRoutes(r: Router, e: Engine): void {
+  const cs = e.containers;
+
+  r.post('/containers/create', async (req) => {
+    const body = await readJson(req.raw);
+    if (!body) throw new InvalidParameterError('config cannot be empty in order to create a container');
+    return { status: 201, body: await cs.create(body, req.query.get('name')) };
+  });
+
+  r.get('/containers/json', (req) => {
+    const filters = filtersParam(req.query);
+    checkFilters(filters, ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume']);
+    const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
+    let list = cs.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+    if (!all) list = list.filter((c) => c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting');
+    const ok = (c: ContainerRecord) => Object.entries(filters).every(([k, vals]) => !vals.length || vals.some((v) => {
+      switch (k) {
+        case 'status': return c.State.Status === v;
+        case 'exited': return c.State.Status === 'exited' && String(c.State.ExitCode) === v;
+        case 'id': return c.Id.startsWith(v);
+        case 'name': return new RegExp(v.replace(/^\//, '')).test(c.Name);
+        case 'label': return labelMatch(c.Config.Labels ?? {}, v);
+        case 'ancestor': {
+          const img = e.images.tryResolve(v);
+          return img ? c.ImageId === img.id : c.Config.Image === v;
+        }
+        case 'before': { const o = cs.get(v); return Date.parse(c.Created) < Date.parse(o.Created); }
+        case 'since': { const o = cs.get(v); return Date.parse(c.Created) > Date.parse(o.Created); }
+        case 'network': return Object.keys(c.NetworkSettings?.Networks ?? {}).includes(v) || c.HostConfig.NetworkMode === v;
+        case 'health': return (c.State.Health?.Status ?? 'none') === v;
+        case 'is-task': return v === 'false';
+        default: return true;
+      }
+    }));
+    list = list.filter(ok);
+    const limit = intParam(req.query, 'limit');
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    const size = boolParam(req.query, 'size');
+    return { body: list.map((c) => listShape(c, size ? { rw: 0, rootfs: e.images.table.get(c.ImageId)?.size ?? 0 } : undefined)) };
+  });
+
+  r.post('/containers/prune', async (req) => {
+    const filters = filtersParam(req.query);
+    checkFilters(filters, ['label', 'label!', 'until']);
+    const deleted: string[] = [];
+    for (const c of cs.list()) {
+      if (cs.isRunning(c.Id) || c.State.Status === 'created' && false) continue;
+      if (filters.label?.length && !filters.label.every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
+      if (filters['label!']?.length && filters['label!'].some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
+      if (filters.until?.length && Date.parse(c.Created) * 1e6 > parseTimeArg(filters.until[0])) continue;
+      await cs.remove(c.Id, { force: false, volumes: false }).then(() => deleted.push(c.Id), () => undefined);
+    }
+    return { body: { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 } };
+  });
+
+  r.get('/containers/:id/json', (req) => {
+    const c = cs.get(req.params.id);
+    const img = e.images.table.get(c.ImageId);
+    return { body: inspectShape(c, cs.dir(c.Id), img?.chainId ? e.images.layers.lowerDirs(img.chainId) : []) };
+  });
+
+  r.post('/containers/:id/start', async (req) => {
+    try { await cs.start(req.params.id); } catch (err) {
+      if (err instanceof NotModifiedError) return { status: 304 };
+      throw err;
+    }
+    return undefined;
+  });
+
+  const timeoutOf = (q: URLSearchParams) => intParam(q, 't') ?? intParam(q, 'timeout');
+
+  r.post('/containers/:id/stop', async (req) => {
+    try { await cs.stop(req.params.id, { signal: req.query.get('signal'), timeout: timeoutOf(req.query) }); } catch (err) {
+      if (err instanceof NotModifiedError) return { status: 304 };
+      throw err;
+    }
+    return undefined;
+  });
+
+  r.post('/containers/:id/restart', async (req) => { await cs.restart(req.params.id, { signal: req.query.get('signal'), timeout: timeoutOf(req.query) }); return undefined; });
+  r.post('/containers/:id/kill', async (req) => { await cs.kill(req.params.id, req.query.get('signal')); return undefined; });
+
+  r.post('/containers/:id/wait', async (req, res) => {
+    const c = cs.get(req.params.id);
+    const cond = req.query.get('condition') ?? '';
+    const pending = cs.wait(c.Id, cond);
+    // Headers go out at once so clients know the wait is registered (docker CLI relies on it before start).
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const result = await pending;
+    res.end(JSON.stringify(result) + '\n');
+  });
+
+  r.delete('/containers/:id', async (req) => {
+    await cs.remove(req.params.id, { force: boolParam(req.query, 'force'), volumes: boolParam(req.query, 'v') });
+    return undefined;
+  });
+
+  r.post('/containers/:id/rename', (req) => {
+    const name = req.query.get('name');
+    if (!name) throw new InvalidParameterError('name cannot be empty');
+    cs.rename(req.params.id, name);
+    return undefined;
+  });
+
+  r.post('/containers/:id/resize', async (req) => {
+    const h = intParam(req.query, 'h') ?? 0; const w = intParam(req.query, 'w') ?? 0;
+    await cs.resize(req.params.id, h, w);
+    return { status: 200 };
+  });
+
+  r.post('/containers/:id/attach', async (req, res) => {
+    const c = cs.get(req.params.id);
+    const q = req.query;
+    const stream = boolParam(q, 'stream'); const logs = boolParam(q, 'logs');
+    const stdout = boolParam(q, 'stdout'); const stderr = boolParam(q, 'stderr'); const stdin = boolParam(q, 'stdin');
+    let detachKeys: number[] | undefined;
+    try { detachKeys = parseDetachKeys(q.get('detachKeys')); } catch (err) { throw new InvalidParameterError((err as Error).message); }
+    const tty = !!c.Config.Tty;
+    const raw = hijack(req, res, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    if (logs) {
+      const ac = new AbortController();
+      await readLogs(cs.logPath(c.Id), { stdout, stderr, follow: false }, (batch) => {
+        for (const en of batch) raw.output.write(tty ? en.data : frame(en.stream === 'stderr' ? 2 : 1, en.data));
+      }, { stopped: () => true, signal: ac.signal });
+    }
+    if (!stream) { raw.end(); return; }
+    const session = await cs.attach(c.Id, { output: raw.output, input: raw.input, tty, stdout, stderr, detachKeys, end: raw.end, onClose: raw.onClose }, stdin);
+    await new Promise<void>((resolve) => session.onDone(resolve));
+  });
+
+  r.get('/containers/:id/logs', async (req, res) => {
+    const c = cs.get(req.params.id);
+    const q = req.query;
+    const stdout = boolParam(q, 'stdout'); const stderr = boolParam(q, 'stderr');
+    if (!stdout && !stderr) throw new InvalidParameterError('Bad parameters: you must choose at least one stream');
+    const tailRaw = q.get('tail');
+    const tail = !tailRaw || tailRaw === 'all' ? undefined : Number(tailRaw);
+    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for "tail": ${tailRaw}`);
+    let sinceNs: number | undefined; let untilNs: number | undefined;
+    try {
+      const s = q.get('since'); if (s && s !== '0') sinceNs = parseTimeArg(s);
+      const u = q.get('until'); if (u && u !== '0') untilNs = parseTimeArg(u);
+    } catch (err) { throw new InvalidParameterError((err as Error).message); }
+    const timestamps = boolParam(q, 'timestamps');
+    const follow = boolParam(q, 'follow');
+    const tty = !!c.Config.Tty;
+    res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    res.flushHeaders();
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    let unsubscribe: (() => void) | undefined;
+    await readLogs(cs.logPath(c.Id), { stdout, stderr, sinceNs, untilNs, tail, follow }, async (batch) => {
+      const parts: Buffer[] = [];
+      for (const en of batch) {
+        const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(en.time) + ' '), en.data]) : en.data;
+        parts.push(tty ? data : frame(en.stream === 'stderr' ? 2 : 1, data));
+      }
+      if (!res.write(Buffer.concat(parts))) await new Promise((r) => res.once('drain', r).once('close', r));
+    }, { stopped: () => !cs.isRunning(c.Id), signal: ac.signal, onStop: (fn) => { unsubscribe = cs.onStop(c.Id, fn); } });
+    unsubscribe?.();
+    res.end();
+  });
+
+  r.get('/containers/:id/top', (req) => { throw new ConflictError(`top is not available for ${req.params.id} yet`); });
+}

@@ -1,0 +1,22 @@
+/** The services the API translates to; the daemon assembles them. */
+import type { ContainerService } from '../container/index.js';
+import type { EventBus } from '../events/index.js';
+import type { ImageArchive, ImageStore } from '../image/index.js';
+
+export interface EngineInfo {
+  id: string;
+  name: string;
+  dataRoot: string;
+  execRoot: string;
+  runtime: string;
+  startedAt: number;
+  version: string;
+}
+
+export interface Engine {
+  info: EngineInfo;
+  images: ImageStore;
+  archive: ImageArchive;
+  containers: ContainerService;
+  events: EventBus;
+}

@@ -1,0 +1,157 @@
+/** Image routes: list, inspect, history, tag, remove, prune, load, save, import. */
+import { InvalidParameterError, NotImplementedError } from '../errors/index.js';
+import { familiarName, parseReference } from '../image/index.js';
+import type { ImageRecord } from '../image/index.js';
+import type { Engine } from './engine.js';
+import { boolParam, checkFilters, filtersParam, type Router } from './router.js';
+import { startJsonStream } from './server.js';
+
+function matchesReference(i: ImageRecord, pattern: string): boolean {
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
+  return i.repoTags.some((t) => re.test(t) || (!pattern.includes(':') && re.test(t.slice(0, t.lastIndexOf(':')))));
+}
+
+export function imageRoutes(r: Router, e: Engine): void {
+  r.get('/images/json', async (req) => {
+    const filters = filtersParam(req.query);
+    checkFilters(filters, ['dangling', 'label', 'before', 'since', 'reference', 'until']);
+    const all = boolParam(req.query, 'all');
+    const containers = e.containers.list();
+    const out = [];
+    for (const i of e.images.all()) {
+      const dangling = i.repoTags.length === 0;
+      if (!all && dangling && i.repoDigests.length === 0 && !filters.dangling) {
+        // Docker hides untagged intermediate images (with children) only; plain dangling images are shown.
+      }
+      if (filters.dangling?.length) {
+        const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
+        if (want !== dangling) continue;
+      }
+      if (filters.reference?.length && !filters.reference.some((p) => matchesReference(i, p))) continue;
+      const cfg = await e.images.config(i.id);
+      const labels: Record<string, string> = cfg.config?.Labels ?? {};
+      if (filters.label?.length && !filters.label.every((l) => { const [k, v] = l.split('='); return v === undefined ? k in labels : labels[k] === v; })) continue;
+      if (filters.before?.length) { const b = e.images.resolve(filters.before[0]); if (Date.parse(i.created) >= Date.parse(b.created)) continue; }
+      if (filters.since?.length) { const s = e.images.resolve(filters.since[0]); if (Date.parse(i.created) <= Date.parse(s.created)) continue; }
+      out.push({
+        Id: i.id, ParentId: i.parent ?? '', RepoTags: i.repoTags, RepoDigests: i.repoDigests,
+        Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
+        Labels: labels, Containers: containers.filter((c) => c.ImageId === i.id).length,
+      });
+    }
+    out.sort((a, b) => b.Created - a.Created);
+    return { body: out };
+  });
+
+  r.post('/images/load', async (req, res) => {
+    const quiet = boolParam(req.query, 'quiet');
+    const send = startJsonStream(res);
+    try {
+      await e.archive.load(req.raw, (line) => send({ stream: line + '\n' }));
+    } catch (err) {
+      send({ errorDetail: { message: (err as Error).message }, error: (err as Error).message });
+    }
+    void quiet;
+    res.end();
+  });
+
+  const save = async (names: string[], res: import('node:http').ServerResponse) => {
+    if (!names.length) throw new InvalidParameterError('no images specified');
+    for (const n of names) e.images.resolve(n);
+    const stream = e.archive.save(names);
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
+    await new Promise((r) => res.on('close', r));
+  };
+  r.get('/images/get', (req, res) => save(req.query.getAll('names'), res));
+
+  r.post('/images/create', async (req, res) => {
+    const fromSrc = req.query.get('fromSrc');
+    if (fromSrc === null) {
+      const fromImage = req.query.get('fromImage') ?? '';
+      throw new NotImplementedError(`pull access denied for ${fromImage}: pulling from registries is not available in this berthd yet`);
+    }
+    if (fromSrc !== '-') throw new InvalidParameterError('importing from a URL is not supported; use fromSrc=-');
+    const repo = req.query.get('repo');
+    const tag = req.query.get('tag');
+    if (repo) parseReference(repo + (tag ? ':' + tag : ''));  // validate before reading the body
+    const changes = req.query.getAll('changes');
+    const send = startJsonStream(res);
+    try {
+      const rec = await e.archive.importRootfs(req.raw, { changes, message: req.query.get('message') ?? undefined });
+      if (repo) e.images.tag(rec.id, repo + (tag ? ':' + tag : ''));
+      e.events.emit('image', 'import', rec.id, {});
+      send({ status: rec.id });
+    } catch (err) {
+      send({ errorDetail: { message: (err as Error).message }, error: (err as Error).message });
+    }
+    res.end();
+  });
+
+  r.post('/images/prune', async (req) => {
+    const filters = filtersParam(req.query);
+    checkFilters(filters, ['dangling', 'label', 'until']);
+    const onlyDangling = !(filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0');
+    const used = new Set(e.containers.list().map((c) => c.ImageId));
+    const deleted: { Untagged?: string; Deleted?: string }[] = [];
+    let reclaimed = 0;
+    for (const i of e.images.all()) {
+      if (used.has(i.id)) continue;
+      if (onlyDangling && i.repoTags.length) continue;
+      const before = i.size;
+      try {
+        for (const d of e.images.remove(i.id, true, false)) deleted.push(d);
+        reclaimed += before;
+      } catch { /* in use: skip */ }
+    }
+    return { body: { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed } };
+  });
+
+  // Routes with a name: image names contain slashes, so the name is a greedy capture.
+  r.get('/images/:name*/json', async (req) => {
+    const rec = e.images.resolve(req.params.name);
+    return { body: e.images.inspectShape(rec, await e.images.config(rec.id)) };
+  });
+
+  r.get('/images/:name*/history', async (req) => {
+    const rec = e.images.resolve(req.params.name);
+    const cfg = await e.images.config(rec.id);
+    const hist = cfg.history ?? [];
+    const diffIds = cfg.rootfs.diff_ids;
+    let layer = diffIds.length;
+    const out = [];
+    for (let i = hist.length - 1; i >= 0; i--) {
+      const h = hist[i];
+      let size = 0;
+      if (!h.empty_layer) { layer--; size = 0; }
+      out.push({
+        Id: i === hist.length - 1 ? rec.id : '<missing>',
+        Created: Math.floor(Date.parse(h.created ?? cfg.created ?? '') / 1000) || 0,
+        CreatedBy: h.created_by ?? '', Tags: i === hist.length - 1 ? rec.repoTags : null, Size: size, Comment: h.comment ?? '',
+      });
+    }
+    if (!out.length) out.push({ Id: rec.id, Created: Math.floor(Date.parse(rec.created) / 1000), CreatedBy: '', Tags: rec.repoTags, Size: rec.size, Comment: '' });
+    else (out[0] as any).Size = rec.size;
+    return { body: out };
+  });
+
+  r.get('/images/:name*/get', (req, res) => save([req.params.name], res));
+
+  r.post('/images/:name*/tag', (req) => {
+    const rec = e.images.resolve(req.params.name);
+    const repo = req.query.get('repo');
+    if (!repo) throw new InvalidParameterError('repository name must have at least one component');
+    const tag = req.query.get('tag');
+    const parsed = parseReference(repo);
+    if (parsed.tag && tag) throw new InvalidParameterError('invalid reference format');
+    e.images.tag(rec.id, familiarName(parsed) + ':' + (tag || parsed.tag || 'latest'));
+    return { status: 201 };
+  });
+
+  r.post('/images/:name*/push', (req) => { throw new NotImplementedError(`pushing ${req.params.name} to a registry is not available in this berthd yet`); });
+
+  r.delete('/images/:name*', (req) => ({ body: e.images.remove(req.params.name, boolParam(req.query, 'force'), boolParam(req.query, 'noprune')) }));
+
+  r.get('/images/search', () => { throw new NotImplementedError('image search is not available in this berthd yet'); });
+}

@@ -1,0 +1,18 @@
+/** The Engine API: one router assembled from per-resource route modules. */
+import { Router } from './router.js';
+import type { Engine } from './engine.js';
+import { systemRoutes } from './system.js';
+import { imageRoutes } from './images.js';
+import { containerRoutes } from './containers.js';
+
+export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
+export type { Engine, EngineInfo } from './engine.js';
+export { Router } from './router.js';
+
+export function engineRouter(engine: Engine): Router {
+  const r = new Router();
+  systemRoutes(r, engine);
+  imageRoutes(r, engine);
+  containerRoutes(r, engine);
+  return r;
+}

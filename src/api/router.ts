@@ -1,0 +1,127 @@
+/**
+ * A small HTTP router for the Engine API: method + path pattern (`/containers/:id/start`) → handler.
+ * Handlers receive a parsed request and either return a JSON-able value (sent with the given
+ * status) or take over the response (streams, hijacked connections).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { InvalidParameterError } from '../errors/index.js';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  raw: IncomingMessage;
+  /** Present for requests carrying `Upgrade: tcp` (hijacked attach/exec). */
+  upgradeSocket?: Duplex;
+  /** The negotiated API version of this request ("1.45"). */
+  apiVersion: string;
+}
+
+export type ApiResult = { status?: number; body?: unknown; headers?: Record<string, string> } | undefined;
+export type Handler = (req: ApiRequest, res: ServerResponse) => Promise<ApiResult | void> | ApiResult | void;
+
+interface Route { method: string; parts: string[]; handler: Handler }
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    return this;
+  }
+  get(p: string, h: Handler) { return this.add('GET', p, h); }
+  post(p: string, h: Handler) { return this.add('POST', p, h); }
+  put(p: string, h: Handler) { return this.add('PUT', p, h); }
+  delete(p: string, h: Handler) { return this.add('DELETE', p, h); }
+  head(p: string, h: Handler) { return this.add('HEAD', p, h); }
+
+  /** Finds the handler; `:name*` as the last part captures the rest of the path (image names have slashes). */
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | 'method' | undefined {
+    const segs = path.split('/').filter(Boolean);
+    let methodMismatch = false;
+    for (const r of this.routes) {
+      const params = matchParts(r.parts, segs);
+      if (!params) continue;
+      if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) { methodMismatch = true; continue; }
+      return { handler: r.handler, params };
+    }
+    return methodMismatch ? 'method' : undefined;
+  }
+}
+
+function matchParts(parts: string[], segs: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (p.startsWith(':') && p.endsWith('*')) {
+      // Greedy capture, but leave room for the literal parts after it (e.g. /images/:name*/json).
+      const rest = parts.slice(i + 1);
+      const take = segs.length - i - rest.length;
+      if (take < 1) return undefined;
+      params[p.slice(1, -1)] = segs.slice(i, i + take).map(decodeURIComponent).join('/');
+      const tail = matchParts(rest, segs.slice(i + take));
+      return tail ? { ...params, ...tail } : undefined;
+    }
+    if (i >= segs.length) return undefined;
+    if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(segs[i]);
+    else if (p !== segs[i]) return undefined;
+  }
+  return parts.length === segs.length ? params : undefined;
+}
+
+const MAX_JSON_BODY = 16 * 1024 * 1024;
+
+/** Reads a JSON body (empty → undefined). Malformed JSON is a 400, as in Docker. */
+export async function readJson<T = any>(req: IncomingMessage): Promise<T | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_JSON_BODY) throw new InvalidParameterError('request body too large');
+    chunks.push(c as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (!text) return undefined;
+  try { return JSON.parse(text) as T; } catch (e) {
+    throw new InvalidParameterError(`invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function boolParam(q: URLSearchParams, name: string, dflt = false): boolean {
+  const v = q.get(name);
+  if (v === null || v === '') return dflt;
+  return !['0', 'false', 'False', 'FALSE', 'no'].includes(v);
+}
+
+export function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidParameterError(`invalid value for ${name}: ${v}`);
+  return n;
+}
+
+/** Docker's `filters` query parameter: JSON map of name → list (or the legacy map of name → {value: true}). */
+export function filtersParam(q: URLSearchParams): Record<string, string[]> {
+  const raw = q.get('filters');
+  if (!raw) return {};
+  let parsed: unknown;
+  try { parsed = JSON.parse(raw); } catch { throw new InvalidParameterError(`invalid filter '${raw}'`); }
+  const out: Record<string, string[]> = {};
+  if (!parsed || typeof parsed !== 'object') throw new InvalidParameterError(`invalid filter '${raw}'`);
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (Array.isArray(v)) out[k] = v.map(String);
+    else if (v && typeof v === 'object') out[k] = Object.keys(v as object).filter((x) => (v as any)[x]);
+    else throw new InvalidParameterError(`invalid filter '${raw}'`);
+  }
+  return out;
+}
+
+/** Rejects filter names a resource does not know, with Docker's message. */
+export function checkFilters(filters: Record<string, string[]>, allowed: string[]): void {
+  for (const k of Object.keys(filters)) {
+    if (!allowed.includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
+  }
+}

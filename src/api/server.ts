@@ -1,0 +1,118 @@
+/**
+ * The Engine API HTTP server: version prefix handling, routing, the one place where typed
+ * errors become Docker's `{"message": …}` responses, and hijacked (Upgrade: tcp) connections.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { messageOf, statusOf } from '../errors/index.js';
+import { Router, type ApiRequest } from './router.js';
+
+export const API_VERSION = '1.45';
+export const MIN_API_VERSION = '1.24';
+
+export interface ApiServerOptions { log?: (msg: string) => void }
+
+export function createApiServer(router: Router, opts: ApiServerOptions = {}): http.Server {
+  const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => { void dispatch(router, req, res, undefined, opts); });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (head.length) socket.unshift(head);
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket as any);
+    void dispatch(router, req, res, socket, opts);
+  });
+  server.on('clientError', (_err, socket) => { try { socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'); } catch { /* gone */ } });
+  return server;
+}
+
+function splitVersion(path: string): { version?: string; path: string } {
+  const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
+  return m ? { version: m[1], path: m[2] } : { path };
+}
+
+function cmpVersion(a: string, b: string): number {
+  const [a1, a2] = a.split('.').map(Number);
+  const [b1, b2] = b.split('.').map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) { res.end(); return; }
+  const text = body === undefined ? '' : JSON.stringify(body) + '\n';
+  res.writeHead(status, { ...baseHeaders(), ...(text ? { 'Content-Type': 'application/json' } : {}), 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+  res.end(res.req?.method === 'HEAD' ? undefined : text);
+}
+
+function baseHeaders(): Record<string, string> {
+  return { 'Api-Version': API_VERSION, 'Docker-Experimental': 'false', 'Ostype': 'linux', 'Server': `berth/${API_VERSION} (linux)` };
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  const status = statusOf(err);
+  if (res.headersSent) {
+    // Mid-stream: Docker reports errors inside JSON message streams; here we can only end.
+    try { res.end(); } catch { /* gone */ }
+    return;
+  }
+  sendJson(res, status, { message: messageOf(err) });
+}
+
+async function dispatch(router: Router, raw: IncomingMessage, res: ServerResponse, upgradeSocket: Duplex | undefined, opts: ApiServerOptions): Promise<void> {
+  const url = new URL(raw.url ?? '/', 'http://berth');
+  const { version, path } = splitVersion(url.pathname);
+  if (version && cmpVersion(version, MIN_API_VERSION) < 0) {
+    sendJson(res, 400, { message: `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` });
+    return;
+  }
+  if (version && cmpVersion(version, API_VERSION) > 0) {
+    sendJson(res, 400, { message: `client version ${version} is too new. Maximum supported API version is ${API_VERSION}` });
+    return;
+  }
+  const found = router.match(raw.method ?? 'GET', path);
+  if (!found || found === 'method') {
+    sendJson(res, 404, { message: 'page not found' });
+    return;
+  }
+  const req: ApiRequest = { method: raw.method ?? 'GET', path, params: found.params, query: url.searchParams, raw, upgradeSocket, apiVersion: version ?? API_VERSION };
+  try {
+    for (const [k, v] of Object.entries(baseHeaders())) if (!res.headersSent) res.setHeader(k, v);
+    const result = await found.handler(req, res);
+    if (res.headersSent || res.writableEnded) return;
+    if (result === undefined) { res.writeHead(204); res.end(); return; }
+    sendJson(res, result.status ?? 200, result.body, result.headers);
+  } catch (err) {
+    if (statusOf(err) >= 500) opts.log?.(`${req.method} ${raw.url}: ${(err as Error)?.stack ?? messageOf(err)}`);
+    sendError(res, err);
+  }
+}
+
+/** A raw stream to a client: a hijacked socket (Upgrade: tcp) or, for clients that did not ask to upgrade, the response body. */
+export interface RawStream { output: NodeJS.WritableStream; input: NodeJS.ReadableStream | null; end(): void; onClose(fn: () => void): void }
+
+/** Switches a request to a raw stream as Docker does for attach/exec: 101 UPGRADED, or a plain 200 body for old clients. */
+export function hijack(req: ApiRequest, res: ServerResponse, contentType: string): RawStream {
+  const socket = req.upgradeSocket;
+  if (socket) {
+    const extra = Object.entries(baseHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
+    socket.on('error', () => { /* client went away */ });
+    return {
+      output: socket, input: socket,
+      end: () => { socket.end(); },
+      onClose: (fn) => { socket.once('close', fn); },
+    };
+  }
+  res.writeHead(200, { 'Content-Type': contentType });
+  res.flushHeaders();
+  return {
+    output: res, input: req.raw,
+    end: () => { res.end(); },
+    onClose: (fn) => { res.once('close', fn); },
+  };
+}
+
+/** Starts a streaming JSON response (newline-delimited JSON messages). */
+export function startJsonStream(res: ServerResponse, status = 200): (msg: unknown) => void {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  return (msg: unknown) => { if (!res.writableEnded) res.write(JSON.stringify(msg) + '\r\n'); };
+}

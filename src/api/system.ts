@@ -1,0 +1,83 @@
+/** System routes: ping, version, info, events, df. */
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { eventMatches, parseTimeArg } from '../events/index.js';
+import { InvalidParameterError } from '../errors/index.js';
+import type { Engine } from './engine.js';
+import { checkFilters, filtersParam, type Router } from './router.js';
+import { API_VERSION, MIN_API_VERSION } from './server.js';
+
+function kernelVersion(): string { return os.release(); }
+
+function osName(): string {
+  try { return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux'; } catch { return 'Linux'; }
+}
+
+export function systemRoutes(r: Router, e: Engine): void {
+  const ping = () => ({ status: 200, body: 'OK', headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1' } });
+  r.get('/_ping', (_req, res) => { const p = ping(); res.writeHead(200, p.headers); res.end(res.req.method === 'HEAD' ? undefined : 'OK'); });
+  r.head('/_ping', (_req, res) => { const p = ping(); res.writeHead(200, p.headers); res.end(); });
+
+  r.get('/version', () => ({ body: {
+    Platform: { Name: 'berth Engine' },
+    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: 'amd64', KernelVersion: kernelVersion() } }],
+    Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
+    Os: 'linux', Arch: 'amd64', KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
+  } }));
+
+  r.get('/info', () => {
+    const cs = e.containers.list();
+    const running = cs.filter((c) => c.State.Status === 'running').length;
+    const paused = cs.filter((c) => c.State.Status === 'paused').length;
+    return { body: {
+      ID: e.info.id, Containers: cs.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: cs.length - running - paused,
+      Images: e.images.all().length, Driver: 'overlay2', DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      MemoryLimit: true, SwapLimit: true, KernelMemory: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true,
+      PidsLimit: true, IPv4Forwarding: true, BridgeNfIptables: true, BridgeNfIp6tables: true, Debug: false, NFd: 0, OomKillDisable: true,
+      NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: '1',
+      NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: 'x86_64',
+      IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
+      NCPU: os.cpus().length, MemTotal: os.totalmem(), DockerRootDir: e.info.dataRoot, HttpProxy: '', HttpsProxy: '', NoProxy: '',
+      Name: e.info.name, Labels: [], ExperimentalBuild: false, ServerVersion: e.info.version,
+      Runtimes: { runc: { path: 'runc' }, crun: { path: 'crun' } }, DefaultRuntime: e.info.runtime, Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', RemoteManagers: null },
+      LiveRestoreEnabled: false, Isolation: '', InitBinary: 'tini', SecurityOptions: ['name=seccomp,profile=builtin'], Warnings: [],
+    } };
+  });
+
+  r.get('/events', async (req, res) => {
+    const q = req.query;
+    const filters = filtersParam(q);
+    checkFilters(filters, ['container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume', 'config']);
+    let since: number | undefined; let until: number | undefined;
+    try {
+      if (q.get('since')) since = parseTimeArg(q.get('since')!);
+      if (q.get('until')) until = parseTimeArg(q.get('until')!);
+    } catch (err) { throw new InvalidParameterError((err as Error).message); }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const send = (ev: any) => { if (eventMatches(ev, filters) && (until === undefined || ev.timeNano <= until)) res.write(JSON.stringify(ev) + '\n'); };
+    const sub = e.events.subscribe((ev) => send(ev), since);
+    for (const ev of sub.past) send(ev);
+    const finish = () => { sub.close(); clearTimeout(timer); if (!res.writableEnded) res.end(); };
+    let timer: NodeJS.Timeout | undefined;
+    if (until !== undefined) {
+      const ms = until / 1e6 - Date.now();
+      if (ms <= 0) { finish(); return; }
+      timer = setTimeout(finish, ms);
+    }
+    res.on('close', finish);
+  });
+
+  r.get('/system/df', async () => {
+    const images = e.images.all();
+    const containers = e.containers.list();
+    return { body: {
+      LayersSize: images.reduce((s, i) => s + i.size, 0),
+      Images: images.map((i) => ({ Id: i.id, ParentId: i.parent ?? '', RepoTags: i.repoTags, RepoDigests: i.repoDigests, Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: {}, Containers: containers.filter((c) => c.ImageId === i.id).length })),
+      Containers: containers.map((c) => ({ Id: c.Id, Names: ['/' + c.Name], Image: c.Config.Image, ImageID: c.ImageId, Command: [c.Path, ...c.Args].join(' '), Created: Math.floor(Date.parse(c.Created) / 1000), State: c.State.Status, Status: c.State.Status, SizeRw: 0, SizeRootFs: 0, Labels: c.Config.Labels ?? {}, Mounts: [] })),
+      Volumes: [],
+      BuildCache: [],
+    } };
+  });
+}

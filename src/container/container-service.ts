@@ -1,0 +1,577 @@
+/**
+ * Containers: create from an image, start under the runtime's monitor, attach, wait, stop, kill,
+ * remove; exits are noticed through conmon's exit files, so they are recorded even when they
+ * happen while the daemon is down.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, promises as fsp, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
+import type { EventBus } from '../events/index.js';
+import type { ImageStore } from '../image/index.js';
+import { mountOverlay, unmount } from '../layer/index.js';
+import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
+import { DocumentTable, type Db } from '../store/index.js';
+import { AttachSession, type AttachClient } from './attach.js';
+import { randomName, validateName } from './names.js';
+import { ZERO_TIME, type ContainerRecord, type ContainerState } from './types.js';
+import { resolveUser } from './user.js';
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const LOG_ROTATE_BYTES = 20 * 1024 * 1024;
+
+/** What containers need from networking; the network service implements it. */
+export interface ContainerNetworking {
+  /** Prepares the container's network namespace; null means a fresh namespace made by the runtime (loopback only). */
+  setUp(c: ContainerRecord): Promise<{ netnsPath: string | null | 'host'; settings: Record<string, any>; hosts: string; resolvConf: string }>;
+  tearDown(c: ContainerRecord): Promise<void>;
+}
+
+export interface ContainerServiceOptions {
+  db: Db;
+  dataRoot: string;
+  images: ImageStore;
+  runtime: ConmonRuntime;
+  events: EventBus;
+  networking: ContainerNetworking;
+  cgroupParent: string;
+  log: (msg: string) => void;
+}
+
+type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
+
+export class ContainerService {
+  readonly table: DocumentTable<ContainerRecord>;
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly pendingAttach = new Map<string, AttachSession[]>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly stopListeners = new Map<string, Set<() => void>>();
+  private exitWatcher?: FSWatcher;
+  private rotateTimer?: NodeJS.Timeout;
+
+  constructor(private readonly o: ContainerServiceOptions) {
+    this.table = new DocumentTable<ContainerRecord>(o.db, 'containers');
+    o.images.setUsage({ containersUsing: (imageId) => this.table.all().filter((c) => c.ImageId === imageId).map((c) => ({ id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' })) });
+  }
+
+  dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
+  logPath(id: string): string { return join(this.dir(id), 'container.log'); }
+
+  // ---- lookup ------------------------------------------------------------------------------
+
+  /** By full ID, name (with or without /), or unique ID prefix — Docker's order. */
+  get(ref: string): ContainerRecord {
+    const c = this.tryGet(ref);
+    if (!c) throw new NotFoundError(`No such container: ${ref}`);
+    return c;
+  }
+
+  tryGet(ref: string): ContainerRecord | undefined {
+    if (!ref) return undefined;
+    const byId = this.table.get(ref);
+    if (byId) return byId;
+    const all = this.table.all();
+    const name = ref.startsWith('/') ? ref.slice(1) : ref;
+    const byName = all.find((c) => c.Name === name);
+    if (byName) return byName;
+    if (/^[a-f0-9]+$/.test(ref)) {
+      const hits = all.filter((c) => c.Id.startsWith(ref));
+      if (hits.length > 1) throw new InvalidParameterError(`multiple IDs found with provided prefix: ${ref}`);
+      return hits[0];
+    }
+    return undefined;
+  }
+
+  list(): ContainerRecord[] { return this.table.all(); }
+
+  private save(c: ContainerRecord): void { this.table.put(c.Id, c); }
+
+  /** Serialises state changes of one container. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(fn);
+    this.locks.set(id, next);
+    try { return await next; } finally { if (this.locks.get(id) === next) this.locks.delete(id); }
+  }
+
+  private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name, ...extra };
+  }
+
+  // ---- create ------------------------------------------------------------------------------
+
+  async create(body: Record<string, any>, nameParam?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+    if (!body || typeof body !== 'object') throw new InvalidParameterError('invalid JSON: empty body');
+    const imageRef = body.Image;
+    if (!imageRef || typeof imageRef !== 'string') throw new InvalidParameterError('No command specified'.replace('No command specified', 'config cannot be empty in order to create a container'));
+    const image = this.o.images.resolve(imageRef);
+    const imageConfig = (await this.o.images.config(image.id)).config ?? {};
+    const hostConfig: Record<string, any> = { ...(body.HostConfig ?? {}) };
+    validateHostConfig(hostConfig);
+
+    let name: string;
+    if (nameParam) {
+      name = validateName(nameParam);
+      const other = this.table.all().find((c) => c.Name === name);
+      if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    } else {
+      const names = new Set(this.table.all().map((c) => c.Name));
+      name = randomName((n) => names.has(n));
+    }
+
+    const id = randomBytes(32).toString('hex');
+    const config = mergeConfig(imageConfig, body, id);
+    const entrypoint: string[] = config.Entrypoint ?? [];
+    const cmd: string[] = config.Cmd ?? [];
+    const argv = [...entrypoint, ...cmd];
+    if (argv.length === 0) throw new InvalidParameterError('no command specified');
+
+    hostConfig.NetworkMode ??= 'bridge';
+    hostConfig.RestartPolicy ??= { Name: 'no', MaximumRetryCount: 0 };
+    hostConfig.LogConfig ??= { Type: 'k8s-file', Config: {} };
+
+    const c: ContainerRecord = {
+      Id: id, Name: name, Created: new Date().toISOString(), ImageId: image.id,
+      Config: config, HostConfig: hostConfig, Path: argv[0], Args: argv.slice(1),
+      State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false },
+      RestartCount: 0, NetworkingConfig: body.NetworkingConfig, Mounts: [], Platform: 'linux',
+    };
+    const dir = this.dir(id);
+    mkdirSync(join(dir, 'upper'), { recursive: true });
+    mkdirSync(join(dir, 'work'), { recursive: true });
+    mkdirSync(join(dir, 'rootfs'), { recursive: true });
+    writeFileSync(this.logPath(id), '');
+    this.save(c);
+    this.o.events.emit('container', 'create', id, this.attrs(c));
+    return { Id: id, Warnings: [] };
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const c0 = this.get(ref);
+    await this.locked(c0.Id, async () => {
+      const c = this.get(c0.Id);
+      if (c.State.Status === 'running' || c.State.Status === 'paused') throw new NotModifiedError('container already started');
+      if (c.State.Status === 'removing' || c.State.Status === 'dead') throw new ConflictError(`container ${c.Id} is marked for removal and cannot be started`);
+      c.ManuallyStopped = false;
+      await this.startLocked(c);
+    });
+  }
+
+  private async startLocked(c: ContainerRecord): Promise<void> {
+    const dir = this.dir(c.Id);
+    const rootfs = join(dir, 'rootfs');
+    const image = this.o.images.table.get(c.ImageId);
+    const lower = image?.chainId ? this.o.images.layers.lowerDirs(image.chainId) : [];
+    if (!lower.length) { mkdirSync(join(dir, 'empty'), { recursive: true }); lower.push(join(dir, 'empty')); }
+    let mounted = false;
+    let netUp = false;
+    let pending: AttachSession[] = [];
+    try {
+      await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
+      mounted = true;
+      const user = resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []);
+      const net = await this.o.networking.setUp(c);
+      netUp = true;
+      c.NetworkSettings = net.settings;
+      const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
+      writeFileSync(files.hostname, c.Config.Hostname + '\n');
+      writeFileSync(files.hosts, net.hosts);
+      writeFileSync(files.resolvConf, net.resolvConf);
+      const env = [...(c.Config.Env ?? [])];
+      if (!env.some((e: string) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
+      if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
+      if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+      const spec = buildSpec({
+        rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
+        hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath: net.netnsPath,
+        cgroupsPath: `${this.o.cgroupParent}/${c.Id}`, readonlyRootfs: c.HostConfig.ReadonlyRootfs,
+        privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
+        shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
+        noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
+        resources: resourcesOf(c.HostConfig),
+      });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+      await this.o.runtime.delete(c.Id, true).catch(() => undefined);
+      pending = this.pendingAttach.get(c.Id) ?? [];
+      this.pendingAttach.delete(c.Id);
+      const { pid, monitorPid } = await this.o.runtime.start({
+        id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
+        openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: LOG_ROTATE_BYTES * 4,
+        beforeStart: async () => {
+          const sock = this.o.runtime.attachSocketPath(c.Id);
+          await Promise.all(pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })));
+        },
+      });
+      c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
+      this.save(c);
+      this.o.events.emit('container', 'start', c.Id, this.attrs(c));
+      // The process may already have exited before we started watching.
+      if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
+    } catch (e) {
+      if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
+      if (mounted) await unmount(rootfs).catch(() => undefined);
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: (e as Error).message, ExitCode: 128, Pid: 0 };
+      this.save(c);
+      for (const s of [...pending, ...(this.pendingAttach.get(c.Id) ?? [])]) s.close();
+      this.pendingAttach.delete(c.Id);
+      if (c.HostConfig.AutoRemove) setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch(() => undefined); });
+      throw translateStartError(e);
+    }
+  }
+
+  // ---- exits ------------------------------------------------------------------------------
+
+  /** Watches conmon's exit directory; each file named by a container ID holds its exit code. */
+  watchExits(): void {
+    const dir = this.o.runtime.cfg.exitDir;
+    mkdirSync(dir, { recursive: true });
+    this.exitWatcher = watch(dir, (_ev, file) => { if (file && /^[a-f0-9]{64}$/.test(String(file))) void this.onExitFile(String(file)); });
+    this.rotateTimer = setInterval(() => { void this.rotateLogs(); }, 10_000);
+    this.rotateTimer.unref();
+  }
+
+  private async onExitFile(id: string): Promise<void> {
+    const file = this.o.runtime.exitFile(id);
+    let text: string;
+    try { text = readFileSync(file, 'utf8').trim(); } catch { return; }
+    if (text === '') return;   // written in two steps; the next event brings the code
+    const c = this.table.get(id);
+    if (!c || (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting')) return;
+    await this.locked(id, async () => {
+      const cur = this.table.get(id);
+      if (!cur || (cur.State.Status !== 'running' && cur.State.Status !== 'paused')) return;
+      await this.recordExit(cur, Number(text));
+    });
+  }
+
+  private oomKilled(c: ContainerRecord): boolean {
+    if (existsSync(join(this.dir(c.Id), 'oom'))) return true;
+    try {
+      const t = readFileSync(`/sys/fs/cgroup/memory${this.o.cgroupParent}/${c.Id}/memory.oom_control`, 'utf8');
+      return /oom_kill [1-9]/.test(t);
+    } catch { return false; }
+  }
+
+  private async recordExit(c: ContainerRecord, code: number): Promise<void> {
+    const oom = this.oomKilled(c);
+    await this.o.runtime.delete(c.Id, true).catch((e) => this.o.log(`runc delete ${c.Id}: ${e.message}`));
+    await this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`));
+    await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
+    rmSync(this.o.runtime.exitFile(c.Id), { force: true });
+    c.State = { ...c.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), MonitorPid: undefined };
+    this.save(c);
+    if (oom) this.o.events.emit('container', 'oom', c.Id, this.attrs(c));
+    this.o.events.emit('container', 'die', c.Id, this.attrs(c, { exitCode: String(code) }));
+    for (const fn of this.stopListeners.get(c.Id) ?? []) fn();
+    this.resolveWaiters(c.Id, 'next-exit', code);
+    if (c.HostConfig.AutoRemove) {
+      setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => this.o.log(`autoremove ${c.Id}: ${e.message}`)); });
+    }
+  }
+
+  private resolveWaiters(id: string, condition: 'next-exit' | 'removed', code: number): void {
+    const ws = this.waiters.get(id);
+    if (!ws) return;
+    const keep = ws.filter((w) => {
+      if (w.condition === condition || (condition === 'removed')) { w.resolve(code); return false; }
+      return true;
+    });
+    if (keep.length) this.waiters.set(id, keep); else this.waiters.delete(id);
+  }
+
+  /** Notified when the container stops (for log followers). */
+  onStop(id: string, fn: () => void): () => void {
+    let set = this.stopListeners.get(id);
+    if (!set) { set = new Set(); this.stopListeners.set(id, set); }
+    set.add(fn);
+    return () => { set!.delete(fn); };
+  }
+
+  isRunning(id: string): boolean {
+    const s = this.table.get(id)?.State.Status;
+    return s === 'running' || s === 'paused' || s === 'restarting';
+  }
+
+  // ---- wait / stop / kill ------------------------------------------------------------------
+
+  async wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
+    const c = this.get(ref);
+    const cond = condition || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new InvalidParameterError(`invalid condition: "${condition}"`);
+    if (cond === 'not-running' && !this.isRunning(c.Id)) return { StatusCode: c.State.ExitCode, Error: null };
+    const code = await new Promise<number>((resolve) => {
+      const list = this.waiters.get(c.Id) ?? [];
+      list.push({ condition: cond === 'removed' ? 'removed' : 'next-exit', resolve });
+      this.waiters.set(c.Id, list);
+    });
+    return { StatusCode: code, Error: null };
+  }
+
+  private waitStopped(id: string, timeoutMs: number): Promise<boolean> {
+    if (!this.isRunning(id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = timeoutMs >= 0 ? setTimeout(() => { off(); resolve(!this.isRunning(id)); }, timeoutMs) : undefined;
+      const off = this.onStop(id, () => { if (timer) clearTimeout(timer); off(); resolve(true); });
+    });
+  }
+
+  async kill(ref: string, signal?: string | null): Promise<void> {
+    const c = this.get(ref);
+    if (!this.isRunning(c.Id)) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    const sig = normaliseSignal(signal || 'SIGKILL');
+    c.ManuallyStopped = true; this.save(c);
+    await this.o.runtime.kill(c.Id, sig).catch((e) => { if (this.isRunning(c.Id)) throw e; });
+    this.o.events.emit('container', 'kill', c.Id, this.attrs(c, { signal: sigNumber(sig) }));
+  }
+
+  async stop(ref: string, opts: { signal?: string | null; timeout?: number }): Promise<void> {
+    const c = this.get(ref);
+    if (!this.isRunning(c.Id)) throw new NotModifiedError('container already stopped');
+    c.ManuallyStopped = true; this.save(c);
+    const sig = normaliseSignal(opts.signal || c.Config.StopSignal || 'SIGTERM');
+    const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
+    if (c.State.Status === 'paused') await this.o.runtime.resume(c.Id).catch(() => undefined);
+    await this.o.runtime.kill(c.Id, sig).catch(() => undefined);
+    this.o.events.emit('container', 'kill', c.Id, this.attrs(c, { signal: sigNumber(sig) }));
+    if (!(await this.waitStopped(c.Id, timeout < 0 ? -1 : timeout * 1000))) {
+      await this.o.runtime.kill(c.Id, 'KILL', true).catch(() => undefined);
+      this.o.events.emit('container', 'kill', c.Id, this.attrs(c, { signal: '9' }));
+      await this.waitStopped(c.Id, 30_000);
+    }
+    this.o.events.emit('container', 'stop', c.Id, this.attrs(c));
+  }
+
+  async restart(ref: string, opts: { signal?: string | null; timeout?: number }): Promise<void> {
+    const c = this.get(ref);
+    if (this.isRunning(c.Id)) await this.stop(c.Id, opts);
+    await this.start(c.Id);
+    this.o.events.emit('container', 'restart', c.Id, this.attrs(c));
+  }
+
+  // ---- remove / rename / resize ------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const c = this.get(ref);
+    if (this.isRunning(c.Id)) {
+      if (!opts.force) throw new ConflictError(`cannot remove container "/${c.Name}": container is running: stop the container before removing or force remove`);
+      await this.o.runtime.kill(c.Id, 'KILL', true).catch(() => undefined);
+      if (!(await this.waitStopped(c.Id, 15_000))) {
+        // The monitor is gone or stuck: record the kill ourselves.
+        await this.locked(c.Id, async () => { const cur = this.table.get(c.Id); if (cur && this.isRunning(cur.Id)) await this.recordExit(cur, 137); });
+      }
+    }
+    await this.locked(c.Id, async () => {
+      const cur = this.table.get(c.Id);
+      if (!cur) return;
+      await unmount(join(this.dir(c.Id), 'rootfs')).catch(() => undefined);
+      await this.o.runtime.delete(c.Id, true).catch(() => undefined);
+      rmSync(this.dir(c.Id), { recursive: true, force: true });
+      this.table.delete(c.Id);
+      this.o.events.emit('container', 'destroy', c.Id, this.attrs(cur));
+      this.resolveWaiters(c.Id, 'removed', cur.State.ExitCode);
+      for (const s of this.pendingAttach.get(c.Id) ?? []) s.close();
+      this.pendingAttach.delete(c.Id);
+    });
+  }
+
+  rename(ref: string, newName: string): void {
+    const c = this.get(ref);
+    const name = validateName(newName);
+    if (name === c.Name) throw new InvalidParameterError(`Renaming a container with the same name as its current name`);
+    const other = this.table.all().find((o) => o.Name === name);
+    if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const old = c.Name;
+    c.Name = name;
+    this.save(c);
+    this.o.events.emit('container', 'rename', c.Id, this.attrs(c, { oldName: '/' + old }));
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const c = this.get(ref);
+    if (!this.isRunning(c.Id)) throw new ConflictError(`Container ${c.Id} is not running`);
+    if (!c.Config.Tty) return;
+    await this.o.runtime.resize(this.dir(c.Id), h, w);
+  }
+
+  // ---- attach --------------------------------------------------------------------------------
+
+  /** Joins a client to the container's stdio now if running, or when it next starts. */
+  async attach(ref: string, client: AttachClient, stdin: boolean): Promise<AttachSession> {
+    const c = this.get(ref);
+    const session = new AttachSession(client, stdin && !!c.Config.OpenStdin, !!c.Config.StdinOnce);
+    if (this.isRunning(c.Id)) {
+      await session.connect(this.o.runtime.attachSocketPath(c.Id)).catch((e) => { session.close(); throw new SystemError(`attach failed: ${e.message}`); });
+    } else {
+      const list = this.pendingAttach.get(c.Id) ?? [];
+      list.push(session);
+      this.pendingAttach.set(c.Id, list);
+      session.onDone(() => {
+        const l = this.pendingAttach.get(c.Id);
+        if (l) this.pendingAttach.set(c.Id, l.filter((s) => s !== session));
+      });
+    }
+    this.o.events.emit('container', 'attach', c.Id, this.attrs(c));
+    return session;
+  }
+
+  // ---- daemon start / stop -------------------------------------------------------------------
+
+  /** After a daemon (re)start: adopt live containers, record exits that happened while down. */
+  async restore(): Promise<void> {
+    for (const c of this.table.all()) {
+      if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
+        if (c.State.Status === 'removing') { await this.remove(c.Id, { force: true, volumes: false }).catch(() => undefined); }
+        continue;
+      }
+      const exitFile = this.o.runtime.exitFile(c.Id);
+      if (existsSync(exitFile)) { await this.onExitFile(c.Id); continue; }
+      if (!monitorAlive(c.State.MonitorPid, c.Id)) {
+        await this.locked(c.Id, () => this.recordExit(c, 255));
+        continue;
+      }
+      // Still running: the exit watcher will see its exit.
+    }
+  }
+
+  /** Graceful shutdown: stop running containers as dockerd does, unless live-restore. */
+  async shutdown(liveRestore: boolean): Promise<void> {
+    this.exitWatcher?.close();
+    if (this.rotateTimer) clearInterval(this.rotateTimer);
+    if (liveRestore) return;
+    const running = this.table.all().filter((c) => this.isRunning(c.Id));
+    // Keep watching exits while stopping.
+    this.watchExits();
+    await Promise.all(running.map((c) => this.stop(c.Id, {}).catch((e) => this.o.log(`stop ${c.Id}: ${e.message}`))));
+    this.exitWatcher?.close();
+    if (this.rotateTimer) clearInterval(this.rotateTimer);
+  }
+
+  /** Rotates large logs: rename, then ask conmon to reopen. One previous file is kept. */
+  private async rotateLogs(): Promise<void> {
+    for (const c of this.table.all()) {
+      if (!this.isRunning(c.Id)) continue;
+      const p = this.logPath(c.Id);
+      try {
+        const st = await fsp.stat(p);
+        if (st.size < LOG_ROTATE_BYTES) continue;
+        await fsp.rename(p, p + '.1');
+        await this.o.runtime.reopenLog(this.dir(c.Id));
+      } catch { /* next round */ }
+    }
+  }
+}
+
+function monitorAlive(pid: number | undefined, id: string): boolean {
+  if (!pid) return false;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('conmon') && cmd.includes(id);
+  } catch { return false; }
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
+  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+export function normaliseSignal(s: string | number): string {
+  const str = String(s).trim().toUpperCase();
+  if (/^\d+$/.test(str)) {
+    const n = Number(str);
+    const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
+    if (!name && !(n >= 34 && n <= 64)) throw new InvalidParameterError(`Invalid signal: ${s}`);
+    return name ?? str;
+  }
+  const name = str.startsWith('SIG') ? str : 'SIG' + str;
+  if (!(name in SIGNALS) && !/^SIGRTM(IN|AX)([+-]\d+)?$/.test(name)) throw new InvalidParameterError(`Invalid signal: ${s}`);
+  return name;
+}
+
+function sigNumber(sig: string): string { return String(SIGNALS[sig] ?? sig); }
+
+/** Image config + request config, as Docker merges them at create. */
+export function mergeConfig(image: Record<string, any>, req: Record<string, any>, id: string): Record<string, any> {
+  const env = new Map<string, string>();
+  for (const e of [...(image.Env ?? []), ...(req.Env ?? [])] as string[]) {
+    if (typeof e !== 'string') throw new InvalidParameterError('invalid environment variable');
+    const i = e.indexOf('=');
+    env.set(i < 0 ? e : e.slice(0, i), e);
+  }
+  if (![...env.keys()].includes('PATH')) env.set('PATH', DEFAULT_PATH);
+  let entrypoint = req.Entrypoint ?? null;
+  if (typeof entrypoint === 'string') entrypoint = [entrypoint];
+  let cmd = req.Cmd ?? null;
+  if (typeof cmd === 'string') cmd = [cmd];
+  if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
+  if (!entrypoint) {
+    entrypoint = image.Entrypoint ?? null;
+    if (!cmd || cmd.length === 0) cmd = image.Cmd ?? null;
+  }
+  const labels = { ...(image.Labels ?? {}), ...(req.Labels ?? {}) };
+  return {
+    Hostname: req.Hostname || id.slice(0, 12),
+    Domainname: req.Domainname ?? '',
+    User: req.User || image.User || '',
+    AttachStdin: !!req.AttachStdin, AttachStdout: req.AttachStdout ?? false, AttachStderr: req.AttachStderr ?? false,
+    ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
+    Tty: !!req.Tty, OpenStdin: !!req.OpenStdin, StdinOnce: !!req.StdinOnce,
+    Env: [...env.values()],
+    Cmd: cmd && cmd.length ? cmd : null,
+    Healthcheck: req.Healthcheck ?? image.Healthcheck,
+    Image: req.Image,
+    Volumes: { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) },
+    WorkingDir: req.WorkingDir || image.WorkingDir || '',
+    Entrypoint: entrypoint && entrypoint.length ? entrypoint : null,
+    OnBuild: null,
+    Labels: labels,
+    StopSignal: req.StopSignal ?? image.StopSignal,
+    StopTimeout: req.StopTimeout,
+  };
+}
+
+function validateHostConfig(h: Record<string, any>): void {
+  if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
+  if (h.NanoCpus && h.NanoCpus < 0) throw new InvalidParameterError('Range of CPUs is from 0.01 to the number of CPUs available');
+  const rp = h.RestartPolicy?.Name;
+  if (rp && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp)) throw new InvalidParameterError(`invalid restart policy '${rp}'`);
+  if (h.AutoRemove && rp && rp !== 'no' && rp !== '') throw new InvalidParameterError("can't create 'AutoRemove' container with restart policy");
+}
+
+/** HostConfig resources → OCI linux.resources (cgroup v1 here). */
+function resourcesOf(h: Record<string, any>): Record<string, unknown> {
+  const r: Record<string, any> = {};
+  const mem: Record<string, number> = {};
+  if (h.Memory > 0) mem.limit = h.Memory;
+  if (h.MemoryReservation > 0) mem.reservation = h.MemoryReservation;
+  if (h.MemorySwap !== undefined && h.MemorySwap !== 0) mem.swap = h.MemorySwap;
+  else if (h.Memory > 0) mem.swap = h.Memory * 2;
+  if (Object.keys(mem).length) r.memory = mem;
+  if (h.OomKillDisable) r.memory = { ...(r.memory ?? {}), disableOOMKiller: true };
+  const cpu: Record<string, any> = {};
+  if (h.NanoCpus > 0) { cpu.period = 100000; cpu.quota = Math.round(h.NanoCpus / 1e9 * 100000); }
+  if (h.CpuShares > 0) cpu.shares = h.CpuShares;
+  if (h.CpuQuota > 0) cpu.quota = h.CpuQuota;
+  if (h.CpuPeriod > 0) cpu.period = h.CpuPeriod;
+  if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
+  if (h.CpusetMems) cpu.mems = h.CpusetMems;
+  if (Object.keys(cpu).length) r.cpu = cpu;
+  if (h.PidsLimit > 0) r.pids = { limit: h.PidsLimit };
+  return r;
+}
+
+/** runc's "exec: "x": executable file not found" → Docker's messages and codes (127/126 in the CLI). */
+function translateStartError(e: unknown): Error {
+  const msg = (e as Error)?.message ?? String(e);
+  if ((e as any)?.status && (e as any).status < 500) return e as Error;
+  if (/executable file not found|no such file or directory/.test(msg) && /exec/.test(msg)) {
+    return new SystemError(`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${msg.replace(/^.*?(exec: )/, '$1')}: unknown`);
+  }
+  if (/permission denied/.test(msg) && /exec/.test(msg)) {
+    return new SystemError(`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${msg.replace(/^.*?(exec: )/, '$1')}: unknown`);
+  }
+  return new SystemError(msg);
+}

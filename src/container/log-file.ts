@@ -1,0 +1,141 @@
+/**
+ * Container logs as conmon writes them (k8s-file: `<RFC3339Nano> <stdout|stderr> <F|P> <text>`),
+ * read back for `docker logs` and attach's `logs=1`: filtered by stream and time, tail, follow.
+ * The file is rotated by the daemon (`container.log` → `container.log.1`), and both are read.
+ */
+import { createReadStream, existsSync, promises as fsp, watch } from 'node:fs';
+
+export interface LogEntry { stream: 'stdout' | 'stderr'; time: string; data: Buffer }
+
+export interface LogQuery {
+  stdout: boolean; stderr: boolean;
+  sinceNs?: number; untilNs?: number;
+  tail?: number;                 // undefined = all
+  follow: boolean;
+}
+
+function parseTimeNs(ts: string): number {
+  // 2026-11-29T16:15:45.464237039+00:00 → ns since epoch (millisecond precision is enough for filters).
+  const ms = Date.parse(ts.replace(/\.(\d{3})\d*/, '.$1'));
+  const frac = /\.(\d+)/.exec(ts)?.[1] ?? '0';
+  return ms * 1e6 + (Number((frac + '000000000').slice(3, 9)) % 1e6);
+}
+
+/** Docker prints log timestamps in UTC with nanoseconds and a Z. */
+export function dockerTimestamp(ts: string): string {
+  return ts.replace(/([+-]00:00)$/, 'Z');
+}
+
+/** Splits raw file bytes into entries; partial lines (P) are joined with what follows, as Docker shows them. */
+class LineParser {
+  private rest = Buffer.alloc(0);
+  constructor(private readonly onEntry: (e: LogEntry) => void) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) break;
+      this.line(buf.subarray(start, nl));
+      start = nl + 1;
+    }
+    this.rest = Buffer.from(buf.subarray(start));
+  }
+
+  private line(l: Buffer): void {
+    const s1 = l.indexOf(32);
+    const s2 = l.indexOf(32, s1 + 1);
+    const s3 = l.indexOf(32, s2 + 1);
+    if (s1 < 0 || s2 < 0) return;
+    const stream = l.subarray(s1 + 1, s2).toString() === 'stderr' ? 'stderr' : 'stdout';
+    const flag = s3 < 0 ? 'F' : String.fromCharCode(l[s2 + 1]);
+    const text = s3 < 0 ? Buffer.alloc(0) : l.subarray(s3 + 1);
+    const data = flag === 'P' ? Buffer.from(text) : Buffer.concat([text, Buffer.from('\n')]);
+    this.onEntry({ stream, time: l.subarray(0, s1).toString(), data });
+  }
+}
+
+function matches(e: LogEntry, q: LogQuery): boolean {
+  if (e.stream === 'stdout' ? !q.stdout : !q.stderr) return false;
+  if (q.sinceNs !== undefined || q.untilNs !== undefined) {
+    const t = parseTimeNs(e.time);
+    if (q.sinceNs !== undefined && t < q.sinceNs) return false;
+    if (q.untilNs !== undefined && t > q.untilNs) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads the log and calls `emit` with batches of entries. With follow, keeps reading appended
+ * data until `stopped()` says the container is no longer running and the file is drained,
+ * or until `signal` aborts (client went away).
+ */
+export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry[]) => Promise<void> | void,
+  opts: { stopped: () => boolean; signal: AbortSignal; onStop?: (fn: () => void) => void }): Promise<void> {
+  const files = [path + '.1', path].filter(existsSync);
+  let batch: LogEntry[] = [];
+  const tailBuf: LogEntry[] = [];
+  const tail = q.tail;
+  const parser = new LineParser((e) => {
+    if (!matches(e, q)) return;
+    if (tail !== undefined) { if (tail > 0) { tailBuf.push(e); if (tailBuf.length > tail) tailBuf.shift(); } }
+    else batch.push(e);
+  });
+  let offset = 0;
+  for (const f of files) {
+    const stream = createReadStream(f, { highWaterMark: 1 << 20 });
+    for await (const chunk of stream) {
+      if (opts.signal.aborted) { stream.destroy(); return; }
+      parser.push(chunk as Buffer);
+      if (batch.length >= 2048) { await emit(batch); batch = []; }
+    }
+    if (f === path) offset = stream.bytesRead;
+  }
+  if (tail !== undefined) batch = tailBuf.splice(0);
+  if (batch.length) { await emit(batch); batch = []; }
+  if (!q.follow) return;
+
+  // Follow: wake on file changes and on the container stopping; reopen after a rotation.
+  const tailParser = new LineParser((e) => { if (matches(e, q)) batch.push(e); });
+  let wake: (() => void) | undefined;
+  const poke = () => { const w = wake; wake = undefined; w?.(); };
+  let watcher: ReturnType<typeof watch> | undefined;
+  const startWatch = () => { try { watcher = watch(path, poke); watcher.on('error', poke); } catch { /* file may not exist yet */ } };
+  startWatch();
+  opts.onStop?.(poke);
+  opts.signal.addEventListener('abort', poke);
+  const timer = setInterval(poke, 1000);  // safety net for missed inotify events
+  try {
+    for (;;) {
+      let st;
+      try { st = await fsp.stat(path); } catch { st = undefined; }
+      if (st && st.size < offset) { offset = 0; watcher?.close(); startWatch(); } // rotated
+      if (st && st.size > offset) {
+        const fh = await fsp.open(path, 'r');
+        try {
+          const buf = Buffer.alloc(Math.min(st.size - offset, 8 << 20));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          offset += bytesRead;
+          tailParser.push(buf.subarray(0, bytesRead));
+        } finally { await fh.close(); }
+        if (batch.length) { await emit(batch); batch = []; }
+        continue;
+      }
+      if (opts.signal.aborted) return;
+      if (opts.stopped()) return;
+      await new Promise<void>((r) => { wake = r; });
+    }
+  } finally {
+    clearInterval(timer);
+    watcher?.close();
+  }
+}
+
+/** Docker's 8-byte multiplexed frame: [stream, 0, 0, 0, size(4, big-endian)] + payload. */
+export function frame(stream: 1 | 2, data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}

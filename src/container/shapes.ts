@@ -1,0 +1,160 @@
+/** Engine API shapes of a container: inspect (`GET /containers/{id}/json`) and list entries. */
+import { join } from 'node:path';
+import type { ContainerRecord } from './types.js';
+
+function commandLine(c: ContainerRecord): string {
+  return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
+}
+
+/** "Up 3 seconds", "Exited (3) 2 minutes ago", "Created" — docker ps's Status column. */
+export function humanStatus(c: ContainerRecord, now = Date.now()): string {
+  const s = c.State;
+  switch (s.Status) {
+    case 'running': return `Up ${humanDuration(now - Date.parse(s.StartedAt))}${c.State.Health ? ` (${c.State.Health.Status})` : ''}`;
+    case 'paused': return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
+    case 'restarting': return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case 'exited': return s.FinishedAt.startsWith('0001') ? 'Created' : `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case 'removing': return 'Removal In Progress';
+    case 'dead': return 'Dead';
+    default: return 'Created';
+  }
+}
+
+/** Go's units.HumanDuration, which docker uses. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+function portsList(c: ContainerRecord): unknown[] {
+  const out: unknown[] = [];
+  const ports = c.NetworkSettings?.Ports ?? {};
+  for (const [key, bindings] of Object.entries(ports as Record<string, { HostIp: string; HostPort: string }[] | null>)) {
+    const [p, type] = key.split('/');
+    if (!bindings || !bindings.length) { if (c.State.Status === 'running') out.push({ PrivatePort: Number(p), Type: type }); continue; }
+    for (const b of bindings) out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(p), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
+}
+
+export function listShape(c: ContainerRecord, size?: { rw: number; rootfs: number }): Record<string, unknown> {
+  return {
+    Id: c.Id,
+    Names: ['/' + c.Name],
+    Image: c.Config.Image,
+    ImageID: c.ImageId,
+    Command: commandLine(c),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: portsList(c),
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootfs } : {}),
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: humanStatus(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
+    NetworkSettings: { Networks: c.NetworkSettings?.Networks ?? {} },
+    Mounts: (c.Mounts ?? []).map((m) => ({ ...m })),
+  };
+}
+
+export function inspectShape(c: ContainerRecord, dir: string, lowerDirs: string[]): Record<string, unknown> {
+  const running = c.State.Status === 'running' || c.State.Status === 'paused';
+  return {
+    Id: c.Id,
+    Created: c.Created,
+    Path: c.Path,
+    Args: c.Args,
+    State: {
+      Status: c.State.Status,
+      Running: running,
+      Paused: c.State.Status === 'paused',
+      Restarting: c.State.Status === 'restarting',
+      OOMKilled: c.State.OOMKilled,
+      Dead: c.State.Status === 'dead',
+      Pid: c.State.Pid,
+      ExitCode: c.State.ExitCode,
+      Error: c.State.Error,
+      StartedAt: c.State.StartedAt,
+      FinishedAt: c.State.FinishedAt,
+      ...(c.State.Health ? { Health: c.State.Health } : {}),
+    },
+    Image: c.ImageId,
+    ResolvConfPath: join(dir, 'resolv.conf'),
+    HostnamePath: join(dir, 'hostname'),
+    HostsPath: join(dir, 'hosts'),
+    LogPath: join(dir, 'container.log'),
+    Name: '/' + c.Name,
+    RestartCount: c.RestartCount,
+    Driver: 'overlay2',
+    Platform: c.Platform,
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: hostConfigShape(c.HostConfig),
+    GraphDriver: {
+      Name: 'overlay2',
+      Data: {
+        LowerDir: lowerDirs.join(':') || undefined,
+        MergedDir: join(dir, 'rootfs'),
+        UpperDir: join(dir, 'upper'),
+        WorkDir: join(dir, 'work'),
+      },
+    },
+    Mounts: c.Mounts ?? [],
+    Config: {
+      ...c.Config,
+      Env: c.Config.Env ?? null,
+      Volumes: c.Config.Volumes && Object.keys(c.Config.Volumes).length ? c.Config.Volumes : null,
+      ExposedPorts: c.Config.ExposedPorts && Object.keys(c.Config.ExposedPorts).length ? c.Config.ExposedPorts : undefined,
+    },
+    NetworkSettings: networkSettingsShape(c),
+  };
+}
+
+function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
+  return {
+    Binds: h.Binds ?? null, ContainerIDFile: '', LogConfig: h.LogConfig ?? { Type: 'k8s-file', Config: {} },
+    NetworkMode: h.NetworkMode ?? 'bridge', PortBindings: h.PortBindings ?? {}, RestartPolicy: h.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: !!h.AutoRemove, VolumeDriver: '', VolumesFrom: h.VolumesFrom ?? null, ConsoleSize: h.ConsoleSize ?? [0, 0],
+    CapAdd: h.CapAdd ?? null, CapDrop: h.CapDrop ?? null, CgroupnsMode: 'host', Dns: h.Dns ?? [], DnsOptions: h.DnsOptions ?? [], DnsSearch: h.DnsSearch ?? [],
+    ExtraHosts: h.ExtraHosts ?? null, GroupAdd: h.GroupAdd ?? null, IpcMode: h.IpcMode ?? 'private', Cgroup: '', Links: h.Links ?? null,
+    OomScoreAdj: h.OomScoreAdj ?? 0, PidMode: h.PidMode ?? '', Privileged: !!h.Privileged, PublishAllPorts: !!h.PublishAllPorts,
+    ReadonlyRootfs: !!h.ReadonlyRootfs, SecurityOpt: h.SecurityOpt ?? null, UTSMode: '', UsernsMode: '', ShmSize: h.ShmSize ?? 67108864,
+    Runtime: 'runc', Isolation: '', CpuShares: h.CpuShares ?? 0, Memory: h.Memory ?? 0, NanoCpus: h.NanoCpus ?? 0,
+    CgroupParent: '', BlkioWeight: 0, CpuPeriod: h.CpuPeriod ?? 0, CpuQuota: h.CpuQuota ?? 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0,
+    CpusetCpus: h.CpusetCpus ?? '', CpusetMems: h.CpusetMems ?? '', Devices: h.Devices ?? [], DeviceCgroupRules: null, DeviceRequests: null,
+    MemoryReservation: h.MemoryReservation ?? 0, MemorySwap: h.MemorySwap ?? 0, MemorySwappiness: null, OomKillDisable: h.OomKillDisable ?? false,
+    PidsLimit: h.PidsLimit ?? null, Ulimits: h.Ulimits ?? [], Mounts: h.Mounts, Tmpfs: h.Tmpfs, Sysctls: h.Sysctls, Init: h.Init ?? null,
+    MaskedPaths: h.Privileged ? null : undefined, ReadonlyPaths: h.Privileged ? null : undefined,
+  };
+}
+
+function networkSettingsShape(c: ContainerRecord): Record<string, unknown> {
+  const ns = c.NetworkSettings ?? {};
+  const running = c.State.Status === 'running' || c.State.Status === 'paused';
+  const networks = ns.Networks ?? {};
+  const primary: any = Object.values(networks)[0] ?? {};
+  return {
+    Bridge: '', SandboxID: ns.SandboxID ?? '', SandboxKey: running ? (ns.SandboxKey ?? '') : '',
+    HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    Ports: running ? (ns.Ports ?? {}) : {},
+    SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+    EndpointID: running ? (primary.EndpointID ?? '') : '', Gateway: running ? (primary.Gateway ?? '') : '',
+    GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+    IPAddress: running ? (primary.IPAddress ?? '') : '', IPPrefixLen: running ? (primary.IPPrefixLen ?? 0) : 0,
+    IPv6Gateway: '', MacAddress: running ? (primary.MacAddress ?? '') : '',
+    Networks: networks,
+  };
+}

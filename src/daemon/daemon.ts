@@ -1,0 +1,125 @@
+/**
+ * berthd: assembles the engine's services on a data root and serves the Engine API
+ * on its listeners. Several daemons with their own roots and sockets run side by side.
+ */
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createApiServer, engineRouter, type Engine } from '../api/index.js';
+import { ContainerService } from '../container/index.js';
+import { EventBus } from '../events/index.js';
+import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
+import { LayerStore } from '../layer/index.js';
+import { ConmonRuntime, findBinary } from '../runtime/index.js';
+import { openDatabase, type Db } from '../store/index.js';
+import { LoopbackNetworking } from './networking-basic.js';
+import type { DaemonOptions } from './options.js';
+
+export const VERSION = '0.1.0';
+
+export class Daemon {
+  private servers: http.Server[] = [];
+  private db?: Db;
+  engine?: Engine;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.log = (msg) => { if (opts.logLevel !== 'error') process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`); };
+  }
+
+  async start(): Promise<void> {
+    const { dataRoot, execRoot } = this.opts;
+    for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime')]) mkdirSync(d, { recursive: true, mode: 0o711 });
+    this.lockPidfile();
+    const conmon = findBinary('conmon');
+    const runtimePath = findBinary(this.opts.runtime);
+    if (!conmon) throw new Error('conmon not found: install it (apt-get install conmon)');
+    if (!runtimePath) throw new Error(`${this.opts.runtime} not found: install it (apt-get install ${this.opts.runtime})`);
+
+    this.db = openDatabase(join(dataRoot, 'berth.db'));
+    const events = new EventBus();
+    const content = new ContentStore(join(dataRoot, 'content'));
+    content.sweep();
+    const layers = new LayerStore(join(dataRoot, 'layers'), this.db);
+    await layers.sweep();
+    const images = new ImageStore(this.db, content, layers, events);
+    const archive = new ImageArchive(images, join(dataRoot, 'tmp'));
+    const runtime = new ConmonRuntime({
+      name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'),
+      exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon,
+    });
+    const containers = new ContainerService({
+      db: this.db, dataRoot, images, runtime, events, networking: new LoopbackNetworking(),
+      cgroupParent: this.opts.cgroupParent, log: this.log,
+    });
+    containers.watchExits();
+    await containers.restore();
+    this.engine = {
+      info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
+      images, archive, containers, events,
+    };
+    const router = engineRouter(this.engine);
+    for (const h of this.opts.hosts) await this.listen(h, router);
+    this.log(`API listening on ${this.opts.hosts.join(', ')}`);
+  }
+
+  private engineId(): string {
+    const p = join(this.opts.dataRoot, 'engine-id');
+    if (!existsSync(p)) writeFileSync(p, randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5'));
+    return readFileSync(p, 'utf8').trim();
+  }
+
+  /** One daemon per exec root: refuse to start beside a live one. */
+  private lockPidfile(): void {
+    const p = join(this.opts.execRoot, 'berthd.pid');
+    try {
+      const pid = Number(readFileSync(p, 'utf8'));
+      if (pid && pid !== process.pid && existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berthd')) {
+        throw new Error(`pid file ${p} is in use by a running berthd (pid ${pid}): is another daemon using this exec root?`);
+      }
+    } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    writeFileSync(p, String(process.pid));
+  }
+
+  private async listen(host: string, router: ReturnType<typeof engineRouter>): Promise<void> {
+    const server = createApiServer(router, { log: this.log });
+    if (host.startsWith('unix://')) {
+      const path = host.slice('unix://'.length);
+      mkdirSync(join(path, '..'), { recursive: true });
+      rmSync(path, { force: true });
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
+      chmodSync(path, 0o660);
+    } else if (host.startsWith('tcp://')) {
+      const u = new URL(host);
+      const hostname = u.hostname.replace(/^\[|\]$/g, '');
+      if (!/^(127\.|localhost$|::1$)/.test(hostname)) throw new Error(`refusing to listen on ${host} without TLS: only loopback addresses may be served over plain TCP`);
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(u.port || 2375), hostname, () => resolve()); });
+    } else {
+      throw new Error(`invalid host ${host}: expected unix:///path or tcp://host:port`);
+    }
+    this.servers.push(server);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.servers) { s.close(); s.closeAllConnections?.(); }
+    await this.engine?.containers.shutdown(this.opts.liveRestore);
+    for (const h of this.opts.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });
+    this.db?.close();
+    rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });
+    removeEmptyCgroupParents(this.opts.cgroupParent);
+  }
+}
+
+/** runc leaves the (empty) parent cgroup behind; remove it where nothing else lives in it. */
+function removeEmptyCgroupParents(parent: string): void {
+  let controllers: string[] = [];
+  try { controllers = readdirSync('/sys/fs/cgroup'); } catch { return; }
+  for (const c of controllers) {
+    const p = join('/sys/fs/cgroup', c, parent);
+    try { rmdirSync(p); } catch { /* busy or absent */ }
+  }
+}
+
+export function touch(path: string): void { closeSync(openSync(path, 'a')); }

@@ -1,0 +1,42 @@
+/** berthd's command line, modelled on dockerd's flags. */
+import { Command } from 'commander';
+
+export interface DaemonOptions {
+  dataRoot: string;
+  execRoot: string;
+  hosts: string[];
+  runtime: 'runc' | 'crun';
+  logLevel: string;
+  cgroupParent: string;
+  liveRestore: boolean;
+  bridge?: string;
+  bip?: string;
+  group?: string;
+}
+
+export function parseDaemonOptions(argv: string[]): DaemonOptions {
+  const collect = (v: string, prev: string[]) => prev.concat([v]);
+  const cmd = new Command('berthd')
+    .description('berth engine: serves the Docker Engine API')
+    .option('--data-root <dir>', 'root directory of persistent state', '/var/lib/berth')
+    .option('--exec-root <dir>', 'root directory of execution state', '/run/berth')
+    .option('-H, --host <addr>', 'daemon socket to listen on (repeatable)', collect, [])
+    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
+    .option('--default-runtime <name>', 'alias of --runtime')
+    .option('-l, --log-level <level>', 'debug, info, warn, error', 'info')
+    .option('--cgroup-parent <path>', 'parent cgroup for containers', '/berth')
+    .option('--live-restore', 'keep containers running when the daemon stops', false)
+    .option('-b, --bridge <name>', 'default bridge name')
+    .option('--bip <cidr>', 'default bridge address')
+    .option('-G, --group <name>', 'group for the unix socket', 'root')
+    .allowExcessArguments(false)
+    .version('0.1.0', '-v, --version');
+  cmd.parse(argv, { from: 'user' });
+  const o = cmd.opts();
+  const runtime = (o.defaultRuntime ?? o.runtime) as string;
+  if (runtime !== 'runc' && runtime !== 'crun') throw new Error(`unknown runtime ${runtime}: use runc or crun`);
+  return {
+    dataRoot: o.dataRoot, execRoot: o.execRoot, hosts: o.host.length ? o.host : ['unix:///run/berth.sock'],
+    runtime, logLevel: o.logLevel, cgroupParent: o.cgroupParent, liveRestore: !!o.liveRestore, bridge: o.bridge, bip: o.bip, group: o.group,
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * Runs containers under conmon, so they are never children of the daemon: conmon double-forks,
+ * becomes the container's subreaper, holds its stdio/pty, writes the k8s-file log and an exit
+ * file with the exit code. The daemon only talks to it through files and sockets, which is what
+ * lets containers outlive a daemon crash and be adopted again.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SystemError } from '../errors/index.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface RuntimeConfig {
+  name: 'runc' | 'crun';
+  path: string;            // binary
+  stateRoot: string;       // --root for the OCI runtime, under the exec root
+  exitDir: string;
+  socketDir: string;
+  conmonPath: string;
+}
+
+export interface MonitorStart {
+  id: string;
+  bundle: string;          // holds config.json; conmon writes pidfile, ctl, winsz here
+  logPath: string;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  logSizeMax?: number;
+  /** Called once the container is created but before its process runs: attach now to miss nothing. */
+  beforeStart?: () => Promise<void>;
+}
+
+export class ConmonRuntime {
+  constructor(readonly cfg: RuntimeConfig) {}
+
+  private runtimeArgs(): string[] { return ['--root', this.cfg.stateRoot]; }
+
+  /** conmon names the socket directory by its -u value, kept short for the 108-byte socket path limit. */
+  attachSocketPath(id: string): string { return join(this.cfg.socketDir, id.slice(0, 12), 'attach'); }
+  exitFile(id: string): string { return join(this.cfg.exitDir, id); }
+
+  /** Creates the container under a new conmon and starts its process. Returns the container's pid. */
+  async start(s: MonitorStart): Promise<{ pid: number; monitorPid: number }> {
+    await fsp.rm(this.exitFile(s.id), { force: true });
+    const args = [
+      '--api-version', '1', '-c', s.id, '-u', s.id.slice(0, 12), '-n', s.id, '-r', this.cfg.path,
+      '-b', s.bundle, '-p', join(s.bundle, 'pidfile'), '-P', join(s.bundle, 'conmon.pid'),
+      '-l', `k8s-file:${s.logPath}`, '--exit-dir', this.cfg.exitDir, '--socket-dir-path', this.cfg.socketDir,
+      '--persist-dir', s.bundle, '--runtime-arg', '--root', '--runtime-arg', this.cfg.stateRoot,
+      '--log-level', 'error',
+    ];
+    if (s.logSizeMax) args.push('--log-size-max', String(s.logSizeMax));
+    if (s.tty) args.push('-t');
+    if (s.openStdin) { args.push('-i'); if (!s.stdinOnce) args.push('--leave-stdin-open'); }
+    const child = spawn(this.cfg.conmonPath, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const sync = child.stdio[3] as NodeJS.ReadableStream;
+    const pid = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        const m = /\{[^}]*"data"\s*:\s*(-?\d+)[^}]*\}/.exec(buf);
+        if (!m) return;
+        sync.off('data', onData);
+        const n = Number(m[1]);
+        if (n < 0) {
+          let msg = 'unknown error';
+          try { msg = JSON.parse(m[0]).message ?? msg; } catch { /* keep default */ }
+          reject(new SystemError(cleanRuntimeError(msg || stderr)));
+        } else resolve(n);
+      };
+      sync.on('data', onData);
+      // conmon's first process exits after forking; the pipe closes without a pid only on failure.
+      const failed = () => { if (!/"data"/.test(buf)) reject(new SystemError(cleanRuntimeError(stderr) || 'conmon failed to create the container')); };
+      sync.once('end', failed);
+      sync.once('close', failed);
+      sync.once('error', failed);
+    });
+    (sync as any).destroy?.();
+    child.stderr!.destroy();
+    child.unref();
+    const monitorPid = Number(readFileSync(join(s.bundle, 'conmon.pid'), 'utf8').trim());
+    try {
+      await s.beforeStart?.();
+      await this.run(['start', s.id]);
+    } catch (e) {
+      await this.delete(s.id, true).catch(() => undefined);
+      throw e;
+    }
+    return { pid, monitorPid };
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    const sig = String(signal).replace(/^SIG/, '');
+    await this.run(['kill', ...(all ? ['--all'] : []), id, sig]);
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    try { await this.run(['delete', ...(force ? ['--force'] : []), id]); } catch (e) {
+      if (!/does not exist|not exist/.test(String((e as Error).message))) throw e;
+    }
+  }
+
+  async state(id: string): Promise<{ status: string; pid: number } | undefined> {
+    try {
+      const { stdout } = await execFileAsync(this.cfg.path, [...this.runtimeArgs(), 'state', id]);
+      return JSON.parse(stdout);
+    } catch { return undefined; }
+  }
+
+  async pause(id: string): Promise<void> { await this.run(['pause', id]); }
+  async resume(id: string): Promise<void> { await this.run(['resume', id]); }
+
+  /** Resizes the container's pty through conmon's control FIFO. */
+  async resize(bundle: string, rows: number, cols: number): Promise<void> {
+    const ctl = join(bundle, 'ctl');
+    if (!existsSync(ctl)) return;
+    const fh = await fsp.open(ctl, 'r+');   // r+ never blocks on a FIFO
+    try { await fh.write(`1 ${rows} ${cols}\n`); } finally { await fh.close(); }
+  }
+
+  /** Asks conmon to reopen its log file (after the daemon rotated it). */
+  async reopenLog(bundle: string): Promise<void> {
+    const ctl = join(bundle, 'ctl');
+    if (!existsSync(ctl)) return;
+    const fh = await fsp.open(ctl, 'r+');
+    try { await fh.write('2 0 0\n'); } finally { await fh.close(); }
+  }
+
+  async run(args: string[]): Promise<string> {
+    try {
+      const { stdout } = await execFileAsync(this.cfg.path, [...this.runtimeArgs(), ...args], { maxBuffer: 16 << 20 });
+      return stdout;
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new SystemError(cleanRuntimeError(err.stderr || err.message));
+    }
+  }
+}
+
+/** runc's messages carry logrus noise (`time=… level=error msg="…"`); keep the message. */
+export function cleanRuntimeError(text: string): string {
+  const t = String(text).trim();
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(t);
+  return (m ? m[1].replace(/\\"/g, '"') : t).replace(/^runc (create|start|run) failed: /, '');
+}
+
+/** Finds the OCI runtime binary, preferring PATH lookups in the usual places. */
+export function findBinary(name: string): string | undefined {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/sbin', '/bin']) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}

@@ -32,6 +32,7 @@ export function defaultImageName(project: string, service: ServiceConfig): strin
 /** "db:service_healthy:false,cache:service_started:true" — docker compose's com.docker.compose.depends_on. */
 export function dependsOnLabel(service: ServiceConfig): string {
   return Object.entries(service.depends_on ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, d]) => `${name}:${d.condition}:${d.restart ? 'true' : 'false'}`)
     .join(',');
 }

@@ -36,7 +36,7 @@ networks:
     'com.docker.compose.config-hash': serviceConfigHash(web),
     'com.docker.compose.project.working_dir': p.dir,
     'com.docker.compose.project.config_files': `${p.dir}/compose.yaml`,
-    'com.docker.compose.depends_on': 'db:service_healthy:true,cache:service_started:false',
+    'com.docker.compose.depends_on': 'cache:service_started:false,db:service_healthy:true',
     'com.docker.compose.version': '2.32.0',
   });
   assert.deepEqual(networkLabels(project, 'default', '2.32.0'), {

@@ -5,12 +5,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createRegistryHandler } from './server.js';
+import { createRegistryHandler, type RegistryEvent } from './server.js';
 import { RegistryStorage } from './storage.js';
 import { HtpasswdAuthorizer, HtpasswdFile, TokenAuthorizer, TokenIssuer, type Authorizer, type GrantPolicy, type TokenKey } from './auth.js';
 
 export { RegistryStorage, MAX_MANIFEST_SIZE, type StorageOptions, type BlobInfo, type UploadStatus, type ManifestRecord } from './storage.js';
-export { createRegistryHandler, type RegistryHandlerOptions } from './server.js';
+export { createRegistryHandler, type RegistryHandlerOptions, type RegistryEvent } from './server.js';
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js';
 export { RegistryError, type OciErrorCode } from './errors.js';
 export {
@@ -52,6 +52,8 @@ export interface RegistryOptions {
   log?: (message: string) => void;
   /** One log line per request. */
   accessLog?: boolean;
+  /** Told after manifests and tags are pushed or deleted. */
+  onEvent?: (event: RegistryEvent) => void;
 }
 
 export interface RunningRegistry {
@@ -90,7 +92,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     authorizer = new HtpasswdAuthorizer(opts.htpasswdFile);
   }
   const handler = createRegistryHandler({
-    storage, authorizer, tokenIssuer, tokenPath, deleteEnabled: opts.deleteEnabled, accessLog: opts.accessLog,
+    storage, authorizer, tokenIssuer, tokenPath, deleteEnabled: opts.deleteEnabled, accessLog: opts.accessLog, onEvent: opts.onEvent,
     log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
   });
   const server: Server = opts.tls

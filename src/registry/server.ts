@@ -26,6 +26,19 @@ export interface RegistryHandlerOptions {
   log?: (message: string) => void;
   /** Log one line per request (method, path, status, bytes sent, duration) through `log`. */
   accessLog?: boolean;
+  /** Told after a manifest or tag changes (like distribution's notifications), e.g. for the Hub's index. */
+  onEvent?: (event: RegistryEvent) => void;
+}
+
+export interface RegistryEvent {
+  action: 'push' | 'delete';
+  repository: string;
+  /** The manifest's digest; for a tag deletion, the digest the tag pointed at (when known). */
+  digest?: string;
+  mediaType?: string;
+  tag?: string;
+  /** Who did it, as the Authorizer named them. */
+  actor?: string;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -39,6 +52,11 @@ interface Ctx {
   /** The raw request path, not normalised: `..` must reach validation, not be resolved away. */
   path: string;
   base: string; // scheme://host for absolute Location headers
+  actor?: string;
+}
+
+function emit(opts: RegistryHandlerOptions, event: RegistryEvent): void {
+  try { opts.onEvent?.(event); } catch { /* a listener's failure is not the client's */ }
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -77,7 +95,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
   async function authorize(ctx: Ctx, access: Access[]): Promise<void> {
     if (!opts.authorizer) return;
     const d = await opts.authorizer.authorize(ctx.req, access);
-    if (d.ok) return;
+    if (d.ok) { ctx.actor = d.subject; return; }
     if (d.challenge) ctx.res.setHeader('WWW-Authenticate', d.challenge);
     throw new RegistryError(d.code, d.message, d.detail, d.status);
   }
@@ -229,15 +247,20 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     if (manifest.subject) headers['OCI-Subject'] = manifest.subject.digest;
     if (r.kind === 'digest' && tags.length > 0) headers['OCI-Tag'] = tags;
     send(ctx, 201, headers);
+    for (const tag of tags.length > 0 ? tags : [undefined]) {
+      emit(opts, { action: 'push', repository: name, digest: digest.digest, mediaType: manifest.mediaType, tag, actor: ctx.actor });
+    }
   }
 
   async function deleteManifest(ctx: Ctx, name: string, ref: string): Promise<void> {
     await authorize(ctx, repoAccess(name, 'delete'));
     if (!deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletion is disabled on this registry');
     const r = parseReference(ref);
+    const pointed = r.kind === 'tag' ? await storage.resolveTag(name, r.tag) : r.digest;
     const ok = r.kind === 'tag' ? await storage.deleteTag(name, r.tag) : await storage.deleteManifest(name, r.digest);
     if (!ok) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { name, reference: ref });
     send(ctx, 202);
+    emit(opts, { action: 'delete', repository: name, digest: pointed?.digest, tag: r.kind === 'tag' ? r.tag : undefined, actor: ctx.actor });
   }
 
   // ---- referrers ------------------------------------------------------------------------------

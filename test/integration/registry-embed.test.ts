@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import {
-  parseBasicAuth, startRegistry, type Access, type AuthDecision, type Authorizer, type GrantPolicy,
+  parseBasicAuth, startRegistry, type Access, type AuthDecision, type Authorizer, type GrantPolicy, type RegistryEvent,
 } from '../../src/registry/index.js';
 import { errorCodes, pushBlob, pushImage, tempDir } from './registry-harness.js';
 
@@ -27,9 +27,11 @@ test('a custom Authorizer: anonymous pull, DENIED for pushes outside your namesp
     },
   };
   const storageDir = tempDir();
-  const reg = await startRegistry({ storageDir, authorizer });
+  const events: RegistryEvent[] = [];
+  const reg = await startRegistry({ storageDir, authorizer, onEvent: (e) => events.push(e) });
   try {
     const img = await pushImage(reg.url, 'alice/app', '1', [Buffer.from('layer')], basic('alice', 'pw'));
+    assert.deepEqual(events, [{ action: 'push', repository: 'alice/app', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: '1', actor: 'alice' }]);
     const anonPull = await fetch(`${reg.url}/v2/alice/app/manifests/1`);
     assert.equal(anonPull.headers.get('docker-content-digest'), img.digest);
     await anonPull.arrayBuffer();
@@ -44,6 +46,8 @@ test('a custom Authorizer: anonymous pull, DENIED for pushes outside your namesp
     assert.equal(del.status, 403);
     await del.arrayBuffer();
     assert.ok(seen.some((a) => a.length === 1 && a[0].name === 'alice/app' && a[0].actions.includes('delete')));
+    assert.equal((await fetch(`${reg.url}/v2/alice/app/manifests/1`, { method: 'DELETE', headers: basic('alice', 'pw') })).status, 202);
+    assert.deepEqual(events.at(-1), { action: 'delete', repository: 'alice/app', digest: img.digest, tag: '1', actor: 'alice' });
     // mounting needs pull on the source too: bob may mount alice's public blob into his namespace
     const mount = await fetch(`${reg.url}/v2/bob/copy/blobs/uploads/?mount=${img.layers[0]}&from=alice/app`, { method: 'POST', headers: basic('bob', 'pw') });
     assert.equal(mount.status, 201);

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +25,8 @@ let dir: string;
 let db: Db;
 let svc: NetworkService;
 const procs: ChildProcess[] = [];
+/** Per-namespace /etc overrides (`ip netns exec` bind-mounts them): removed at the end. */
+const etcDirs: string[] = [];
 let upstream: dgram.Socket;
 
 function sh(cmd: string, args: string[]): string {
@@ -76,6 +78,7 @@ async function container(name: string, network: string, cfg: { Aliases?: string[
   const ns = netnsPath!.split('/').pop()!;
   const ep = await svc.connect(id, name, network, cfg);
   mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+  etcDirs.push(`/etc/netns/${ns}`);
   writeFileSync(`/etc/netns/${ns}/resolv.conf`, svc.resolvConfFor(id, {}));
   writeFileSync(`/etc/netns/${ns}/hosts`, svc.hostsFileFor(id, { hostname: id.slice(0, 12) }));
   return { id, ns, ep };
@@ -108,9 +111,9 @@ before(async () => {
 
 after(async () => {
   for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
-  const names = svc.kernelNames();
   await svc.cleanupAll();
-  for (const ns of names.netns) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+  for (const d of etcDirs) rmSync(d, { recursive: true, force: true });
+  try { rmdirSync('/etc/netns'); } catch { /* not empty: someone else's namespaces use it */ }
   db.close();
   upstream.close();
   rmSync(dir, { recursive: true, force: true });

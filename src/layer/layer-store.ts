@@ -12,6 +12,7 @@ import { ConflictError, InvalidParameterError, NotFoundError } from '../errors/i
 import { assertDigest, childChainId } from './chain-id.js';
 import { digestTar, unpackTar } from './unpack.js';
 import { diffTar } from './diff.js';
+import { run } from './exec.js';
 import { hasSplit, splitTarStream } from './tar-split.js';
 
 export interface LayerInfo {
@@ -26,6 +27,11 @@ export interface LayerInfo {
 interface Row { chain_id: string; diff_id: string; parent: string | null; size: number }
 
 const TMP_PREFIX = 'tmp-';
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+}
 const HEX = /^[0-9a-f]{64}$/;
 
 export class LayerStore {
@@ -33,7 +39,14 @@ export class LayerStore {
   private readonly removals = new Set<Promise<void>>();  // background removals of deleted layers
   private readonly stmts;
 
-  constructor(readonly root: string, private readonly db: Db) {
+  private readonly durable: boolean;
+
+  /**
+   * opts.durable (default true): flush each new layer to disk (one syncfs) before it is recorded, so a power loss
+   * can never leave a recorded layer with missing file contents. Turn off only for throwaway stores.
+   */
+  constructor(readonly root: string, private readonly db: Db, opts: { durable?: boolean } = {}) {
+    this.durable = opts.durable ?? true;
     fs.mkdirSync(root, { recursive: true, mode: 0o710 });
     migrate(db, [
       `CREATE TABLE IF NOT EXISTS layers (
@@ -104,11 +117,14 @@ export class LayerStore {
       const chainId = childChainId(parentChainId, r.diffId);
       if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} was deleted during the unpack`);
       if (this.has(chainId)) return this.get(chainId);     // someone else unpacked it meanwhile
+      if (this.durable) await run('sync', ['-f', tmp]);   // syncfs: every file of the layer is on disk
+      if (this.has(chainId)) return this.get(chainId);
       const final = this.dirOf(chainId);
       if (fs.existsSync(final)) this.removeInBackground(final);   // left by a crash before it was recorded
       // Rename and record in one synchronous step, so no other unpack can slip in between.
       fs.renameSync(tmp, final);
       placed = true;
+      if (this.durable) fsyncDir(this.root);
       this.stmts.put.run(chainId, r.diffId, parentChainId, r.size, new Date().toISOString());
       return this.get(chainId);
     } finally {

@@ -67,10 +67,10 @@ export async function listTar(b: Buffer): Promise<Array<{ name: string; type: st
 export interface Scratch { base: string; db: Db; store: LayerStore; sentinel: string; cleanup(): void }
 
 /** A temp dir with a layer store under base/layers and a sentinel dir next to it that no archive may touch. */
-export function scratch(): Scratch {
+export function scratch(opts: { durable?: boolean } = {}): Scratch {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-layer-'));
   const db = openDatabase(path.join(base, 'berth.db'));
-  const store = new LayerStore(path.join(base, 'layers'), db);
+  const store = new LayerStore(path.join(base, 'layers'), db, opts);
   const sentinel = path.join(base, 'sentinel');
   fs.mkdirSync(sentinel);
   fs.writeFileSync(path.join(sentinel, 'keep'), 'original\n');

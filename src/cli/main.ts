@@ -164,6 +164,10 @@ function managementHelp(name: string): string {
 }
 
 function defaultIO(): CliIO {
+  // A closed pipe (berth events | head -1) ends the command quietly, as SIGPIPE would.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+  }
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
 }
 

@@ -140,7 +140,7 @@ export class EngineClient {
       query: { since: opts.since, until: opts.until, filters: filtersOrUndefined(opts.filters) }, signal: opts.signal,
     });
     try {
-      yield* jsonLines<T.SystemEvent>(res);
+      for await (const e of jsonLines<T.SystemEvent>(preciseTimeNano(res))) yield e;
     } catch (e) {
       if (opts.signal?.aborted) return;
       throw e;
@@ -368,6 +368,14 @@ export class EngineClient {
   }
   pruneNetworks(filters?: T.Filters): Promise<T.PruneResponse> {
     return this.json('POST', '/networks/prune', { query: { filters: filtersOrUndefined(filters) } });
+  }
+}
+
+/** Keeps events' int64 timeNano exact: adds `timeNanoText` (the digits as sent) next to the lossy number. */
+async function* preciseTimeNano(src: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  for await (const chunk of src) {
+    yield (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))
+      .replace(/"timeNano":(\d+)/g, '"timeNano":$1,"timeNanoText":"$1"');
   }
 }
 

@@ -117,6 +117,8 @@ export type SystemInfo = Record<string, unknown> & {
 export interface SystemEvent {
   Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> };
   scope?: string; time: number; timeNano: number;
+  /** timeNano exactly as the daemon sent it (int64 does not fit a JS number). */
+  timeNanoText?: string;
   status?: string; id?: string; from?: string;
 }
 

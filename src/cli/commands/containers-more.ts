@@ -46,7 +46,7 @@ const port: Command = {
       proto = proto.toLowerCase();
       const key = `${num}/${proto}`;
       const b = ports[key];
-      if (!b || b.length === 0) throw new StatusError(`Error: No public port '${key}' published for ${p.args[0]}`, 1);
+      if (!b || b.length === 0) throw new StatusError(`Error: No public port '${p.args[1]}' published for ${p.args[0]}`, 1);
       for (const x of b) ctx.line(join(x.HostIp, x.HostPort));
       return 0;
     }

@@ -169,10 +169,14 @@ const start: Command = {
       return attachAndWait(ctx, client, p.args[0], p.flags.interactive === true, true, p.flags['detach-keys'] as string | undefined);
     }
     const errors: string[] = [];
+    const failed: string[] = [];
     for (const id of p.args) {
-      try { await client.startContainer(id); ctx.line(id); } catch (e) { errors.push(describe(e)); }
+      try { await client.startContainer(id); ctx.line(id); } catch (e) {
+        if ((e as Error).name === 'DaemonConnectionError') throw e;
+        errors.push(describe(e)); failed.push(id);
+      }
     }
-    if (errors.length) throw new StatusError(errors.join('\n'), 1);
+    if (errors.length) throw new StatusError(`${errors.join('\n')}\nError: failed to start containers: ${failed.join(', ')}`, 1);
     return 0;
   },
 };

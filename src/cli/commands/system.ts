@@ -253,8 +253,8 @@ const systemPrune: Command = {
   },
 };
 
-function rfc3339NanoFixed(timeNano: number | bigint, time: number): string {
-  const ns = typeof timeNano === 'bigint' ? timeNano : BigInt(Math.round(Number(timeNano || time * 1e9)));
+function rfc3339NanoFixed(timeNano: number | bigint | string, time: number): string {
+  const ns = typeof timeNano === 'bigint' ? timeNano : typeof timeNano === 'string' ? BigInt(timeNano) : BigInt(Math.round(Number(timeNano || time * 1e9)));
   const sec = ns / 1000000000n; const frac = ns % 1000000000n;
   const d = new Date(Number(sec) * 1000);
   return `${d.toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;
@@ -263,7 +263,7 @@ function rfc3339NanoFixed(timeNano: number | bigint, time: number): string {
 export function formatEvent(e: SystemEvent): string {
   const attrs = e.Actor?.Attributes ?? {};
   const keys = Object.keys(attrs).sort();
-  let s = `${rfc3339NanoFixed(e.timeNano, e.time)} ${e.Type} ${e.Action} ${e.Actor?.ID ?? ''}`;
+  let s = `${rfc3339NanoFixed(e.timeNanoText ?? e.timeNano, e.time)} ${e.Type} ${e.Action} ${e.Actor?.ID ?? ''}`;
   if (keys.length) s += ` (${keys.map((k) => `${k}=${attrs[k]}`).join(', ')})`;
   return s + '\n';
 }
@@ -291,7 +291,11 @@ const events: Command = {
         until: p.changed.has('until') ? apiTimestamp(p.flags.until as string) : undefined,
         filters: filtersFromFlags(p.flags.filter as string[]), signal: abort.signal,
       })) {
-        ctx.out(tmpl ? tmpl.execute(e) + '\n' : formatEvent(e));
+        if (tmpl) {
+          const { timeNanoText, ...shown } = e;
+          void timeNanoText;
+          ctx.out(tmpl.execute(shown) + '\n');
+        } else ctx.out(formatEvent(e));
       }
     } finally { process.off('SIGINT', stop); process.off('SIGTERM', stop); }
     return 0;

@@ -1,4 +1,16 @@
-/** Layer store: layers unpacked once per ChainID on the union filesystem (overlayfs), and layer tars out of trees. */
+/**
+ * Layer store: layers unpacked once per ChainID on the union filesystem (overlayfs), and layer tars out of trees.
+ *
+ *   const layers = new LayerStore(`${dataRoot}/layers`, db);
+ *   let parent = null;
+ *   for (const [i, blob] of blobs.entries()) parent = (await layers.unpack(parent, blob, config.rootfs.diff_ids[i])).chainId;
+ *   await mountOverlay(layers.lowerDirs(parent), `${c}/upper`, `${c}/work`, `${c}/merged`);   // container rootfs
+ *   layers.tar(chainId)      // exact original layer bytes (sha256 = DiffID) for docker save
+ *   diffTar(`${c}/upper`)    // docker commit / build step: the container's changes as a Docker layer
+ *   tarDirectory(`${c}/merged`)  // docker export
+ *
+ * Needs root, and the `attr` package (setfattr/getfattr) for overlay opaque directories and xattrs.
+ */
 export { chainIdOf, chainIdsOf, childChainId, isDigest } from './chain-id.js';
 export { LayerStore, type LayerInfo } from './layer-store.js';
 export { diffTar, tarDirectory, type TarDirectoryOptions } from './diff.js';

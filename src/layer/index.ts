@@ -16,3 +16,4 @@ export { LayerStore, type LayerInfo } from './layer-store.js';
 export { diffTar, tarDirectory, type TarDirectoryOptions } from './diff.js';
 export { mountOverlay, unmount, isMounted } from './overlay.js';
 export { unpackTar, type UnpackResult } from './unpack.js';
+export { directorySize } from './size.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { tarDirectory } from '../../src/layer/index.js';
+import { directorySize, tarDirectory } from '../../src/layer/index.js';
 import { collect, listTar, makeTar, scratch, sha256, streamOf } from './layer-helpers.js';
 
 function sampleTree(dir: string): void {
@@ -139,5 +139,15 @@ test('a layer whose tar cannot be rebuilt falls back to diffTar; a tampered laye
     assert.ok(s.store.reproducible(ok.chainId));
     fs.writeFileSync(path.join(ok.diffDir, 'g'), 'short');
     await assert.rejects(collect(s.store.tar(ok.chainId)), /shorter than recorded/);
+  } finally { s.cleanup(); }
+});
+
+test('directorySize counts each inode once and symlinks by their length (Docker SizeRw)', async () => {
+  const s = scratch();
+  try {
+    const dir = path.join(s.base, 'ctx');
+    sampleTree(dir);   // a.ts 10 + b.ts 1 (and its hard link) + index.js 1 + run.sh 10 + symlink 8
+    assert.equal(await directorySize(dir), 10 + 1 + 1 + 10 + 'src/b.ts'.length);
+    assert.equal(await directorySize(path.join(s.base, 'missing')), 0);
   } finally { s.cleanup(); }
 });

@@ -90,7 +90,8 @@ export class Transport {
       o.agent = agent;
     } else if (ep.protocol === 'ssh') {
       o.host = 'localhost';
-      o.agent = false;
+      // No agent: node then uses createConnection (agent:false would make a fresh TCP agent).
+      o.agent = undefined;
       o.createConnection = () => this.sshConnection() as unknown as net.Socket;
     } else {
       o.host = ep.hostname;

@@ -43,6 +43,9 @@ export interface RegistryEvent {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Bodies up to this size are read and discarded before an error answer (see sendError). */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
 const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 
 interface Ctx {
@@ -495,9 +498,20 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     res.statusCode = status;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Content-Length', Buffer.byteLength(body));
-    // The request body may be unread (refused before reading); do not let it stall keep-alive.
-    if (!ctx.req.complete && hasBody(ctx.req)) res.setHeader('Connection', 'close');
-    res.end(ctx.req.method === 'HEAD' ? undefined : body);
+    const finish = (): void => { if (!res.writableEnded) res.end(ctx.req.method === 'HEAD' ? undefined : body); };
+    // A body refused before it was read: many clients cannot read a response while they are
+    // still sending, so discard a moderate body first; a huge one gets the answer and a close.
+    if (!ctx.req.complete && hasBody(ctx.req) && !ctx.req.destroyed) {
+      const len = contentLength(ctx.req);
+      if (len !== undefined && len <= DRAIN_LIMIT) {
+        ctx.req.once('end', finish);
+        ctx.req.once('close', finish);
+        ctx.req.resume();
+        return;
+      }
+      res.setHeader('Connection', 'close');
+    }
+    finish();
   }
 
   return (req, res) => {

@@ -25,3 +25,7 @@ export {
   containerSpec, networkCreateBody, volumeCreateBody, restartPolicy, serviceNetworksByPriority,
   type ContainerSpec, type ContainerSpecOptions, type EndpointSpec,
 } from './engine-spec.js';
+export {
+  planConvergence, projectContainers, desiredReplicas,
+  type ConvergencePlan, type ConvergenceOptions, type PlannedAction, type ExistingContainer, type RecreateReason,
+} from './convergence.js';

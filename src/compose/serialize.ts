@@ -30,6 +30,7 @@ const BUILD_ORDER = [
   'tags', 'ulimits', 'platforms', 'privileged',
 ];
 const DEPLOY_ORDER = ['mode', 'replicas', 'labels', 'update_config', 'rollback_config', 'resources', 'restart_policy', 'placement', 'endpoint_mode'];
+const OMIT_FALSE = new Set(['privileged', 'read_only', 'stdin_open', 'tty', 'oom_kill_disable', 'attach']);
 const HEALTH_ORDER = ['test', 'timeout', 'interval', 'retries', 'start_period', 'start_interval', 'disable'];
 const NETWORK_ORDER = ['name', 'driver', 'driver_opts', 'ipam', 'external', 'internal', 'attachable', 'labels', 'enable_ipv4', 'enable_ipv6'];
 const VOLUME_ORDER = ['name', 'driver', 'driver_opts', 'external', 'labels'];
@@ -103,6 +104,11 @@ export function serializeService(s: ServiceConfig, opts: { json?: boolean } = {}
     if (d.command === undefined) d.command = null;
     if (d.entrypoint === undefined) d.entrypoint = null;
   }
+  // Go's omitempty: plain booleans that are false and empty lists/mappings are not printed
+  for (const [k, v] of Object.entries(d)) {
+    if ((v === false && OMIT_FALSE.has(k)) || (Array.isArray(v) && v.length === 0 && k !== 'command' && k !== 'entrypoint')
+      || (isDict(v) && Object.keys(v).length === 0 && k !== 'build')) delete d[k];
+  }
   return ordered(d, SERVICE_ORDER);
 }
 
@@ -121,6 +127,7 @@ export function projectToConfig(p: ComposeProject, opts: { json?: boolean } = {}
     const o: Dict = {};
     for (const k of keys) {
       const v = { ...(src[k] as Dict) };
+      for (const f of ['external', 'internal', 'attachable']) if (v[f] === false) delete v[f];
       if (isDict(v.labels)) v.labels = sortedKeys(v.labels);
       o[k] = ordered(v, order);
     }

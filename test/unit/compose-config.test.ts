@@ -252,3 +252,10 @@ test('config --variables lists the variables with required flag, default and alt
     '',
   ].join('\n'));
 });
+
+test('false booleans and empty lists or mappings are left out, as Go\'s omitempty does', async (t) => {
+  const p = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    tty: false\n    privileged: false\n    init: false\n    environment: {}\n    cap_add: []\nnetworks:\n  default:\n    internal: false\n' }, 'omit');
+  t.after(p.cleanup);
+  const r = await compose(['config'], p.dir);
+  assert.equal(r.stdout, 'name: omit\nservices:\n  web:\n    image: x\n    init: false\n    networks:\n      default: null\nnetworks:\n  default:\n    name: omit_default\n');
+});

@@ -1,14 +1,17 @@
 /** Layer tars out of directories: an overlay upper dir (diffTar) or any plain tree (tarDirectory). */
 import type * as fs from 'node:fs';
 import { tarTree } from './tar-writer.js';
-import { readOpaqueDirs } from './xattr.js';
+import { readTreeXattrs } from './xattr.js';
 
 /**
  * A Docker layer tar of an overlay upper dir (or an unpacked layer's diff dir): whiteout devices become `.wh.NAME`,
  * opaque directories get `DIR/.wh..wh..opq`. Deterministic: the same tree always gives the same bytes (and DiffID).
  */
 export function diffTar(upperDir: string): NodeJS.ReadableStream {
-  return tarTree(upperDir, {}, async () => ({ overlay: { opaqueDirs: await readOpaqueDirs(upperDir) } }));
+  return tarTree(upperDir, {}, async () => {
+    const x = await readTreeXattrs(upperDir, true);
+    return { overlay: { opaqueDirs: x.opaque }, xattrs: x.attrs };
+  });
 }
 
 export interface TarDirectoryOptions {
@@ -22,5 +25,6 @@ export interface TarDirectoryOptions {
 
 /** A deterministic tar of a plain directory (docker export, build contexts, docker cp). A file gives one entry. */
 export function tarDirectory(dir: string, opts: TarDirectoryOptions = {}): NodeJS.ReadableStream {
-  return tarTree(dir, { rootName: opts.rootName, filter: opts.filter, owner: opts.owner });
+  const base = { rootName: opts.rootName, filter: opts.filter, owner: opts.owner };
+  return tarTree(dir, base, async () => ({ ...base, xattrs: (await readTreeXattrs(dir, false)).attrs }));
 }

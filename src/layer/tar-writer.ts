@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import tar from 'tar-stream';
+import { createRequire } from 'node:module';
 
 export interface WalkOptions {
   /** Overlay upper dir semantics: char device 0/0 → `.wh.NAME`, opaque dirs (relative paths) → `DIR/.wh..wh..opq`. */
@@ -18,11 +19,14 @@ export interface WalkOptions {
   filter?: (rel: string, stat: fs.Stats) => boolean;
   /** Force every entry's owner (build contexts are sent as root:root). */
   owner?: { uid: number; gid: number };
+  /** xattrs to record (PAX SCHILY.xattr.*), by path relative to the walked dir. */
+  xattrs?: Map<string, Array<[string, Buffer]>>;
 }
 
 const READ_CHUNK = 256 * 1024;
 
 type Pack = ReturnType<typeof tar.pack>;
+type Header = tar.Headers & { pax?: Record<string, string | Buffer> };
 
 /** tar-stream's pack is a streamx Readable; its public static isBackpressured says whether its buffer is full. */
 function isBackpressured(pack: Pack): boolean {
@@ -36,6 +40,7 @@ function minorOf(rdev: number): number { return Number((BigInt(rdev) & 0xffn) | 
 /** The tar of `root` as a Node readable stream. `prepare` runs first (e.g. reading opaque xattrs). */
 export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise<WalkOptions>): Readable {
   const pack: Pack = tar.pack();
+  const binaryPax = allowBinaryPax(pack);
   let waiters: Array<() => void> = [];
   const wake = () => { const w = waiters; waiters = []; for (const f of w) f(); };
   const out = new Readable({
@@ -52,23 +57,23 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
     }
     if (pack.destroyed) throw new Error('tar output closed');
   };
-  const addVoid = async (header: tar.Headers) => {
+  const addVoid = async (header: Header) => {
     await room();
     // a 'file' entry is only complete once ended: give empty ones (whiteout markers) an empty body
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
     let resolve!: () => void, reject!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-    if (header.type === 'file') pack.entry({ ...header, size: 0 }, Buffer.alloc(0), cb);
-    else pack.entry(header, cb);
+    if (header.type === 'file') pack.entry({ ...header, size: 0 } as tar.Headers, Buffer.alloc(0), cb);
+    else pack.entry(header as tar.Headers, cb);
     await done;
   };
-  const addFile = async (header: tar.Headers, file: string) => {
+  const addFile = async (header: Header, file: string) => {
     await room();
     const size = header.size ?? 0;
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       await new Promise<void>((resolve, reject) => {
-        const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+        const sink = pack.entry(header as tar.Headers, (err) => (err ? reject(err) : resolve()));
         sink.on('error', reject);
         void (async () => {
           let left = size;
@@ -103,11 +108,13 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
       const name = isRoot ? (o.rootName ?? '').replace(/\/+$/, '') || (st.isDirectory() ? '' : path.basename(root)) : prefix + rel;
       const uid = o.owner?.uid ?? st.uid;
       const gid = o.owner?.gid ?? st.gid;
-      const base = { name, mode: st.mode & 0o7777, uid, gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
+      const base: Header = { name, mode: st.mode & 0o7777, uid, gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
+      const xa = binaryPax ? o.xattrs?.get(rel) : undefined;
+      if (xa) base.pax = Object.fromEntries(xa.map(([n, v]) => [`SCHILY.xattr.${n}`, v]));
       if (st.isDirectory()) {
         if (!isRoot || o.rootName) await addVoid({ ...base, name: name + '/', type: 'directory' });
         if (o.overlay?.opaqueDirs.has(rel)) {
-          await addVoid({ ...base, name: (name === '' ? '' : name + '/') + '.wh..wh..opq', mode: st.mode & 0o777, type: 'file', size: 0 });
+          await addVoid({ ...base, pax: undefined, name: (name === '' ? '' : name + '/') + '.wh..wh..opq', mode: st.mode & 0o777, type: 'file', size: 0 });
         }
         const names = fs.readdirSync(abs).sort();
         for (const n of names) {
@@ -121,7 +128,7 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
       }
       if (o.overlay && st.isCharacterDevice() && st.rdev === 0) {
         const i = name.lastIndexOf('/');
-        await addVoid({ ...base, name: name.slice(0, i + 1) + '.wh.' + name.slice(i + 1), mode: 0o600, type: 'file', size: 0 });
+        await addVoid({ ...base, pax: undefined, name: name.slice(0, i + 1) + '.wh.' + name.slice(i + 1), mode: 0o600, type: 'file', size: 0 });
         return;
       }
       if (st.isSocket()) return;                      // sockets cannot be archived (Docker skips them too)
@@ -143,4 +150,40 @@ export function tarTree(root: string, opts: WalkOptions, prepare?: () => Promise
   };
   run().catch((e: Error) => { if (!pack.destroyed) pack.destroy(e); if (!out.destroyed) out.destroy(e); });
   return out;
+}
+
+/**
+ * tar-stream writes PAX values as UTF-8 strings, which would mangle binary xattrs such as security.capability.
+ * This replaces the pack's PAX encoder (same layout as tar-stream 3's own) with one that writes Buffer values as raw
+ * bytes. Returns false (xattrs are then left out) if this tar-stream is not the shape it was written for.
+ */
+function allowBinaryPax(pack: Pack): boolean {
+  const p = pack as unknown as { _encodePax?: unknown; push(b: Buffer): boolean };
+  if (typeof p._encodePax !== 'function') return false;
+  let headers: { encode(h: object): Buffer | null };
+  try { headers = createRequire(import.meta.url)('tar-stream/headers.js'); } catch { return false; }
+  const record = (key: string, value: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+    let digits = String(body.length).length;
+    while (String(body.length + digits).length > digits) digits++;
+    return Buffer.concat([Buffer.from(String(body.length + digits)), body]);
+  };
+  p._encodePax = (header: Header) => {
+    const recs: Buffer[] = [];
+    if (header.name) recs.push(record('path', Buffer.from(header.name)));
+    if (header.linkname) recs.push(record('linkpath', Buffer.from(header.linkname)));
+    for (const [k, v] of Object.entries(header.pax ?? {})) recs.push(record(k, Buffer.isBuffer(v) ? v : Buffer.from(String(v))));
+    const paxData = Buffer.concat(recs);
+    const paxHeader = {
+      name: 'PaxHeader', mode: header.mode, uid: header.uid, gid: header.gid, size: paxData.length, mtime: header.mtime,
+      type: 'pax-header', linkname: header.linkname && 'PaxHeader', uname: header.uname, gname: header.gname,
+      devmajor: header.devmajor, devminor: header.devminor,
+    };
+    p.push(headers.encode(paxHeader)!);
+    p.push(paxData);
+    const pad = paxData.length & 511;
+    if (pad) p.push(Buffer.alloc(512 - pad));
+    p.push(headers.encode({ ...paxHeader, size: header.size, type: header.type })!);
+  };
+  return true;
 }

@@ -41,21 +41,41 @@ export async function setOpaque(root: string, relDirs: Iterable<string>): Promis
   await run('setfattr', ['-h', '--restore=-'], { input: dump, cwd: root });
 }
 
+export interface TreeXattrs {
+  /** Directories carrying trusted.overlay.opaque=y, relative to the root ('' = the root). */
+  opaque: Set<string>;
+  /** Extended attributes to carry into a tar (security.capability, as Docker does), by relative path. */
+  attrs: Map<string, Array<[string, Buffer]>>;
+}
+
 /**
- * Directories under `root` that carry trusted.overlay.opaque=y, as paths relative to root ('' = root), from one
- * getfattr walk. (Value "x" means "has xattr whiteouts", not opaque, and is ignored.)
+ * One getfattr walk over `root` for what a layer tar needs: opaque markers (only when `overlay`) and file
+ * capabilities. (Opaque value "x" means "has xattr whiteouts", not opaque, and is ignored.)
  */
-export async function readOpaqueDirs(root: string): Promise<Set<string>> {
-  const r = await execFile('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-e', 'text', '-m', '^trusted\\.overlay\\.opaque$', '--', root]);
-  if (r.code !== 0 && r.stdout.length === 0 && r.stderr !== '') throw new SystemError(`getfattr on ${root} failed: ${r.stderr}`);
-  const out = new Set<string>();
-  let file: string | null = null;
+export async function readTreeXattrs(root: string, overlay: boolean): Promise<TreeXattrs> {
+  const pattern = overlay ? '^(trusted\\.overlay\\.opaque|security\\.capability)$' : '^security\\.capability$';
+  const r = await execFile('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-e', 'hex', '-m', pattern, '--', root]);
+  if (r.code !== 0 && r.stdout.length === 0 && r.stderr !== '' && !/No such file/.test(r.stderr)) {
+    throw new SystemError(`getfattr on ${root} failed: ${r.stderr}`);
+  }
+  const out: TreeXattrs = { opaque: new Set(), attrs: new Map() };
+  let rel: string | null = null;
   const prefix = root.endsWith('/') ? root : root + '/';
   for (const line of r.stdout.toString('utf8').split('\n')) {
-    if (line.startsWith('# file: ')) { file = unquotePath(line.slice(8)); continue; }
-    if (file !== null && line === `${OPAQUE_XATTR}="y"`) {
-      if (file === root || file + '/' === prefix) out.add('');
-      else if (file.startsWith(prefix)) out.add(file.slice(prefix.length));
+    if (line.startsWith('# file: ')) {
+      const file = unquotePath(line.slice(8));
+      rel = file === root || file + '/' === prefix ? '' : file.startsWith(prefix) ? file.slice(prefix.length) : null;
+      continue;
+    }
+    const eq = line.indexOf('=0x');
+    if (rel === null || eq < 0) continue;
+    const name = line.slice(0, eq);
+    const value = Buffer.from(line.slice(eq + 3), 'hex');
+    if (name === OPAQUE_XATTR) { if (value.length === 1 && value[0] === 0x79) out.opaque.add(rel); }
+    else {
+      const list = out.attrs.get(rel) ?? [];
+      list.push([name, value]);
+      out.attrs.set(rel, list);
     }
   }
   return out;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { directorySize, tarDirectory } from '../../src/layer/index.js';
+import { diffTar, directorySize, tarDirectory } from '../../src/layer/index.js';
 import { collect, listTar, makeTar, scratch, sha256, streamOf } from './layer-helpers.js';
 
 function sampleTree(dir: string): void {
@@ -149,5 +149,30 @@ test('directorySize counts each inode once and symlinks by their length (Docker 
     sampleTree(dir);   // a.ts 10 + b.ts 1 (and its hard link) + index.js 1 + run.sh 10 + symlink 8
     assert.equal(await directorySize(dir), 10 + 1 + 1 + 10 + 'src/b.ts'.length);
     assert.equal(await directorySize(path.join(s.base, 'missing')), 0);
+  } finally { s.cleanup(); }
+});
+
+test('file capabilities survive diffTar and unpack byte for byte (binary PAX values), and GNU tar reads them', async () => {
+  const s = scratch();
+  try {
+    const dir = path.join(s.base, 'upper');
+    fs.mkdirSync(path.join(dir, 'usr/bin'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'usr/bin/ping'), 'elf');
+    fs.writeFileSync(path.join(dir, 'x'.repeat(120)), 'long name and a capability');
+    const cap = '0x0100000281200000000000000000000000000000';
+    for (const f of ['usr/bin/ping', 'x'.repeat(120)]) execFileSync('setfattr', ['-n', 'security.capability', '-v', cap, path.join(dir, f)]);
+    execFileSync('setfattr', ['-n', 'user.private', '-v', 'not exported', path.join(dir, 'usr/bin/ping')]);
+    const tarBytes = await collect(tarDirectory(dir));
+    const layer = await s.store.unpack(null, streamOf(tarBytes));
+    for (const f of ['usr/bin/ping', 'x'.repeat(120)]) {
+      const got = execFileSync('getfattr', ['--absolute-names', '-e', 'hex', '-n', 'security.capability', path.join(layer.diffDir, f)], { encoding: 'utf8' });
+      assert.match(got, new RegExp(`security.capability=${cap}`), f);
+    }
+    assert.throws(() => execFileSync('getfattr', ['--absolute-names', '-n', 'user.private', path.join(layer.diffDir, 'usr/bin/ping')], { stdio: 'pipe' }));
+    const out = path.join(s.base, 'gnu');
+    fs.mkdirSync(out);
+    execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-C', out, '-xf', '-'], { input: tarBytes });
+    assert.match(execFileSync('getfattr', ['--absolute-names', '-e', 'hex', '-n', 'security.capability', path.join(out, 'usr/bin/ping')], { encoding: 'utf8' }), new RegExp(cap));
+    assert.ok((await collect(diffTar(layer.diffDir))).equals(tarBytes), 'diffTar of the unpacked layer gives the same bytes');
   } finally { s.cleanup(); }
 });

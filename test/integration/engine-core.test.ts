@@ -1,0 +1,240 @@
+/**
+ * Engine core through the real docker CLI 28 (DOCKER_HOST=unix://…) against a private berthd:
+ * run output and exit codes, detached runs and logs, a real pty, stdin, stop, save/load across
+ * daemons, persistence across a restart, and bad input.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+
+describe('engine core with the docker CLI', () => {
+  let d: Berthd;
+  let imageId: string;
+
+  before(async () => {
+    d = await startBerthd();
+    imageId = importBusybox(d);
+  });
+  after(async () => { await d?.cleanup(); });
+
+  test('import gives an image with the requested CMD, listed by docker images', () => {
+    assert.match(imageId, /^sha256:[a-f0-9]{64}$/);
+    const ls = d.docker(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
+    assert.equal(ls.status, 0, ls.stderr);
+    assert.ok(ls.stdout.includes(`busybox:latest ${imageId.slice(7, 19)}`), ls.stdout);
+    const cmd = d.docker(['inspect', '-f', '{{json .Config.Cmd}} {{len .RootFS.Layers}}', 'busybox']);
+    assert.equal(cmd.stdout.trim(), '["sh"] 1');
+  });
+
+  test('run prints the output and propagates exit code 3', () => {
+    const r = d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo hello from berth; echo to-stderr >&2; exit 3']);
+    assert.equal(r.status, 3);
+    assert.equal(r.stdout, 'hello from berth\n');
+    assert.equal(r.stderr, 'to-stderr\n');
+    // --rm removed it
+    const ps = d.docker(['ps', '-aq']);
+    assert.equal(ps.stdout.trim(), '');
+  });
+
+  test('a missing command gives 127 like docker', () => {
+    const r = d.docker(['run', '--rm', 'busybox', 'no-such-binary']);
+    assert.equal(r.status, 127);
+    assert.match(r.stderr, /executable file not found/);
+  });
+
+  test('a container killed by a signal exits 128+signal (137 for SIGKILL)', async () => {
+    const r = d.docker(['run', '-d', '--name', 'killme', 'busybox', 'sleep', '1000']);
+    assert.equal(r.status, 0, r.stderr);
+    const waiter = d.dockerAsync(['wait', 'killme']);
+    assert.equal(d.docker(['kill', 'killme']).status, 0);
+    const w = await waiter;
+    assert.equal(w.stdout.trim(), '137');
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}} {{.State.OOMKilled}}', 'killme']).stdout.trim(), '137 false');
+    const again = d.docker(['kill', 'killme']);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /is not running/);
+    assert.equal(d.docker(['rm', 'killme']).status, 0);
+  });
+
+  test('stdin through a pipe reaches the container', () => {
+    const r = d.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo done'], { input: 'hi\nthere\n' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hi\nthere\ndone\n');
+  });
+
+  test('run -d then logs -f follows until the container exits', async () => {
+    const r = d.docker(['run', '-d', '--name', 'ticker', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; echo bye >&2']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^[a-f0-9]{64}$/);
+    const logs = await d.dockerAsync(['logs', '-f', 'ticker']);
+    assert.equal(logs.status, 0);
+    assert.equal(logs.stdout, 'tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
+    assert.equal(logs.stderr, 'bye\n');
+    // --tail counts lines of both streams, as Docker's does.
+    const tail = d.docker(['logs', '--tail', '2', 'ticker']);
+    assert.equal(tail.stdout, 'tick 5\n');
+    assert.equal(tail.stderr, 'bye\n');
+    const ts = d.docker(['logs', '-t', '--tail', '2', 'ticker']);
+    assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick 5\n$/);
+    const st = d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', 'ticker']);
+    assert.equal(st.stdout.trim(), 'exited 0 false');
+    assert.equal(d.docker(['rm', 'ticker']).status, 0);
+  });
+
+  test('-it runs through a real pty: type, read, resize, exit code', async () => {
+    const driver = join(repoRoot, 'test', 'integration', 'helpers', 'pty-driver.py');
+    const p = spawn('python3', [driver, 'docker', 'run', '-it', '--rm', '--name', 'tty1', 'busybox', 'sh'], { env: d.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = ''; let err = '';
+    p.stdout.on('data', (x) => { out += x; });
+    p.stderr.on('data', (x) => { err += x; });
+    const send = (cmd: object) => p.stdin.write(JSON.stringify(cmd) + '\n');
+    try {
+      await waitFor(() => out.includes('/ # '), 'shell prompt');
+      send({ write: 'echo $((6*7))\r' });
+      await waitFor(() => out.includes('42'), 'arithmetic output');
+      send({ write: 'stty size\r' });
+      await waitFor(() => /24 80/.test(out), 'initial size 24 80');
+      send({ resize: [31, 101] });
+      // The resize travels CLI → API → conmon; ask again until the new size shows.
+      await waitFor(async () => { send({ write: 'stty size\r' }); await new Promise((r) => setTimeout(r, 200)); return /31 101/.test(out); }, 'resized to 31 101');
+      send({ write: 'exit 5\r' });
+      await waitFor(() => /EXIT \d+/.test(err), 'docker CLI exit');
+      assert.match(err, /EXIT 5/);
+    } finally { p.kill('SIGKILL'); }
+  });
+
+  test('stop: SIGTERM honoured quickly, SIGKILL after -t for a process that ignores it', () => {
+    assert.equal(d.docker(['run', '-d', '--name', 'polite', 'busybox', 'sh', '-c', "trap 'exit 0' TERM; while true; do sleep 0.1; done"]).status, 0);
+    assert.equal(d.docker(['run', '-d', '--name', 'stubborn', 'busybox', 'sh', '-c', "trap '' TERM; while true; do sleep 0.1; done"]).status, 0);
+    let t = Date.now();
+    assert.equal(d.docker(['stop', 'polite']).status, 0);
+    assert.ok(Date.now() - t < 5000, 'polite stop should not wait for the timeout');
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}}', 'polite']).stdout.trim(), '0');
+    t = Date.now();
+    assert.equal(d.docker(['stop', '-t', '1', 'stubborn']).status, 0);
+    const took = Date.now() - t;
+    assert.ok(took >= 900, `stubborn stop took ${took} ms, expected the 1 s timeout`);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}} {{.State.Status}}', 'stubborn']).stdout.trim(), '137 exited');
+    assert.equal(d.docker(['rm', 'polite', 'stubborn']).status, 0);
+  });
+
+  test('rm -f kills a running container and leaves no process or mount', async () => {
+    const r = d.docker(['run', '-d', '--name', 'victim', 'busybox', 'sleep', '1000']);
+    const id = r.stdout.trim();
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', id]).stdout.trim());
+    assert.ok(pid > 0);
+    assert.ok(existsSync(`/proc/${pid}`));
+    assert.equal(d.docker(['rm', '-f', 'victim']).status, 0);
+    await waitFor(() => !existsSync(`/proc/${pid}`), 'container process gone');
+    assert.deepEqual(mountsUnder(join(d.dataRoot, 'containers', id)), []);
+    assert.notEqual(d.docker(['inspect', id]).status, 0);
+  });
+
+  test('ps filters and formats', () => {
+    d.docker(['create', '--name', 'made', '-l', 'team=blue', 'busybox', 'true']);
+    d.docker(['run', '--name', 'ran3', 'busybox', 'sh', '-c', 'exit 3']);
+    const created = d.docker(['ps', '-a', '--filter', 'status=created', '--format', '{{.Names}}']);
+    assert.equal(created.stdout.trim(), 'made');
+    const exited = d.docker(['ps', '-a', '--filter', 'exited=3', '--format', '{{.Names}} {{.Status}}']);
+    assert.match(exited.stdout.trim(), /^ran3 Exited \(3\) /);
+    const label = d.docker(['ps', '-a', '--filter', 'label=team=blue', '-q']);
+    assert.equal(label.stdout.trim().length, 12);
+    assert.equal(d.docker(['rm', 'made', 'ran3']).status, 0);
+  });
+
+  test('bad input gets Docker-style errors and the daemon keeps serving', async () => {
+    const bad = await d.api('POST', '/v1.45/containers/create', '{"Image": "busybox",');
+    assert.equal(bad.status, 400);
+    assert.equal(typeof bad.json.message, 'string');
+    const unknown = d.docker(['run', '--rm', 'no-such-image:1']);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /No such image|Unable to find image|pull access denied|not available/);
+    const missing = await d.api('GET', '/containers/nope/json');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.message, 'No such container: nope');
+    assert.equal(d.docker(['create', '--name', 'taken', 'busybox']).status, 0);
+    const dup = d.docker(['create', '--name', 'taken', 'busybox']);
+    assert.notEqual(dup.status, 0);
+    assert.match(dup.stderr, /Conflict\. The container name "\/taken" is already in use/);
+    const corrupt = d.docker(['load'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
+    assert.notEqual(corrupt.status, 0);
+    // Path traversal in an imported rootfs: refused, nothing written outside.
+    const dir = mkdtempSync(join(tmpdir(), 'berth-evil-'));
+    try {
+      const evil = join(dir, 'evil.tar');
+      spawnSync('python3', ['-c', `
+import tarfile, io
+t = tarfile.open(${JSON.stringify(evil)}, 'w')
+data = b'pwned'
+i = tarfile.TarInfo('../../../../../../tmp/berth-escape-proof'); i.size = len(data)
+t.addfile(i, io.BytesIO(data)); t.close()`]);
+      const r = d.docker(['import', evil, 'evil:1']);
+      assert.notEqual(r.status, 0, 'import of a traversal archive must fail');
+      assert.ok(!existsSync('/tmp/berth-escape-proof'));
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+    // Still serving, nothing lost.
+    assert.equal(d.docker(['run', '--rm', 'busybox', 'true']).status, 0);
+    assert.ok(d.docker(['images', '-q']).stdout.includes(imageId.slice(7, 19)));
+    assert.equal(d.docker(['rm', 'taken']).status, 0);
+  });
+
+  test('events stream container lifecycle with filters', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    d.docker(['run', '--rm', '--name', 'evented', 'busybox', 'true']);
+    const r = d.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=evented', '--format', '{{.Action}}']);
+    const actions = r.stdout.trim().split('\n');
+    for (const a of ['create', 'start', 'die', 'destroy']) assert.ok(actions.includes(a), `missing ${a} in ${actions}`);
+  });
+});
+
+describe('save/load across daemons and a restart', () => {
+  test('save on one daemon and load on another gives the same image ID; restart keeps everything', async () => {
+    const a = await startBerthd();
+    const b = await startBerthd();
+    const tmp = mkdtempSync(join(tmpdir(), 'berth-save-'));
+    try {
+      const id = importBusybox(a, 'busybox:latest');
+      assert.equal(a.docker(['tag', 'busybox:latest', 'team/app:v1']).status, 0);
+      const archive = join(tmp, 'img.tar');
+      const s = a.docker(['save', '-o', archive, 'team/app:v1']);
+      assert.equal(s.status, 0, s.stderr);
+      const l = b.docker(['load', '-i', archive]);
+      assert.equal(l.status, 0, l.stderr);
+      assert.match(l.stdout, /Loaded image: team\/app:v1/);
+      assert.equal(b.docker(['inspect', '-f', '{{.Id}}', 'team/app:v1']).stdout.trim(), id);
+      const run = b.docker(['run', '--rm', 'team/app:v1', 'echo', 'loaded and running']);
+      assert.equal(run.stdout, 'loaded and running\n');
+
+      // Containers and images survive a daemon restart, exited ones with their exit codes.
+      assert.equal(b.docker(['run', '--name', 'exited7', 'team/app:v1', 'sh', '-c', 'exit 7']).status, 7);
+      assert.equal(b.docker(['create', '--name', 'justmade', 'team/app:v1']).status, 0);
+      await b.stop();
+      const b2 = await startBerthd({ dir: b.dir });
+      try {
+        assert.equal(b2.docker(['inspect', '-f', '{{.Id}}', 'team/app:v1']).stdout.trim(), id);
+        assert.equal(b2.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'exited7']).stdout.trim(), 'exited 7');
+        assert.equal(b2.docker(['inspect', '-f', '{{.State.Status}}', 'justmade']).stdout.trim(), 'created');
+        assert.equal(b2.docker(['start', '-a', 'justmade']).status, 0);
+      } finally { await b2.cleanup(); }
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('a stopped daemon leaves no mounts or monitor processes behind', async () => {
+    const d = await startBerthd({ keep: true });
+    try {
+      importBusybox(d);
+      assert.equal(d.docker(['run', '-d', '--name', 'bg', 'busybox', 'sleep', '1000']).status, 0);
+      await d.stop();
+      assert.deepEqual(mountsUnder(d.dir), []);
+      assert.deepEqual(pidsMentioning(d.dir), []);
+    } finally { await d.cleanup(); rmSync(d.dir, { recursive: true, force: true }); }
+  });
+});

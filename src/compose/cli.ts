@@ -26,6 +26,30 @@ export { COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION };
 
 export class UsageError extends Error {}
 
+/**
+ * docker compose's exit codes for failure categories (pkg/compose metrics): a compose file not found 14,
+ * a file that does not load (parse, interpolation, validation) 15, command line syntax 16.
+ */
+export const EXIT_FILE_NOT_FOUND = 14;
+export const EXIT_PARSE_FAILURE = 15;
+export const EXIT_SYNTAX_FAILURE = 16;
+
+class ExitError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+/** Runs a loader call, turning its failure into docker compose's exit code for it. */
+function loading<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const msg = messageOf(err);
+    throw new ExitError(msg.startsWith('no configuration file provided') ? EXIT_FILE_NOT_FOUND : EXIT_PARSE_FAILURE, msg);
+  }
+}
+
 /** A flag spec: name(s) and whether it takes a value. */
 interface FlagSpec {
   names: string[];
@@ -176,7 +200,11 @@ export async function runCompose(argv: string[], io: ComposeIO): Promise<number>
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`${err.message}\n`);
-      return 1;
+      return EXIT_SYNTAX_FAILURE;
+    }
+    if (err instanceof ExitError) {
+      io.stderr.write(`${err.message}\n`);
+      return err.code;
     }
     io.stderr.write(`${messageOf(err)}\n`);
     return 1;
@@ -276,10 +304,10 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
   }
   const opts = await options(rest);
   const format = flags.get('--format')?.[0] ?? 'yaml';
-  if (format !== 'yaml' && format !== 'json') throw new UsageError(`unsupported format "${format}"`);
+  if (format !== 'yaml' && format !== 'json') throw new ExitError(1, `unsupported format "${format}"`);
   if (flags.has('--variables')) {
     opts.noInterpolate = true;
-    const vars = [...extractVariables(loadComposeModel(opts)).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const vars = [...extractVariables(loading(() => loadComposeModel(opts))).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     io.stdout.write(table(['NAME', 'REQUIRED', 'DEFAULT VALUE', 'ALTERNATE VALUE'],
       vars.map((v) => [v.name, String(v.required), v.defaultValue, v.presenceValue])));
     return 0;
@@ -287,7 +315,7 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
   if (flags.has('--no-interpolate') && !['--services', '--volumes', '--networks', '--profiles', '--images', '--hash', '--environment'].some((f) => flags.has(f))) {
     // docker compose renders the merged model as written: no interpolation, no normalisation
     opts.noInterpolate = true;
-    const model = loadComposeModel(opts);
+    const model = loading(() => loadComposeModel(opts));
     if (flags.has('--quiet')) return 0;
     const out = format === 'json' ? toJson(sortModel(model)) : toYaml(sortModel(model));
     const output = flags.get('--output')?.[0];
@@ -295,7 +323,7 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
     else io.stdout.write(out);
     return 0;
   }
-  const full = loadProject(opts);
+  const full = loading(() => loadProject(opts));
   const project = selectServices(full, rest);
   let out: string;
   if (flags.has('--quiet')) return 0;
@@ -319,7 +347,7 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
     const names = which === '*' ? Object.keys(project.services).sort() : which.split(',').map((s) => s.trim());
     out = names.map((n) => {
       const s = project.services[n];
-      if (!s) throw new UsageError(`no such service: ${n}`);
+      if (!s) throw new ExitError(1, `no such service: ${n}`);
       return `${n} ${serviceConfigHash(s)}\n`;
     }).join('');
   } else {
@@ -327,7 +355,7 @@ async function config(args: string[], io: ComposeIO, options: (s?: string[]) => 
     for (const s of Object.values(project.services)) {
       if (!s.container_name) continue;
       const other = unique.get(s.container_name);
-      if (other) throw new UsageError(`container name "${s.container_name}" is already in use by service ${other}`);
+      if (other) throw new ExitError(1, `container name "${s.container_name}" is already in use by service ${other}`);
       unique.set(s.container_name, s.name);
     }
     out = format === 'json' ? toJson(projectToConfig(project, { json: true })) : toYaml(projectToConfig(project));

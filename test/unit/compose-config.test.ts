@@ -156,7 +156,7 @@ test('version (full, --short, json); unknown and runtime commands fail clearly',
   const bogus = await compose(['frobnicate'], '/');
   assert.deepEqual([bogus.code, bogus.stderr], [1, 'unknown docker command: "compose frobnicate"\n']);
   const badFlag = await compose(['--nope', 'config'], '/');
-  assert.deepEqual([badFlag.code, badFlag.stderr], [1, 'unknown flag: --nope\n']);
+  assert.deepEqual([badFlag.code, badFlag.stderr], [16, 'unknown flag: --nope\n'], 'docker compose\'s exit code for command line syntax');
 });
 
 test('global flags in docker\'s forms: -f=x, --file=x, -fx, repeated --env-file, --project-directory', async (t) => {

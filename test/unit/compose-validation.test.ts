@@ -102,11 +102,11 @@ test('berth compose config exits 1 and prints the error on stderr', async (t) =>
   const p = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    depends_on: [ghost]\n' });
   t.after(p.cleanup);
   const r = await compose(['config'], p.dir);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 15, 'docker compose\'s exit code for a project that does not load');
   assert.equal(r.stdout, '');
   assert.equal(r.stderr, `${p.dir}/compose.yaml: service "web" depends on undefined service "ghost": invalid compose project\n`);
   const q = await compose(['config', '-q'], p.dir);
-  assert.equal(q.code, 1);
+  assert.equal(q.code, 15);
 });
 
 test('an empty file is an error; the obsolete version attribute only warns', () => {

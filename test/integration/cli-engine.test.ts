@@ -237,3 +237,68 @@ test('save then load gives back the same image ID', (t) => {
   assert.match(bad.stderr, /Error response from daemon: /);
   void here;
 });
+
+/** Skips when the daemon does not serve an endpoint yet (berthd grows endpoint by endpoint). */
+function unsupported(t: { skip: (m: string) => void }, r: Result, what: string): boolean {
+  if (/page not found|not implemented|is not available/i.test(r.stderr)) { t.skip(`${what}: ${r.stderr.trim()}`); return true; }
+  return false;
+}
+
+test('run -it through a pty: output, typed input, exit code', async (t) => {
+  if (skipIfNoEngine(t)) return;
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  if (script.status !== 0) { t.skip('util-linux script(1) not available'); return; }
+  const env = { ...process.env, DOCKER_HOST: host, BERTH_DIST: distName, DOCKER_CONTEXT: '' };
+  const cmd = `stty cols 91 rows 27; '${process.execPath}' '${BERTH}' run -it --rm ${IMAGE} sh -c 'tty; read line; echo "got:$line"; exit 4'`;
+  const r = await new Promise<{ code: number; out: string }>((resolve) => {
+    const c = spawn('script', ['-qec', cmd, '/dev/null'], { env });
+    let out = ''; let sent = false;
+    c.stdout.on('data', (d) => {
+      out += d;
+      if (!sent && out.includes('/dev/pts/')) { sent = true; c.stdin.write('typed\r'); }
+    });
+    c.on('exit', (code) => resolve({ code: code ?? -1, out }));
+  });
+  assert.match(r.out, /\/dev\/pts\/\d+/);
+  assert.match(r.out, /got:typed/);
+  assert.equal(r.code, 4);
+});
+
+test('exec, cp, stats, diff through bin/berth', async (t) => {
+  if (skipIfNoEngine(t)) return;
+  const name = `${prefix}exec`;
+  assert.equal(berth(['run', '-d', '--name', name, IMAGE, 'sleep', '60']).code, 0);
+  const e = berth(['exec', '-e', 'Z=3', '-w', '/tmp', name, 'sh', '-c', 'echo $Z $(pwd); echo err >&2; exit 5']);
+  if (unsupported(t, e, 'exec')) return;
+  assert.equal(e.stdout, '3 /tmp\n');
+  assert.equal(e.stderr, 'err\n');
+  assert.equal(e.code, 5);
+  assert.equal(berth(['exec', '-i', name, 'cat'], { input: 'via stdin\n' }).stdout, 'via stdin\n');
+  const src = join(tmp, 'hello.txt');
+  spawnSync('sh', ['-c', `echo copied-in > ${src}`]);
+  const cpIn = berth(['cp', src, `${name}:/tmp/`]);
+  if (unsupported(t, cpIn, 'cp')) return;
+  assert.equal(cpIn.code, 0, cpIn.stderr);
+  assert.equal(berth(['exec', name, 'cat', '/tmp/hello.txt']).stdout, 'copied-in\n');
+  const back = join(tmp, 'back.txt');
+  assert.equal(berth(['cp', `${name}:/tmp/hello.txt`, back]).code, 0);
+  assert.equal(spawnSync('cat', [back], { encoding: 'utf8' }).stdout, 'copied-in\n');
+  assert.match(berth(['diff', name]).stdout, /^A \/tmp\/hello\.txt$/m);
+  const st = berth(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', name]);
+  if (!unsupported(t, st, 'stats')) assert.equal(st.stdout, `${name} 1\n`);
+  assert.equal(berth(['rm', '-f', name]).stdout, `${name}\n`);
+});
+
+test('volumes through bin/berth', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const vol = `${prefix}vol`;
+  const c = berth(['volume', 'create', '--label', 'k=v', vol]);
+  if (unsupported(t, c, 'volumes')) return;
+  assert.equal(c.stdout, `${vol}\n`);
+  assert.equal(berth(['volume', 'ls', '-q', '--filter', `name=${vol}`]).stdout, `${vol}\n`);
+  assert.equal(berth(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Labels.k}}', vol]).stdout, `${vol} local v\n`);
+  const r = berth(['run', '--rm', '-v', `${vol}:/data`, IMAGE, 'sh', '-c', 'echo kept > /data/f']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(berth(['run', '--rm', '-v', `${vol}:/data`, IMAGE, 'cat', '/data/f']).stdout, 'kept\n');
+  assert.equal(berth(['volume', 'rm', vol]).stdout, `${vol}\n`);
+});

@@ -42,14 +42,14 @@ export async function createNetns(name: string, loopbackUp: boolean): Promise<vo
   if (loopbackUp) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
 }
 
+/**
+ * Deleting the namespace takes its veths with it: the kernel frees them (and their host ends)
+ * asynchronously, a few ms later, which keeps container removal fast (an explicit `link del` costs
+ * ~10-20 ms per veth). Host ends are deleted explicitly only when the namespace is already gone.
+ */
 export async function deleteNetns(name: string, veths: string[]): Promise<void> {
-  // Deleting the host ends first makes the teardown synchronous (netns removal frees them lazily).
-  const lines = veths.filter(linkExists).map((v) => `link del ${v}`);
-  if (existsSync(netnsPath(name))) lines.push(`netns del ${name}`);
-  if (lines.length && !(await tryRun('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n'))) {
-    for (const v of veths) await deleteLink(v);
-    if (existsSync(netnsPath(name))) await tryRun('ip', ['netns', 'del', name]);
-  }
+  if (existsSync(netnsPath(name)) && await tryRun('ip', ['netns', 'del', name])) return;
+  for (const v of veths) await deleteLink(v);
 }
 
 export interface VethSpec {

@@ -601,8 +601,8 @@ export class NetworkService {
     }
   }
 
-  private async removeEndpoint(e: EndpointRecord): Promise<void> {
-    if (e.hostVeth) await kernel.deleteLink(e.hostVeth);
+  private async removeEndpoint(e: EndpointRecord, kernelDone = false): Promise<void> {
+    if (e.hostVeth && !kernelDone) await kernel.deleteLink(e.hostVeth);
     if (e.ip) this.ipam.release(e.networkId, parseIPv4(e.ip));
     this.endpoints.delete(e.Id);
   }
@@ -612,7 +612,7 @@ export class NetworkService {
     const sb = this.sandboxes.get(containerId);
     const eps = this.endpointsOf(containerId);
     if (sb?.netns) await kernel.deleteNetns(sb.netns, eps.map((e) => e.hostVeth!).filter(Boolean));
-    for (const e of eps) await this.removeEndpoint(e);
+    for (const e of eps) await this.removeEndpoint(e, !!sb?.netns);
     if (!sb) return;
     for (const p of sb.ports) this.reservations.release(p.proto, p.hostIp, p.hostPort);
     this.sandboxes.delete(containerId);

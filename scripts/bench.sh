@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# npm run bench — berthd beside the raw runc floor and the reference engine (Debian's docker.io),
+# all measured in one run through the real docker CLI with shared/tools/engine-bench.sh.
+#   SECTIONS=run,detached,logs npm run bench      # a subset (engine-bench.sh's section names)
+#   NO_REFERENCE=1 npm run bench                  # berthd and the floor only
+# Prints the side-by-side medians, the ratios against the reference and the issue targets.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SHARED=${SHARED:-$ROOT/../shared}
+TOOLS=$SHARED/tools
+export DEBIAN_FRONTEND=noninteractive
+for p in hyperfine jq curl; do command -v $p >/dev/null || apt-get install -y -qq $p >/dev/null; done
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUTROOT=${OUTROOT:-/tmp/berth-bench-$STAMP}
+mkdir -p "$OUTROOT"
+export SECTIONS=${SECTIONS:-version,run,create,detached,logs,build,pushpull}
+
+# 1. The floor: runc straight from a bundle.
+OUT=$OUTROOT/floor RUNTIMES=runc bash "$TOOLS/runtime-floor.sh" floor > "$OUTROOT/floor.log" 2>&1 || echo "runtime-floor failed (see $OUTROOT/floor.log)"
+
+# 2. berthd on its own roots, socket and cgroup parent.
+B=$OUTROOT/berthd; mkdir -p "$B"
+./bin/berthd --data-root "$B/data" --exec-root "$B/exec" -H "unix://$B/d.sock" --cgroup-parent /berth-bench > "$B/daemon.log" 2>&1 &
+BPID=$!
+for _ in $(seq 1 100); do curl -fsS --unix-socket "$B/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
+DOCKER_HOST=unix://$B/d.sock ENGINE_PID=$BPID OUT=$OUTROOT/berth-run REGISTRY_BIN=${REGISTRY_BIN:-/usr/bin/docker-registry} \
+  bash "$TOOLS/engine-bench.sh" berthd || true
+kill -TERM $BPID; wait $BPID 2>/dev/null
+grep -o " $B[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+rm -rf "$B/data" "$B/exec"
+
+# 3. The reference engine, when it can be started here.
+if [ -z "${NO_REFERENCE:-}" ]; then
+  if bash "$TOOLS/start-reference-dockerd.sh" > "$OUTROOT/refd.log" 2>&1; then
+    DOCKER_HOST=unix:///run/reference-docker.sock OUT=$OUTROOT/reference-run bash "$TOOLS/engine-bench.sh" dockerd || true
+    bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true
+  else
+    echo "reference dockerd could not start (see $OUTROOT/refd.log): ratios against it are omitted"
+  fi
+fi
+
+# 4. Side by side, and the ratios the issues set as targets.
+files=$(ls "$OUTROOT"/floor/results.tsv "$OUTROOT"/berth-run/results.tsv "$OUTROOT"/reference-run/results.tsv 2>/dev/null)
+echo; echo "## Medians (ms unless stated) — $OUTROOT"
+FIELD=median bash "$TOOLS/compare.sh" $files | tee "$OUTROOT/compare.md"
+node scripts/bench-ratios.mjs $files | tee -a "$OUTROOT/compare.md"

@@ -410,3 +410,20 @@ test('UDP ports publish too, and a container reaches its own published port thro
   assert.deepEqual(Object.keys(svc.ports(c.id)).sort(), ['5353/udp', '80/tcp']);
   await waitFor('hairpin', async () => (await inNs(c.ns, ['wget', '-q', '-O', '-', `http://${c.ep.Gateway}:${port}/index.html`], 3)).out.includes('myself'));
 });
+
+test('prune removes unused user networks (label filter), keeps used and predefined ones', async () => {
+  const used = await svc.create({ Name: `pr-used-${tag}`, Labels: { prune: 'yes' } });
+  await svc.create({ Name: `pr-free-${tag}`, Labels: { prune: 'yes' } });
+  await svc.create({ Name: `pr-other-${tag}`, Labels: { prune: 'no' } });
+  const c = await container('pruneuser', used.Id);
+  assert.deepEqual(svc.list({ dangling: ['true'], label: ['prune=yes'] }).map((n) => n.Name), [`pr-free-${tag}`]);
+  const res = await svc.prune({ label: ['prune=yes'] });
+  assert.deepEqual(res.NetworksDeleted, [`pr-free-${tag}`]);
+  assert.ok(svc.list({ name: [`pr-other-${tag}`] }).length === 1);
+  assert.ok(svc.list({ type: ['builtin'] }).length === 3);
+  await svc.releaseSandbox(c.id);
+  const again = await svc.prune({ label: ['prune=yes'] });
+  assert.deepEqual(again.NetworksDeleted, [`pr-used-${tag}`]);
+  const bridgeGone = !existsSync(`/sys/class/net/br-${used.Id.slice(0, 12)}`);
+  assert.ok(bridgeGone, 'bridge of the pruned network removed');
+});

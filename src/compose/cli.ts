@@ -219,23 +219,26 @@ async function run(argv: string[], io: ComposeIO): Promise<number> {
     io.stdout.write(USAGE);
     return command || g.flags.has('--help') ? 0 : 1;
   }
-  const files = g.flags.get('--file') ?? [];
-  const projectOptions = async (services: string[] = []): Promise<ProjectOptions> => ({
-    cwd: io.cwd,
-    env: io.env,
-    files,
-    projectDirectory: g.flags.get('--project-directory')?.[0],
-    projectName: g.flags.get('--project-name')?.[0],
-    envFiles: g.flags.get('--env-file'),
-    profiles: g.flags.get('--profile'),
-    stdin: files.includes('-') ? (io.stdin ?? (await readAllStdin())) : undefined,
-    warn: (m) => io.stderr.write(`WARN[0000] ${m}\n`),
-    services,
-  });
+  // read when a command asks: global flags may also come after the command name
+  const projectOptions = async (services: string[] = []): Promise<ProjectOptions> => {
+    const files = g.flags.get('--file') ?? [];
+    return {
+      cwd: io.cwd,
+      env: io.env,
+      files,
+      projectDirectory: g.flags.get('--project-directory')?.[0],
+      projectName: g.flags.get('--project-name')?.[0],
+      envFiles: g.flags.get('--env-file'),
+      profiles: g.flags.get('--profile'),
+      stdin: files.includes('-') ? (io.stdin ?? (await readAllStdin())) : undefined,
+      warn: (m) => io.stderr.write(`WARN[0000] ${m}\n`),
+      services,
+    };
+  };
   switch (command) {
     case 'config':
     case 'convert':
-      return config(args, io, projectOptions);
+      return config(parseCommandFlags(args, CONFIG_FLAGS, g.flags), io, projectOptions);
     case 'version':
       return version(args, io);
     default:
@@ -296,8 +299,29 @@ function selectServices(p: ComposeProject, names: string[]): ComposeProject {
   return { ...p, services: Object.fromEntries(Object.entries(p.services).filter(([n]) => keep.has(n))) };
 }
 
-async function config(args: string[], io: ComposeIO, options: (s?: string[]) => Promise<ProjectOptions>): Promise<number> {
-  const { flags, rest } = parseFlags(args, CONFIG_FLAGS, false);
+/**
+ * A command's flags. As with docker compose (cobra persistent flags), the global flags are accepted after the
+ * command name too, unless the command has a flag of that name (`logs -f` is --follow); they land in `globals`.
+ */
+function parseCommandFlags(args: string[], specs: FlagSpec[], globals: Map<string, string[]>): Parsed {
+  const own = new Set(specs.flatMap((s) => s.names));
+  const inherited = GLOBAL_FLAGS
+    .filter((s) => !['--help', '--version'].includes(s.names[0]))
+    .map((s) => ({ ...s, names: s.names.filter((n) => !own.has(n)) }))
+    .filter((s) => s.names.length > 0 && s.names[0].startsWith('--'));
+  const parsed = parseFlags(args, [...specs, ...inherited], false);
+  for (const spec of inherited) {
+    const key = spec.names[0];
+    const values = parsed.flags.get(key);
+    if (!values) continue;
+    parsed.flags.delete(key);
+    globals.set(key, spec.repeat ? [...(globals.get(key) ?? []), ...values] : values);
+  }
+  return parsed;
+}
+
+async function config(parsed: Parsed, io: ComposeIO, options: (s?: string[]) => Promise<ProjectOptions>): Promise<number> {
+  const { flags, rest } = parsed;
   if (flags.has('--help')) {
     io.stdout.write('Usage:  berth compose config [OPTIONS] [SERVICE...]\n\nParse, resolve and render compose file in canonical format\n');
     return 0;

@@ -259,3 +259,13 @@ test('false booleans and empty lists or mappings are left out, as Go\'s omitempt
   const r = await compose(['config'], p.dir);
   assert.equal(r.stdout, 'name: omit\nservices:\n  web:\n    image: x\n    init: false\n    networks:\n      default: null\nnetworks:\n  default:\n    name: omit_default\n');
 });
+
+test('global flags are accepted after the command too (config -f x -p y)', async (t) => {
+  const p = tempProject({ 'other.yaml': 'services:\n  late: { image: x }\n' });
+  t.after(p.cleanup);
+  const r = await compose(['config', '-f', 'other.yaml', '--project-name', 'late', '--format', 'json'], p.dir);
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout);
+  assert.equal(m.name, 'late');
+  assert.deepEqual(Object.keys(m.services), ['late']);
+});

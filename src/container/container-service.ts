@@ -193,7 +193,6 @@ export class ContainerService {
         resources: resourcesOf(c.HostConfig),
       });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
-      await this.o.runtime.delete(c.Id, true).catch(() => undefined);
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
       const { pid, monitorPid } = await this.o.runtime.start({

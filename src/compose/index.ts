@@ -5,7 +5,9 @@
 export type * from './types.js';
 export {
   runCompose, runAsDockerCliPlugin, dockerCliPluginMetadata, servicesInDependencyOrder,
-  EXIT_FILE_NOT_FOUND, EXIT_PARSE_FAILURE, EXIT_SYNTAX_FAILURE, COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION, type ComposeIO } from './cli.js';
+  EXIT_FILE_NOT_FOUND, EXIT_PARSE_FAILURE, EXIT_SYNTAX_FAILURE, COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION,
+  type ComposeIO,
+} from './cli.js';
 export { loadProject, loadComposeModel, resolveInputs, type ResolvedInputs } from './loader.js';
 export { parseDotEnv } from './dotenv.js';
 export { substitute, interpolateTree, extractVariables, InterpolationError, type Lookup, type VariableUse } from './interpolation.js';

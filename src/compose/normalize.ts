@@ -175,14 +175,14 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
           });
           break;
         case 'volumes':
-          for (const vol of v as Dict[]) {
+          s.volumes = (v as Dict[]).map((vol) => {
             if (vol.target === undefined || vol.target === '') throw new InvalidParameterError('volumes: target is required');
             if (vol.type === 'bind' && !vol.source) throw new InvalidParameterError('volumes: bind mount requires a source');
             if (isDict(vol.tmpfs) && vol.tmpfs.size !== undefined) {
-              vol.tmpfs = { ...vol.tmpfs, size: parseBytes(vol.tmpfs.size as string, `${where}.volumes.tmpfs.size`) };
+              return { ...vol, tmpfs: { ...vol.tmpfs, size: parseBytes(vol.tmpfs.size as string, `${where}.volumes.tmpfs.size`) } };
             }
-          }
-          s.volumes = v as ServiceConfig['volumes'];
+            return vol;
+          }) as unknown as ServiceConfig['volumes'];
           break;
         case 'scale':
           s.scale = num(v);

@@ -12,6 +12,7 @@ import {
 import { Transport, readBody, readJson, type HijackedConnection, type Query, type RequestOptions } from './transport.js';
 import { jsonLines, type JsonMessage } from './streams.js';
 import { daemonError } from './errors.js';
+import { endpointFromEnvironment, type ConnectOptions } from './connect.js';
 import type * as T from './types.js';
 
 export interface EngineClientOptions extends EndpointOptions {
@@ -63,6 +64,14 @@ export class EngineClient {
     this.maxApiVersion = opts.maxApiVersion ?? CLIENT_API_VERSION;
     const pinned = opts.apiVersion ?? (env.DOCKER_API_VERSION || undefined);
     if (pinned) this.negotiated = pinned.replace(/^v/, '');
+  }
+
+  /**
+   * A client for the daemon the environment names, as the docker CLI picks it: DOCKER_CONTEXT,
+   * DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG's current context.
+   */
+  static fromEnvironment(opts: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): EngineClient {
+    return new EngineClient({ endpoint: endpointFromEnvironment(opts, env), env });
   }
 
   /** Host string as shown in messages, e.g. unix:///run/berth.sock. */

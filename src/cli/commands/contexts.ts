@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseHost } from '../../client/index.js';
 import { StatusError, type Command, type Ctx } from '../command.js';
-import { configDir, ContextStore, type ContextMeta } from '../context-store.js';
+import { configDir, ContextStore, type ContextMeta } from '../../client/index.js';
 import { renderList, resolveFormat, renderEach } from '../format/formatter.js';
 import { indentJson } from '../shared.js';
 import { selectedContext } from '../connect.js';

@@ -34,7 +34,7 @@ export class Daemon {
     for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime')]) mkdirSync(d, { recursive: true, mode: 0o711 });
     this.lockPidfile();
     const conmon = findBinary('conmon');
-    const runtimePath = findBinary(this.opts.runtime);
+    const runtimePath = runtimeBinary(this.opts.runtime, execRoot);
     if (!conmon) throw new Error('conmon not found: install it (apt-get install conmon)');
     if (!runtimePath) throw new Error(`${this.opts.runtime} not found: install it (apt-get install ${this.opts.runtime})`);
 
@@ -110,6 +110,21 @@ export class Daemon {
     rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });
     removeEmptyCgroupParents(this.opts.cgroupParent);
   }
+}
+
+/**
+ * crun refuses a hybrid cgroup layout (a controller on the cgroup2 mount, as on these hosts).
+ * It works when that mount is hidden, so crun runs through a wrapper in a private mount namespace.
+ */
+function runtimeBinary(name: 'runc' | 'crun', execRoot: string): string | undefined {
+  const bin = findBinary(name);
+  if (!bin || name !== 'crun') return bin;
+  let hybrid = false;
+  try { hybrid = readFileSync('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').trim() !== ''; } catch { /* pure v1 or v2 */ }
+  if (!hybrid) return bin;
+  const wrapper = join(execRoot, 'crun-hybrid');
+  writeFileSync(wrapper, `#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec ${bin} "$@"' crun "$@"\n`, { mode: 0o755 });
+  return wrapper;
 }
 
 /** runc leaves the (empty) parent cgroup behind; remove it where nothing else lives in it. */

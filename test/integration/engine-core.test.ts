@@ -238,3 +238,18 @@ describe('save/load across daemons and a restart', () => {
     } finally { await d.cleanup(); rmSync(d.dir, { recursive: true, force: true }); }
   });
 });
+
+describe('crun as the runtime', () => {
+  test('--runtime crun runs containers (hidden hybrid cgroup mount) with output, exit codes and stdin', async () => {
+    const d = await startBerthd({ extraArgs: ['--runtime', 'crun'] });
+    try {
+      importBusybox(d);
+      const r = d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo via crun; exit 4']);
+      assert.equal(r.stdout, 'via crun\n');
+      assert.equal(r.status, 4);
+      const i = d.docker(['run', '-i', '--rm', 'busybox', 'cat'], { input: 'piped\n' });
+      assert.equal(i.stdout, 'piped\n');
+      assert.match(d.docker(['info', '--format', '{{.DefaultRuntime}}']).stdout, /crun/);
+    } finally { await d.cleanup(); }
+  });
+});

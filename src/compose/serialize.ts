@@ -134,7 +134,9 @@ export function projectToConfig(p: ComposeProject, opts: { json?: boolean } = {}
     return o;
   };
   const networks = section(p.networks, NETWORK_ORDER);
-  if (networks && opts.json) for (const n of Object.values(networks) as Dict[]) if (n.ipam === undefined) n.ipam = {};
+  if (networks && opts.json) {
+    for (const [k, n] of Object.entries(networks) as Array<[string, Dict]>) networks[k] = ordered({ ipam: {}, ...n }, NETWORK_ORDER);
+  }
   if (networks) out.networks = networks;
   const volumes = section(p.volumes, VOLUME_ORDER);
   if (volumes) out.volumes = volumes;

@@ -16,7 +16,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import { openDatabase, type Db } from '../../src/store/index.js';
-import { NetworkService } from '../../src/network/index.js';
+import { NetworkService, ServiceNetworking } from '../../src/network/index.js';
 
 const tag = `t${randomBytes(3).toString('hex')}`;
 const octet = 20 + (randomBytes(1)[0] % 100); // 10.213.<octet+k>.0/24 for this run
@@ -426,4 +426,57 @@ test('prune removes unused user networks (label filter), keeps used and predefin
   assert.deepEqual(again.NetworksDeleted, [`pr-used-${tag}`]);
   const bridgeGone = !existsSync(`/sys/class/net/br-${used.Id.slice(0, 12)}`);
   assert.ok(bridgeGone, 'bridge of the pruned network removed');
+});
+
+test('ServiceNetworking turns a container record into endpoints, ports, hosts and resolv.conf', async () => {
+  const { Id } = await svc.create({ Name: `rec-${tag}`, IPAM: { Config: [{ Subnet: subnet(10) }] } });
+  const records = new Map<string, { Id: string; Name: string }>();
+  const adapter = new ServiceNetworking(svc, { resolveContainer: (ref) => records.get(ref) ?? [...records.values()].find((r) => r.Id.startsWith(ref)) });
+  const dbRec = { Id: randomBytes(32).toString('hex'), Name: 'dbrec', Config: { Hostname: 'dbrec' }, HostConfig: { NetworkMode: 'default' } };
+  records.set('dbrec', dbRec);
+  const web = {
+    Id: randomBytes(32).toString('hex'), Name: 'webrec',
+    Config: { Hostname: 'webhost', Domainname: 'example.org', ExposedPorts: { '80/tcp': {}, '443/tcp': {} } },
+    HostConfig: {
+      NetworkMode: 'default', PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] }, PublishAllPorts: true,
+      ExtraHosts: ['gw:host-gateway'], Links: ['/dbrec:/webrec/database'], Dns: ['10.0.0.2'],
+    },
+    NetworkingConfig: { EndpointsConfig: { [`rec-${tag}`]: { Aliases: ['www'] } } },
+  };
+  const dbUp = await adapter.setUp(dbRec);
+  const up = await adapter.setUp(web);
+  try {
+    assert.match(up.netnsPath!, /^\/var\/run\/netns\/berth-/);
+    assert.deepEqual(Object.keys(up.settings.Networks).sort(), ['bridge', `rec-${tag}`].sort());
+    assert.equal(up.settings.IPAddress, up.settings.Networks.bridge.IPAddress);
+    assert.deepEqual(up.settings.Networks[`rec-${tag}`].Aliases, ['www']);
+    assert.equal(up.settings.Ports['80/tcp'][0].HostIp, '127.0.0.1');
+    assert.ok(Number(up.settings.Ports['443/tcp'][0].HostPort) > 0, 'PublishAllPorts maps every exposed port');
+    assert.ok(up.hosts.includes(`${dbUp.settings.IPAddress}\tdatabase ${dbRec.Id.slice(0, 12)} dbrec`), up.hosts);
+    assert.ok(up.hosts.includes(`${up.settings.IPAddress}\twebhost.example.org webhost`), up.hosts);
+    assert.ok(up.hosts.includes(`10.213.${octet + 50}.1\tgw`), up.hosts);
+    // Also on a user-defined network: its embedded DNS, which relays other names to --dns.
+    assert.deepEqual(up.resolvConf.split('\n').filter((l) => l.startsWith('nameserver')), [`nameserver ${up.settings.Networks[`rec-${tag}`].Gateway}`]);
+    // Only the default bridge: the --dns servers (or the host's) directly, as Docker.
+    assert.equal(dbUp.resolvConf.split('\n').filter((l) => l.startsWith('nameserver')).includes(`nameserver ${dbUp.settings.Gateway}`), false);
+
+    const hostRec = { Id: randomBytes(32).toString('hex'), Name: 'h', Config: {}, HostConfig: { NetworkMode: 'host' } };
+    const hostUp = await adapter.setUp(hostRec);
+    assert.equal(hostUp.netnsPath, 'host');
+    assert.deepEqual(Object.keys(hostUp.settings.Networks), ['host']);
+    await adapter.tearDown(hostRec);
+
+    const joiner = { Id: randomBytes(32).toString('hex'), Name: 'j', Config: { Hostname: 'j' }, HostConfig: { NetworkMode: 'container:dbrec' } };
+    const jUp = await adapter.setUp(joiner);
+    assert.equal(jUp.netnsPath, dbUp.netnsPath);
+    await adapter.tearDown(joiner);
+
+    const bad = { Id: randomBytes(32).toString('hex'), Name: 'bad', Config: {}, HostConfig: { NetworkMode: 'no-such-network' } };
+    await assert.rejects(adapter.setUp(bad), /network no-such-network not found/);
+    assert.ok(!sh('ip', ['netns', 'list']).includes(`berth-${tag}-${bad.Id.slice(0, 12)}`), 'failed setUp leaves no namespace');
+  } finally {
+    await adapter.tearDown(web);
+    await adapter.tearDown(dbRec);
+  }
+  assert.equal(Object.keys(svc.inspect(`rec-${tag}`).Containers).length, 0);
 });

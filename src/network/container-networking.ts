@@ -1,0 +1,95 @@
+/**
+ * The container service's view of networking (its `ContainerNetworking` interface, matched
+ * structurally so this folder does not depend on src/container): turns a container record's
+ * HostConfig/NetworkingConfig into a sandbox, endpoints, published ports, /etc/hosts and
+ * /etc/resolv.conf, in Docker's NetworkSettings shape.
+ */
+import { InvalidParameterError } from '../errors/index.js';
+import type { EndpointSettings, NetworkService, PortMap, SandboxMode } from './network-service.js';
+
+/** The parts of a container record networking reads. */
+export interface NetworkedContainer {
+  Id: string;
+  Name: string;
+  Config: Record<string, any>;
+  HostConfig: Record<string, any>;
+  NetworkingConfig?: Record<string, any>;
+}
+
+export interface ContainerNetworkingOptions {
+  /** Resolves a container reference (name, ID or prefix) to its full ID, for container:<ref> and links. */
+  resolveContainer?: (ref: string) => { Id: string; Name: string } | undefined;
+}
+
+export class ServiceNetworking {
+  constructor(private readonly svc: NetworkService, private readonly o: ContainerNetworkingOptions = {}) {}
+
+  async setUp(c: NetworkedContainer): Promise<{ netnsPath: string | null | 'host'; settings: Record<string, any>; hosts: string; resolvConf: string }> {
+    const h = c.HostConfig ?? {};
+    const modeText: string = h.NetworkMode || 'default';
+    let mode: SandboxMode;
+    let primary: string | null = null;
+    if (modeText === 'host' || modeText === 'none') mode = modeText;
+    else if (modeText.startsWith('container:')) {
+      const ref = modeText.slice('container:'.length);
+      const target = this.o.resolveContainer ? this.o.resolveContainer(ref) : { Id: ref, Name: ref };
+      if (!target) throw new InvalidParameterError(`No such container: ${ref}`);
+      mode = { container: target.Id };
+    } else {
+      mode = 'bridge';
+      primary = modeText === 'default' ? 'bridge' : modeText;
+    }
+    const { netnsPath } = await this.svc.createSandbox(c.Id, mode);
+    try {
+      const endpoints: Record<string, any> = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
+      if (modeText === 'host' || modeText === 'none') {
+        await this.svc.connect(c.Id, c.Name, modeText, {});
+      } else if (primary) {
+        const order = [primary, ...Object.keys(endpoints).filter((n) => n !== primary && !(primary === 'bridge' && n === 'default'))];
+        for (const net of order) {
+          const cfg = endpoints[net] ?? (net === 'bridge' ? endpoints.default : undefined) ?? {};
+          await this.svc.connect(c.Id, c.Name, net, {
+            Aliases: cfg.Aliases, IPAMConfig: cfg.IPAMConfig,
+            MacAddress: cfg.MacAddress || (net === primary ? c.Config?.MacAddress : undefined),
+          });
+        }
+        const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = { ...(h.PortBindings ?? {}) };
+        if (h.PublishAllPorts) {
+          for (const p of Object.keys(c.Config?.ExposedPorts ?? {})) if (!bindings[p]?.length) bindings[p] = [{ HostIp: '', HostPort: '' }];
+        }
+        if (Object.keys(bindings).length) await this.svc.publishPorts(c.Id, bindings);
+      }
+      const links = (h.Links ?? []).map((l: string) => {
+        // "name:alias" or "/name:/container/alias" (the form Docker stores).
+        const [ref, alias] = l.split(':');
+        const target = this.o.resolveContainer?.(ref.replace(/^\//, ''));
+        return target ? { alias: alias.split('/').pop()!, containerId: target.Id, containerName: target.Name } : null;
+      }).filter(Boolean);
+      const hosts = this.svc.hostsFileFor(c.Id, {
+        hostname: c.Config?.Hostname, domainname: c.Config?.Domainname, extraHosts: h.ExtraHosts, links,
+      });
+      const resolvConf = this.svc.resolvConfFor(c.Id, { dns: h.Dns, dnsSearch: h.DnsSearch, dnsOptions: h.DnsOptions });
+      return { netnsPath: mode === 'host' ? 'host' : netnsPath, settings: this.settings(c.Id), hosts, resolvConf };
+    } catch (err) {
+      await this.svc.releaseSandbox(c.Id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async tearDown(c: { Id: string }): Promise<void> {
+    await this.svc.releaseSandbox(c.Id);
+  }
+
+  /** NetworkSettings as Docker reports it; top-level address fields come from the default bridge. */
+  settings(containerId: string): Record<string, any> {
+    const s = this.svc.networkSettings(containerId);
+    const b: Partial<EndpointSettings> = s.Networks.bridge ?? {};
+    return {
+      Bridge: '', SandboxID: s.SandboxKey ? containerId : '', SandboxKey: s.SandboxKey, Ports: s.Ports as PortMap,
+      HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+      EndpointID: b.EndpointID ?? '', Gateway: b.Gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      IPAddress: b.IPAddress ?? '', IPPrefixLen: b.IPPrefixLen ?? 0, IPv6Gateway: '', MacAddress: b.MacAddress ?? '',
+      Networks: s.Networks,
+    };
+  }
+}

@@ -269,3 +269,15 @@ test('global flags are accepted after the command too (config -f x -p y)', async
   assert.equal(m.name, 'late');
   assert.deepEqual(Object.keys(m.services), ['late']);
 });
+
+test('the same fixture as JSON, in compose-go\'s JSON shape (fixture full/expected.json)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const dir = `${repo}test/fixtures/compose/full`;
+  const home = '/home/someone';
+  const r = await compose(['config', '--format', 'json'], dir, { HOME: home, FROM_SHELL: 'shell', FROM_ENV: 'argenv' });
+  assert.equal(r.code, 0, r.stderr);
+  const expected = readFileSync(`${dir}/expected.json`, 'utf8').replaceAll('${DIR}', dir).replaceAll('${HOME}', home);
+  assert.equal(r.stdout, expected);
+});

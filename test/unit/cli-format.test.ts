@@ -107,3 +107,8 @@ test('displayable ports group consecutive ranges', () => {
   assert.equal(displayablePorts([{ PrivatePort: 80, Type: 'tcp' }, { PrivatePort: 81, Type: 'tcp' }, { PrivatePort: 53, Type: 'udp' }]), '53/udp, 80-81/tcp');
   assert.equal(displayablePorts([{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: 80, Type: 'tcp' }]), '0.0.0.0:80->80/tcp');
 });
+
+test('natural sort order of names (volume ls, network ls)', async () => {
+  const { naturalCompare } = await import('../../src/cli/shared.js');
+  assert.deepEqual(['04fe', '1a3d', 'v10', 'v9', 'a', 'B'].sort(naturalCompare), ['1a3d', '04fe', 'B', 'a', 'v9', 'v10']);
+});

@@ -215,7 +215,8 @@ export async function inspectObjects(ctx: Ctx, names: string[], kinds: InspectKi
     else if (genericMissing && lastErr instanceof NotFoundError) errors.push(`Error: No such object: ${name}`);
     else errors.push(describeErr(lastErr));
   }
-  if (format) ctx.out(renderEach(format, found));
+  // docker prints one (empty) line for a template even when nothing was found.
+  if (format) ctx.out(found.length ? renderEach(format, found) : '\n');
   else ctx.line(indentJson(found));
   if (errors.length) throw new StatusError(errors.join('\n'), 1);
   return 0;

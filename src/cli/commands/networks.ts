@@ -3,7 +3,7 @@ import type { Command } from '../command.js';
 import { filtersFromFlags, splitKeyValue } from '../flags.js';
 import { renderList, resolveFormat } from '../format/formatter.js';
 import { NETWORK_HEADERS, networkRow } from '../list-contexts.js';
-import { confirm, forEachTarget } from '../shared.js';
+import { confirm, forEachTarget, naturalCompare } from '../shared.js';
 import { inspectObjects, printPrune, resolveInspectFormat } from './containers.js';
 
 function kv(list: string[]): Record<string, string> {
@@ -53,7 +53,7 @@ const ls: Command = {
   args: { max: 0 },
   async run(ctx, p) {
     const client = await ctx.client();
-    const nets = (await client.listNetworks(filtersFromFlags(p.flags.filter as string[]))).sort((a, b) => a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0);
+    const nets = (await client.listNetworks(filtersFromFlags(p.flags.filter as string[]))).sort((a, b) => naturalCompare(a.Name, b.Name));
     const format = p.flags.quiet ? '{{.ID}}' : resolveFormat(p.flags.format as string | undefined, 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}');
     ctx.out(renderList(format, nets.map((n) => networkRow(n, p.flags['no-trunc'] !== true)), NETWORK_HEADERS));
     return 0;

@@ -122,8 +122,6 @@ const create: Command = {
   flags: CONTAINER_FLAGS,
   stopAtFirstArg: true,
   args: { min: 1 },
-  runStyleErrors: true,
-  errorExitCode: 125,
   async run(ctx, p) {
     const body = parseCreate(ctx, p);
     const client = await ctx.client();

@@ -3,7 +3,7 @@ import type { Command } from '../command.js';
 import { filtersFromFlags, splitKeyValue } from '../flags.js';
 import { renderList, resolveFormat } from '../format/formatter.js';
 import { VOLUME_HEADERS, volumeRow } from '../list-contexts.js';
-import { confirm, forEachTarget } from '../shared.js';
+import { confirm, forEachTarget, naturalCompare } from '../shared.js';
 import { inspectObjects, printPrune, resolveInspectFormat } from './containers.js';
 
 function kv(list: string[]): Record<string, string> {
@@ -41,7 +41,7 @@ const ls: Command = {
   async run(ctx, p) {
     const client = await ctx.client();
     const r = await client.listVolumes(filtersFromFlags(p.flags.filter as string[]));
-    const vols = (r.Volumes ?? []).sort((a, b) => a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0);
+    const vols = (r.Volumes ?? []).sort((a, b) => naturalCompare(a.Name, b.Name));
     for (const w of r.Warnings ?? []) ctx.err(`${w}\n`);
     const format = p.flags.quiet ? '{{.Name}}' : resolveFormat(p.flags.format as string | undefined, 'table {{.Driver}}\t{{.Name}}');
     ctx.out(renderList(format, vols.map(volumeRow), VOLUME_HEADERS));

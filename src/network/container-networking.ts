@@ -45,12 +45,16 @@ export class ServiceNetworking {
       if (modeText === 'host' || modeText === 'none') {
         await this.svc.connect(c.Id, c.Name, modeText, {});
       } else if (primary) {
-        const order = [primary, ...Object.keys(endpoints).filter((n) => n !== primary && !(primary === 'bridge' && n === 'default'))];
+        // EndpointsConfig may name the primary network by name while NetworkMode has its ID (or
+        // the reverse): compare by ID so each network is joined once, the primary first.
+        const primaryId = this.svc.networkId(primary);
+        const cfgFor = (id: string) => Object.entries(endpoints).find(([k]) => this.idOf(k === 'default' ? 'bridge' : k) === id)?.[1];
+        const order = [primaryId, ...new Set(Object.keys(endpoints).map((k) => this.svc.networkId(k === 'default' ? 'bridge' : k)))].filter((id, i, a) => a.indexOf(id) === i);
         for (const net of order) {
-          const cfg = endpoints[net] ?? (net === 'bridge' ? endpoints.default : undefined) ?? {};
+          const cfg = cfgFor(net) ?? {};
           await this.svc.connect(c.Id, c.Name, net, {
             Aliases: cfg.Aliases, IPAMConfig: cfg.IPAMConfig,
-            MacAddress: cfg.MacAddress || (net === primary ? c.Config?.MacAddress : undefined),
+            MacAddress: cfg.MacAddress || (net === primaryId ? c.Config?.MacAddress : undefined),
           });
         }
         const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = { ...(h.PortBindings ?? {}) };
@@ -74,6 +78,10 @@ export class ServiceNetworking {
       await this.svc.releaseSandbox(c.Id).catch(() => undefined);
       throw err;
     }
+  }
+
+  private idOf(ref: string): string | undefined {
+    try { return this.svc.networkId(ref); } catch { return undefined; }
   }
 
   async tearDown(c: { Id: string }): Promise<void> {

@@ -399,6 +399,9 @@ export class NetworkService {
 
   inspect(idOrName: string): any { return this.shape(this.find(idOrName), true); }
 
+  /** The full ID of a network given by ID, name or ID prefix (NotFoundError otherwise). */
+  networkId(idOrName: string): string { return this.find(idOrName).Id; }
+
   /** Engine API list filters: driver, id, label, name, scope, type (custom|builtin), dangling. */
   list(filters: Record<string, string[]> = {}): any[] {
     const used = new Set(this.endpoints.all().map((e) => e.networkId));

@@ -471,6 +471,14 @@ test('ServiceNetworking turns a container record into endpoints, ports, hosts an
     assert.equal(jUp.netnsPath, dbUp.netnsPath);
     await adapter.tearDown(joiner);
 
+    // NetworkMode by ID prefix, EndpointsConfig by name: one endpoint, with the configured alias.
+    const byId = { Id: randomBytes(32).toString('hex'), Name: 'byid', Config: {}, HostConfig: { NetworkMode: Id.slice(0, 10) },
+      NetworkingConfig: { EndpointsConfig: { [`rec-${tag}`]: { Aliases: ['aka'] } } } };
+    const byIdUp = await adapter.setUp(byId);
+    assert.deepEqual(Object.keys(byIdUp.settings.Networks), [`rec-${tag}`]);
+    assert.deepEqual(byIdUp.settings.Networks[`rec-${tag}`].Aliases, ['aka']);
+    await adapter.tearDown(byId);
+
     const bad = { Id: randomBytes(32).toString('hex'), Name: 'bad', Config: {}, HostConfig: { NetworkMode: 'no-such-network' } };
     await assert.rejects(adapter.setUp(bad), /network no-such-network not found/);
     assert.ok(!sh('ip', ['netns', 'list']).includes(`berth-${tag}-${bad.Id.slice(0, 12)}`), 'failed setUp leaves no namespace');

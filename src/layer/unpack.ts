@@ -87,7 +87,7 @@ class TreeWriter {
   private readonly nodes = new Map<string, Node>([['', { kind: 'dir' }]]);
   private readonly dirMeta = new Map<string, Meta>();
   private readonly specials = new Map<string, Special>();
-  private readonly whiteouts = new Map<string, { uid: number; gid: number }>();
+  private readonly whiteouts = new Map<string, { uid: number; gid: number; mtime?: number }>();
   private readonly opaque = new Set<string>();
   private readonly laterLinks: Array<{ target: string; rel: string }> = [];
   private readonly counted = new Set<string>();   // rel paths whose bytes are in `size` (removed on replace)
@@ -220,7 +220,7 @@ class TreeWriter {
         const vrel = parent === '' ? victim : parent + '/' + victim;
         this.removeExisting(vrel, false);
         this.nodes.set(vrel, { kind: 'whiteout' });
-        this.whiteouts.set(vrel, { uid, gid });
+        this.whiteouts.set(vrel, { uid, gid, mtime });
       }
       return drainAndDone();
     }
@@ -320,24 +320,28 @@ class TreeWriter {
 
   /** Creates the batched nodes (devices, whiteouts, opaque markers) and applies directory metadata last. */
   async finish(): Promise<void> {
-    const devs = [...this.specials].filter(([, s]) => s.type !== 'p');
-    const fifos = [...this.specials].filter(([, s]) => s.type === 'p');
-    const mk: string[] = [];
-    for (const [rel, s] of devs) mk.push(rel, s.type, String(s.major), String(s.minor));
-    for (const rel of this.whiteouts.keys()) mk.push(rel, 'c', '0', '0');
-    if (mk.length > 0) {
-      await run('xargs', ['-0', '-n', '4', 'mknod', '-m', '0', '--'], { input: mk.join('\0') + '\0', cwd: this.root });
+    // Node cannot mknod. Every device, fifo and whiteout of the layer is made by ONE GNU tar process reading a
+    // small tar of just those nodes (owner, mode and mtime included): thousands of whiteouts cost one spawn, not
+    // thousands. Their parents are real directories of this private tree (resolved above), so nothing is followed.
+    if (this.specials.size + this.whiteouts.size > 0) {
+      const pack = tar.pack();
+      const chunks: Buffer[] = [];
+      const collected = (async () => { for await (const c of pack) chunks.push(c as Buffer); })();
+      const TYPES = { c: 'character-device', b: 'block-device', p: 'fifo' } as const;
+      for (const [rel, sp] of this.specials) {
+        pack.entry({ name: rel, type: TYPES[sp.type], devmajor: sp.major, devminor: sp.minor, mode: sp.mode || 0o10000,
+          uid: sp.uid, gid: sp.gid, mtime: new Date((sp.mtime ?? Date.now() / 1000) * 1000) });
+      }
+      for (const [rel, w] of this.whiteouts) {
+        // mode 0 would read as "use the default" to tar-stream: 0o10000 is outside the permission bits and is masked
+        pack.entry({ name: rel, type: 'character-device', devmajor: 0, devminor: 0, mode: 0o10000, uid: w.uid, gid: w.gid,
+          mtime: new Date((w.mtime ?? Date.now() / 1000) * 1000) });
+      }
+      pack.finalize();
+      await collected;
+      await run('tar', ['-x', '-f', '-', '-C', this.root, '--numeric-owner', '--same-owner', '--same-permissions', '--no-recursion', '--warning=no-timestamp'],
+        { input: Buffer.concat(chunks) });
     }
-    if (fifos.length > 0) {
-      await run('xargs', ['-0', 'mkfifo', '-m', '0', '--'], { input: fifos.map(([rel]) => rel).join('\0') + '\0', cwd: this.root });
-    }
-    for (const [rel, s] of this.specials) {
-      const p = this.abs(rel);
-      fs.lchownSync(p, s.uid, s.gid);
-      fs.chmodSync(p, s.mode);
-      if (s.mtime !== undefined) fs.utimesSync(p, s.atime!, s.mtime);
-    }
-    for (const [rel, w] of this.whiteouts) fs.lchownSync(this.abs(rel), w.uid, w.gid);
     for (const { target, rel } of this.laterLinks) fs.linkSync(this.abs(target), this.abs(rel));
     if (this.opaque.size > 0) await setOpaque(this.root, this.opaque);
     // Directories last (deepest first), so creating their children no longer moves their mtimes.
@@ -418,7 +422,9 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
       if (called) return;
       called = true;
       if (err && !failure) failure = invalid(err);
-      next(err);
+      // Never continue the parser from inside its own 'entry' event: with many data-less entries in one chunk
+      // that recursion would overflow the stack.
+      queueMicrotask(() => next(err));
     };
     try { tree.entry(header, stream as unknown as NodeJS.ReadableStream & { resume(): void }, done); }
     catch (e) { done(e as Error); }

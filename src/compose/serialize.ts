@@ -104,9 +104,9 @@ export function serializeService(s: ServiceConfig, opts: { json?: boolean } = {}
     if (d.command === undefined) d.command = null;
     if (d.entrypoint === undefined) d.entrypoint = null;
   }
-  // Go's omitempty: plain booleans that are false and empty lists/mappings are not printed
+  // Go's omitempty: false plain booleans, empty strings and empty lists/mappings are not printed
   for (const [k, v] of Object.entries(d)) {
-    if ((v === false && OMIT_FALSE.has(k)) || (Array.isArray(v) && v.length === 0 && k !== 'command' && k !== 'entrypoint')
+    if ((v === false && OMIT_FALSE.has(k)) || v === '' || (Array.isArray(v) && v.length === 0 && k !== 'command' && k !== 'entrypoint')
       || (isDict(v) && Object.keys(v).length === 0 && k !== 'build')) delete d[k];
   }
   return ordered(d, SERVICE_ORDER);

@@ -130,7 +130,7 @@ function usageBlock(commandPath: string, cmd: Command): string {
 
 function commandHelp(commandPath: string, cmd: Command): string {
   const lines = [`\n${usageBlock(commandPath, cmd)}\n`, `${cmd.description}\n`];
-  const visible = cmd.flags.filter((f) => !f.hidden);
+  const visible = [...cmd.flags, HELP_FLAG].filter((f) => !f.hidden).sort((a, b) => a.name < b.name ? -1 : 1);
   if (visible.length) {
     lines.push('Options:');
     const rows = visible.map((f) => {

@@ -1,5 +1,6 @@
 /** The services the API translates to; the daemon assembles them. */
 import type { ContainerService } from '../container/index.js';
+import type { ExecService } from '../container/exec.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageArchive, ImageStore } from '../image/index.js';
 
@@ -19,4 +20,5 @@ export interface Engine {
   archive: ImageArchive;
   containers: ContainerService;
   events: EventBus;
+  execs?: ExecService;
 }

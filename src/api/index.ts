@@ -4,15 +4,22 @@ import type { Engine } from './engine.js';
 import { systemRoutes } from './system.js';
 import { imageRoutes } from './images.js';
 import { containerRoutes } from './containers.js';
+import { buildRoutes } from './build.js';
+import { distributionRoutes } from './distribution.js';
+import { execRoutes } from './exec.js';
 
 export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
 export type { Engine, EngineInfo } from './engine.js';
 export { Router } from './router.js';
+export { networkRoutes } from './networks.js';
 
 export function engineRouter(engine: Engine): Router {
   const r = new Router();
   systemRoutes(r, engine);
   imageRoutes(r, engine);
   containerRoutes(r, engine);
+  buildRoutes(r, engine);
+  distributionRoutes(r, engine);
+  if (engine.execs) execRoutes(r, engine.execs);
   return r;
 }

@@ -7,14 +7,17 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createApiServer, engineRouter, type Engine } from '../api/index.js';
+import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
 import { ContainerService } from '../container/index.js';
+import { ExecService } from '../container/exec.js';
 import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
 import { ConmonRuntime, findBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
-import { LoopbackNetworking } from './networking-basic.js';
+import { NetworkService } from '../network/index.js';
+import { EngineNetworking } from './networking.js';
+import { createHash } from 'node:crypto';
 import type { DaemonOptions } from './options.js';
 
 export const VERSION = '0.1.0';
@@ -22,6 +25,7 @@ export const VERSION = '0.1.0';
 export class Daemon {
   private servers: http.Server[] = [];
   private db?: Db;
+  private networks?: NetworkService;
   engine?: Engine;
   private readonly log: (msg: string) => void;
 
@@ -50,17 +54,28 @@ export class Daemon {
       name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'),
       exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon,
     });
+    const networks = new NetworkService({
+      db: this.db, execRoot, bridgeName: this.opts.bridge ?? 'berth0', bip: this.opts.bip,
+      defaultAddressPools: this.opts.defaultAddressPools,
+      instanceId: createHash('sha256').update(execRoot).digest('hex').slice(0, 6),
+    });
+    await networks.init();
+    this.networks = networks;
+    let containerLookup: (ref: string) => { Id: string; Name: string } | undefined = () => undefined;
     const containers = new ContainerService({
-      db: this.db, dataRoot, images, runtime, events, networking: new LoopbackNetworking(),
+      db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
+    containerLookup = (ref) => containers.tryGet(ref);
     containers.watchExits();
     await containers.restore();
     this.engine = {
       info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
       images, archive, containers, events,
+      execs: new ExecService({ containers, runtime, events, log: this.log }),
     };
     const router = engineRouter(this.engine);
+    networkRoutes(router, this.engine, networks);
     for (const h of this.opts.hosts) await this.listen(h, router);
     this.log(`API listening on ${this.opts.hosts.join(', ')}`);
   }
@@ -105,6 +120,7 @@ export class Daemon {
   async stop(): Promise<void> {
     for (const s of this.servers) { s.close(); s.closeAllConnections?.(); }
     await this.engine?.containers.shutdown(this.opts.liveRestore);
+    await this.networks?.shutdown();
     for (const h of this.opts.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });
     this.db?.close();
     rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });

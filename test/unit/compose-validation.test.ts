@@ -98,7 +98,7 @@ test('optional dependencies (required: false) on unknown services only warn', ()
   }
 });
 
-test('berth compose config exits 1 and prints the error on stderr', async (t) => {
+test('berth compose config exits 15 (as docker compose) and prints the error on stderr', async (t) => {
   const p = tempProject({ 'compose.yaml': 'services:\n  web:\n    image: x\n    depends_on: [ghost]\n' });
   t.after(p.cleanup);
   const r = await compose(['config'], p.dir);

@@ -1,6 +1,6 @@
 /**
  * The layer store: every layer unpacked once per ChainID under <root>/<chainid hex>/diff and recorded in the
- * metadata DB (table `layers`). A layer directory is complete before it is renamed into place, and recorded only
+ * metadata DB (table `layer_chains`). A layer directory is complete before it is renamed into place, and recorded only
  * after the rename, so a crash leaves at worst a temp dir or an unrecorded dir, which sweep() removes.
  */
 import * as fs from 'node:fs';
@@ -49,17 +49,17 @@ export class LayerStore {
     this.durable = opts.durable ?? true;
     fs.mkdirSync(root, { recursive: true, mode: 0o710 });
     migrate(db, [
-      `CREATE TABLE IF NOT EXISTS layers (
-         chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, parent TEXT REFERENCES layers(chain_id),
+      `CREATE TABLE IF NOT EXISTS layer_chains (
+         chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, parent TEXT REFERENCES layer_chains(chain_id),
          size INTEGER NOT NULL, created TEXT NOT NULL)`,
-      'CREATE INDEX IF NOT EXISTS layers_parent ON layers(parent)',
+      'CREATE INDEX IF NOT EXISTS layer_chains_parent ON layer_chains(parent)',
     ]);
     this.stmts = {
-      get: db.prepare('SELECT chain_id, diff_id, parent, size FROM layers WHERE chain_id = ?'),
-      all: db.prepare('SELECT chain_id, diff_id, parent, size FROM layers'),
-      put: db.prepare('INSERT INTO layers (chain_id, diff_id, parent, size, created) VALUES (?, ?, ?, ?, ?)'),
-      del: db.prepare('DELETE FROM layers WHERE chain_id = ?'),
-      child: db.prepare('SELECT chain_id FROM layers WHERE parent = ? LIMIT 1'),
+      get: db.prepare('SELECT chain_id, diff_id, parent, size FROM layer_chains WHERE chain_id = ?'),
+      all: db.prepare('SELECT chain_id, diff_id, parent, size FROM layer_chains'),
+      put: db.prepare('INSERT INTO layer_chains (chain_id, diff_id, parent, size, created) VALUES (?, ?, ?, ?, ?)'),
+      del: db.prepare('DELETE FROM layer_chains WHERE chain_id = ?'),
+      child: db.prepare('SELECT chain_id FROM layer_chains WHERE parent = ? LIMIT 1'),
     };
   }
 

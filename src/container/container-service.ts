@@ -25,6 +25,11 @@ export interface ContainerNetworking {
   /** Prepares the container's network namespace; null means a fresh namespace made by the runtime (loopback only). */
   setUp(c: ContainerRecord): Promise<{ netnsPath: string | null | 'host'; settings: Record<string, any>; hosts: string; resolvConf: string }>;
   tearDown(c: ContainerRecord): Promise<void>;
+  /** Joins a running container to one more network; returns its NetworkSettings afterwards. */
+  connect?(c: ContainerRecord, network: string, cfg: Record<string, any>): Promise<Record<string, any>>;
+  disconnect?(c: ContainerRecord, network: string, force: boolean): Promise<Record<string, any>>;
+  /** Network names, as given, must exist; resolves an ID or name to the network's name. */
+  networkName?(ref: string): string;
 }
 
 export interface ContainerServiceOptions {
@@ -392,6 +397,44 @@ export class ContainerService {
     if (!this.isRunning(c.Id)) throw new ConflictError(`Container ${c.Id} is not running`);
     if (!c.Config.Tty) return;
     await this.o.runtime.resize(this.dir(c.Id), h, w);
+  }
+
+  // ---- networks ----------------------------------------------------------------------------
+
+  async connectNetwork(ref: string, network: string, cfg: Record<string, any>): Promise<void> {
+    const c0 = this.get(ref);
+    await this.locked(c0.Id, async () => {
+      const c = this.get(c0.Id);
+      const name = this.o.networking.networkName?.(network) ?? network;
+      const mode = c.HostConfig.NetworkMode ?? 'bridge';
+      if (mode === 'none') throw new InvalidParameterError('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+      if (mode === 'host' || mode.startsWith('container:')) throw new InvalidParameterError('container sharing network namespace with another container or host cannot be connected to any other network');
+      const eps = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
+      const primary = mode === 'default' ? 'bridge' : mode;
+      if (eps[name] || (this.isRunning(c.Id) && c.NetworkSettings?.Networks?.[name]) || (!this.isRunning(c.Id) && name === primary)) {
+        throw new ConflictError(`endpoint with name ${c.Name} already exists in network ${name}`);
+      }
+      if (this.isRunning(c.Id) && this.o.networking.connect) c.NetworkSettings = await this.o.networking.connect(c, name, cfg);
+      eps[name] = cfg;
+      c.NetworkingConfig = { ...(c.NetworkingConfig ?? {}), EndpointsConfig: eps };
+      this.save(c);
+    });
+  }
+
+  async disconnectNetwork(ref: string, network: string, force: boolean): Promise<void> {
+    const c0 = this.get(ref);
+    await this.locked(c0.Id, async () => {
+      const c = this.get(c0.Id);
+      const name = this.o.networking.networkName?.(network) ?? network;
+      const eps = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
+      const attached = this.isRunning(c.Id) ? !!c.NetworkSettings?.Networks?.[name] : (!!eps[name] || (c.HostConfig.NetworkMode ?? 'bridge') === name);
+      if (!attached && !force) throw new InvalidParameterError(`container ${c.Id} is not connected to network ${name}`);
+      if (this.isRunning(c.Id) && this.o.networking.disconnect) c.NetworkSettings = await this.o.networking.disconnect(c, name, force);
+      delete eps[name];
+      if ((c.HostConfig.NetworkMode ?? 'bridge') === name) c.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
+      c.NetworkingConfig = { ...(c.NetworkingConfig ?? {}), EndpointsConfig: eps };
+      this.save(c);
+    });
   }
 
   // ---- attach --------------------------------------------------------------------------------

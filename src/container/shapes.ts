@@ -144,8 +144,9 @@ function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
 function networkSettingsShape(c: ContainerRecord): Record<string, unknown> {
   const ns = c.NetworkSettings ?? {};
   const running = c.State.Status === 'running' || c.State.Status === 'paused';
-  const networks = ns.Networks ?? {};
-  const primary: any = Object.values(networks)[0] ?? {};
+  const networks = running ? (ns.Networks ?? {}) : Object.fromEntries(Object.entries(ns.Networks ?? {}).map(([k, v]: [string, any]) => [k, { ...v, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' }]));
+  // Docker's top-level address fields describe the default bridge only.
+  const primary: any = (ns.Networks ?? {}).bridge ?? {};
   return {
     Bridge: '', SandboxID: ns.SandboxID ?? '', SandboxKey: running ? (ns.SandboxKey ?? '') : '',
     HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,

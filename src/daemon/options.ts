@@ -11,6 +11,7 @@ export interface DaemonOptions {
   liveRestore: boolean;
   bridge?: string;
   bip?: string;
+  defaultAddressPools?: { base: string; size: number }[];
   group?: string;
 }
 
@@ -28,6 +29,7 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
     .option('--live-restore', 'keep containers running when the daemon stops', false)
     .option('-b, --bridge <name>', 'default bridge name')
     .option('--bip <cidr>', 'default bridge address')
+    .option('--default-address-pool <spec>', 'pool for user networks: base=10.10.0.0/16,size=24 (repeatable)', collect, [])
     .option('-G, --group <name>', 'group for the unix socket', 'root')
     .allowExcessArguments(false)
     .version('0.1.0', '-v, --version');
@@ -37,6 +39,13 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
   if (runtime !== 'runc' && runtime !== 'crun') throw new Error(`unknown runtime ${runtime}: use runc or crun`);
   return {
     dataRoot: o.dataRoot, execRoot: o.execRoot, hosts: o.host.length ? o.host : ['unix:///run/berth.sock'],
-    runtime, logLevel: o.logLevel, cgroupParent: o.cgroupParent, liveRestore: !!o.liveRestore, bridge: o.bridge, bip: o.bip, group: o.group,
+    runtime, logLevel: o.logLevel, cgroupParent: o.cgroupParent, liveRestore: !!o.liveRestore, bridge: o.bridge, bip: o.bip,
+    defaultAddressPools: o.defaultAddressPool.length ? o.defaultAddressPool.map(parsePool) : undefined, group: o.group,
   };
+}
+
+function parsePool(spec: string): { base: string; size: number } {
+  const kv = Object.fromEntries(spec.split(',').map((p) => p.split('=') as [string, string]));
+  if (!kv.base || !kv.size || !/^\d+$/.test(kv.size)) throw new Error(`invalid --default-address-pool ${spec}: expected base=CIDR,size=N`);
+  return { base: kv.base, size: Number(kv.size) };
 }

@@ -235,6 +235,7 @@ describe('save/load across daemons and a restart', () => {
       await d.stop();
       assert.deepEqual(mountsUnder(d.dir), []);
       assert.deepEqual(pidsMentioning(d.dir), []);
+      assert.deepEqual(d.netnsLeft(), []);
     } finally { await d.cleanup(); rmSync(d.dir, { recursive: true, force: true }); }
   });
 });

@@ -3,6 +3,7 @@
  * drives it with the real docker CLI, and removes every mount, process and directory after.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ export interface Berthd {
   dockerAsync(args: string[], opts?: { input?: string | Buffer; timeout?: number }): Promise<{ status: number | null; stdout: string; stderr: string }>;
   api(method: string, path: string, body?: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; body: string; json: any }>;
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Network namespaces this daemon made that still exist. */
+  netnsLeft(): string[];
   /** Stops the daemon and removes everything it made. */
   cleanup(): Promise<void>;
 }
@@ -41,8 +44,12 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const execRoot = join(dir, 'exec');
   const cgroupParent = '/berth-test-' + dir.split('-').pop();
   const host = `unix://${socket}`;
+  // Own bridge and subnets, so test daemons never meet each other or a real one.
+  const rnd = (n: number) => Math.floor(Math.random() * n);
+  const bridge = `brt${dir.split('-').pop()!.slice(0, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const netArgs = opts.extraArgs?.includes('--bridge') ? [] : ['--bridge', bridge, '--bip', `10.${200 + rnd(50)}.${rnd(256)}.1/24`, '--default-address-pool', `base=10.${100 + rnd(90)}.0.0/16,size=24`];
   let logText = '';
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'berthd'), '--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--cgroup-parent', cgroupParent, ...(opts.extraArgs ?? [])], {
+  const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'berthd'), '--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--cgroup-parent', cgroupParent, ...netArgs, ...(opts.extraArgs ?? [])], {
     env: { ...process.env, BERTH_DIST: distDir }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d) => { logText += d; });
@@ -67,9 +74,17 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
       proc.kill(signal);
       await done;
     },
+    netnsLeft: () => {
+      const tag = createHash('sha256').update(execRoot).digest('hex').slice(0, 6);
+      return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`berth-${tag}-`));
+    },
     cleanup: async () => {
       await d.stop();
+      const leaked = d.netnsLeft();
+      for (const ns of leaked) spawnSync('ip', ['netns', 'del', ns]);
+      if (leaked.length) process.stderr.write(`berthd test harness: removed leaked netns ${leaked.join(' ')}\n`);
       cleanupDir(dir, cgroupParent, opts.keep);
+      spawnSync('ip', ['link', 'del', bridge]);
     },
   };
   const deadline = Date.now() + 20_000;

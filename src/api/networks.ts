@@ -1,0 +1,50 @@
+/** Network routes: list, inspect, create, connect, disconnect, remove, prune. */
+import { InvalidParameterError } from '../errors/index.js';
+import type { NetworkService } from '../network/index.js';
+import type { Engine } from './engine.js';
+import { filtersParam, readJson, type Router } from './router.js';
+
+export function networkRoutes(r: Router, e: Engine, networks: NetworkService): void {
+  r.get('/networks', (req) => ({ body: networks.list(filtersParam(req.query)) }));
+
+  r.post('/networks/create', async (req) => {
+    const body = await readJson(req.raw);
+    if (!body?.Name) throw new InvalidParameterError('network name must not be empty');
+    const out = await networks.create(body);
+    e.events.emit('network', 'create', out.Id, { name: body.Name, type: body.Driver ?? 'bridge' });
+    return { status: 201, body: out };
+  });
+
+  r.post('/networks/prune', async (req) => {
+    const out = await networks.prune(filtersParam(req.query));
+    for (const id of out.NetworksDeleted) e.events.emit('network', 'destroy', id, {});
+    return { body: { NetworksDeleted: out.NetworksDeleted.length ? out.NetworksDeleted : null } };
+  });
+
+  r.get('/networks/:id', (req) => ({ body: networks.inspect(req.params.id) }));
+
+  r.post('/networks/:id/connect', async (req) => {
+    const body = await readJson(req.raw);
+    if (!body?.Container) throw new InvalidParameterError('container is required');
+    const net = networks.inspect(req.params.id);
+    await e.containers.connectNetwork(body.Container, net.Name, body.EndpointConfig ?? {});
+    e.events.emit('network', 'connect', net.Id, { name: net.Name, type: net.Driver, container: e.containers.get(body.Container).Id });
+    return { status: 200 };
+  });
+
+  r.post('/networks/:id/disconnect', async (req) => {
+    const body = await readJson(req.raw);
+    if (!body?.Container) throw new InvalidParameterError('container is required');
+    const net = networks.inspect(req.params.id);
+    await e.containers.disconnectNetwork(body.Container, net.Name, !!body.Force);
+    e.events.emit('network', 'disconnect', net.Id, { name: net.Name, type: net.Driver, container: e.containers.get(body.Container).Id });
+    return { status: 200 };
+  });
+
+  r.delete('/networks/:id', async (req) => {
+    const net = networks.inspect(req.params.id);
+    await networks.remove(req.params.id);
+    e.events.emit('network', 'destroy', net.Id, { name: net.Name, type: net.Driver });
+    return undefined;
+  });
+}

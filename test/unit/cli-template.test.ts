@@ -14,7 +14,8 @@ test('fields, nested fields and missing values print like Go', () => {
   assert.equal(renderTemplate('{{.Config.Env}}', data), '[A=1 B=2]');
   assert.equal(renderTemplate('{{.Config.Labels}}', data), 'map[a:x z:1]');
   assert.equal(renderTemplate('{{.Nope}}', data), '<no value>');
-  assert.equal(renderTemplate('{{.Empty}}', data), '<nil>');
+  assert.equal(renderTemplate('{{.Empty}}', data), '<no value>');
+  assert.equal(renderTemplate('{{len .Empty}}', data), '0');
   assert.equal(renderTemplate('{{.Ratio}}', data), '0.5');
 });
 
@@ -61,6 +62,15 @@ test('trim markers, comments, raw strings, parenthesised pipelines', () => {
 test('methods receive arguments (docker ps .Label)', () => {
   const row = { Labels: 'a=b', Label: (k: string) => (k === 'a' ? 'b' : '') };
   assert.equal(renderTemplate('{{.Label "a"}}|{{.Label "zz"}}', row), 'b|');
+});
+
+test('missingkey=error as docker inspect uses it, with Go\'s positions', () => {
+  const t = new Template('{{.Config.Nope}}');
+  t.missingKeyError = true;
+  assert.throws(() => t.execute(data), { message: 'template: :1:9: executing "" at <.Config.Nope>: map has no entry for key "Nope"' });
+  const u = new Template('x {{.Nope}}');
+  u.missingKeyError = true;
+  assert.throws(() => u.execute(data), { message: 'template: :1:4: executing "" at <.Nope>: map has no entry for key "Nope"' });
 });
 
 test('errors: unknown function, bad field on a string, unclosed action', () => {

@@ -4,6 +4,7 @@ import { demuxStream, type EngineClient } from '../../client/index.js';
 import { StatusError, type Command, type Ctx } from '../command.js';
 import { filtersFromFlags, type FlagSpec } from '../flags.js';
 import { renderEach, renderList, resolveFormat } from '../format/formatter.js';
+import { TemplateError } from '../format/go-template.js';
 import { humanSizeWithPrecision } from '../format/humanize.js';
 import { CONTAINER_HEADERS, containerRow } from '../list-contexts.js';
 import { apiTimestamp, confirm, describeErr, forEachTarget, indentJson } from '../shared.js';
@@ -216,7 +217,15 @@ export async function inspectObjects(ctx: Ctx, names: string[], kinds: InspectKi
     else errors.push(describeErr(lastErr));
   }
   // docker prints one (empty) line for a template even when nothing was found.
-  if (format) ctx.out(found.length ? renderEach(format, found) : '\n');
+  if (format) {
+    try {
+      ctx.out(found.length ? renderEach(format, found, { missingKeyError: true }) : '\n');
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      ctx.out('\n');
+      throw new StatusError(/^template parsing error/.test(e.message) ? e.message : `template parsing error: ${e.message}`, 1);
+    }
+  }
   else ctx.line(indentJson(found));
   if (errors.length) throw new StatusError(errors.join('\n'), 1);
   return 0;

@@ -46,7 +46,8 @@ export function renderList(format: string, rows: unknown[], header: unknown): st
 }
 
 /** One template execution per item, newline-terminated (inspect --format, version --format). */
-export function renderEach(format: string, items: unknown[]): string {
+export function renderEach(format: string, items: unknown[], opts: { missingKeyError?: boolean } = {}): string {
   const tmpl = parseTemplate(format);
+  tmpl.missingKeyError = opts.missingKeyError === true;
   return items.map((i) => tmpl.execute(i) + '\n').join('');
 }

@@ -19,7 +19,7 @@ type Node =
 interface Pipe { decl: string[]; assign: boolean; cmds: Arg[][] }
 
 type Arg =
-  | { kind: 'field'; chain: string[] }            // .A.B  (chain [] = dot)
+  | { kind: 'field'; chain: string[]; pos?: number } // .A.B  (chain [] = dot); pos as Go reports it
   | { kind: 'var'; name: string; chain: string[] } // $x.A
   | { kind: 'ident'; name: string }
   | { kind: 'string'; value: string }
@@ -28,9 +28,9 @@ type Arg =
   | { kind: 'nil' }
   | { kind: 'pipe'; pipe: Pipe; chain: string[] };
 
-type Tok = { t: 'ident' | 'field' | 'var' | 'string' | 'number' | 'char' | 'punct' | 'eof'; v: string; glued?: boolean };
+type Tok = { t: 'ident' | 'field' | 'var' | 'string' | 'number' | 'char' | 'punct' | 'eof'; v: string; glued?: boolean; pos?: number };
 
-function lexAction(src: string, where: string): Tok[] {
+function lexAction(src: string, where: string, base = 0): Tok[] {
   const toks: Tok[] = [];
   let i = 0;
   const fail = (m: string): never => { throw new TemplateError(`template: ${where}: ${m}`); };
@@ -40,6 +40,7 @@ function lexAction(src: string, where: string): Tok[] {
     for (let k = toks.length - 1; k >= 0 && toks[k].glued === undefined; k--) {
       const prev = toks[k - 1] as (Tok & { end?: number }) | undefined;
       toks[k].glued = prev !== undefined && prev.end === tokStart;
+      toks[k].pos = base + tokStart;
       (toks[k] as Tok & { end?: number }).end = i;
     }
   };
@@ -97,7 +98,7 @@ function lexAction(src: string, where: string): Tok[] {
   return toks;
 }
 
-interface RawAction { text: string; line: number }
+interface RawAction { text: string; line: number; offset: number }
 
 /** Splits the source into text and action pieces, applying trim markers and dropping comments. */
 function scan(src: string): (string | RawAction)[] {
@@ -128,7 +129,7 @@ function scan(src: string): (string | RawAction)[] {
       next += m[0].length;
     }
     const trimmed = body.trim();
-    if (!(trimmed.startsWith('/*') && trimmed.endsWith('*/'))) out.push({ text: body, line });
+    if (!(trimmed.startsWith('/*') && trimmed.endsWith('*/'))) out.push({ text: body, line, offset: start });
     line += (src.slice(open, next).match(/\n/g) ?? []).length;
     i = next;
   }
@@ -152,7 +153,7 @@ class Parser {
       const p = this.pieces[this.pos++];
       if (typeof p === 'string') { list.push({ kind: 'text', text: p }); continue; }
       const where = `:${p.line}`;
-      const toks = lexAction(p.text, where);
+      const toks = lexAction(p.text, where, p.offset);
       const first = toks[0];
       if (first.t === 'ident' && (first.v === 'end' || first.v === 'else')) {
         return { list, end: { word: first.v, rest: toks.slice(1), line: p.line, raw: p.text } };
@@ -241,7 +242,9 @@ class PipeParser {
     switch (t.t) {
       case 'field': {
         const chain = t.v === '' ? [] : [t.v];
-        return { kind: 'field', chain: chain.concat(this.chain()) };
+        // Go positions a chained field at its second element.
+        const pos = this.peek().t === 'field' && this.peek().glued ? this.peek().pos : t.pos;
+        return { kind: 'field', chain: chain.concat(this.chain()), pos };
       }
       case 'var': return { kind: 'var', name: t.v, chain: this.chain() };
       case 'string': return { kind: 'string', value: t.v };
@@ -428,6 +431,7 @@ const BUILTINS: Record<string, TemplateFunc> = {
   or: (...a) => { for (const x of a) if (truthy(x)) return x; return a[a.length - 1]; },
   not: (a) => !truthy(a),
   len: (a) => {
+    if (a === null || a === undefined) return 0;
     if (typeof a === 'string') return Buffer.byteLength(a);
     if (Array.isArray(a)) return a.length;
     if (a && typeof a === 'object') return Object.keys(a).length;
@@ -469,6 +473,9 @@ export class Template {
   private readonly nodes: Node[];
   private readonly funcs: Record<string, TemplateFunc>;
 
+  /** Go's Option("missingkey=error"), which docker inspect uses for raw JSON. */
+  missingKeyError = false;
+
   constructor(readonly source: string, funcs: Record<string, TemplateFunc> = DOCKER_FUNCS) {
     this.funcs = { ...BUILTINS, ...funcs };
     this.nodes = new Parser(source).parse();
@@ -503,7 +510,7 @@ export class Template {
         case 'text': out.push(n.text); break;
         case 'action': {
           const v = this.evalPipe(n.pipe, dot, vars);
-          if (n.pipe.decl.length === 0) out.push(formatValue(v));
+          if (n.pipe.decl.length === 0) out.push(v === null ? '<no value>' : formatValue(v));
           break;
         }
         case 'if': case 'with': {
@@ -592,7 +599,7 @@ export class Template {
 
   private evalArg(a: Arg, dot: unknown, vars: [string, unknown][]): unknown {
     switch (a.kind) {
-      case 'field': return this.walkChain(dot, a.chain);
+      case 'field': return this.walkChain(dot, a.chain, a.pos);
       case 'var': return this.walkChain(this.lookupVar(a.name, vars), a.chain);
       case 'string': return a.value;
       case 'number': return a.value;
@@ -603,16 +610,26 @@ export class Template {
     }
   }
 
-  private walkChain(base: unknown, chain: string[]): unknown {
+  private walkChain(base: unknown, chain: string[], pos?: number): unknown {
     let v = base;
+    const at = (): string => {
+      const before = this.source.slice(0, pos ?? 0);
+      const line = before.split('\n').length;
+      const col = (pos ?? 0) - (before.lastIndexOf('\n') + 1);
+      return `template: :${line}:${col}: executing "" at <.${chain.join('.')}>`;
+    };
     for (const name of chain) {
-      if (v === undefined || v === null) throw new TemplateError(`template: :1: executing "" at <.${name}>: nil pointer evaluating interface {}.${name}`);
-      if (typeof v !== 'object') throw new TemplateError(`template: :1: executing "" at <.${name}>: can't evaluate field ${name} in type ${goType(v)}`);
+      if (v === undefined || v === null) throw new TemplateError(`${at()}: nil pointer evaluating interface {}.${name}`);
+      if (typeof v !== 'object') throw new TemplateError(`${at()}: can't evaluate field ${name} in type ${goType(v)}`);
+      if (this.missingKeyError && !Array.isArray(v) && !(name in (v as object))) {
+        throw new TemplateError(`${at()}: map has no entry for key "${name}"`);
+      }
       const next = (v as Record<string, unknown>)[name];
       v = typeof next === 'function' ? (next as () => unknown).call(v) : next;
     }
     return v;
   }
+
 }
 
 /** Parses and executes in one go. */

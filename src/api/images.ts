@@ -1,8 +1,9 @@
 /** Image routes: list, inspect, history, tag, remove, prune, load, save, import. */
-import { InvalidParameterError, NotImplementedError } from '../errors/index.js';
+import { InvalidParameterError } from '../errors/index.js';
 import { familiarName, parseReference } from '../image/index.js';
 import type { ImageRecord } from '../image/index.js';
 import type { Engine } from './engine.js';
+import { pullRoute } from './distribution.js';
 import { boolParam, checkFilters, filtersParam, type Router } from './router.js';
 import { startJsonStream } from './server.js';
 
@@ -68,10 +69,7 @@ export function imageRoutes(r: Router, e: Engine): void {
 
   r.post('/images/create', async (req, res) => {
     const fromSrc = req.query.get('fromSrc');
-    if (fromSrc === null) {
-      const fromImage = req.query.get('fromImage') ?? '';
-      throw new NotImplementedError(`pull access denied for ${fromImage}: pulling from registries is not available in this berthd yet`);
-    }
+    if (fromSrc === null) return pullRoute(e, req, res);
     if (fromSrc !== '-') throw new InvalidParameterError('importing from a URL is not supported; use fromSrc=-');
     const repo = req.query.get('repo');
     const tag = req.query.get('tag');
@@ -149,9 +147,5 @@ export function imageRoutes(r: Router, e: Engine): void {
     return { status: 201 };
   });
 
-  r.post('/images/:name*/push', (req) => { throw new NotImplementedError(`pushing ${req.params.name} to a registry is not available in this berthd yet`); });
-
   r.delete('/images/:name*', (req) => ({ body: e.images.remove(req.params.name, boolParam(req.query, 'force'), boolParam(req.query, 'noprune')) }));
-
-  r.get('/images/search', () => { throw new NotImplementedError('image search is not available in this berthd yet'); });
 }

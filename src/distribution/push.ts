@@ -1,0 +1,200 @@
+/**
+ * docker push inside berthd: per layer HEAD / cross-repository mount / streamed gzip upload
+ * (POST, PATCH, PUT ?digest=), then the config and a Docker schema 2 manifest, with dockerd's
+ * progress messages and its final `<tag>: digest: … size: …` line plus the aux record.
+ */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zc } from 'node:zlib';
+import { NotFoundError, UnauthorizedError } from '../errors/index.js';
+import { familiarName, parseReference, type ImageRecord, type Reference } from '../image/index.js';
+import type { AuthConfig } from './auth-config.js';
+import type { KnownBlob } from './blob-metadata.js';
+import { registryHost } from './hosts.js';
+import { MediaType, dockerManifest, sha256 } from './manifest.js';
+import type { DistributionDeps } from './pull.js';
+import { ProgressReporter, shortId, statusMessage, type Emit } from './progress.js';
+import { RegistryClient, RegistryHttpError, httpError, readBody } from './registry-client.js';
+
+export interface PushRequest {
+  /** The image name from the path (`127.0.0.1:5000/team/app`, may carry a tag). */
+  name: string;
+  /** `tag` query parameter; empty: every tag of the repository. */
+  tag?: string;
+  auth: AuthConfig;
+  emit: Emit;
+  signal?: AbortSignal;
+}
+
+const UPLOAD_CONCURRENCY = 5;
+/** Fast compression: on incompressible layers level 6 costs several times the time for ~nothing. */
+const GZIP_LEVEL = 1;
+
+export function translatePushError(err: unknown, client: RegistryClient): unknown {
+  if (!(err instanceof RegistryHttpError)) return err;
+  if (err.status === 401 && client.missingCredentials && client.challengeScheme === 'basic') {
+    return new UnauthorizedError(`Head "${err.url}": no basic auth credentials`);
+  }
+  if (err.code === 'UNAUTHORIZED' || err.code === 'DENIED') return new UnauthorizedError(err.code === 'DENIED' ? `denied: ${err.detail}` : err.message);
+  return new Error(err.message);
+}
+
+export async function pushImage(deps: DistributionDeps, req: PushRequest): Promise<void> {
+  const { images } = deps;
+  let ref: Reference;
+  ref = parseReference(req.name);
+  if (ref.digest) throw new NotFoundError(`cannot push a digest reference`);
+  const tag = req.tag || ref.tag;
+  const name = familiarName(ref);
+  const targets: { tag: string; image: ImageRecord }[] = [];
+  if (tag) {
+    const image = images.tryResolve(`${name}:${tag}`);
+    if (!image) throw new NotFoundError(`tag does not exist: ${name}:${tag}`);
+    targets.push({ tag, image });
+  } else {
+    for (const i of images.all()) for (const t of i.repoTags) if (t.slice(0, t.lastIndexOf(':')) === name) targets.push({ tag: t.slice(t.lastIndexOf(':') + 1), image: i });
+    if (!targets.length) throw new NotFoundError(`An image does not exist locally with the tag: ${name}`);
+    targets.sort((a, b) => a.tag.localeCompare(b.tag));
+  }
+
+  const host = registryHost(ref.domain, deps.insecureRegistries);
+  // Mount sources: other repositories of this registry we know hold some of these layers.
+  const mountFrom = new Set<string>();
+  for (const t of targets) {
+    const cfg = await images.config(t.image.id);
+    for (const d of cfg.rootfs.diff_ids) for (const b of deps.metadata.forLayer(d, host.name)) if (b.repository !== ref.path) mountFrom.add(b.repository);
+  }
+  const scopes = [`repository:${ref.path}:pull,push`, ...[...mountFrom].slice(0, 10).map((r) => `repository:${r}:pull`)];
+  const client = new RegistryClient(host, req.auth, scopes);
+  req.emit({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
+  try {
+    await client.ping();
+    for (const t of targets) await pushTag(deps, client, ref, t.tag, t.image, req.emit, req.signal);
+  } catch (e) { throw translatePushError(e, client); }
+}
+
+async function pushTag(deps: DistributionDeps, client: RegistryClient, ref: Reference, tag: string, image: ImageRecord, emit: Emit, signal?: AbortSignal): Promise<void> {
+  const { images } = deps;
+  const cfg = await images.config(image.id);
+  const diffIds = cfg.rootfs.diff_ids;
+  // dockerd lists layers from the top down.
+  const order = diffIds.map((_, i) => diffIds.length - 1 - i);
+  for (const i of order) statusMessage(emit, shortId(diffIds[i]), 'Preparing');
+  order.forEach((i, n) => { if (n >= UPLOAD_CONCURRENCY) statusMessage(emit, shortId(diffIds[i]), 'Waiting'); });
+
+  const results: { digest: string; size: number; mediaType: string }[] = new Array(diffIds.length);
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < order.length && !failed) {
+      const i = order[next++];
+      try {
+        if (signal?.aborted) throw new Error('push cancelled');
+        results[i] = await pushLayer(deps, client, ref, diffIds[i], emit, signal);
+      } catch (e) { failed ??= e; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, order.length) }, worker));
+  if (failed) throw failed;
+
+  // Config, then the manifest.
+  const configBytes = await images.content.readBytes(image.id);
+  const head = await client.fetchBytes('HEAD', `/v2/${ref.path}/blobs/${image.id}`, { allow: [404] });
+  if (head.res.statusCode !== 200) await uploadBytes(client, ref, image.id, configBytes);
+  const manifest = dockerManifest({ digest: image.id, size: configBytes.length }, results);
+  await client.fetchBytes('PUT', `/v2/${ref.path}/manifests/${tag}`, { headers: { 'Content-Type': MediaType.dockerManifest }, body: manifest });
+  const digest = sha256(manifest);
+  images.addRepoDigest(image.id, `${familiarName(ref)}@${digest}`);
+  emit({ status: `${tag}: digest: ${digest} size: ${manifest.length}` });
+  emit({ progressDetail: {}, aux: { Tag: tag, Digest: digest, Size: manifest.length } });
+  deps.events.emit('image', 'push', `${familiarName(ref)}:${tag}`, { name: `${familiarName(ref)}:${tag}` });
+}
+
+async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Reference, diffId: string, emit: Emit, signal?: AbortSignal): Promise<{ digest: string; size: number; mediaType: string }> {
+  const id = shortId(diffId);
+  const registry = client.host.name;
+  const known = deps.metadata.forLayer(diffId, registry);
+  const record = (b: Omit<KnownBlob, 'registry' | 'repository'>) => deps.metadata.record(diffId, { ...b, registry, repository: ref.path });
+
+  // 1. Blobs this repository is known to have (HEAD to be sure), then mounts from sibling repositories.
+  const tried = new Set<string>();
+  for (const b of known.filter((k) => k.repository === ref.path)) {
+    if (tried.has(b.digest)) continue;
+    tried.add(b.digest);
+    const h = await client.fetchBytes('HEAD', `/v2/${ref.path}/blobs/${b.digest}`, { allow: [404] });
+    if (h.res.statusCode === 200) {
+      statusMessage(emit, id, 'Layer already exists');
+      return { digest: b.digest, size: Number(h.res.headers['content-length'] ?? b.size) || b.size, mediaType: b.mediaType };
+    }
+    deps.metadata.forget(diffId, registry, ref.path, b.digest);
+  }
+  for (const b of known.filter((k) => k.repository !== ref.path)) {
+    const q = `mount=${encodeURIComponent(b.digest)}&from=${encodeURIComponent(b.repository)}`;
+    const r = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/?${q}`, { allow: [201, 202, 401, 403, 404] });
+    if (r.res.statusCode === 201) {
+      record({ digest: b.digest, size: b.size, mediaType: b.mediaType });
+      statusMessage(emit, id, `Mounted from ${b.repository}`);
+      return { digest: b.digest, size: b.size, mediaType: b.mediaType };
+    }
+    if (r.res.statusCode === 202 && r.res.headers.location) {
+      await client.fetchBytes('DELETE', r.res.headers.location, { allow: [400, 404, 405] }).catch(() => undefined);
+    }
+    // The registry still has the blob even if this mount failed? A HEAD in our repository settles it.
+    if (!tried.has(b.digest)) {
+      tried.add(b.digest);
+      const h = await client.fetchBytes('HEAD', `/v2/${ref.path}/blobs/${b.digest}`, { allow: [404] });
+      if (h.res.statusCode === 200) {
+        record({ digest: b.digest, size: b.size, mediaType: b.mediaType });
+        statusMessage(emit, id, 'Layer already exists');
+        return { digest: b.digest, size: b.size, mediaType: b.mediaType };
+      }
+    }
+  }
+
+  // 2. Upload: POST for a session, PATCH the gzip stream while hashing it, PUT ?digest= to commit.
+  const total = deps.images.content.size(diffId);
+  const start = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/`, { allow: [202] });
+  let location = start.res.headers.location;
+  if (!location) throw new Error(`registry ${registry} started an upload without a Location`);
+  location = new URL(location, client.absolute(`/v2/${ref.path}/blobs/uploads/`)).toString();
+  const progress = new ProgressReporter(emit, id, 'Pushing', total);
+  progress.update(0, true);
+  let read = 0;
+  const hash = createHash('sha256');
+  let size = 0;
+  const src = deps.images.content.read(diffId) as NodeJS.ReadableStream;
+  const counter = new Transform({ transform(c: Buffer, _e, cb) { read += c.length; progress.update(read); cb(null, c); } });
+  const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY });
+  const hasher = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
+  const body = hasher;
+  const sent = pipeline(src, counter, gzip, hasher).catch((e) => { body.destroy(e); throw e; });
+  const abort = () => body.destroy(new Error('push cancelled'));
+  signal?.addEventListener('abort', abort);
+  let patchRes;
+  try {
+    const patch = client.request('PATCH', location, { headers: { 'Content-Type': 'application/octet-stream' }, body })
+      .catch((e) => { body.destroy(e); throw e; });
+    [patchRes] = await Promise.all([patch, sent]);
+  } finally { signal?.removeEventListener('abort', abort); }
+  const patchBody = await readBody(patchRes, 1 << 20);
+  if (patchRes.statusCode !== 202 && patchRes.statusCode !== 204) throw httpError(patchRes, patchBody, location, 'PATCH');
+  const digest = 'sha256:' + hash.digest('hex');
+  const commit = new URL(patchRes.headers.location ?? location, location);
+  commit.searchParams.set('digest', digest);
+  await client.fetchBytes('PUT', commit.toString(), { allow: [201] });
+  progress.update(total, true);
+  record({ digest, size, mediaType: MediaType.dockerLayerGzip });
+  statusMessage(emit, id, 'Pushed');
+  return { digest, size, mediaType: MediaType.dockerLayerGzip };
+}
+
+/** A small blob (the config) in one request pair: POST, then PUT ?digest= with the bytes. */
+async function uploadBytes(client: RegistryClient, ref: Reference, digest: string, data: Buffer): Promise<void> {
+  const start = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/`, { allow: [202] });
+  const location = start.res.headers.location;
+  if (!location) throw new Error(`registry ${client.host.name} started an upload without a Location`);
+  const u = new URL(location, client.absolute(`/v2/${ref.path}/blobs/uploads/`));
+  u.searchParams.set('digest', digest);
+  await client.fetchBytes('PUT', u.toString(), { headers: { 'Content-Type': 'application/octet-stream' }, body: data, allow: [201] });
+}

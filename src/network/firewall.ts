@@ -10,7 +10,11 @@
  *   1. replies into each bridge; DNAT-ed traffic to a published port; traffic within a bridge
  *   2. anything else into one of berth's bridges is dropped: isolation between networks, and
  *      no access to unpublished container ports from outside
- *   3. traffic leaving a bridge: accepted for normal networks, dropped for internal ones
+ *   3. traffic leaving an internal network is dropped
+ * filter <TAG>-OUT, jumped to LAST from FORWARD: traffic leaving a normal network is accepted.
+ *   Accepting it only at the end lets other daemons' chains (another berth instance, dockerd)
+ *   drop traffic into their own bridges first, so isolation also holds between daemons, while
+ *   a DROP policy still does not stop berth's containers.
  * filter <TAG>-IN, jumped to from INPUT: DNS queries to the embedded servers on the gateways.
  * nat <TAG>-DNAT, jumped to from PREROUTING and OUTPUT for local destinations: published ports.
  * nat <TAG>-POST: MASQUERADE for loopback-originated published-port traffic (needs
@@ -21,8 +25,11 @@ import { run, tryRun } from './exec.js';
 export interface FirewallBridge { name: string; subnet: string; internal: boolean; /** embedded DNS port on the gateway, if any */ dnsPort?: number }
 export interface FirewallMapping { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerIp: string; containerPort: number; bridge: string }
 
+interface Jump { table: string; chain: string; rule: string; append?: boolean }
+
 export class Firewall {
   readonly fwd: string;
+  readonly out: string;
   readonly input: string;
   readonly dnat: string;
   readonly post: string;
@@ -32,14 +39,16 @@ export class Firewall {
   constructor(tag: string) {
     const t = tag.toUpperCase().slice(0, 14);
     this.fwd = `BERTH-${t}-FWD`;
+    this.out = `BERTH-${t}-OUT`;
     this.input = `BERTH-${t}-IN`;
     this.dnat = `BERTH-${t}-DNAT`;
     this.post = `BERTH-${t}-POST`;
   }
 
-  private jumps(): { table: string; chain: string; rule: string }[] {
+  private jumps(): Jump[] {
     return [
       { table: 'filter', chain: 'FORWARD', rule: `-j ${this.fwd}` },
+      { table: 'filter', chain: 'FORWARD', rule: `-j ${this.out}`, append: true },
       { table: 'filter', chain: 'INPUT', rule: `-j ${this.input}` },
       { table: 'nat', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
       { table: 'nat', chain: 'OUTPUT', rule: `-m addrtype --dst-type LOCAL -j ${this.dnat}` },
@@ -48,16 +57,17 @@ export class Firewall {
   }
 
   /** The restore input for the given state (exported for unit tests). */
-  render(bridges: FirewallBridge[], mappings: FirewallMapping[], missingJumps: { table: string; chain: string; rule: string }[] = []): string {
-    const f: string[] = ['*filter', `:${this.fwd} - [0:0]`, `:${this.input} - [0:0]`];
+  render(bridges: FirewallBridge[], mappings: FirewallMapping[], missingJumps: Jump[] = []): string {
+    const f: string[] = ['*filter', `:${this.fwd} - [0:0]`, `:${this.out} - [0:0]`, `:${this.input} - [0:0]`];
     // The embedded DNS listens on the gateway: let queries in even where INPUT's policy is DROP.
     for (const b of bridges.filter((x) => x.dnsPort)) f.push(`-A ${this.input} -i ${b.name} -p udp -m udp --dport ${b.dnsPort} -j ACCEPT`);
     for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
     for (const m of mappings) f.push(`-A ${this.mappingRules(m).filter}`);
     for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -o ${b.name} -j ACCEPT`);
     for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -j DROP`);
-    for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -j ${b.internal ? 'DROP' : 'ACCEPT'}`);
-    for (const j of missingJumps.filter((x) => x.table === 'filter')) f.push(`-I ${j.chain} 1 ${j.rule}`);
+    for (const b of bridges.filter((x) => x.internal)) f.push(`-A ${this.fwd} -i ${b.name} -j DROP`);
+    for (const b of bridges.filter((x) => !x.internal)) f.push(`-A ${this.out} -i ${b.name} -j ACCEPT`);
+    for (const j of missingJumps.filter((x) => x.table === 'filter')) f.push(j.append ? `-A ${j.chain} ${j.rule}` : `-I ${j.chain} 1 ${j.rule}`);
     f.push('COMMIT');
 
     const n: string[] = ['*nat', `:${this.dnat} - [0:0]`, `:${this.post} - [0:0]`];
@@ -72,8 +82,8 @@ export class Firewall {
     return [...f, ...n, ''].join('\n');
   }
 
-  private async missingJumps(): Promise<{ table: string; chain: string; rule: string }[]> {
-    const out: { table: string; chain: string; rule: string }[] = [];
+  private async missingJumps(): Promise<Jump[]> {
+    const out: Jump[] = [];
     for (const table of ['filter', 'nat']) {
       const saved = await run('iptables-save', ['-t', table]);
       for (const j of this.jumps().filter((x) => x.table === table)) {
@@ -138,7 +148,7 @@ export class Firewall {
     for (const j of this.jumps()) {
       while (await tryRun('iptables', ['-t', j.table, '-D', j.chain, ...j.rule.split(' ')]));
     }
-    for (const [table, chain] of [['filter', this.fwd], ['filter', this.input], ['nat', this.dnat], ['nat', this.post]]) {
+    for (const [table, chain] of [['filter', this.fwd], ['filter', this.out], ['filter', this.input], ['nat', this.dnat], ['nat', this.post]]) {
       await tryRun('iptables', ['-t', table, '-F', chain]);
       await tryRun('iptables', ['-t', table, '-X', chain]);
     }

@@ -850,7 +850,7 @@ export class NetworkService {
       netns: this.sandboxes.all().map((s) => s.netns).filter((x): x is string => !!x),
       veths: this.endpoints.all().map((e) => e.hostVeth).filter((x): x is string => !!x),
       bridges: this.networks.all().map((n) => n.bridge).filter((x): x is string => !!x),
-      chains: [this.firewall.fwd, this.firewall.input, this.firewall.dnat, this.firewall.post],
+      chains: [this.firewall.fwd, this.firewall.out, this.firewall.input, this.firewall.dnat, this.firewall.post],
     };
   }
 

@@ -488,3 +488,50 @@ test('ServiceNetworking turns a container record into endpoints, ports, hosts an
   }
   assert.equal(Object.keys(svc.inspect(`rec-${tag}`).Containers).length, 0);
 });
+
+test('outbound traffic of a normal network is forwarded and masqueraded; a second daemon\'s containers stay isolated', async () => {
+  // An "outside" host of this test's own: a namespace behind a veth with 10.217.<octet>.0/30.
+  const outNs = `brtout-${tag}`;
+  const outIf = `vo-${tag}`;
+  sh('ip', ['netns', 'add', outNs]);
+  let svc2: NetworkService | undefined;
+  let db2: Db | undefined;
+  try {
+    execFileSync('ip', ['-batch', '-'], { input: `link add ${outIf} type veth peer name eth0 netns ${outNs}\naddr add 10.217.${octet}.1/30 dev ${outIf}\nlink set ${outIf} up\n` });
+    execFileSync('ip', ['-n', outNs, '-batch', '-'], { input: `link set lo up\nlink set eth0 up\naddr add 10.217.${octet}.2/30 dev eth0\n` });
+    const { Id } = await svc.create({ Name: `out-${tag}`, IPAM: { Config: [{ Subnet: subnet(11) }] } });
+    const c = await container('goesout', Id);
+    // The outside namespace has no route back to the container's subnet: a reply proves MASQUERADE.
+    const ping = await inNs(c.ns, ['ping', '-c', '1', '-W', '2', `10.217.${octet}.2`]);
+    assert.equal(ping.code, 0, ping.out);
+
+    db2 = openDatabase(join(dir, 'second.db'));
+    svc2 = new NetworkService({
+      db: db2, execRoot: dir, bridgeName: `brs-${tag}`, bip: `10.213.${octet + 60}.1/24`, instanceId: `${tag}b`,
+      defaultAddressPools: [{ base: `10.218.${octet}.0/24`, size: 28 }], upstreamResolvers: [],
+    });
+    await svc2.init();
+    const otherId = randomBytes(32).toString('hex');
+    const { netnsPath } = await svc2.createSandbox(otherId, 'bridge');
+    await svc2.connect(otherId, 'foreign', 'bridge', {});
+    const foreignNs = netnsPath!.split('/').pop()!;
+    const bridge = svc.kernelNames().bridges.find((b) => sh('ip', ['-o', 'addr', 'show', 'dev', b]).includes(`10.213.${octet + 11}.1/`))!;
+    const drops = () => {
+      const line = sh('iptables-save', ['-c', '-t', 'filter']).split('\n').find((l) => l.endsWith(`-A BERTH-${tag.toUpperCase()}-FWD -o ${bridge} -j DROP`));
+      return Number(/^\[(\d+):/.exec(line ?? '')?.[1] ?? -1);
+    };
+    const before = drops();
+    const cross = await inNs(foreignNs, ['ping', '-c', '1', '-W', '1', c.ep.IPAddress]);
+    assert.notEqual(cross.code, 0, 'another daemon\'s container must not reach this one');
+    assert.ok(drops() > before, 'dropped by this instance\'s isolation rule, not accepted by the other daemon\'s chain');
+    // The other daemon's container still goes out.
+    const out2 = await inNs(foreignNs, ['ping', '-c', '1', '-W', '2', `10.217.${octet}.2`]);
+    assert.equal(out2.code, 0, out2.out);
+    await svc2.releaseSandbox(otherId);
+  } finally {
+    if (svc2) await svc2.cleanupAll();
+    db2?.close();
+    execFileSync('ip', ['netns', 'del', outNs]);
+    try { execFileSync('ip', ['link', 'del', outIf], { stdio: 'ignore' }); } catch { /* went with the namespace */ }
+  }
+});

@@ -64,20 +64,22 @@ test('firewall rules: isolation order, internal networks, DNAT and masquerade', 
   const out = fw.render(
     [{ name: 'br1', subnet: '10.1.0.0/24', internal: false }, { name: 'br2', subnet: '10.2.0.0/24', internal: true }],
     [{ proto: 'tcp', hostIp: '127.0.0.1', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, bridge: 'br1' }],
-    [{ table: 'filter', chain: 'FORWARD', rule: '-j BERTH-ABC-FWD' }],
+    [{ table: 'filter', chain: 'FORWARD', rule: '-j BERTH-ABC-FWD' }, { table: 'filter', chain: 'FORWARD', rule: '-j BERTH-ABC-OUT', append: true }],
   );
   const lines = out.split('\n');
   const idx = (s: string) => lines.findIndex((l) => l === s);
   const dropInto1 = idx('-A BERTH-ABC-FWD -o br1 -j DROP');
   const out2 = idx('-A BERTH-ABC-FWD -i br2 -j DROP');
-  const out1 = idx('-A BERTH-ABC-FWD -i br1 -j ACCEPT');
+  const out1 = idx('-A BERTH-ABC-OUT -i br1 -j ACCEPT');
   const intra = idx('-A BERTH-ABC-FWD -i br1 -o br1 -j ACCEPT');
-  assert.ok(intra >= 0 && dropInto1 > intra && out1 > dropInto1 && out2 > dropInto1, out);
+  assert.ok(intra >= 0 && dropInto1 > intra && out1 > 0 && out2 > dropInto1, out);
+  assert.ok(!lines.includes('-A BERTH-ABC-FWD -i br1 -j ACCEPT'), 'outbound is accepted only in the chain jumped to last');
   assert.ok(idx('-A BERTH-ABC-FWD -d 10.1.0.2/32 -o br1 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j ACCEPT') < dropInto1);
   assert.ok(lines.includes('-A BERTH-ABC-DNAT -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80'));
   assert.ok(lines.includes('-A BERTH-ABC-POST -s 10.1.0.0/24 ! -o br1 -j MASQUERADE'));
   assert.ok(!lines.some((l) => l.includes('-s 10.2.0.0/24 ! -o br2')), 'no outbound NAT for internal networks');
   assert.ok(lines.includes('-I FORWARD 1 -j BERTH-ABC-FWD'));
+  assert.ok(lines.includes('-A FORWARD -j BERTH-ABC-OUT'));
   assert.equal(lines.filter((l) => l === 'COMMIT').length, 2);
 });
 

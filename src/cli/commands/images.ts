@@ -330,13 +330,15 @@ const build: Command = {
       rm: p.flags.rm !== false, platform: p.flags.platform as string | undefined,
     });
     let imageId = '';
+    let quietOut = '';
     for await (const m of client.messages(res)) {
       if (m.aux && typeof m.aux.ID === 'string') imageId = m.aux.ID;
-      if (p.flags.quiet) continue;
+      if (p.flags.quiet) { if (m.stream) quietOut += m.stream; continue; }
       if (m.stream) ctx.out(m.stream);
       else if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
     }
-    if (p.flags.quiet && imageId) ctx.line(imageId);
+    // Quiet builds print what the daemon streamed (the image ID), as docker does.
+    if (p.flags.quiet) ctx.out(quietOut || (imageId ? `${imageId}\n` : ''));
     return 0;
   },
 };

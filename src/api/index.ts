@@ -4,7 +4,6 @@ import type { Engine } from './engine.js';
 import { systemRoutes } from './system.js';
 import { imageRoutes } from './images.js';
 import { containerRoutes } from './containers.js';
-import { distributionRoutes } from './distribution.js';
 import { buildRoutes } from './build.js';
 import { distributionRoutes } from './distribution.js';
 import { execRoutes } from './exec.js';
@@ -19,7 +18,6 @@ export function engineRouter(engine: Engine): Router {
   systemRoutes(r, engine);
   imageRoutes(r, engine);
   containerRoutes(r, engine);
-  distributionRoutes(r, engine);
   buildRoutes(r, engine);
   distributionRoutes(r, engine);
   if (engine.execs) execRoutes(r, engine.execs);

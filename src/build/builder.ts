@@ -1,0 +1,686 @@
+/**
+ * The classic builder (what dockerd runs for `POST /build` without BuildKit): each Dockerfile step
+ * makes an image whose parent is the previous step's image. RUN runs in a build container whose
+ * upper dir becomes the layer; COPY/ADD/WORKDIR write into an overlay of the current image; the
+ * other instructions only change the config. A step is taken from the cache when a child image of
+ * the current one was made with the same container config (Docker's ContainerConfig, whose Cmd
+ * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
+ * the image store and survives restarts.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { join, posix } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
+import type { ContainerService } from '../container/index.js';
+import { decompressed, familiarName, ingestLayer, parseReference, type ImageConfig, type ImageStore } from '../image/index.js';
+import { diffTar, mountOverlay, unmount } from '../layer/index.js';
+import {
+  BuildArgs, applyMetaArgs, commitMessage, expandFrom, expandInstruction, expansionEnv, exposedPortKeys, filesDaemonRemovesFromContext,
+  nopCommand, parseDockerfile, parseInstruction, parseDockerfileAst, parseOnbuildTriggers, parseSignal, readDockerignore,
+  resolveWorkdir, runCommandWithBuildArgs, runHeredocCommand, stagesNeeded,
+  type AddInstruction, type Command, type CopyInstruction, type HealthConfig, type RunInstruction, type Stage,
+} from './dockerfile/index.js';
+import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash, type CopySource } from './copy.js';
+import { canonicalConfig, copyRunConfig, runConfigFrom, setEnv, type RunConfig } from './run-config.js';
+import { resolveInRoot } from './scoped-path.js';
+import { goQuote } from './dockerfile/go-format.js';
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+export interface BuildOptions {
+  dockerfile?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string | null>;
+  noCache?: boolean;
+  /** Remove intermediate containers after a successful step (Docker's default), and after a failed one. */
+  remove?: boolean;
+  /** Always remove intermediate containers. */
+  forceRemove?: boolean;
+  labels?: Record<string, string>;
+  target?: string;
+  quiet?: boolean;
+  pull?: boolean;
+  networkMode?: string;
+  platform?: string;
+  cacheFrom?: string[];
+  /** Resource options passed on to RUN containers (HostConfig fields). */
+  hostConfig?: Record<string, unknown>;
+}
+
+/** Where the build's messages go (the API turns them into Docker's JSON stream). */
+export interface BuildOutput {
+  stream(text: string): void;
+  aux(value: unknown): void;
+}
+
+export interface BuilderDeps {
+  images: ImageStore;
+  containers: ContainerService;
+  dataRoot: string;
+  /** Fetches a missing base image (the distribution client); without it a missing image is an error. */
+  pull?: (ref: string, out: BuildOutput) => Promise<void>;
+  log?: (msg: string) => void;
+}
+
+/** A build error shown with Docker's JSON error code (a failing RUN's exit status). */
+export class BuildStepError extends InvalidParameterError {
+  constructor(message: string, readonly code: number) { super(message); }
+}
+
+interface StageState {
+  stage?: Stage;
+  imageId: string;
+  runConfig: RunConfig;
+  buildArgs: BuildArgs;
+  maintainer?: string;
+  cmdSet: boolean;
+  /** Architecture/os/variant of the base image, kept in every step's config. */
+  platform: { architecture: string; os: string; variant?: string };
+}
+
+interface StageResult { name?: string; index: number; imageId: string }
+
+const RED = '\u001b[91m';
+const RESET = '\u001b[0m';
+
+function short(id: string): string { return id.replace(/^sha256:/, '').slice(0, 12); }
+
+function healthToDocker(h: HealthConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { Test: h.test };
+  if (h.interval) out.Interval = h.interval;
+  if (h.timeout) out.Timeout = h.timeout;
+  if (h.startPeriod) out.StartPeriod = h.startPeriod;
+  if (h.startInterval) out.StartInterval = h.startInterval;
+  if (h.retries) out.Retries = h.retries;
+  return out;
+}
+
+export class Builder {
+  private readonly tmpRoot: string;
+  private swept = false;
+
+  constructor(private readonly d: BuilderDeps) {
+    this.tmpRoot = join(d.dataRoot, 'builder', 'tmp');
+  }
+
+  /** Removes what an interrupted build left behind (mounts, temp dirs). Run once at start-up. */
+  async sweep(): Promise<void> {
+    this.swept = true;
+    if (!existsSync(this.tmpRoot)) return;
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1])
+      .filter((m): m is string => !!m && m.startsWith(this.tmpRoot + '/')).sort().reverse();
+    for (const m of mounts) await unmount(m).catch(() => undefined);
+    for (const name of readdirSync(this.tmpRoot)) rmSync(join(this.tmpRoot, name), { recursive: true, force: true });
+  }
+
+  /** Bytes the builder's scratch space holds now (for /build/prune). */
+  async prune(): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    // Builds in progress keep their own temp dirs; only a fresh sweep is safe while none runs.
+    if (this.running === 0) await this.sweep();
+    return { CachesDeleted: null, SpaceReclaimed: 0 };
+  }
+
+  private running = 0;
+
+  /** Runs one build; returns the final image ID. Throws before any output for bad input (HTTP error). */
+  async build(context: NodeJS.ReadableStream, opts: BuildOptions, out: BuildOutput, signal?: AbortSignal): Promise<string> {
+    if (!this.swept) await this.sweep();
+    const platform = (opts.platform ?? '').trim();
+    if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
+      throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
+    }
+    const tags = (opts.tags ?? []).map((t) => {
+      let ref;
+      try { ref = parseReference(t); } catch { throw new InvalidParameterError(`invalid tag "${t}": invalid reference format`); }
+      if (ref.digest) throw new InvalidParameterError(`invalid tag "${t}": refusing to create a tag with a digest reference`);
+      return `${familiarName(ref)}:${ref.tag ?? 'latest'}`;
+    });
+    mkdirSync(this.tmpRoot, { recursive: true });
+    const tmp = mkdtempSync(join(this.tmpRoot, 'b-'));
+    this.running++;
+    const run = new BuildRun(this.d, opts, out, tmp, signal);
+    try {
+      const id = await run.execute(context);
+      for (const t of tags) {
+        this.d.images.tag(id, t);
+        if (!opts.quiet) out.stream(`Successfully tagged ${t}\n`);
+      }
+      // -q: the only output is the image ID, which the docker CLI prints
+      if (opts.quiet) out.stream(id + '\n');
+      return id;
+    } finally {
+      await run.cleanup();
+      this.running--;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
+/** One build: its context, stages, temporary containers and mounts. */
+class BuildRun {
+  private readonly contextDir: string;
+  private readonly tmpContainers = new Set<string>();
+  private readonly mounts = new Set<string>();
+  private readonly results: StageResult[] = [];
+  private escapeToken: '\\' | '`' = '\\';
+  private step = 0;
+  private total = 0;
+  private seq = 0;
+  private readonly quiet: boolean;
+
+  constructor(private readonly d: BuilderDeps, private readonly opts: BuildOptions, private readonly rawOut: BuildOutput, private readonly tmp: string, private readonly signal?: AbortSignal) {
+    this.contextDir = join(tmp, 'context');
+    this.quiet = !!opts.quiet;
+  }
+
+  private print(text: string): void { if (!this.quiet) this.rawOut.stream(text); }
+
+  private checkCancelled(): void {
+    if (this.signal?.aborted) throw new InvalidParameterError('build cancelled');
+  }
+
+  async cleanup(): Promise<void> {
+    for (const m of [...this.mounts].reverse()) await unmount(m).catch(() => undefined);
+    this.mounts.clear();
+    for (const id of this.tmpContainers) await this.d.containers.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    this.tmpContainers.clear();
+  }
+
+  // ---- context -------------------------------------------------------------------------------
+
+  private async extractContext(body: NodeJS.ReadableStream): Promise<void> {
+    mkdirSync(this.contextDir, { recursive: true });
+    const tarStream = await decompressed(body);
+    const p = spawn('tar', ['-x', '-f', '-', '-C', this.contextDir, '--no-same-owner', '--same-permissions', '--delay-directory-restore'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c) => { err += c; });
+    const exited = new Promise<number>((r) => p.on('exit', (code) => r(code ?? 1)));
+    try {
+      await pipeline(tarStream as Readable, p.stdin);
+    } catch (e) {
+      p.kill();
+      await exited;
+      throw new InvalidParameterError(`failed to read the build context: ${(e as Error).message}`);
+    }
+    const code = await exited;
+    if (code !== 0) throw new InvalidParameterError(`failed to read the build context: ${err.trim() || 'tar exited with ' + code}`);
+  }
+
+  async execute(body: NodeJS.ReadableStream): Promise<string> {
+    await this.extractContext(body);
+    const dfName = this.opts.dockerfile || 'Dockerfile';
+    let dfPath = resolveInRoot(this.contextDir, dfName);
+    if (!existsSync(dfPath) && !this.opts.dockerfile) {
+      const lower = resolveInRoot(this.contextDir, 'dockerfile');
+      if (existsSync(lower)) dfPath = lower;
+    }
+    let text: string;
+    try { text = readFileSync(dfPath, 'utf8'); } catch { throw new InvalidParameterError(`Cannot locate specified Dockerfile: ${dfName}`); }
+    const ignorePath = join(this.contextDir, '.dockerignore');
+    if (existsSync(ignorePath)) {
+      const patterns = readDockerignore(readFileSync(ignorePath, 'utf8'));
+      for (const f of filesDaemonRemovesFromContext(patterns, dfName)) rmSync(resolveInRoot(this.contextDir, f, false), { force: true });
+    }
+    const parsed = parseDockerfile(text);
+    this.escapeToken = parsed.escapeToken;
+    if (parsed.stages.length === 0) throw new InvalidParameterError('the Dockerfile (' + dfName + ') cannot be empty');
+    for (const w of parsed.warnings) this.print(`[WARNING]: ${w}\n`);
+
+    const buildArgs = BuildArgs.fromRecord(this.opts.buildArgs ?? {});
+    applyMetaArgs(parsed.metaArgs, buildArgs, this.escapeToken);
+    const stages = stagesNeeded(parsed.stages, this.opts.target, (s) => expandFrom(s, buildArgs, this.escapeToken).image);
+    const target = stages[stages.length - 1]!;
+    const labels = Object.entries(this.opts.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const commandsOf = new Map<Stage, Command[]>(stages.map((s) => [s, [...s.commands]]));
+    if (labels.length) {
+      const line = 'LABEL ' + labels.map(([k, v]) => `${goQuote(k)}=${goQuote(v)}`).join(' ');
+      commandsOf.get(target)!.push(parseInstruction(parseDockerfileAst(line).nodes[0]!) as Command);
+    }
+    // Classic builder: refuse BuildKit-only flags before running anything.
+    for (const s of stages) for (const c of commandsOf.get(s)!) checkClassicSupport(c);
+    this.total = stages.reduce((n, s) => n + 1 + commandsOf.get(s)!.length, 0);
+
+    let last = '';
+    for (const stage of stages) {
+      const stageArgs = buildArgs.forNewStage();
+      const state = await this.initStage(stage, stageArgs);
+      for (const cmd of commandsOf.get(stage)!) {
+        this.checkCancelled();
+        this.print(`Step ${++this.step}/${this.total} : ${cmd.original.trim()}\n`);
+        await this.dispatch(state, cmd);
+        state.runConfig.Image = state.imageId;
+        this.print(` ---> ${short(state.imageId) || '<none>'}\n`);
+      }
+      if (state.imageId) this.rawOut.aux({ ID: state.imageId });
+      buildArgs.mergeReferencedArgs(stageArgs);
+      this.results.push({ name: stage.name, index: stage.index, imageId: state.imageId });
+      last = state.imageId;
+    }
+    const unused = buildArgs.unusedOptions();
+    if (unused.length) this.print(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+    if (!last) throw new InvalidParameterError('No image was generated. Is your Dockerfile empty?');
+    this.print(`Successfully built ${short(last)}\n`);
+    return last;
+  }
+
+  // ---- stages -----------------------------------------------------------------------------------
+
+  private async resolveImage(ref: string): Promise<string> {
+    const have = this.d.images.tryResolve(ref);
+    if (have && !this.opts.pull) return have.id;
+    if (this.d.pull) {
+      await this.d.pull(ref, { stream: (t) => this.print(t), aux: () => undefined });
+      return this.d.images.resolve(ref).id;
+    }
+    if (have) return have.id;
+    let name = ref;
+    try { name = familiarName(parseReference(ref)); } catch { throw new InvalidParameterError(`invalid reference format: ${ref}`); }
+    throw new NotFoundError(`pull access denied for ${name}, repository does not exist or may require 'docker login': No such image: ${ref} (pulling is not available in this daemon)`);
+  }
+
+  private async initStage(stage: Stage, buildArgs: BuildArgs): Promise<StageState> {
+    this.print(`Step ${++this.step}/${this.total} : ${stage.from.original.trim()}\n`);
+    const { image } = expandFrom(stage, buildArgs, this.escapeToken);
+    const state: StageState = { stage, imageId: '', runConfig: runConfigFrom(undefined), buildArgs, cmdSet: false, platform: { architecture: 'amd64', os: 'linux' } };
+    let onBuild: string[] = [];
+    if (image.toLowerCase() === 'scratch') {
+      this.print(' ---> \n');
+    } else {
+      const prev = this.results.find((r) => r.name !== undefined && r.name === image.toLowerCase());
+      const id = prev ? prev.imageId : await this.resolveImage(image);
+      const cfg = id ? await this.d.images.config(id) : undefined;
+      state.imageId = id;
+      state.runConfig = runConfigFrom(cfg?.config);
+      state.platform = { architecture: cfg?.architecture ?? 'amd64', os: cfg?.os ?? 'linux', variant: cfg?.variant };
+      onBuild = [...(state.runConfig.OnBuild ?? [])];
+      state.runConfig.OnBuild = null;
+      state.runConfig.Image = id;
+      this.print(` ---> ${short(id)}\n`);
+    }
+    if (onBuild.length) {
+      this.print(`# Executing ${onBuild.length} build trigger${onBuild.length > 1 ? 's' : ''}\n`);
+      for (const cmd of parseOnbuildTriggers(onBuild, stage.from.startLine)) {
+        checkClassicSupport(cmd);
+        await this.dispatch(state, cmd);
+        state.runConfig.Image = state.imageId;
+      }
+    }
+    return state;
+  }
+
+  // ---- steps ---------------------------------------------------------------------------------------
+
+  private shellOf(state: StageState): string[] {
+    const s = state.runConfig.Shell as string[] | undefined;
+    return s && s.length ? [...s] : [...DEFAULT_SHELL];
+  }
+
+  private async dispatch(state: StageState, raw: Command): Promise<void> {
+    const env = expansionEnv(state.runConfig.Env ?? [], state.buildArgs);
+    const inst = expandInstruction(raw, env, this.escapeToken) as Command;
+    const rc = state.runConfig;
+    switch (inst.kind) {
+      case 'env':
+        for (const kv of inst.env) rc.Env = setEnv(rc.Env, kv.key, kv.value);
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'label':
+        rc.Labels = { ...(rc.Labels ?? {}) };
+        for (const kv of inst.labels) rc.Labels[kv.key] = kv.value;
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'maintainer':
+        state.maintainer = inst.maintainer;
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'expose':
+        rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
+        for (const p of exposedPortKeys(inst.ports)) rc.ExposedPorts[p] = {};
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'user':
+        rc.User = inst.user;
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'volume':
+        rc.Volumes = { ...(rc.Volumes ?? {}) };
+        for (const v of inst.volumes) rc.Volumes[v] = {};
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'stopsignal':
+        parseSignal(inst.signal);
+        rc.StopSignal = inst.signal;
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'shell':
+        rc.Shell = [...inst.shell];
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'onbuild':
+        rc.OnBuild = [...(rc.OnBuild ?? []), inst.expression];
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'healthcheck':
+        if (rc.Healthcheck && rc.Healthcheck.Test?.[0] !== 'NONE') this.print(`Note: overriding previous HEALTHCHECK: ${JSON.stringify(rc.Healthcheck.Test)}\n`);
+        rc.Healthcheck = healthToDocker(inst.health);
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'arg':
+        for (const a of inst.args) state.buildArgs.addArg(a.key, a.value);
+        return this.commitMeta(state, commitMessage(inst)!);
+      case 'cmd': {
+        const shell = this.shellOf(state);
+        rc.Cmd = inst.prependShell ? [...shell, ...inst.command] : [...inst.command];
+        rc.ArgsEscaped = undefined;
+        state.cmdSet = true;
+        return this.commitMeta(state, commitMessage(inst, { shell })!);
+      }
+      case 'entrypoint': {
+        const shell = this.shellOf(state);
+        rc.Entrypoint = inst.command === undefined ? null : inst.prependShell ? [...shell, ...inst.command] : [...inst.command];
+        if (!state.cmdSet) rc.Cmd = null;
+        return this.commitMeta(state, commitMessage(inst, { shell })!);
+      }
+      case 'workdir':
+        return this.workdir(state, resolveWorkdir(rc.WorkingDir ?? '', inst.path));
+      case 'run':
+        return this.run(state, inst);
+      case 'copy':
+      case 'add':
+        return this.copy(state, inst);
+    }
+  }
+
+  /** The image of a step: the current image's config with `runConfig`, one more history entry, and maybe a layer. */
+  private async commit(state: StageState, containerConfig: RunConfig, createdBy: string, layerDiffId?: string): Promise<void> {
+    const images = this.d.images;
+    const parent = state.imageId ? await images.config(state.imageId) : undefined;
+    const created = new Date().toISOString();
+    const history = [...(parent?.history ?? [])];
+    const entry: NonNullable<ImageConfig['history']>[number] = { created, created_by: createdBy };
+    if (state.maintainer) entry.author = state.maintainer;
+    if (!layerDiffId) entry.empty_layer = true;
+    history.push(entry);
+    const config: Record<string, unknown> = {
+      architecture: state.platform.architecture,
+      ...(state.maintainer ? { author: state.maintainer } : {}),
+      config: copyRunConfig(state.runConfig),
+      container_config: containerConfig,
+      created,
+      history,
+      os: state.platform.os,
+      rootfs: { type: 'layers', diff_ids: [...(parent?.rootfs.diff_ids ?? []), ...(layerDiffId ? [layerDiffId] : [])] },
+      ...(state.platform.variant ? { variant: state.platform.variant } : {}),
+    };
+    const rec = await images.create(Buffer.from(JSON.stringify(config)), { parent: state.imageId || undefined });
+    state.imageId = rec.id;
+  }
+
+  /** Docker's probeCache: a child of the current image made with the same container config. */
+  private async probeCache(state: StageState, containerConfig: RunConfig): Promise<boolean> {
+    if (this.opts.noCache) return false;
+    const want = canonicalConfig(containerConfig);
+    let best: { id: string; created: string } | undefined;
+    for (const rec of this.d.images.all()) {
+      if ((rec.parent ?? '') !== state.imageId) continue;
+      const cfg = await this.d.images.config(rec.id).catch(() => undefined);
+      if (!cfg?.container_config || canonicalConfig(cfg.container_config as RunConfig) !== want) continue;
+      if (!best || rec.created > best.created) best = { id: rec.id, created: rec.created };
+    }
+    if (!best) return false;
+    this.print(' ---> Using cache\n');
+    state.imageId = best.id;
+    return true;
+  }
+
+  private async createContainer(state: StageState, body: RunConfig): Promise<string> {
+    const { Id } = await this.d.containers.create({
+      ...body, Image: state.imageId,
+      HostConfig: { NetworkMode: this.opts.networkMode && this.opts.networkMode !== 'default' ? this.opts.networkMode : 'bridge', ...(this.opts.hostConfig ?? {}) },
+    });
+    this.tmpContainers.add(Id);
+    this.print(` ---> Running in ${short(Id)}\n`);
+    return Id;
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    await this.d.containers.remove(id, { force: true, volumes: true });
+    this.tmpContainers.delete(id);
+    this.print(`Removing intermediate container ${short(id)}\n`);
+  }
+
+  private async commitMeta(state: StageState, message: string): Promise<void> {
+    const shell = this.shellOf(state);
+    const probe = copyRunConfig(state.runConfig, { Cmd: nopCommand(message, shell) });
+    if (await this.probeCache(state, probe)) return;
+    // Docker creates (but never starts) a container for these steps; only with an image to create it from.
+    const cid = state.imageId ? await this.createContainer(state, probe) : undefined;
+    await this.commit(state, probe, probe.Cmd.join(' '));
+    if (cid) await this.removeContainer(cid);
+  }
+
+  /** Turns an upper dir into a layer on top of the current image; undefined when nothing changed. */
+  private async layerFrom(state: StageState, upper: string): Promise<string | undefined> {
+    if (!existsSync(upper) || readdirSync(upper).length === 0) return undefined;
+    const images = this.d.images;
+    const rec = state.imageId ? images.resolve(state.imageId) : undefined;
+    const cfg = state.imageId ? await images.config(state.imageId) : undefined;
+    const info = await ingestLayer(images.content, images.layers, { chainId: rec?.chainId ?? null, diffIds: cfg?.rootfs.diff_ids ?? [] }, diffTar(upper));
+    return info.diffId;
+  }
+
+  /** Mounts the current image with a writable upper dir at `target`. */
+  private async mountImage(imageId: string, dir: string): Promise<string> {
+    const rec = imageId ? this.d.images.resolve(imageId) : undefined;
+    const lower = rec?.chainId ? this.d.images.layers.lowerDirs(rec.chainId) : [];
+    const target = join(dir, 'rootfs');
+    await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), target);
+    this.mounts.add(target);
+    return target;
+  }
+
+  private async release(target: string): Promise<void> {
+    await unmount(target);
+    this.mounts.delete(target);
+  }
+
+  private async workdir(state: StageState, dir: string): Promise<void> {
+    state.runConfig.WorkingDir = dir;
+    const message = `WORKDIR ${dir}`;
+    const shell = this.shellOf(state);
+    const probe = copyRunConfig(state.runConfig, { Cmd: nopCommand(message, shell) });
+    if (await this.probeCache(state, probe)) return;
+    const cid = state.imageId ? await this.createContainer(state, probe) : undefined;
+    const work = cid ? this.d.containers.dir(cid) : join(this.tmp, `step-${++this.seq}`);
+    const root = await this.mountImage(state.imageId, work);
+    try {
+      const host = resolveInRoot(root, dir);
+      if (!existsSync(host)) {
+        // mkdir -p as root 0755, through the image's own symlinks
+        const parts = dir.split('/').filter(Boolean);
+        for (let i = 1; i <= parts.length; i++) {
+          const p = resolveInRoot(root, '/' + parts.slice(0, i).join('/'));
+          if (!existsSync(p)) { mkdirSync(p); chmodSync(p, 0o755); }
+        }
+      }
+    } finally {
+      await this.release(root);
+    }
+    const diffId = await this.layerFrom(state, join(work, 'upper'));
+    await this.commit(state, probe, probe.Cmd.join(' '), diffId);
+    if (cid) await this.removeContainer(cid);
+  }
+
+  private async run(state: StageState, inst: RunInstruction): Promise<void> {
+    if (!state.imageId) throw new InvalidParameterError('Please provide a source image with `from` prior to run');
+    const shell = this.shellOf(state);
+    let cmd: string[];
+    const heredoc = runHeredocCommand(inst);
+    if (heredoc?.kind === 'file') throw new NotImplementedError('a RUN heredoc with a #! script requires BuildKit');
+    if (heredoc) cmd = [...shell, heredoc.script];
+    else cmd = inst.prependShell ? [...shell, ...inst.command] : [...inst.command];
+    const rc = state.runConfig;
+    const envList: string[] = rc.Env ?? [];
+    const buildArgs = state.buildArgs.filterAllowed(envList);
+    const saveCmd = runCommandWithBuildArgs(state.buildArgs, envList, cmd);
+    const probe = copyRunConfig(rc, { Cmd: saveCmd, ArgsEscaped: undefined, ...(saveCmd.length ? { Entrypoint: null } : {}) });
+    if (await this.probeCache(state, probe)) return;
+    const body = copyRunConfig(rc, {
+      Cmd: cmd, Env: [...envList, ...buildArgs], Entrypoint: [''], Healthcheck: { Test: ['NONE'] },
+      AttachStdout: true, AttachStderr: true,
+    });
+    const cid = await this.createContainer(state, body);
+    const code = await this.runContainer(cid);
+    if (code !== 0) {
+      if (this.opts.remove !== false || this.opts.forceRemove) await this.removeContainer(cid).catch(() => undefined);
+      else this.tmpContainers.delete(cid);   // kept for inspection, as asked (rm=false)
+      throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
+    }
+    const upper = join(this.d.containers.dir(cid), 'upper');
+    dropRuntimeArtefacts(upper, state);
+    const diffId = await this.layerFrom(state, upper);
+    await this.commit(state, probe, saveCmd.join(' '), diffId);
+    await this.removeContainer(cid);
+  }
+
+  /** Starts the container with its output joined to the build stream; resolves with the exit code. */
+  private async runContainer(id: string): Promise<number> {
+    const c = this.d.containers;
+    let ended!: () => void;
+    const outputDone = new Promise<void>((r) => { ended = r; });
+    const closers: (() => void)[] = [];
+    const decoders = { 1: new StringDecoder('utf8'), 2: new StringDecoder('utf8') };
+    // Without a TTY every write is one Docker frame: 8-byte header (stream 1 or 2), then the data.
+    const output = {
+      write: (b: Buffer) => {
+        if (this.quiet || b.length < 8) return true;
+        const stream = b[0] === 2 ? 2 : 1;
+        const text = decoders[stream].write(b.subarray(8));
+        if (text) this.rawOut.stream(stream === 2 ? RED + text + RESET : text);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    await c.attach(id, {
+      output, input: null, tty: false, stdout: true, stderr: true,
+      end: () => ended(), onClose: (fn: () => void) => { closers.push(fn); },
+    }, false);
+    const waited = c.wait(id, 'next-exit');
+    const onAbort = () => { void c.kill(id, 'SIGKILL').catch(() => undefined); };
+    this.signal?.addEventListener('abort', onAbort);
+    try {
+      await c.start(id);
+      const { StatusCode } = await waited;
+      // the attach socket closes right after the exit; wait for the last output
+      await Promise.race([outputDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+      this.checkCancelled();
+      return StatusCode;
+    } finally {
+      this.signal?.removeEventListener('abort', onAbort);
+      for (const f of closers) f();
+    }
+  }
+
+  private async sourceRoot(from: string | undefined): Promise<{ root: string; release?: () => Promise<void> }> {
+    if (from === undefined) return { root: this.contextDir };
+    const lower = from.toLowerCase();
+    const built = this.results.find((r) => r.name === lower) ?? (/^\d+$/.test(from) ? this.results.find((r) => r.index === Number(from)) : undefined);
+    let imageId: string;
+    if (built) imageId = built.imageId;
+    else if (/^\d+$/.test(from)) throw new InvalidParameterError(`invalid from flag value ${from}: index out of bounds`);
+    else imageId = await this.resolveImage(from);
+    const dir = join(this.tmp, `from-${++this.seq}`);
+    const root = await this.mountImage(imageId, dir);
+    return { root, release: () => this.release(root) };
+  }
+
+  private async copy(state: StageState, inst: CopyInstruction | AddInstruction): Promise<void> {
+    const cmdName = inst.kind === 'add' ? 'ADD' : 'COPY';
+    const from = inst.kind === 'copy' ? inst.from : undefined;
+    const src = await this.sourceRoot(from);
+    try {
+      const sources: CopySource[] = [];
+      const local: string[] = [];
+      for (const s of inst.sources) {
+        if (inst.kind === 'add' && /^https?:\/\//i.test(s)) sources.push(await this.download(s));
+        else local.push(s);
+      }
+      const decompress = inst.kind === 'add' && inst.unpack !== false;
+      sources.push(...(await collectSources(src.root, local, cmdName, { decompress })));
+      for (const f of inst.contents) sources.push(inlineSource(f.name, f.data));
+      const chmod = inst.chmod ? parseChmod(inst.chmod) : undefined;
+      let dest = inst.dest;
+      const endsInSlash = dest.endsWith('/');
+      if (!dest.startsWith('/')) dest = posix.join('/', state.runConfig.WorkingDir || '/', dest) + (endsInSlash ? '/' : '');
+      const chownComment = inst.chown ? `--chown=${inst.chown} ` : '';
+      const message = `${cmdName} ${chownComment}${sourcesHash(sources)} in ${inst.dest} `;
+      const shell = this.shellOf(state);
+      const probe = copyRunConfig(state.runConfig, { Cmd: [...shell, `#(nop) ${message}`] });
+      if (chmod !== undefined) probe.Cmd = [...shell, `#(nop) ${message}--chmod=${inst.chmod}`];
+      if (await this.probeCache(state, probe)) return;
+      const work = join(this.tmp, `step-${++this.seq}`);
+      const root = await this.mountImage(state.imageId, work);
+      try {
+        const identity = inst.chown ? parseChown(root, inst.chown) : { uid: 0, gid: 0 };
+        await copyInto(root, sources, dest, { identity, chmod }, cmdName);
+      } finally {
+        await this.release(root);
+      }
+      const diffId = await this.layerFrom(state, join(work, 'upper'));
+      await this.commit(state, probe, probe.Cmd.join(' '), diffId);
+      rmSync(work, { recursive: true, force: true });
+    } finally {
+      await src.release?.();
+    }
+  }
+
+  /** ADD <url>: fetched into the build's temp dir, mode 0600, mtime from Last-Modified. */
+  private async download(url: string): Promise<CopySource> {
+    let res: Response;
+    try {
+      res = await fetch(url, { redirect: 'follow', signal: this.signal });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new InvalidParameterError(`ADD failed: failed to GET ${url}: ${cause?.message ?? (e as Error).message}${cause?.code ? ` (${cause.code})` : ''}`);
+    }
+    if (!res.ok) throw new InvalidParameterError(`ADD failed: failed to GET ${url} with status ${res.status} ${res.statusText}`);
+    const dir = join(this.tmp, `url-${++this.seq}`);
+    mkdirSync(dir);
+    let name = posix.basename(new URL(url).pathname);
+    if (!name || name === '/') name = '__unnamed__';
+    const file = join(dir, name);
+    if (!res.body) throw new InvalidParameterError(`ADD failed: empty response from ${url}`);
+    await pipeline(res.body as unknown as Readable, createWriteStream(file, { mode: 0o600 }));
+    chmodSync(file, 0o600);
+    const lm = res.headers.get('last-modified');
+    if (lm && !Number.isNaN(Date.parse(lm))) utimesSync(file, new Date(), new Date(Date.parse(lm)));
+    const [s] = await collectSources(dir, [name], 'ADD', { decompress: false });
+    return s!;
+  }
+}
+
+/** The classic builder refuses BuildKit-only flags with Docker's message. */
+function checkClassicSupport(c: Command): void {
+  const buildkit = (flag: string) => new InvalidParameterError(
+    `dockerfile parse error on line ${c.startLine}: the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
+  if (c.kind === 'run' && c.flagsUsed.length) throw buildkit(c.flagsUsed[0]!);
+  if (c.kind === 'copy' && c.parents) throw buildkit('parents');
+  if ((c.kind === 'copy' || c.kind === 'add') && c.excludes.length) throw buildkit('exclude');
+  if (c.kind === 'add' && c.checksum) throw buildkit('checksum');
+  if (c.kind === 'add' && c.keepGitDir) throw buildkit('keep-git-dir');
+}
+
+/**
+ * Mount points the runtime creates in the container's root (Docker keeps them in a separate init
+ * layer) are not the step's changes: drop them when they are empty and the image lacked them.
+ */
+function dropRuntimeArtefacts(upper: string, _state: StageState): void {
+  const candidates = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/pts', 'dev/shm', 'dev/mqueue', 'dev/console', 'proc', 'sys', 'dev', 'etc', '.dockerenv'];
+  for (const rel of candidates) {
+    const p = join(upper, rel);
+    let st;
+    try { st = lstatSync(p); } catch { continue; }
+    try {
+      if (st.isFile() && st.size === 0) rmSync(p);
+      else if (st.isDirectory() && readdirSync(p).length === 0 && !hasOpaque(p)) rmdirSync(p);
+    } catch { /* keep */ }
+  }
+}
+
+/** An emptied directory a RUN made opaque (rm -rf dir; mkdir dir) carries trusted.overlay.opaque: keep those. */
+function hasOpaque(dir: string): boolean {
+  const r = spawnSync('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', '--only-values', dir], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() === 'y';
+}

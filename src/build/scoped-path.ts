@@ -1,0 +1,52 @@
+/**
+ * Paths inside a root directory (an image's root filesystem or a build context) resolved the way
+ * Docker's FollowSymlinkInScope does: symlinks are followed as if the root were `/`, so neither an
+ * absolute link nor `..` can lead outside it.
+ */
+import { lstatSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidParameterError } from '../errors/index.js';
+
+const MAX_LINKS = 255;
+
+/**
+ * The host path of `p` (absolute or relative to the root) inside `root`. The last component is
+ * followed too when it is a symlink unless `followLast` is false. Missing components are kept as written.
+ */
+export function resolveInRoot(root: string, p: string, followLast = true): string {
+  let pending = p.split('/').filter((s) => s !== '');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '.') continue;
+    if (part === '..') { done.pop(); continue; }
+    const candidate = join(root, ...done, part);
+    let isLink = false;
+    try { isLink = lstatSync(candidate).isSymbolicLink(); } catch { /* missing: keep the name */ }
+    if (isLink && (pending.length > 0 || followLast)) {
+      if (++links > MAX_LINKS) throw new InvalidParameterError(`too many links in ${p}`);
+      const target = readlinkSync(candidate);
+      if (target.startsWith('/')) done.length = 0;
+      pending = [...target.split('/').filter((s) => s !== ''), ...pending];
+      continue;
+    }
+    done.push(part);
+  }
+  return join(root, ...done);
+}
+
+/** Go's path.Clean for slash paths that are relative to a context ("" and "/" mean "."). */
+export function cleanRelative(p: string): string {
+  const parts: string[] = [];
+  for (const s of p.split('/')) {
+    if (s === '' || s === '.') continue;
+    if (s === '..') {
+      if (parts.length && parts[parts.length - 1] !== '..') parts.pop();
+      else parts.push('..');
+      continue;
+    }
+    parts.push(s);
+  }
+  return parts.join('/') || '.';
+}

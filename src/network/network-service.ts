@@ -181,10 +181,19 @@ export class NetworkService {
     }
   }
 
-  /** Stops DNS servers and releases port reservations; kernel state stays for running containers. */
+  /**
+   * Stops DNS servers and releases port reservations. Kernel state stays while containers have
+   * sandboxes (they keep running without the daemon); with none left, this instance's bridges
+   * and iptables chains are removed too (init re-creates them from the database), so daemons
+   * that come and go — tests with temporary data roots — leave nothing behind.
+   */
   async shutdown(): Promise<void> {
     await this.dnsServer.closeAll();
     this.reservations.releaseAll();
+    if (this.sandboxes.all().length === 0) {
+      for (const n of this.networks.all()) if (n.bridge && n.createdBridge) await kernel.deleteLink(n.bridge);
+      await this.firewall.remove();
+    }
   }
 
   /** Removes every namespace, veth, bridge, rule and record this instance made (tests). */

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -184,4 +184,32 @@ test('a published port carries at least 80% of the direct path\'s throughput', a
   assert.ok(p >= 0.8 * d, `published ${p} MB/s vs direct ${d} MB/s`);
   sink.kill('SIGKILL');
   await svc.releaseSandbox(id);
+});
+
+test('an idle daemon\'s shutdown removes its bridges and chains; the next init restores them', async () => {
+  const t = `i${randomBytes(3).toString('hex')}`;
+  const d = mkdtempSync(join(tmpdir(), 'berth-neti-'));
+  const mk = (database: Db) => new NetworkService({
+    db: database, execRoot: d, bridgeName: `bri-${t}`, bip: `10.219.${octet}.1/24`, instanceId: t, upstreamResolvers: [],
+    defaultAddressPools: [{ base: `10.220.${octet}.0/24`, size: 28 }],
+  });
+  const database = openDatabase(join(d, 'db'));
+  let s = mk(database);
+  try {
+    await s.init();
+    const { Id } = await s.create({ Name: 'idle' });
+    const chains = () => sh('iptables-save', []).includes(`BERTH-${t.toUpperCase()}-`);
+    assert.ok(existsSync(`/sys/class/net/bri-${t}`) && existsSync(`/sys/class/net/br-${Id.slice(0, 12)}`) && chains());
+    await s.shutdown();
+    assert.ok(!existsSync(`/sys/class/net/bri-${t}`) && !existsSync(`/sys/class/net/br-${Id.slice(0, 12)}`), 'bridges removed');
+    assert.ok(!chains(), 'chains removed');
+    s = mk(database);
+    await s.init();
+    assert.ok(existsSync(`/sys/class/net/bri-${t}`) && existsSync(`/sys/class/net/br-${Id.slice(0, 12)}`) && chains(), 'restored');
+    assert.equal(s.inspect('idle').Id, Id);
+  } finally {
+    await s.cleanupAll();
+    database.close();
+    rmSync(d, { recursive: true, force: true });
+  }
 });

@@ -34,11 +34,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--default-visibility <v>', 'visibility of repositories created by a push', visibility, 'private' as Visibility)
     .option('--allow-signup', 'let anyone create an account on the web page', false)
     .option('--token-ttl <seconds>', 'lifetime of registry tokens', (v) => Number(v), 300)
-    .action(async (o: { data: string; listen: string; tlsCert?: string; tlsKey?: string; defaultVisibility: Visibility; allowSignup: boolean; tokenTtl: number }) => {
+    .option('--webhook-retry-delay <ms>', 'first webhook retry delay (doubles per attempt)', (v) => Number(v), 2000)
+    .option('--webhook-attempts <n>', 'attempts per webhook delivery', (v) => Number(v), 5)
+    .action(async (o: { data: string; listen: string; tlsCert?: string; tlsKey?: string; defaultVisibility: Visibility; allowSignup: boolean; tokenTtl: number; webhookRetryDelay: number; webhookAttempts: number }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error('TLS needs both --tls-cert and --tls-key');
       const { host, port } = parseListen(o.listen);
       const hub = await startHub({
         dataDir: o.data, host, port, defaultVisibility: o.defaultVisibility, allowSignup: o.allowSignup, tokenTtlSec: o.tokenTtl,
+        webhookBaseDelayMs: o.webhookRetryDelay, webhookAttempts: o.webhookAttempts,
         tls: o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
       });
       process.stdout.write(`berth-hub listening on ${hub.url}\n`);

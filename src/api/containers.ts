@@ -1,5 +1,5 @@
 /** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
-import { ConflictError, InvalidParameterError, NotModifiedError } from '../errors/index.js';
+import { InvalidParameterError, NotModifiedError } from '../errors/index.js';
 import { dockerTimestamp, frame, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
 import { parseTimeArg } from '../events/index.js';
 import type { Engine } from './engine.js';
@@ -57,7 +57,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     checkFilters(filters, ['label', 'label!', 'until']);
     const deleted: string[] = [];
     for (const c of cs.list()) {
-      if (cs.isRunning(c.Id) || c.State.Status === 'created' && false) continue;
+      if (cs.isRunning(c.Id)) continue;
       if (filters.label?.length && !filters.label.every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
       if (filters['label!']?.length && filters['label!'].some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
       if (filters.until?.length && Date.parse(c.Created) * 1e6 > parseTimeArg(filters.until[0])) continue;
@@ -175,5 +175,4 @@ export function containerRoutes(r: Router, e: Engine): void {
     res.end();
   });
 
-  r.get('/containers/:id/top', (req) => { throw new ConflictError(`top is not available for ${req.params.id} yet`); });
 }

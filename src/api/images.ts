@@ -21,9 +21,8 @@ export function imageRoutes(r: Router, e: Engine): void {
     const out = [];
     for (const i of e.images.all()) {
       const dangling = i.repoTags.length === 0;
-      if (!all && dangling && i.repoDigests.length === 0 && !filters.dangling) {
-        // Docker hides untagged intermediate images (with children) only; plain dangling images are shown.
-      }
+      // Without `all`, Docker hides untagged images that are parents of other images (build intermediates).
+      if (!all && dangling && e.images.all().some((o) => o.parent === i.id)) continue;
       if (filters.dangling?.length) {
         const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
         if (want !== dangling) continue;
@@ -115,23 +114,19 @@ export function imageRoutes(r: Router, e: Engine): void {
   r.get('/images/:name*/history', async (req) => {
     const rec = e.images.resolve(req.params.name);
     const cfg = await e.images.config(rec.id);
-    const hist = cfg.history ?? [];
-    const diffIds = cfg.rootfs.diff_ids;
-    let layer = diffIds.length;
-    const out = [];
-    for (let i = hist.length - 1; i >= 0; i--) {
-      const h = hist[i];
-      let size = 0;
-      if (!h.empty_layer) { layer--; size = 0; }
-      out.push({
-        Id: i === hist.length - 1 ? rec.id : '<missing>',
+    const layerSizes = rec.chainId ? e.images.layers.chain(rec.chainId).map((l) => l.size).reverse() : []; // bottom first
+    const hist = cfg.history?.length ? cfg.history : [{ created: cfg.created, created_by: '', empty_layer: false }];
+    let layer = 0;
+    const out = hist.map((h, i) => {
+      const size = h.empty_layer ? 0 : (layerSizes[layer++] ?? 0);
+      const top = i === hist.length - 1;
+      return {
+        Id: top ? rec.id : '<missing>',
         Created: Math.floor(Date.parse(h.created ?? cfg.created ?? '') / 1000) || 0,
-        CreatedBy: h.created_by ?? '', Tags: i === hist.length - 1 ? rec.repoTags : null, Size: size, Comment: h.comment ?? '',
-      });
-    }
-    if (!out.length) out.push({ Id: rec.id, Created: Math.floor(Date.parse(rec.created) / 1000), CreatedBy: '', Tags: rec.repoTags, Size: rec.size, Comment: '' });
-    else (out[0] as any).Size = rec.size;
-    return { body: out };
+        CreatedBy: h.created_by ?? '', Tags: top ? rec.repoTags : null, Size: size, Comment: h.comment ?? '',
+      };
+    });
+    return { body: out.reverse() };
   });
 
   r.get('/images/:name*/get', (req, res) => save([req.params.name], res));

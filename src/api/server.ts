@@ -10,7 +10,7 @@ import { Router, type ApiRequest } from './router.js';
 export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
 
-export interface ApiServerOptions { log?: (msg: string) => void }
+export interface ApiServerOptions { log?: (msg: string) => void; debug?: (msg: string) => void }
 
 export function createApiServer(router: Router, opts: ApiServerOptions = {}): http.Server {
   const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
@@ -72,6 +72,10 @@ async function dispatch(router: Router, raw: IncomingMessage, res: ServerRespons
   if (!found || found === 'method') {
     sendJson(res, 404, { message: 'page not found' });
     return;
+  }
+  if (opts.debug) {
+    const t0 = process.hrtime.bigint();
+    res.once('finish', () => opts.debug!(`${raw.method} ${raw.url} ${res.statusCode} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)}ms`));
   }
   const req: ApiRequest = { method: raw.method ?? 'GET', path, params: found.params, query: url.searchParams, raw, upgradeSocket, apiVersion: version ?? API_VERSION };
   try {

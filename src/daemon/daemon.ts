@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
 import { ContainerService } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
+import { ContainerMounts, VolumeService } from '../volume/index.js';
 import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
@@ -62,17 +63,24 @@ export class Daemon {
     await networks.init();
     this.networks = networks;
     let containerLookup: (ref: string) => { Id: string; Name: string } | undefined = () => undefined;
+    const volumes = new VolumeService(this.db, join(dataRoot, 'volumes'), events);
+    let containersRef: ContainerService | undefined;
+    const mounts = new ContainerMounts(volumes, this.db, {
+      get: (ref) => containersRef!.get(ref), all: () => containersRef?.list() ?? [], isRunning: (id) => !!containersRef?.isRunning(id),
+    });
     const containers = new ContainerService({
+      hooks: [mounts],
       db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
     containerLookup = (ref) => containers.tryGet(ref);
+    containersRef = containers;
     containers.watchExits();
     await containers.restore();
     this.engine = {
       info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
       images, archive, containers, events,
-      execs: new ExecService({ containers, runtime, events, log: this.log }),
+      execs: new ExecService({ containers, runtime, events, log: this.log }), volumes,
     };
     const router = engineRouter(this.engine);
     networkRoutes(router, this.engine, networks);
@@ -99,7 +107,7 @@ export class Daemon {
   }
 
   private async listen(host: string, router: ReturnType<typeof engineRouter>): Promise<void> {
-    const server = createApiServer(router, { log: this.log });
+    const server = createApiServer(router, { log: this.log, debug: this.opts.logLevel === 'debug' ? this.log : undefined });
     if (host.startsWith('unix://')) {
       const path = host.slice('unix://'.length);
       mkdirSync(join(path, '..'), { recursive: true });

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { covers, parseBasicAuth, TokenAuthorizer, verifyToken, type Access, type AuthDecision, type Authorizer, type TokenKey } from '../registry/index.js';
+import { covers, isValidRepositoryName, parseBasicAuth, TokenAuthorizer, verifyToken, type Access, type AuthDecision, type Authorizer, type TokenKey } from '../registry/index.js';
 import type { HubStore, Role, TokenScope, User } from './db.js';
 import { verifyPassword } from './passwords.js';
 
@@ -35,7 +35,7 @@ export function roleOn(store: HubStore, user: User | undefined, repo: string): R
 
 /** Actions on a repository: public ones may be pulled by anyone; new ones pushed by namespace writers. */
 export function allowedActions(store: HubStore, user: User | undefined, repo: string): Action[] {
-  if (!repo.includes('/')) return []; // every repository lives in a namespace
+  if (!repo.includes('/') || !isValidRepositoryName(repo)) return []; // every repository lives in a namespace
   const rec = store.repo(repo);
   const role = roleOn(store, user, repo);
   const out = new Set<Action>(role ? ROLE_ACTIONS[role] : []);

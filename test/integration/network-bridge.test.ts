@@ -19,7 +19,16 @@ import { openDatabase, type Db } from '../../src/store/index.js';
 import { NetworkService, ServiceNetworking } from '../../src/network/index.js';
 
 const tag = `t${randomBytes(3).toString('hex')}`;
-const octet = 20 + (randomBytes(1)[0] % 100); // 10.213.<octet+k>.0/24 for this run
+/** A third octet for this run whose /24s (10.213.<octet+k>, 10.214/217/218.<octet>) no other bridge on the host routes. */
+const octet = (() => {
+  const routes = execFileSync('ip', ['-4', '-o', 'route', 'show', 'table', 'all'], { encoding: 'utf8' });
+  for (let i = 0; i < 50; i++) {
+    const o = 20 + (randomBytes(1)[0] % 100);
+    const prefixes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 50, 60].map((k) => `10.213.${o + k}.`).concat([214, 217, 218].map((b) => `10.${b}.${o}.`));
+    if (!prefixes.some((p) => routes.includes(p))) return o;
+  }
+  throw new Error('no free test subnet');
+})();
 const subnet = (k: number) => `10.213.${octet + k}.0/24`;
 let dir: string;
 let db: Db;

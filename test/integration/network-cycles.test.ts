@@ -15,7 +15,15 @@ import { openDatabase, type Db } from '../../src/store/index.js';
 import { NetworkService } from '../../src/network/index.js';
 
 const tag = `c${randomBytes(3).toString('hex')}`;
-const octet = 20 + (randomBytes(1)[0] % 200);
+/** A third octet whose /24s in 10.215, 10.216, 10.219 and 10.220 no other bridge on the host routes. */
+const octet = (() => {
+  const routes = execFileSync('ip', ['-4', '-o', 'route', 'show', 'table', 'all'], { encoding: 'utf8' });
+  for (let i = 0; i < 50; i++) {
+    const o = 20 + (randomBytes(1)[0] % 200);
+    if (![215, 216, 219, 220].some((b) => routes.includes(`10.${b}.${o}.`))) return o;
+  }
+  throw new Error('no free test subnet');
+})();
 let dir: string;
 let db: Db;
 let svc: NetworkService;

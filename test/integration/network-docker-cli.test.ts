@@ -1,0 +1,107 @@
+/**
+ * Networking end to end: a private berthd driven by the real docker CLI with busybox containers.
+ * The daemon gets its own bridge and subnets (harness); traffic stays on them and on loopback.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http from 'node:http';
+import { startBerthd, importBusybox, waitFor, type Berthd } from './helpers/berthd.js';
+
+let d: Berthd;
+const sub = 20 + Math.floor(Math.random() * 200);
+
+function ok(args: string[], timeout = 30_000): string {
+  const r = d.docker(args, { timeout });
+  assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}\n${r.stdout}`);
+  return r.stdout.trim();
+}
+
+function httpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
+      let b = ''; res.on('data', (x) => { b += x; }); res.on('end', () => resolve(b));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+before(async () => {
+  d = await startBerthd();
+  importBusybox(d);
+});
+
+after(async () => {
+  await d?.cleanup();
+});
+
+test('docker CLI: user network, names, aliases, isolation, internal, none, container:, ports, bad input', async () => {
+  ok(['network', 'create', '--subnet', `10.221.${sub}.0/24`, '--label', 'x=y', 'front']);
+  ok(['network', 'create', '--subnet', `10.222.${sub}.0/24`, 'back']);
+  ok(['network', 'create', '--internal', '--subnet', `10.223.${sub}.0/24`, 'sealed']);
+  const ls = ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']);
+  for (const n of ['bridge bridge', 'host host', 'none null', 'front bridge', 'back bridge', 'sealed bridge']) assert.ok(ls.includes(n), ls);
+
+  // Two containers reach each other by name (ping and TCP).
+  ok(['run', '-d', '--name', 'web', '--network', 'front', '--network-alias', 'svc', 'busybox', 'sh', '-c',
+    "trap 'exit 0' TERM; mkdir -p /www; echo hi-from-web > /www/index.html; httpd -f -p 80 -h /www & wait"]);
+  const ping = d.docker(['run', '--rm', '--network', 'front', 'busybox', 'ping', '-c', '1', '-W', '2', 'web'], { timeout: 30_000 });
+  assert.equal(ping.status, 0, ping.stderr + ping.stdout);
+  const get = d.docker(['run', '--rm', '--network', 'front', 'busybox', 'sh', '-c', 'timeout 8 wget -qO- http://web/; exit $?'], { timeout: 30_000 });
+  assert.ok(get.stdout.includes('hi-from-web'), get.stderr + get.stdout);
+  const ip = ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "front").IPAddress}}', 'web']);
+  assert.match(ip, new RegExp(`^10\\.221\\.${sub}\\.\\d+$`));
+
+  // Three containers with one alias: all answered.
+  for (const n of ['a1', 'a2']) ok(['run', '-d', '--name', n, '--network', 'front', '--network-alias', 'svc', 'busybox', 'sleep', '300']);
+  const look = ok(['run', '--rm', '--network', 'front', 'busybox', 'nslookup', 'svc']);
+  for (const n of ['web', 'a1', 'a2']) {
+    const addr = ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "front").IPAddress}}', n]);
+    assert.ok(look.includes(addr), `${n} ${addr} in ${look}`);
+  }
+
+  // Another network cannot reach them; an internal network has no default route.
+  const cross = d.docker(['run', '--rm', '--network', 'back', 'busybox', 'ping', '-c', '1', '-W', '1', ip], { timeout: 30_000 });
+  assert.notEqual(cross.status, 0);
+  const routes = ok(['run', '--rm', '--network', 'sealed', 'busybox', 'ip', 'route']);
+  assert.ok(!routes.includes('default'), routes);
+  // none: only loopback; container: shares the namespace.
+  const links = ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
+  assert.equal(links.split('\n').length, 1, links);
+  const shared = ok(['run', '--rm', '--network', 'container:web', 'busybox', 'ip', '-o', '-4', 'addr']);
+  assert.ok(shared.includes(ip), shared);
+
+  // Published port on 127.0.0.1, and -P for every EXPOSEd port.
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  ok(['run', '-d', '--name', 'pub', '-p', `127.0.0.1:${port}:80`, '--expose', '81', '-P', 'busybox', 'sh', '-c',
+    "trap 'exit 0' TERM; mkdir -p /www; echo published > /www/index.html; httpd -f -p 80 -h /www & wait"]);
+  assert.equal((await waitFor(async () => (await httpGet(port).catch(() => '')).trim(), 'published port')), 'published');
+  const portOut = ok(['port', 'pub']);
+  assert.ok(portOut.includes(`80/tcp -> 127.0.0.1:${port}`), portOut);
+  assert.match(portOut, /81\/tcp -> 0\.0\.0\.0:\d+/);
+
+  // Bad input: Docker-style errors, nothing half-made.
+  const overlap = d.docker(['network', 'create', '--subnet', `10.221.${sub}.128/25`, 'clash']);
+  assert.notEqual(overlap.status, 0);
+  assert.match(overlap.stderr, /Pool overlaps with other one on this address space/);
+  const outside = d.docker(['run', '--rm', '--network', 'front', '--ip', '10.9.9.9', 'busybox', 'true']);
+  assert.notEqual(outside.status, 0);
+  assert.match(outside.stderr, /no configured subnet or ip-range contain the IP address 10\.9\.9\.9/);
+  const taken = d.docker(['run', '-d', '--name', 'pub2', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sleep', '300']);
+  assert.notEqual(taken.status, 0);
+  assert.match(taken.stderr, /port is already allocated/);
+  const unknown = d.docker(['run', '--rm', '--network', 'nope', 'busybox', 'true']);
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /network nope not found/);
+  const busy = d.docker(['network', 'rm', 'front']);
+  assert.notEqual(busy.status, 0);
+  assert.match(busy.stderr, /has active endpoints/);
+
+  ok(['rm', '-f', 'web', 'a1', 'a2', 'pub']);
+  d.docker(['rm', '-f', 'pub2']);
+  ok(['network', 'rm', 'front', 'back', 'sealed']);
+});

@@ -1,0 +1,260 @@
+/**
+ * The classic builder (POST /build) through the real docker CLI 28 with DOCKER_BUILDKIT=0 against a
+ * private berthd: a multi-stage build, the cache (full hit, bust from a changed file, across a daemon
+ * restart), COPY/ADD rules, and bad input that stops the build and leaves nothing behind.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importBusybox, mountsUnder, startBerthd, type Berthd } from './helpers/berthd.js';
+
+const MULTI_STAGE = `# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS build
+ARG GREETING=hello
+ENV APP_DIR=/app
+WORKDIR $APP_DIR
+COPY greeting.txt ./
+RUN echo "$GREETING, $(cat greeting.txt)" > message.txt
+
+FROM busybox
+ENV MODE=production
+WORKDIR /srv
+COPY --from=build /app/message.txt ./
+USER nobody
+HEALTHCHECK --interval=30s --timeout=3s CMD test -f /srv/message.txt
+CMD ["cat", "/srv/message.txt"]
+`;
+
+function writeTree(dir: string, files: Record<string, string>): void {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+}
+
+describe('classic builder with the docker CLI', () => {
+  let d: Berthd;
+  let work: string;
+  const env = () => ({ ...d.env, DOCKER_BUILDKIT: '0' });
+  const build = (args: string[], input?: string) =>
+    spawnSync('docker', ['build', ...args], { env: env(), encoding: 'utf8', input, timeout: 120_000 });
+  // for builds that reach a server in this process (spawnSync would block it)
+  const buildAsync = (args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const p = spawn('docker', ['build', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = ''; let stderr = '';
+    p.stdout.on('data', (c) => { stdout += c; });
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  const ctx = (name: string, files: Record<string, string>) => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeTree(dir, files);
+    return dir;
+  };
+  const steps = (out: string) => out.split('\n').filter((l) => l.startsWith('Step '));
+  const cachedSteps = (out: string) => out.split('\n').filter((l) => l === ' ---> Using cache').length;
+  const builtId = (out: string) => /Successfully built ([0-9a-f]{12})/.exec(out)?.[1];
+  const assertClean = () => {
+    const ps = d.docker(['ps', '-aq']);
+    assert.equal(ps.stdout.trim(), '', 'no containers left behind');
+    assert.deepEqual(mountsUnder(d.dir), [], 'no mounts left behind');
+  };
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'berth-build-'));
+    d = await startBerthd();
+    importBusybox(d);
+  });
+  after(async () => {
+    await d?.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  let firstId = '';
+  const multi = () => ctx('multi', { Dockerfile: MULTI_STAGE, 'greeting.txt': 'world\n' });
+
+  test('a multi-stage build gives the configured image, which runs', () => {
+    const dir = multi();
+    const r = build(['-t', 'msg:1', '-t', 'msg:latest', dir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const s = steps(r.stdout);
+    assert.equal(s.length, 13);
+    assert.equal(s[0], 'Step 1/13 : FROM $BASE AS build');
+    assert.equal(s[12], 'Step 13/13 : CMD ["cat", "/srv/message.txt"]');
+    assert.match(r.stdout, / ---> Running in [0-9a-f]{12}\n/);
+    assert.match(r.stdout, /Removing intermediate container [0-9a-f]{12}\n/);
+    assert.match(r.stdout, /Successfully tagged msg:1\nSuccessfully tagged msg:latest\n/);
+    firstId = builtId(r.stdout)!;
+    assert.ok(firstId);
+
+    const cfg = JSON.parse(d.docker(['inspect', '-f', '{{json .Config}}', 'msg:1']).stdout);
+    assert.equal(cfg.User, 'nobody');
+    assert.equal(cfg.WorkingDir, '/srv');
+    assert.deepEqual(cfg.Cmd, ['cat', '/srv/message.txt']);
+    assert.ok(cfg.Env.includes('MODE=production'), JSON.stringify(cfg.Env));
+    assert.ok(!cfg.Env.some((e: string) => e.startsWith('APP_DIR=')), 'ENV of another stage does not leak');
+    assert.deepEqual(cfg.Healthcheck, { Test: ['CMD-SHELL', 'test -f /srv/message.txt'], Interval: 30e9, Timeout: 3e9 });
+
+    const run = d.docker(['run', '--rm', 'msg:1']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'hello, world\n');
+    const whoami = d.docker(['run', '--rm', 'msg:1', 'id', '-un']);
+    assert.equal(whoami.stdout.trim(), 'nobody');
+    assertClean();
+  });
+
+  test('a second build takes every step from the cache and gives the same image', () => {
+    const r = build(['-t', 'msg:1', multi()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(cachedSteps(r.stdout), 11, r.stdout);   // all but the two FROM steps
+    assert.doesNotMatch(r.stdout, /Running in/);
+    assert.equal(builtId(r.stdout), firstId);
+    const q = build(['-q', multi()]);
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(q.stdout.trim().slice(7, 19), firstId);
+  });
+
+  test('changing one copied file busts the cache from that step on', () => {
+    const dir = multi();
+    writeFileSync(join(dir, 'greeting.txt'), 'berth\n');
+    const r = build(['-t', 'msg:2', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const copyStep = lines.findIndex((l) => l.startsWith('Step 5/13 : COPY greeting.txt'));
+    assert.equal(cachedSteps(lines.slice(0, copyStep).join('\n')), 3, 'ARG, ENV, WORKDIR cached');
+    assert.notEqual(lines[copyStep + 1], ' ---> Using cache');
+    assert.notEqual(builtId(r.stdout), firstId);
+    assert.equal(d.docker(['run', '--rm', 'msg:2']).stdout, 'hello, berth\n');
+    // a build arg used by RUN changes its cache key too
+    const arg = build(['--build-arg', 'GREETING=hi', '-t', 'msg:3', dir]);
+    assert.equal(arg.status, 0, arg.stderr);
+    assert.equal(d.docker(['run', '--rm', 'msg:3']).stdout, 'hi, berth\n');
+    assert.equal(d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'msg:3']).status, 0);
+  });
+
+  test('--no-cache rebuilds every step; --target stops at a stage', () => {
+    const r = build(['--no-cache', multi()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(cachedSteps(r.stdout), 0);
+    const t = build(['--target', 'build', '-t', 'stage:build', multi()]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(steps(t.stdout).length, 6);
+    assert.equal(d.docker(['run', '--rm', 'stage:build', 'cat', 'message.txt']).stdout, 'hello, world\n');
+  });
+
+  test('COPY and ADD: wildcards, directories, trailing slashes, --chown, archives, .dockerignore', () => {
+    const dir = ctx('copy', {
+      'a.txt': 'A', 'b.txt': 'B', 'c.md': 'C', 'sub/x': 'X', 'sub/deep/y': 'Y', 'secret.key': 'no',
+      '.dockerignore': 'secret.key\n',
+      Dockerfile: [
+        'FROM busybox',
+        'COPY *.txt /wild/',
+        'COPY sub /dircontents',
+        'COPY a.txt /renamed',
+        'COPY a.txt /existing-dir-check/',
+        'COPY --chown=nobody:nogroup b.txt /owned/',
+        'COPY --chmod=700 c.md /modes/',
+        'ADD files.tar.gz /unpacked/',
+        'ADD link-to-a /via-link',
+        'COPY <<EOF /inline.txt',
+        'inline body',
+        'EOF',
+        'RUN ls /wild | tr "\\n" " " && echo && ls -R /dircontents | tr "\\n" " " && echo && cat /renamed /existing-dir-check/a.txt && echo',
+        'RUN stat -c "%U:%G %a" /owned/b.txt /modes/c.md && cat /unpacked/inner/t.txt /via-link /inline.txt && test ! -e /secret.key',
+      ].join('\n') + '\n',
+    });
+    const tarDir = join(work, 'tarsrc');
+    writeTree(tarDir, { 'inner/t.txt': 'from tar\n' });
+    assert.equal(spawnSync('tar', ['-czf', join(dir, 'files.tar.gz'), '-C', tarDir, 'inner']).status, 0);
+    symlinkSync('a.txt', join(dir, 'link-to-a'));
+    const r = build(['-t', 'copies', dir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\na\.txt b\.txt \n/);
+    assert.match(r.stdout, /\/dircontents: deep x/);
+    assert.match(r.stdout, /\nAA\n/);
+    assert.match(r.stdout, /nobody:nogroup 644\nroot:root 700\nfrom tar\nAinline body\n/);
+    assertClean();
+  });
+
+  test('ADD of a URL fetches it; an unreachable URL stops the build with a clear error', async () => {
+    const server: Server = createServer((req, res) => {
+      if (req.url === '/file.txt') { res.writeHead(200, { 'Last-Modified': new Date(0).toUTCString() }); res.end('served\n'); return; }
+      res.writeHead(404); res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const ok = ctx('url', { Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/file.txt /dl/\nRUN cat /dl/file.txt && stat -c %a /dl/file.txt\n` });
+      const r = await buildAsync([ok]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /served\n600\n/);
+      const missing = ctx('url404', { Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nope /x\n` });
+      const m = await buildAsync([missing]);
+      assert.notEqual(m.status, 0);
+      assert.match(m.stderr + m.stdout, /failed to GET http:\/\/127\.0\.0\.1:\d+\/nope with status 404/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    const down = ctx('urldown', { Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/gone /x\n` });
+    const g = build([down]);
+    assert.notEqual(g.status, 0);
+    assert.match(g.stderr + g.stdout, /failed to GET http:\/\/127\.0\.0\.1:\d+\/gone: .*ECONNREFUSED/);
+    assertClean();
+  });
+
+  test('ONBUILD triggers run in the child build; labels and build args apply', () => {
+    const parent = ctx('onbuild-parent', { Dockerfile: 'FROM busybox\nONBUILD RUN echo triggered > /onbuild.txt\n' });
+    assert.equal(build(['-t', 'withtrigger', parent]).status, 0);
+    const child = ctx('onbuild-child', { Dockerfile: 'FROM withtrigger\nARG V=default\nLABEL v=$V\nRUN cat /onbuild.txt\n' });
+    const r = build(['--label', 'extra=1', '--build-arg', 'V=given', '--build-arg', 'UNUSED=1', '-t', 'child', child]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /# Executing 1 build trigger\n/);
+    assert.match(r.stdout, /\ntriggered\n/);
+    assert.match(r.stdout, /\[Warning\] One or more build-args \[UNUSED\] were not consumed/);
+    const labels = JSON.parse(d.docker(['inspect', '-f', '{{json .Config.Labels}}', 'child']).stdout);
+    assert.deepEqual(labels, { v: 'given', extra: '1' });
+    assert.equal(d.docker(['inspect', '-f', '{{json .Config.OnBuild}}', 'child']).stdout.trim(), 'null');
+  });
+
+  test('bad input stops the build with Docker\'s message and leaves no containers or mounts', () => {
+    const cases: [string, string, RegExp, string[]?][] = [
+      ['unknown', 'FROM busybox\nFOO bar\n', /dockerfile parse error on line 2: unknown instruction: FOO/],
+      ['badflag', 'FROM busybox\nCOPY --bogus=1 a /\n', /dockerfile parse error on line 2: unknown flag: bogus/],
+      ['heredoc', 'FROM busybox\nRUN <<EOF\necho never closed\n', /dockerfile parse error on line 2: unterminated heredoc/],
+      ['outside', 'FROM busybox\nCOPY ../outside /\n', /COPY failed: forbidden path outside the build context: \.\.\/outside/],
+      ['nostage', 'FROM busybox AS one\nRUN true\n', /failed to reach build target two in Dockerfile/, ['--target', 'two']],
+      ['nofrom', 'FROM busybox\nCOPY --from=missingstage /x /\n', /pull access denied for missingstage/],
+      ['runfails', 'FROM busybox\nRUN echo partial > /f && exit 3\n', /The command '\/bin\/sh -c echo partial > \/f && exit 3' returned a non-zero code: 3/],
+      ['noimage', 'FROM no-such-image:1\n', /No such image: no-such-image:1/],
+    ];
+    for (const [name, dockerfile, message, extra] of cases) {
+      const dir = ctx('bad-' + name, { Dockerfile: dockerfile, a: 'a' });
+      const r = build([...(extra ?? []), dir]);
+      assert.notEqual(r.status, 0, `${name}: ${r.stdout}`);
+      assert.match(r.stderr + r.stdout, message, name);
+    }
+    const failing = build([join(work, 'bad-runfails')]);
+    assert.equal(failing.status, 3, 'docker build exits with the RUN\'s code');
+    assert.match(failing.stdout, /Step 2\/2 : RUN echo partial/);
+    assertClean();
+  });
+
+  test('the cache survives a daemon restart', async () => {
+    // (--no-cache above made newer matching images; like Docker the cache now answers with the newest)
+    const before = build(['-q', multi()]);
+    assert.equal(before.status, 0, before.stderr);
+    const expected = before.stdout.trim().slice(7, 19);
+    await d.stop();
+    d = await startBerthd({ dir: d.dir });
+    const r = build(['-t', 'msg:1', multi()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(cachedSteps(r.stdout), 11, r.stdout);
+    assert.equal(builtId(r.stdout), expected);
+  });
+});

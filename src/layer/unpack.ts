@@ -367,28 +367,57 @@ class TreeWriter {
   }
 }
 
+/**
+ * When an unpack stops early (a corrupt or hostile archive), the rest of the input is drained and discarded rather
+ * than destroyed: an HTTP request body must stay readable so the error can still be answered, and a caller that tees
+ * one source into several consumers (content store + layer store) must not stall on the abandoned branch.
+ */
+function drain(input: NodeJS.ReadableStream): void {
+  const r = input as Readable;
+  if (typeof r.on === 'function') r.on('error', () => { /* nobody is listening any more */ });
+  if (typeof r.resume === 'function' && !r.destroyed) r.resume();
+}
+
 /** Peeks at the first bytes: gzip is decompressed, other compressions are refused clearly, anything else is tar. */
 async function decompressed(input: NodeJS.ReadableStream): Promise<AsyncIterable<Buffer>> {
-  const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const r = input as Readable;
+  // destroyOnReturn: false — leaving the loop early must not destroy the caller's stream (see drain)
+  const it: AsyncIterator<Buffer | string> = typeof r.iterator === 'function'
+    ? r.iterator({ destroyOnReturn: false })
+    : (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  let ended = false;
+  const release = async () => {
+    if (ended) return;
+    ended = true;
+    try { await it.return?.(); } catch { /* already failed */ }
+    drain(input);
+  };
   const head: Buffer[] = [];
   let len = 0;
-  let ended = false;
-  while (len < 6) {
-    const r = await it.next();
-    if (r.done) { ended = true; break; }
-    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    head.push(b); len += b.length;
-  }
+  try {
+    while (len < 6) {
+      const n = await it.next();
+      if (n.done) { ended = true; break; }
+      const b = typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+      head.push(b); len += b.length;
+    }
+  } catch (e) { await release(); throw e; }
   const first = Buffer.concat(head);
   async function* rest(): AsyncGenerator<Buffer> {
-    if (first.length > 0) yield first;
-    if (ended) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    try {
+      if (first.length > 0) yield first;
+      if (ended) return;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield typeof n.value === 'string' ? Buffer.from(n.value) : n.value;
+      ended = true;
+    } finally {
+      await release();
+    }
   }
   const is = (...m: number[]) => m.every((v, i) => first[i] === v);
-  if (is(0x28, 0xb5, 0x2f, 0xfd)) throw new InvalidParameterError('zstd-compressed layers are not supported');
-  if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) throw new InvalidParameterError('xz-compressed layers are not supported');
-  if (is(0x42, 0x5a, 0x68)) throw new InvalidParameterError('bzip2-compressed layers are not supported');
+  const refuse = async (what: string) => { await release(); throw new InvalidParameterError(`${what}-compressed layers are not supported`); };
+  if (is(0x28, 0xb5, 0x2f, 0xfd)) return refuse('zstd');
+  if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return refuse('xz');
+  if (is(0x42, 0x5a, 0x68)) return refuse('bzip2');
   if (!is(0x1f, 0x8b)) return rest();
   const gunzip = createGunzip();
   return pipeline(Readable.from(rest()), gunzip, () => { /* errors surface through iterating gunzip */ });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { PassThrough, Readable } from 'node:stream';
 import { InvalidParameterError, ConflictError, NotFoundError } from '../../src/errors/index.js';
 import { chainIdOf, diffTar, LayerStore } from '../../src/layer/index.js';
 import { collect, gzip, listTar, makeTar, repoRoot, scratch, sha256, streamOf, tree } from './layer-helpers.js';
@@ -240,5 +241,26 @@ test('thousands of data-less entries in one chunk do not exhaust the stack (pars
     const archive = await makeTar([...entries, { name: 'last', data: 'ok' }]);
     const layer = await s.store.unpack(null, streamOf(archive));   // one chunk of ~10 MB
     assert.equal(fs.readFileSync(path.join(layer.diffDir, 'last'), 'utf8'), 'ok');
+  } finally { s.cleanup(); }
+});
+
+test('a refused archive is drained, not destroyed: a teed source still reaches its other consumer', async () => {
+  const s = scratch();
+  try {
+    const junk = Buffer.alloc(8 * 1024 * 1024, 0x41);                         // not a tar: refused at the first header
+    for (const bytes of [junk, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), junk])]) {   // plain, zstd
+      const source = Readable.from((function* () { for (let i = 0; i < bytes.length; i += 65536) yield bytes.subarray(i, i + 65536); })());
+      const toLayer = new PassThrough();
+      const toOther = new PassThrough();
+      source.pipe(toLayer);
+      source.pipe(toOther);
+      const [layer, other] = await Promise.allSettled([s.store.unpack(null, toLayer), collect(toOther)]);
+      assert.equal(layer.status, 'rejected');
+      assert.ok((layer as PromiseRejectedResult).reason instanceof InvalidParameterError);
+      assert.equal(other.status, 'fulfilled');
+      assert.equal((other as PromiseFulfilledResult<Buffer>).value.length, bytes.length, 'the other branch got every byte');
+      assert.equal(toLayer.destroyed && !toLayer.readableEnded, false, 'the layer branch was read to its end, not torn down');
+    }
+    assert.deepEqual(fs.readdirSync(s.store.root), []);
   } finally { s.cleanup(); }
 });

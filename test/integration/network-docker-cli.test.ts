@@ -6,6 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { startBerthd, importBusybox, waitFor, type Berthd } from './helpers/berthd.js';
 
 let d: Berthd;
@@ -104,4 +108,43 @@ test('docker CLI: user network, names, aliases, isolation, internal, none, conta
   ok(['rm', '-f', 'web', 'a1', 'a2', 'pub']);
   d.docker(['rm', '-f', 'pub2']);
   ok(['network', 'rm', 'front', 'back', 'sealed']);
+});
+
+test('docker CLI: 50 run --rm cycles leave nothing behind; a published port survives a daemon restart (live restore)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-it-'));
+  const bridge = `brn${dir.split('-').pop()!.slice(0, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const args = ['--live-restore', '--bridge', bridge, '--bip', `10.224.${sub}.1/24`, '--default-address-pool', `base=10.225.${sub}.0/24,size=28`];
+  let d1 = await startBerthd({ dir, extraArgs: args, keep: true });
+  try {
+    importBusybox(d1);
+    const vethsBefore = execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).trim();
+    for (let i = 0; i < 50; i++) {
+      const r = d1.docker(['run', '--rm', 'busybox', 'true'], { timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    assert.deepEqual(d1.netnsLeft(), []);
+    await waitFor(() => execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).trim() === vethsBefore, 'veths gone', 10_000);
+
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const run = d1.docker(['run', '-d', '--name', 'keep', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c',
+      "trap 'exit 0' TERM; mkdir -p /www; echo survives > /www/index.html; httpd -f -p 80 -h /www & wait"]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(await waitFor(async () => (await httpGet(port).catch(() => '')).trim(), 'published port'), 'survives');
+    await d1.stop();
+    // While the daemon is down the kernel keeps forwarding.
+    assert.equal((await httpGet(port)).trim(), 'survives');
+    d1 = await startBerthd({ dir, extraArgs: args, keep: true });
+    assert.equal((await httpGet(port)).trim(), 'survives');
+    const p = d1.docker(['port', 'keep']);
+    assert.ok(p.stdout.includes(`127.0.0.1:${port}`), p.stdout + p.stderr);
+    const rm = d1.docker(['rm', '-f', 'keep']);
+    assert.equal(rm.status, 0, rm.stderr);
+    await assert.rejects(httpGet(port));
+  } finally {
+    d1.docker(['rm', '-f', 'keep']);
+    await d1.cleanup();
+  }
 });

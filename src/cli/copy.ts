@@ -168,7 +168,10 @@ async function toContainer(ctx: Ctx, src: string, container: string, destPath: s
   const contentsOnly = /\/\.$/.test(src);
   let destDir: string; let rootName: string;
   let dstStat;
-  try { dstStat = await client.statContainerPath(container, destPath); } catch (e) { if (!(e instanceof NotFoundError)) throw e; }
+  try { dstStat = await client.statContainerPath(container, destPath); } catch (e) {
+    // A missing path is fine (the copy creates it); a missing container or endpoint is not.
+    if (!(e instanceof NotFoundError) || /No such container|page not found/i.test(e.message)) throw e;
+  }
   if (dstStat && (dstStat.mode & GO_MODE_DIR) !== 0) {
     destDir = destPath; rootName = contentsOnly ? '' : basename(abs);
   } else if (dstStat) {

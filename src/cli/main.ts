@@ -213,8 +213,12 @@ export async function main(argv: string[], io: CliIO = defaultIO()): Promise<num
     config: g.flags.config as string | undefined,
   };
   if (hosts.length > 1) { io.stderr.write('Specify only one -H\n'); return 1; }
-  if (g.flags.version) argv = ['version', '--format', 'Docker version {{.Client.Version}}, build {{.Client.GitCommit}}'];
-  let args = g.flags.version ? argv : g.args;
+  if (g.flags.version) {
+    const { BERTH_VERSION } = await import('./commands/system.js');
+    io.stdout.write(`${PROG} version ${BERTH_VERSION}, build unknown\n`);
+    return 0;
+  }
+  let args = g.args;
   if (args.length === 0 || (args[0] === 'help' && args.length === 1)) {
     io.stdout.write(topHelp());
     return 0;

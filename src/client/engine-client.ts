@@ -248,7 +248,16 @@ export class EngineClient {
   }
   /** HEAD /containers/{id}/archive: the X-Docker-Container-Path-Stat header, decoded. */
   async statContainerPath(id: string, path: string): Promise<T.PathStat> {
-    const res = await this.stream('HEAD', `/containers/${enc(id)}/archive`, { query: { path } });
+    let res;
+    try {
+      res = await this.stream('HEAD', `/containers/${enc(id)}/archive`, { query: { path } });
+    } catch (e) {
+      // HEAD errors carry no body: ask with GET to get the daemon's message (missing path, container or endpoint).
+      if (!(e instanceof Error) || (e as { status?: number }).status === undefined) throw e;
+      const probe = await this.stream('GET', `/containers/${enc(id)}/archive`, { query: { path } });
+      probe.destroy();
+      throw e;
+    }
     await readBody(res);
     return decodePathStat(res.headers['x-docker-container-path-stat'] as string | undefined);
   }

@@ -10,7 +10,7 @@ import type { Db } from '../store/index.js';
 import { migrate } from '../store/index.js';
 import { ConflictError, InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { assertDigest, childChainId } from './chain-id.js';
-import { digestTar, unpackTar } from './unpack.js';
+import { digestTar, drain, unpackTar } from './unpack.js';
 import { diffTar } from './diff.js';
 import { run } from './exec.js';
 import { hasSplit, splitTarStream } from './tar-split.js';
@@ -93,9 +93,14 @@ export class LayerStore {
   chainSize(chainId: string): number { return this.chain(chainId).reduce((s, l) => s + l.size, 0); }
 
   async unpack(parentChainId: string | null, tarStream: NodeJS.ReadableStream, expectedDiffId?: string): Promise<LayerInfo> {
-    if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} not found`);
+    try {
+      if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} not found`);
+      if (expectedDiffId !== undefined) assertDigest(expectedDiffId, 'diff ID');
+    } catch (e) {
+      drain(tarStream);   // refused before reading: still let the stream flow (HTTP bodies, teed sources)
+      throw e;
+    }
     if (expectedDiffId !== undefined) {
-      assertDigest(expectedDiffId, 'diff ID');
       const chainId = childChainId(parentChainId, expectedDiffId);
       if (this.has(chainId)) {
         // Already unpacked: only consume the stream, verifying it is the content it claims to be.

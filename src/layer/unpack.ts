@@ -372,7 +372,7 @@ class TreeWriter {
  * than destroyed: an HTTP request body must stay readable so the error can still be answered, and a caller that tees
  * one source into several consumers (content store + layer store) must not stall on the abandoned branch.
  */
-function drain(input: NodeJS.ReadableStream): void {
+export function drain(input: NodeJS.ReadableStream): void {
   const r = input as Readable;
   if (typeof r.on === 'function') r.on('error', () => { /* nobody is listening any more */ });
   if (typeof r.resume === 'function' && !r.destroyed) r.resume();

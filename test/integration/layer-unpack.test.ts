@@ -261,6 +261,17 @@ test('a refused archive is drained, not destroyed: a teed source still reaches i
       assert.equal((other as PromiseFulfilledResult<Buffer>).value.length, bytes.length, 'the other branch got every byte');
       assert.equal(toLayer.destroyed && !toLayer.readableEnded, false, 'the layer branch was read to its end, not torn down');
     }
+    // refused before reading anything (unknown parent, malformed digest): the stream still flows to its end
+    for (const call of [(t: NodeJS.ReadableStream) => s.store.unpack('sha256:' + 'e'.repeat(64), t), (t: NodeJS.ReadableStream) => s.store.unpack(null, t, 'md5:x')]) {
+      const source = Readable.from((function* () { for (let i = 0; i < junk.length; i += 65536) yield junk.subarray(i, i + 65536); })());
+      const toLayer = new PassThrough();
+      const toOther = new PassThrough();
+      source.pipe(toLayer);
+      source.pipe(toOther);
+      const [layer, other] = await Promise.allSettled([call(toLayer), collect(toOther)]);
+      assert.equal(layer.status, 'rejected');
+      assert.equal(other.status, 'fulfilled');
+    }
     assert.deepEqual(fs.readdirSync(s.store.root), []);
   } finally { s.cleanup(); }
 });

@@ -3,14 +3,19 @@ import http from 'node:http';
 import { InvalidParameterError, UnauthorizedError } from '../errors/index.js';
 import type { AuthConfig } from './auth-config.js';
 import { DOCKER_HUB, DOCKER_HUB_INDEX, normaliseRegistryName, registryHost } from './hosts.js';
-import { RegistryClient, RegistryHttpError } from './registry-client.js';
+import { RegistryClient, RegistryHttpError, TokenAuthError } from './registry-client.js';
 
 export interface LoginResult { Status: string; IdentityToken: string }
 
 export async function loginToRegistry(auth: AuthConfig, insecureRegistries: string[]): Promise<LoginResult> {
   const host = registryHost(normaliseRegistryName(auth.serveraddress), insecureRegistries);
   const client = new RegistryClient(host, auth, []);
-  await client.ping();
+  try {
+    await client.ping();
+  } catch (e) {
+    if (e instanceof TokenAuthError) throw new UnauthorizedError(e.message);
+    throw e;
+  }
   const { res } = await client.fetchBytes('GET', '/v2/', { allow: [401, 403] });
   if (res.statusCode !== 200) {
     throw new UnauthorizedError(`login attempt to ${client.baseUrl}/v2/ failed with status: ${res.statusCode} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim());
@@ -54,7 +59,7 @@ export async function searchRegistry(req: SearchRequest, insecureRegistries: str
   try {
     ({ body } = await client.fetchBytes('GET', `/v1/search?q=${encodeURIComponent(q)}&n=${limit}`));
   } catch (e) {
-    if (e instanceof RegistryHttpError && (e.status === 401 || e.status === 403)) throw new UnauthorizedError(`unauthorized: ${e.detail}`);
+    if (e instanceof RegistryHttpError && (e.status === 401 || e.status === 403)) throw new Error(`unauthorized: ${e.detail}`);
     throw e;
   }
   let parsed: { results?: Partial<SearchResult>[] };

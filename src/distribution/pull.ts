@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidParameterError, NotFoundError, UnauthorizedError } from '../errors/index.js';
+import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
 import { chainIdOf } from '../layer/index.js';
@@ -61,8 +61,9 @@ export function familiarString(ref: Reference): string {
 export function translatePullError(err: unknown, ref: Reference, client?: RegistryClient): unknown {
   if (!(err instanceof RegistryHttpError)) return err;
   const name = familiarName(ref);
+  // A plain (500) error, as dockerd's: a 401 makes the docker CLI prompt for a login on stdin.
   if (err.status === 401 && client?.missingCredentials && client.challengeScheme === 'basic') {
-    return new UnauthorizedError(`Head "${err.url}": no basic auth credentials`);
+    return new Error(`Head "${err.url}": no basic auth credentials`);
   }
   switch (err.code) {
     case 'DENIED':

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zc } from 'node:zlib';
-import { NotFoundError, UnauthorizedError } from '../errors/index.js';
+import { NotFoundError } from '../errors/index.js';
 import { familiarName, parseReference, type ImageRecord, type Reference } from '../image/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { KnownBlob } from './blob-metadata.js';
@@ -33,10 +33,10 @@ const GZIP_LEVEL = 1;
 
 export function translatePushError(err: unknown, client: RegistryClient): unknown {
   if (!(err instanceof RegistryHttpError)) return err;
+  // Plain errors (not 401): a 401 makes the docker CLI prompt for a login on stdin.
   if (err.status === 401 && client.missingCredentials && client.challengeScheme === 'basic') {
-    return new UnauthorizedError(`Head "${err.url}": no basic auth credentials`);
+    return new Error(`Head "${err.url}": no basic auth credentials`);
   }
-  if (err.code === 'UNAUTHORIZED' || err.code === 'DENIED') return new UnauthorizedError(err.code === 'DENIED' ? `denied: ${err.detail}` : err.message);
   return new Error(err.message);
 }
 

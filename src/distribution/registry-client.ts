@@ -6,7 +6,6 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { UnauthorizedError } from '../errors/index.js';
 import { hasCredentials, parseChallenges, type AuthConfig, type Challenge } from './auth-config.js';
 import type { RegistryHost } from './hosts.js';
 
@@ -22,6 +21,9 @@ export class RegistryHttpError extends Error {
     super(code ? `${code.toLowerCase().replace(/_/g, ' ')}: ${detail}` : detail);
   }
 }
+
+/** Credentials refused by a token endpoint (not a 401 at the API: the docker CLI would prompt for a login). */
+export class TokenAuthError extends Error {}
 
 /** Scheme decisions per host for the daemon's lifetime (a failed TLS attempt is not repeated). */
 const schemeCache = new Map<string, string>();
@@ -115,7 +117,7 @@ export class RegistryClient {
     if (res.statusCode !== 200) {
       const err = httpError(res, body, url.toString(), 'GET');
       const msg = err.code ? err.message : `${(res.statusCode ?? 0)} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim();
-      throw new UnauthorizedError(`Get "${this.base}/v2/": unauthorized: ${err.code ? err.detail : msg}`);
+      throw new TokenAuthError(`Get "${this.base}/v2/": unauthorized: ${err.code ? err.detail : msg}`);
     }
     let json: { token?: string; access_token?: string; refresh_token?: string };
     try { json = JSON.parse(body.toString('utf8')); } catch { throw new Error(`token endpoint ${realm} answered with invalid JSON`); }

@@ -197,7 +197,8 @@ export class ImageStore {
       let info;
       try { info = this.layers.get(cur); } catch { return; }
       try { this.layers.delete(cur); } catch { return; }
-      this.content.delete(info.diffId);   // the layer's original tar, kept for save/push
+      // The layer's original tar (kept for save/push) may serve another chain with the same DiffID.
+      if (!this.layers.list().some((l) => l.diffId === info.diffId)) this.content.delete(info.diffId);
       cur = info.parent;
     }
   }

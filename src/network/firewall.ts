@@ -20,6 +20,7 @@
  * nat <TAG>-POST: MASQUERADE for loopback-originated published-port traffic (needs
  * route_localnet on the bridge), hairpin traffic, and outbound traffic of non-internal networks.
  */
+import { SystemError } from '../errors/index.js';
 import { run, tryRun } from './exec.js';
 
 export interface FirewallBridge { name: string; subnet: string; internal: boolean; /** embedded DNS port on the gateway, if any */ dnsPort?: number }
@@ -96,9 +97,18 @@ export class Firewall {
   /** Loads the rule set; calls are serialised so the last state always wins. */
   sync(bridges: FirewallBridge[], mappings: FirewallMapping[]): Promise<void> {
     const next = this.queue.then(async () => {
-      const missing = this.jumpsChecked ? [] : await this.missingJumps();
-      await run('iptables-restore', ['--noflush'], this.render(bridges, mappings, missing));
-      this.jumpsChecked = true;
+      // One retry: another daemon changing the ruleset at the same moment can make a load fail.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const missing = this.jumpsChecked ? [] : await this.missingJumps();
+          await run('iptables-restore', ['--noflush'], this.render(bridges, mappings, missing));
+          this.jumpsChecked = true;
+          return;
+        } catch (err) {
+          this.jumpsChecked = false;
+          if (attempt >= 1) throw hint(err);
+        }
+      }
     });
     this.queue = next.catch(() => undefined);
     return next;
@@ -154,4 +164,12 @@ export class Firewall {
     }
     this.jumpsChecked = false;
   }
+}
+
+function hint(err: unknown): Error {
+  const e = err as Error;
+  if (/ENOENT/.test(e.message)) {
+    return new SystemError(`${e.message}: berth's networking needs iptables (Debian package iptables, nft backend)`);
+  }
+  return e;
 }

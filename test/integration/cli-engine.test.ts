@@ -4,14 +4,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { startBerthd, type Berthd } from './helpers/berthd.js';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EngineClient } from '../../src/client/index.js';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const distName = basename(fileURLToPath(new URL('../..', import.meta.url)));
 const shared = join(repo, '..', 'shared');
@@ -21,7 +20,7 @@ const IMAGE = `berth-cli-test/busybox:${tag}`;
 const prefix = `berth-cli-${tag}-`;
 
 let host = process.env.BERTH_TEST_DOCKER_HOST ?? '';
-let daemon: ChildProcess | undefined;
+let daemon: Berthd | undefined;
 let tmp = '';
 let skipReason: string | undefined;
 
@@ -45,34 +44,13 @@ function berthAsync(args: string[]): Promise<Result> {
   });
 }
 
-async function waitForPing(h: string, deadlineMs: number): Promise<void> {
-  const client = new EngineClient({ host: h, env: {} });
-  try {
-    for (;;) {
-      try { await client.ping(); return; } catch (e) {
-        if (Date.now() > deadlineMs) throw e;
-        if (daemon && daemon.exitCode !== null) throw new Error(`berthd exited with ${daemon.exitCode}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } finally { client.close(); }
-}
-
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'berth-cli-it-'));
   if (!host) {
-    const berthd = join(repo, 'bin', 'berthd');
-    if (!existsSync(berthd) || !existsSync(join(repo, distName, 'src', 'daemon', 'main.js'))) { skipReason = 'bin/berthd not built'; return; }
-    const sock = join(tmp, 's.sock');
-    host = `unix://${sock}`;
-    daemon = spawn(process.execPath, [berthd, '--data-root', join(tmp, 'data'), '--exec-root', join(tmp, 'exec'), '-H', host],
-      { env: { ...process.env, BERTH_DIST: distName }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    daemon.stderr!.on('data', (d) => { log += d; });
-    try { await waitForPing(host, Date.now() + 20_000); } catch (e) {
-      skipReason = `berthd did not come up: ${(e as Error).message} ${log.slice(-500)}`;
-      return;
-    }
+    // Our own berthd (own root, socket, bridge and subnets), via the shared harness.
+    if (!existsSync(join(repo, distName, 'src', 'daemon', 'main.js'))) { skipReason = 'berthd not built'; return; }
+    try { daemon = await startBerthd(); } catch (e) { skipReason = `berthd did not come up: ${(e as Error).message.slice(-500)}`; return; }
+    host = daemon.host;
   }
   const rootfs = join(tmp, 'bb.tar');
   const mk = spawnSync('bash', [join(shared, 'tools', 'make-busybox-rootfs.sh'), rootfs], { encoding: 'utf8' });
@@ -87,13 +65,7 @@ after(async () => {
     if (left.length) berth(['rm', '-f', ...left]);
     for (const img of [IMAGE, `${IMAGE}-tagged`, `berth-cli-test/other:${tag}`]) berth(['rmi', '-f', img]);
   }
-  if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon!.once('exit', r));
-    daemon.kill('SIGTERM');
-    const timer = setTimeout(() => daemon!.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  if (daemon) await daemon.cleanup();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -237,7 +209,6 @@ test('save then load gives back the same image ID', (t) => {
   const bad = berth(['load'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /Error response from daemon: /);
-  void here;
 });
 
 /** Skips when the daemon does not serve an endpoint yet (berthd grows endpoint by endpoint). */

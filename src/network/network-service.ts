@@ -51,6 +51,8 @@ export interface NetworkServiceOptions {
   upstreamResolvers?: string[];
   /** Port of the embedded DNS servers (53; tests may choose another). */
   dnsPort?: number;
+  /** Where to report problems that do not fail a call (a DNS server or port that cannot be re-bound). */
+  log?: (msg: string) => void;
 }
 
 export type SandboxMode = 'bridge' | 'host' | 'none' | { container: string };
@@ -171,12 +173,16 @@ export class NetworkService {
     }
     this.firewall.recheck();
     await this.syncFirewall();
-    for (const n of this.networks.all()) if (n.dns) await this.startDns(n).catch(() => undefined);
+    const log = this.opts.log ?? (() => undefined);
+    for (const n of this.networks.all()) {
+      if (n.dns) await this.startDns(n).catch((e) => log(`network ${n.Name}: embedded DNS unavailable: ${(e as Error).message}`));
+    }
     for (const s of this.sandboxes.all()) {
       for (const p of s.ports) {
         if (this.reservations.holds(p.proto, p.hostIp, p.hostPort)) continue;
         // A host process may have taken the port while the daemon was down: the DNAT rule still wins.
-        await this.reservations.reserve(p.proto, p.hostIp, p.hostPort).catch(() => undefined);
+        await this.reservations.reserve(p.proto, p.hostIp, p.hostPort)
+          .catch((e) => log(`published port ${p.hostIp}:${p.hostPort}/${p.proto} could not be reserved again: ${(e as Error).message}`));
       }
     }
   }

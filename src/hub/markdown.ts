@@ -83,6 +83,9 @@ export function renderMarkdown(src: string): string {
 
 /** The first line of a description as plain text (for lists and search results). */
 export function summary(description: string, max = 140): string {
-  const first = description.split('\n').map((l) => l.replace(/^[#>*\-\s]+/, '').replace(/[*_`]/g, '').trim()).find((l) => l) ?? '';
+  // The first line of prose; a heading only when there is nothing else.
+  const lines = description.split('\n').filter((l) => l.trim() && !/^\s*(```|~~~)/.test(l));
+  const pick = lines.find((l) => !/^\s*#/.test(l)) ?? lines[0] ?? '';
+  const first = pick.replace(/^[#>*\-+\s]+/, '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[*_`]/g, '').trim();
   return first.length > max ? `${first.slice(0, max - 1)}…` : first;
 }

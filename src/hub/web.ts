@@ -139,7 +139,7 @@ export function createWebHandler(ctx: HubContext): { handle(req: IncomingMessage
     if (repos.length === 0) return html`<div class="card empty">${empty}</div>`;
     return html`<ul class="repos">${repos.map((r) => html`<li><div><a class="name" href="/r/${r.name}">${r.name}</a> ${visBadge(r)}
 <div class="desc">${summary(r.description) || 'No description'}</div></div>
-<div class="stats"><span title="stars">★ ${r.starCount}</span><span title="pulls">⭳ ${r.pullCount}</span><span>${timeAgo(r.updated)}</span></div></li>`)}</ul>`;
+<div class="stats"><span title="stars">★ ${r.starCount}</span><span title="pulls">↓ ${r.pullCount}</span><span>${timeAgo(r.updated)}</span></div></li>`)}</ul>`;
   }
 
   const host = (w: W): string => new URL(ctx.baseUrl(w.req)).host;
@@ -275,7 +275,7 @@ ${canDelete ? html`<td><form method="post" action="/r/${repo.name}/-/delete-tag"
 ${role === 'owner' ? html`<a class="btn secondary" href="/r/${repo.name}/-/settings">Settings</a>` : ''}</div></div>
 <div class="grid mt18"><div>
 <div class="card"><h2 class="mt0">Tags</h2>${tagRows(w, repo, tags, actions.includes('delete'))}</div>
-<div class="card md"><h2 class="mt0">Overview</h2>${repo.description ? raw(renderMarkdown(repo.description)) : html`<p class="muted">No description yet.</p>`}</div>
+<div class="card"><h2 class="mt0">Overview</h2><div class="md">${repo.description ? raw(renderMarkdown(repo.description)) : html`<p class="muted">No description yet.</p>`}</div></div>
 </div><aside>
 <div class="card"><h3 class="mt0">Pull this image</h3><div class="pull"><code id="pull-cmd">${pullCmd}</code><button type="button" data-copy="${pullCmd}" aria-label="Copy pull command">Copy</button></div>
 ${actions.includes('push') ? html`<p class="small muted mb0">Push: <code class="mono">docker push ${host(w)}/${repo.name}:TAG</code></p>` : ''}</div>

@@ -76,6 +76,9 @@ const run: Command = {
     const body = parseCreate(ctx, p);
     const detach = p.flags.detach === true;
     const tty = body.Tty === true;
+    if (tty && ctx.io.stdout.isTTY && ctx.io.stdout.rows && ctx.io.stdout.columns) {
+      body.HostConfig = { ...body.HostConfig, ConsoleSize: [ctx.io.stdout.rows, ctx.io.stdout.columns] };
+    }
     if (tty && body.AttachStdin && !ctx.io.stdin.isTTY) throw new StatusError('the input device is not a TTY', 1);
     if (detach && p.flags.rm === true && false) { /* AutoRemove handles it */ }
     const client = await ctx.client();
@@ -104,6 +107,10 @@ const run: Command = {
       } catch (e) {
         conn?.socket.destroy();
         throw e;
+      }
+      // The process exists only now: size its terminal like ours (docker does this right after start).
+      if (tty && ctx.io.stdout.isTTY && ctx.io.stdout.rows && ctx.io.stdout.columns) {
+        client.resizeContainer(id, ctx.io.stdout.rows, ctx.io.stdout.columns).catch(() => {});
       }
       await pumping;
       const result: WaitResponse = await waiting.result;
@@ -142,7 +149,12 @@ async function attachAndWait(ctx: Ctx, client: EngineClient, id: string, withStd
   const restore = tty && stdin ? makeRaw(ctx.io) : () => {};
   try {
     const pumping = pumpHijacked(conn, ctx.io, { tty, stdin, onResize: (h, w) => { client.resizeContainer(id, h, w).catch(() => {}); } });
-    if (startIt) await client.startContainer(id);
+    if (startIt) {
+      await client.startContainer(id);
+      if (tty && ctx.io.stdout.isTTY && ctx.io.stdout.rows && ctx.io.stdout.columns) {
+        client.resizeContainer(id, ctx.io.stdout.rows, ctx.io.stdout.columns).catch(() => {});
+      }
+    }
     await pumping;
   } finally { restore(); }
   if (waiting) return (await waiting.result).StatusCode;

@@ -3,10 +3,11 @@
  * the network's gateway address, port 53, in the host's namespace; containers get that address
  * as their nameserver. The querying container is known from the source address, so answers cover
  * exactly the networks that container is on (names, aliases with all addresses in random order,
- * short IDs). Other names are relayed to the host's resolvers; with none reachable the answer is
+ * short IDs); over UDP, and over TCP for answers that do not fit a datagram. Other names are relayed to the host's resolvers; with none reachable the answer is
  * SERVFAIL within the timeout (1.5 s per resolver), never a hang.
  */
 import dgram from 'node:dgram';
+import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 
 export interface DnsBackend {
@@ -21,38 +22,77 @@ export interface DnsBackend {
 const TTL = 600;
 const UPSTREAM_TIMEOUT_MS = 1500;
 
+interface Listener { udp: dgram.Socket; tcp: net.Server; conns: Set<net.Socket> }
+
 export class EmbeddedDns {
-  private readonly sockets = new Map<string, dgram.Socket>();
+  private readonly listeners = new Map<string, Listener>();
 
   constructor(private readonly backend: DnsBackend) {}
 
+  /** Serves UDP and TCP (length-prefixed messages, for answers too big for a datagram) on address:port. */
   async listen(networkId: string, address: string, port = 53): Promise<void> {
-    if (this.sockets.has(networkId)) return;
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    if (this.listeners.has(networkId)) return;
+    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(port, address, () => { sock.off('error', reject); resolve(); });
+      udp.once('error', reject);
+      udp.bind(port, address, () => { udp.off('error', reject); resolve(); });
     });
-    sock.on('error', () => { /* a bad datagram must not take the daemon down */ });
-    sock.on('message', (msg, rinfo) => {
+    udp.on('error', () => { /* a bad datagram must not take the daemon down */ });
+    udp.on('message', (msg, rinfo) => {
       this.answer(networkId, msg, rinfo.address)
-        .then((reply) => { if (reply) sock.send(reply, rinfo.port, rinfo.address); })
+        .then((reply) => { if (reply) udp.send(truncateForUdp(msg, reply), rinfo.port, rinfo.address); })
         .catch(() => undefined);
     });
-    this.sockets.set(networkId, sock);
+    const conns = new Set<net.Socket>();
+    const tcp = net.createServer((c) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      c.on('error', () => c.destroy());
+      c.setTimeout(10_000, () => c.destroy());
+      let buf = Buffer.alloc(0);
+      c.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+          this.answer(networkId, msg, c.remoteAddress?.replace(/^::ffff:/, '') ?? '')
+            .then((reply) => {
+              if (!reply || c.destroyed) return;
+              const len = Buffer.alloc(2); len.writeUInt16BE(reply.length);
+              c.write(Buffer.concat([len, reply]));
+            })
+            .catch(() => undefined);
+        }
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: address, port }, () => { tcp.off('error', reject); resolve(); });
+      });
+    } catch (err) {
+      udp.close();
+      throw err;
+    }
+    tcp.on('error', () => undefined);
+    this.listeners.set(networkId, { udp, tcp, conns });
   }
 
-  listening(networkId: string): boolean { return this.sockets.has(networkId); }
+  listening(networkId: string): boolean { return this.listeners.has(networkId); }
 
   async close(networkId: string): Promise<void> {
-    const s = this.sockets.get(networkId);
-    if (!s) return;
-    this.sockets.delete(networkId);
-    await new Promise<void>((r) => s.close(() => r()));
+    const l = this.listeners.get(networkId);
+    if (!l) return;
+    this.listeners.delete(networkId);
+    for (const c of l.conns) c.destroy();
+    await Promise.all([
+      new Promise<void>((r) => l.udp.close(() => r())),
+      new Promise<void>((r) => l.tcp.close(() => r())),
+    ]);
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.sockets.keys()].map((id) => this.close(id)));
+    await Promise.all([...this.listeners.keys()].map((id) => this.close(id)));
   }
 
   /** Builds the reply for one query (exported logic, used by unit tests). */
@@ -82,6 +122,21 @@ export class EmbeddedDns {
     const relayed = await relay(msg, this.backend.upstreams(networkId, clientIp));
     return relayed ?? reply('SERVFAIL');
   }
+}
+
+/**
+ * A UDP reply larger than the client can take (512 bytes without EDNS, else its advertised size)
+ * is cut to the header and question with the TC flag set: the client retries over TCP.
+ */
+export function truncateForUdp(query: Buffer, reply: Buffer): Buffer {
+  let limit = 512;
+  try {
+    const opt = dnsPacket.decode(query).additionals?.find((a) => a.type === 'OPT') as { udpPayloadSize?: number } | undefined;
+    if (opt?.udpPayloadSize) limit = Math.max(512, opt.udpPayloadSize);
+  } catch { /* the query was decoded before; keep the default */ }
+  if (reply.length <= limit) return reply;
+  const r = dnsPacket.decode(reply);
+  return dnsPacket.encode({ type: 'response', id: r.id, flags: (r.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE, questions: r.questions, answers: [] });
 }
 
 function rcodeBits(rcode: string): number {

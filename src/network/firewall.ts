@@ -61,7 +61,9 @@ export class Firewall {
   render(bridges: FirewallBridge[], mappings: FirewallMapping[], missingJumps: Jump[] = []): string {
     const f: string[] = ['*filter', `:${this.fwd} - [0:0]`, `:${this.out} - [0:0]`, `:${this.input} - [0:0]`];
     // The embedded DNS listens on the gateway: let queries in even where INPUT's policy is DROP.
-    for (const b of bridges.filter((x) => x.dnsPort)) f.push(`-A ${this.input} -i ${b.name} -p udp -m udp --dport ${b.dnsPort} -j ACCEPT`);
+    for (const b of bridges.filter((x) => x.dnsPort)) {
+      for (const proto of ['udp', 'tcp']) f.push(`-A ${this.input} -i ${b.name} -p ${proto} -m ${proto} --dport ${b.dnsPort} -j ACCEPT`);
+    }
     for (const b of bridges) f.push(`-A ${this.fwd} -o ${b.name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
     for (const m of mappings) f.push(`-A ${this.mappingRules(m).filter}`);
     for (const b of bridges) f.push(`-A ${this.fwd} -i ${b.name} -o ${b.name} -j ACCEPT`);

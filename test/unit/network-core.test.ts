@@ -10,7 +10,8 @@ import { openDatabase } from '../../src/store/index.js';
 import { parseCidr, parseIPv4, formatIPv4, overlaps, contains, hostRange, macFromIPv4, formatCidr } from '../../src/network/ipv4.js';
 import { Ipam } from '../../src/network/ipam.js';
 import { Firewall } from '../../src/network/firewall.js';
-import { EmbeddedDns, type DnsBackend } from '../../src/network/dns-server.js';
+import { EmbeddedDns, truncateForUdp, type DnsBackend } from '../../src/network/dns-server.js';
+import net from 'node:net';
 import { parseResolvConf, renderHosts, renderResolvConf } from '../../src/network/etc-files.js';
 
 test('IPv4 and CIDR arithmetic', () => {
@@ -137,4 +138,43 @@ test('/etc/hosts and /etc/resolv.conf rendering', () => {
   const rc = parseResolvConf('# comment\nnameserver 1.1.1.1\nnameserver 8.8.8.8 # x\nsearch a b\noptions ndots:2 timeout:1\n');
   assert.deepEqual(rc, { nameservers: ['1.1.1.1', '8.8.8.8'], search: ['a', 'b'], options: ['ndots:2', 'timeout:1'] });
   assert.equal(renderResolvConf(rc), 'search a b\nnameserver 1.1.1.1\nnameserver 8.8.8.8\noptions ndots:2 timeout:1\n');
+});
+
+test('embedded DNS over UDP and TCP; oversized UDP answers are truncated (TC) for a TCP retry', async () => {
+  const many = Array.from({ length: 60 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+  const backend: DnsBackend = { lookup: (_n, _c, name) => (name === 'big' ? many : name === 'one' ? ['10.1.1.1'] : null), reverse: () => null, upstreams: () => [] };
+  const dns = new EmbeddedDns(backend);
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  await dns.listen('n', '127.0.0.1', port);
+  try {
+    const udp = dgram.createSocket('udp4');
+    const ask = (q: Buffer) => new Promise<any>((resolve) => { udp.once('message', (m) => resolve(dnsPacket.decode(m))); udp.send(q, port, '127.0.0.1'); });
+    const one = await ask(query('one'));
+    assert.equal(one.answers[0].data, '10.1.1.1');
+    const big = await ask(query('big'));
+    assert.ok(big.flags & dnsPacket.TRUNCATED_RESPONSE, 'TC set');
+    assert.equal(big.answers.length, 0);
+    udp.close();
+    // TCP: two-byte length prefix, all 60 addresses.
+    const viaTcp = await new Promise<any>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1');
+      const q = query('big');
+      const len = Buffer.alloc(2); len.writeUInt16BE(q.length);
+      let buf = Buffer.alloc(0);
+      c.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { c.end(); resolve(dnsPacket.decode(buf.subarray(2))); }
+      });
+      c.on('error', reject);
+      c.write(Buffer.concat([len, q]));
+    });
+    assert.equal(viaTcp.answers.length, 60);
+    assert.equal(truncateForUdp(query('one'), Buffer.alloc(100)).length, 100);
+  } finally {
+    await dns.closeAll();
+  }
+  assert.equal(dns.listening('n'), false);
 });

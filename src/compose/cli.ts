@@ -1,12 +1,14 @@
 /**
  * `berth compose` command line: docker compose's global flags (-f, -p, --project-directory, --env-file,
- * --profile) and the commands that need no engine (`config`, `version`). Runtime commands come later.
+ * --profile), `config` and `version`; the runtime commands are in commands.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { messageOf } from '../errors/index.js';
 import { serviceConfigHash } from './config-hash.js';
 import { extractVariables } from './interpolation.js';
+import { COMMAND_FLAGS, runCommand } from './commands.js';
+import { ExitError, UsageError, parseFlags, type FlagSpec, type Parsed } from './flags.js';
 import { loadComposeModel, loadProject } from './loader.js';
 import { serviceDependencies } from './normalize.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
@@ -22,9 +24,8 @@ export interface ComposeIO {
   stdin?: string;
 }
 
-export { COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION };
+export { COMPOSE_COMPAT_VERSION, BERTH_COMPOSE_VERSION, UsageError, ExitError };
 
-export class UsageError extends Error {}
 
 /**
  * docker compose's exit codes for failure categories (pkg/compose metrics): a compose file not found 14,
@@ -34,11 +35,6 @@ export const EXIT_FILE_NOT_FOUND = 14;
 export const EXIT_PARSE_FAILURE = 15;
 export const EXIT_SYNTAX_FAILURE = 16;
 
-class ExitError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
 
 /** Runs a loader call, turning its failure into docker compose's exit code for it. */
 function loading<T>(fn: () => T): T {
@@ -48,79 +44,6 @@ function loading<T>(fn: () => T): T {
     const msg = messageOf(err);
     throw new ExitError(msg.startsWith('no configuration file provided') ? EXIT_FILE_NOT_FOUND : EXIT_PARSE_FAILURE, msg);
   }
-}
-
-/** A flag spec: name(s) and whether it takes a value. */
-interface FlagSpec {
-  names: string[];
-  value: boolean;
-  repeat?: boolean;
-}
-
-type Parsed = { flags: Map<string, string[]>; rest: string[] };
-
-/**
- * pflag-style parsing: `-f x`, `-fx`, `-f=x`, `--file x`, `--file=x`; boolean short flags may be grouped.
- * Stops at the first positional argument when `stopAtPositional` (global flags before the command).
- */
-function parseFlags(args: string[], specs: FlagSpec[], stopAtPositional: boolean): Parsed {
-  const byName = new Map<string, FlagSpec>();
-  for (const s of specs) for (const n of s.names) byName.set(n, s);
-  const flags = new Map<string, string[]>();
-  const rest: string[] = [];
-  const set = (spec: FlagSpec, v: string): void => {
-    const key = spec.names[0];
-    const list = flags.get(key) ?? [];
-    if (spec.repeat) list.push(v);
-    else list.splice(0, list.length, v);
-    flags.set(key, list);
-  };
-  let i = 0;
-  while (i < args.length) {
-    const a = args[i];
-    if (a === '--') { rest.push(...args.slice(i + 1)); break; }
-    if (a.startsWith('--') && a.length > 2) {
-      const eq = a.indexOf('=');
-      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-      const spec = byName.get(`--${name}`);
-      if (!spec) throw new UsageError(`unknown flag: --${name}`);
-      if (spec.value) {
-        const v: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
-        if (v === undefined) throw new UsageError(`flag needs an argument: --${name}`);
-        set(spec, v);
-      } else {
-        set(spec, eq >= 0 ? a.slice(eq + 1) : 'true');
-      }
-      i++;
-      continue;
-    }
-    if (a.startsWith('-') && a.length > 1 && a !== '-') {
-      let j = 1;
-      while (j < a.length) {
-        const spec = byName.get(`-${a[j]}`);
-        if (!spec) throw new UsageError(`unknown shorthand flag: '${a[j]}' in ${a}`);
-        if (spec.value) {
-          let v = a.slice(j + 1);
-          if (v.startsWith('=')) v = v.slice(1);
-          if (v === '') {
-            const next = args[++i];
-            if (next === undefined) throw new UsageError(`flag needs an argument: '${a[j]}' in -${a[j]}`);
-            v = next;
-          }
-          set(spec, v);
-          break;
-        }
-        set(spec, 'true');
-        j++;
-      }
-      i++;
-      continue;
-    }
-    if (stopAtPositional) { rest.push(...args.slice(i)); break; }
-    rest.push(a);
-    i++;
-  }
-  return { flags, rest };
 }
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -161,7 +84,8 @@ Options:
 Commands:
   config      Parse, resolve and render compose file in canonical format
   version     Show the Docker Compose version information
-  ${RUNTIME_COMMANDS.join(', ')}: not implemented yet
+  ${Object.keys(COMMAND_FLAGS).sort().join(', ')}
+  ${RUNTIME_COMMANDS.filter((c) => !COMMAND_FLAGS[c]).join(', ')}: not implemented yet
 `;
 
 async function readAllStdin(): Promise<string> {
@@ -242,6 +166,24 @@ async function run(argv: string[], io: ComposeIO): Promise<number> {
     case 'version':
       return version(args, io);
     default:
+      if (COMMAND_FLAGS[command]) {
+        return runCommand(command, args, {
+          io,
+          parse: (a, specs, stop) => parseCommandFlags(a, specs, g.flags, stop),
+          envFiles: g.flags.get('--env-file'),
+          ansi: g.flags.get('--ansi')?.[0],
+          project: async (services) => {
+            const opts = await projectOptions(services);
+            try {
+              return loading(() => loadProject(opts));
+            } catch (e) {
+              // like docker compose, commands that only need the project name work with -p and no compose file
+              if (e instanceof ExitError && e.code === EXIT_FILE_NOT_FOUND && opts.projectName) return emptyProject(opts.projectName, io.cwd);
+              throw e;
+            }
+          },
+        });
+      }
       if (RUNTIME_COMMANDS.includes(command)) {
         io.stderr.write(`berth compose ${command}: not implemented yet\n`);
         return 1;
@@ -271,6 +213,13 @@ const CONFIG_FLAGS: FlagSpec[] = [
   { names: ['--variables'], value: false },
   { names: ['--help', '-h'], value: false },
 ];
+
+function emptyProject(name: string, cwd: string): ComposeProject {
+  return {
+    name, workingDir: cwd, configFiles: [], environment: {}, profiles: [], services: {}, disabledServices: {},
+    networks: {}, volumes: {}, secrets: {}, configs: {},
+  };
+}
 
 /** Services in dependency order (dependencies first, then by name): the order `up` starts them in. */
 export function servicesInDependencyOrder(p: ComposeProject): string[] {
@@ -303,13 +252,13 @@ function selectServices(p: ComposeProject, names: string[]): ComposeProject {
  * A command's flags. As with docker compose (cobra persistent flags), the global flags are accepted after the
  * command name too, unless the command has a flag of that name (`logs -f` is --follow); they land in `globals`.
  */
-function parseCommandFlags(args: string[], specs: FlagSpec[], globals: Map<string, string[]>): Parsed {
+function parseCommandFlags(args: string[], specs: FlagSpec[], globals: Map<string, string[]>, stopAtPositional = false): Parsed {
   const own = new Set(specs.flatMap((s) => s.names));
   const inherited = GLOBAL_FLAGS
     .filter((s) => !['--help', '--version'].includes(s.names[0]))
     .map((s) => ({ ...s, names: s.names.filter((n) => !own.has(n)) }))
     .filter((s) => s.names.length > 0 && s.names[0].startsWith('--'));
-  const parsed = parseFlags(args, [...specs, ...inherited], false);
+  const parsed = parseFlags(args, [...specs, ...inherited], stopAtPositional);
   for (const spec of inherited) {
     const key = spec.names[0];
     const values = parsed.flags.get(key);

@@ -152,7 +152,9 @@ test('version (full, --short, json); unknown and runtime commands fail clearly',
   const json = await compose(['version', '--format', 'json'], '/');
   assert.match(JSON.parse(json.stdout).version, /^v2\./);
   const up = await compose(['up', '-d'], '/');
-  assert.deepEqual([up.code, up.stderr], [1, 'berth compose up: not implemented yet\n']);
+  assert.deepEqual([up.code, up.stderr], [14, 'no configuration file provided: not found\n'], 'runtime commands load the project first');
+  const watch = await compose(['watch'], '/');
+  assert.deepEqual([watch.code, watch.stderr], [1, 'berth compose watch: not implemented yet\n']);
   const bogus = await compose(['frobnicate'], '/');
   assert.deepEqual([bogus.code, bogus.stderr], [1, 'unknown docker command: "compose frobnicate"\n']);
   const badFlag = await compose(['--nope', 'config'], '/');

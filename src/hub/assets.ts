@@ -3,6 +3,7 @@
 export const CSS = `
 :root{--bg:#f6f7fb;--card:#fff;--ink:#1b2333;--muted:#5d6b82;--line:#e3e7ef;--accent:#1f6feb;--accent-ink:#fff;--head:#0f1b2d;--ok:#1a7f37;--warn:#b35900;--bad:#c62828;--radius:10px;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 *{box-sizing:border-box}
+button,input,select,textarea{font-family:inherit}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,Ubuntu,sans-serif;color:var(--ink);background:var(--bg)}
 a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
@@ -35,7 +36,7 @@ h1{font-size:26px;margin:0 0 6px;word-break:break-word}h2{font-size:19px;margin:
 .stats{display:flex;gap:14px;color:var(--muted);font-size:13px;white-space:nowrap}
 .badge{display:inline-block;font-size:12px;font-weight:600;padding:1px 8px;border-radius:99px;border:1px solid var(--line);color:var(--muted);vertical-align:middle}
 .badge.private{color:var(--warn);border-color:#f0c99a;background:#fff7ec}.badge.public{color:var(--ok);border-color:#a9dcb6;background:#effaf2}
-.btn{display:inline-block;background:var(--accent);color:var(--accent-ink);border:1px solid var(--accent);border-radius:8px;padding:8px 14px;font:600 14px/1.2 inherit;cursor:pointer;text-decoration:none!important}
+.btn{display:inline-block;background:var(--accent);color:var(--accent-ink);border:1px solid var(--accent);border-radius:8px;padding:8px 14px;font-family:inherit;font-weight:600;font-size:14px;line-height:1.2;cursor:pointer;text-decoration:none!important}
 .btn.secondary{background:#fff;color:var(--ink);border-color:var(--line)}.btn.danger{background:#fff;color:var(--bad);border-color:#efb4b4}
 .btn.small{padding:4px 10px;font-size:13px}
 form.inline{display:inline}
@@ -44,7 +45,7 @@ input[type=text],input[type=password],input[type=url],select,textarea{width:100%
 textarea{min-height:180px;font-family:var(--mono);font-size:13px}
 .row{display:flex;gap:10px;flex-wrap:wrap;align-items:end}.row>*{flex:1 1 160px}.row>.btn,.row>button{flex:0 0 auto}
 .pull{display:flex;align-items:stretch;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:#0f1b2d}
-.pull code{flex:1;color:#e8eefc;padding:10px 12px;font:13px var(--mono);overflow-x:auto;white-space:nowrap}
+.pull code{flex:1;min-width:0;color:#e8eefc;padding:10px 12px;font:13px var(--mono);word-break:break-all}
 .pull button{border:0;background:var(--accent);color:#fff;font-weight:600;padding:0 14px;cursor:pointer}
 table{width:100%;border-collapse:collapse;font-size:14px}
 th,td{text-align:left;padding:9px 8px;border-bottom:1px solid var(--line);vertical-align:top}

@@ -21,7 +21,7 @@ function inline(text: string): string {
   const codes: string[] = [];
   let s = escapeHtml(text).replace(/`([^`]+)`/g, (_, c: string) => { codes.push(c); return `\u0000${codes.length - 1}\u0000`; });
   // Links: the label is already escaped; the target is unescaped to be checked, then escaped again.
-  s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (all, label: string, target: string) => {
+  s = s.replace(/\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)/g, (all, label: string, target: string) => {
     const raw = target.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
     const href = safeHref(raw);
     return href ? `<a href="${escapeHtml(href)}" rel="nofollow noopener noreferrer">${label}</a>` : label;

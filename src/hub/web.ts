@@ -59,6 +59,8 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 const FLASH: Record<string, string> = {
   created: 'Repository created.', visibility: 'Visibility changed.', description: 'Description saved.', 'tag-deleted': 'Tag deleted.',
   collaborator: 'Collaborators updated.', webhook: 'Webhooks updated.', 'token-deleted': 'Token revoked.', member: 'Members updated.',
@@ -254,7 +256,7 @@ ${options.allowSignup ? html`<p class="muted small">New here? <a href="/signup">
   function tagRows(w: W, repo: Repo, tags: TagInfo[], canDelete: boolean): Safe {
     if (tags.length === 0) return html`<div class="empty">No tags yet. Push one:<div class="pull mt10"><code>docker push ${host(w)}/${repo.name}:latest</code></div></div>`;
     return html`<div class="table-wrap"><table><thead><tr><th>Tag</th><th>Digest</th><th>OS/Arch</th><th>Size</th><th>Pushed</th>${canDelete ? html`<th></th>` : ''}</tr></thead><tbody>
-${tags.map((t) => html`<tr><td><strong>${t.tag}</strong><details><summary>${t.platforms.reduce((n, p) => n + p.layers.length, 0)} layers</summary>${t.platforms.map((p) => html`<div class="small muted">${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}</div><ol class="layers">${p.layers.map((l) => html`<li><span class="mono">${l.digest.slice(0, 19)}</span> · ${formatBytes(l.size)}${l.createdBy ? html` · <span class="muted">${l.createdBy.slice(0, 120)}</span>` : ''}</li>`)}</ol>`)}</details></td>
+${tags.map((t) => html`<tr><td><strong>${t.tag}</strong><details><summary>${plural(t.platforms.reduce((n, p) => n + p.layers.length, 0), 'layer')}</summary>${t.platforms.map((p) => html`<div class="small muted">${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}</div><ol class="layers">${p.layers.map((l) => html`<li><span class="mono">${l.digest.slice(0, 19)}</span> · ${formatBytes(l.size)}${l.createdBy ? html` · <span class="muted">${l.createdBy.slice(0, 120)}</span>` : ''}</li>`)}</ol>`)}</details></td>
 <td><code title="${t.digest}">${t.digest.slice(0, 19)}…</code></td>
 <td>${t.platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`).join(', ') || '—'}</td>
 <td>${formatBytes(t.size)}</td><td title="${new Date(t.pushed).toISOString()}">${timeAgo(t.pushed)}</td>
@@ -270,7 +272,7 @@ ${canDelete ? html`<td><form method="post" action="/r/${repo.name}/-/delete-tag"
     const pullCmd = `docker pull ${host(w)}/${repo.name}${firstTag === 'latest' ? '' : `:${firstTag}`}`;
     const starred = w.user ? store.starred(repo.name, w.user.id) : false;
     page(w, repo.name, html`<div class="row center"><div class="grow"><h1><a href="/u/${repo.namespace}">${repo.namespace}</a> / ${repo.name.slice(repo.namespace.length + 1)} ${visBadge(repo)}</h1>
-<div class="muted small">Updated ${timeAgo(repo.updated)} · ${repo.pullCount} pulls · ${repo.starCount} stars</div></div>
+<div class="muted small">Updated ${timeAgo(repo.updated)} · ${plural(repo.pullCount, 'pull')} · ${plural(repo.starCount, 'star')}</div></div>
 <div class="actions">${w.user ? html`<form class="inline" method="post" action="/r/${repo.name}/-/star">${csrfField(w)}<input type="hidden" name="star" value="${starred ? '0' : '1'}"><button class="btn secondary star" type="submit">${starred ? '★ Starred' : '☆ Star'}</button></form>` : ''}
 ${role === 'owner' ? html`<a class="btn secondary" href="/r/${repo.name}/-/settings">Settings</a>` : ''}</div></div>
 <div class="grid mt18"><div>

@@ -13,7 +13,15 @@ import { execFileSync } from 'node:child_process';
 import { startBerthd, importBusybox, waitFor, type Berthd } from './helpers/berthd.js';
 
 let d: Berthd;
-const sub = 20 + Math.floor(Math.random() * 200);
+/** A third octet whose /24s in 10.221–10.225 no other bridge on the host routes. */
+const sub = (() => {
+  const routes = execFileSync('ip', ['-4', '-o', 'route', 'show', 'table', 'all'], { encoding: 'utf8' });
+  for (let i = 0; i < 50; i++) {
+    const o = 20 + Math.floor(Math.random() * 200);
+    if (![221, 222, 223, 224, 225].some((b) => routes.includes(`10.${b}.${o}.`))) return o;
+  }
+  throw new Error('no free test subnet');
+})();
 
 function ok(args: string[], timeout = 30_000): string {
   const r = d.docker(args, { timeout });

@@ -10,12 +10,12 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
-import { chainIdOf } from '../layer/index.js';
+import { chainIdOf, type LayerInfo } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
 import { registryHost } from './hosts.js';
 import { MANIFEST_ACCEPT, MediaType, digestOf, parseManifest, parsePlatform, selectPlatform, type Descriptor } from './manifest.js';
-import { ProgressReporter, shortId, statusMessage, type Emit } from './progress.js';
+import { ProgressReporter, progressBar, shortId, statusMessage, type Emit } from './progress.js';
 import { RegistryClient, RegistryHttpError, httpError, readBody } from './registry-client.js';
 
 export interface DistributionDeps {
@@ -191,40 +191,58 @@ async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: 
   const release = () => { const next = queue.shift(); if (next) next(); else running--; };
   todo.forEach((i, n) => { if (n >= DOWNLOAD_CONCURRENCY) statusMessage(emit, shortId(layers[i].digest), 'Waiting'); });
 
+  // The first layer to fetch streams straight into the layer store while it downloads; the others
+  // download to temporary files in parallel and are ingested in order after it.
+  const direct = todo[0];
+  const directSlot = todo.length ? slot() : undefined;
   const downloads = new Map<number, Promise<string>>();
-  for (const i of todo) {
+  const toFile = (i: number): Promise<string> => {
     const p = (async () => {
-      await slot();
-      try {
-        if (aborter.signal.aborted) throw aborter.signal.reason ?? new Error('pull cancelled');
-        const file = join(deps.tmpDir, `pull-${randomBytes(8).toString('hex')}`);
-        files.set(i, file);
-        await downloadLayer(client, ref, layers[i], file, emit, aborter.signal);
-        return file;
-      } finally { release(); }
+      if (aborter.signal.aborted) throw aborter.signal.reason ?? new Error('pull cancelled');
+      const file = join(deps.tmpDir, `pull-${randomBytes(8).toString('hex')}`);
+      files.set(i, file);
+      await downloadLayer(client, ref, layers[i], file, emit, aborter.signal);
+      return file;
     })();
     p.catch(() => aborter.abort(new Error('another layer failed')));
+    return p;
+  };
+  for (const i of todo) {
+    if (i === direct) continue;
+    const p = (async () => { await slot(); try { return await toFile(i); } finally { release(); } })();
+    p.catch(() => undefined);
     downloads.set(i, p);
   }
+
+  const ingestFile = async (i: number, file: string, parent: { chainId: string | null; diffIds: string[] }) => {
+    const progress = new ProgressReporter(emit, shortId(layers[i].digest), 'Extracting', layers[i].size);
+    let done = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
+    });
+    const src = createReadStream(file, { highWaterMark: 1 << 20 });
+    src.on('error', (e) => counter.destroy(e));
+    src.pipe(counter);
+    const info = await ingestLayer(images.content, images.layers, parent, counter, diffIds[i]);
+    rmSync(file, { force: true });
+    return info;
+  };
 
   try {
     let parent = { chainId: present ? chainIdOf(diffIds.slice(0, present)) : null, diffIds: diffIds.slice(0, present) };
     for (const i of todo) {
-      const file = await downloads.get(i)!;
-      const id = shortId(layers[i].digest);
-      const total = layers[i].size;
-      const progress = new ProgressReporter(emit, id, 'Extracting', total);
-      let done = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
-      });
-      const src = createReadStream(file, { highWaterMark: 1 << 20 });
-      src.on('error', (e) => counter.destroy(e));
-      src.pipe(counter);
-      const info = await ingestLayer(images.content, images.layers, parent, counter, diffIds[i]);
-      rmSync(file, { force: true });
+      let info;
+      if (i === direct) {
+        await directSlot;
+        try {
+          info = await streamLayer(deps, client, ref, layers[i], diffIds[i], parent, emit, aborter.signal);
+          if (!info) info = await ingestFile(i, await toFile(i), parent);   // cut off: download again, with retries
+        } finally { release(); }
+      } else {
+        info = await ingestFile(i, await downloads.get(i)!, parent);
+      }
       parent = { chainId: info.chainId, diffIds: [...parent.diffIds, diffIds[i]] };
-      statusMessage(emit, id, 'Pull complete');
+      statusMessage(emit, shortId(layers[i].digest), 'Pull complete');
     }
   } catch (e) {
     aborter.abort(e);
@@ -234,6 +252,55 @@ async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: 
     signal?.removeEventListener('abort', onAbort);
     for (const f of files.values()) rmSync(f, { force: true });
   }
+}
+
+/**
+ * Downloads a layer straight into ingestLayer (no temporary file), verifying the blob digest as it
+ * streams; the DiffID check in the layer store covers the content itself. Undefined when the
+ * connection broke (the caller retries through a file).
+ */
+async function streamLayer(
+  deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string,
+  parent: { chainId: string | null; diffIds: string[] }, emit: Emit, signal: AbortSignal,
+): Promise<LayerInfo | undefined> {
+  const id = shortId(d.digest);
+  const alg = d.digest.split(':')[0] === 'sha512' ? 'sha512' : 'sha256';
+  const url = `/v2/${ref.path}/blobs/${d.digest}`;
+  let res;
+  try {
+    res = await client.request('GET', url, { follow: true });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    return undefined;
+  }
+  if (res.statusCode !== 200) throw translatePullError(httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(url), 'GET'), ref, client);
+  const total = d.size || Number(res.headers['content-length'] ?? 0);
+  const progress = new ProgressReporter(emit, id, 'Downloading', total);
+  const hash = createHash(alg);
+  let n = 0;
+  let broken = false;
+  const counter = new Transform({
+    transform(chunk: Buffer, _e, cb) { hash.update(chunk); n += chunk.length; progress.update(n); cb(null, chunk); },
+  });
+  res.on('error', (e) => { broken = true; counter.destroy(e); });
+  res.on('aborted', () => { broken = true; counter.destroy(new Error('connection cut')); });
+  const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
+  signal.addEventListener('abort', abort);
+  res.pipe(counter);
+  let info: LayerInfo;
+  try {
+    info = await ingestLayer(deps.images.content, deps.images.layers, parent, counter, diffId);
+  } catch (e) {
+    if (broken && !signal.aborted) return undefined;
+    throw e;
+  } finally { signal.removeEventListener('abort', abort); }
+  statusMessage(emit, id, 'Verifying Checksum');
+  if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
+    throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
+  }
+  statusMessage(emit, id, 'Download complete');
+  emit({ status: 'Extracting', progressDetail: { current: n, total }, progress: progressBar(n, total), id });
+  return info;
 }
 
 async function downloadLayer(client: RegistryClient, ref: Reference, d: Descriptor, file: string, emit: Emit, signal: AbortSignal): Promise<void> {

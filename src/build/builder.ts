@@ -7,15 +7,15 @@
  * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
  * the image store and survives restarts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import type { ContainerService } from '../container/index.js';
-import { decompressed, familiarName, ingestLayer, parseReference, type ImageConfig, type ImageStore } from '../image/index.js';
+import { familiarName, ingestLayer, parseReference, type ImageConfig, type ImageStore } from '../image/index.js';
 import { diffTar, mountOverlay, unmount } from '../layer/index.js';
 import {
   BuildArgs, applyMetaArgs, commitMessage, expandFrom, expandInstruction, expansionEnv, exposedPortKeys, filesDaemonRemovesFromContext,
@@ -23,12 +23,15 @@ import {
   resolveWorkdir, runCommandWithBuildArgs, runHeredocCommand, stagesNeeded,
   type AddInstruction, type Command, type CopyInstruction, type HealthConfig, type RunInstruction, type Stage,
 } from './dockerfile/index.js';
+import { extractContext, type ContentDigests } from './context.js';
 import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash, type CopySource } from './copy.js';
 import { canonicalConfig, copyRunConfig, runConfigFrom, setEnv, type RunConfig } from './run-config.js';
 import { resolveInRoot } from './scoped-path.js';
 import { goQuote } from './dockerfile/go-format.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/** BERTH_BUILD_TRACE=<file>: step timings appended there (for tuning). */
+const TRACE = process.env.BERTH_BUILD_TRACE;
 
 export interface BuildOptions {
   dockerfile?: string;
@@ -170,6 +173,7 @@ class BuildRun {
   private total = 0;
   private seq = 0;
   private readonly quiet: boolean;
+  private digests: ContentDigests = new Map();
 
   constructor(private readonly d: BuilderDeps, private readonly opts: BuildOptions, private readonly rawOut: BuildOutput, private readonly tmp: string, private readonly signal?: AbortSignal) {
     this.contextDir = join(tmp, 'context');
@@ -177,6 +181,8 @@ class BuildRun {
   }
 
   private print(text: string): void { if (!this.quiet) this.rawOut.stream(text); }
+
+  private trace(msg: string): void { if (TRACE) appendFileSync(TRACE, `${new Date().toISOString()} build: ${msg}\n`); }
 
   private checkCancelled(): void {
     if (this.signal?.aborted) throw new InvalidParameterError('build cancelled');
@@ -191,26 +197,11 @@ class BuildRun {
 
   // ---- context -------------------------------------------------------------------------------
 
-  private async extractContext(body: NodeJS.ReadableStream): Promise<void> {
-    mkdirSync(this.contextDir, { recursive: true });
-    const tarStream = await decompressed(body);
-    const p = spawn('tar', ['-x', '-f', '-', '-C', this.contextDir, '--no-same-owner', '--same-permissions', '--delay-directory-restore'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (c) => { err += c; });
-    const exited = new Promise<number>((r) => p.on('exit', (code) => r(code ?? 1)));
-    try {
-      await pipeline(tarStream as Readable, p.stdin);
-    } catch (e) {
-      p.kill();
-      await exited;
-      throw new InvalidParameterError(`failed to read the build context: ${(e as Error).message}`);
-    }
-    const code = await exited;
-    if (code !== 0) throw new InvalidParameterError(`failed to read the build context: ${err.trim() || 'tar exited with ' + code}`);
-  }
-
   async execute(body: NodeJS.ReadableStream): Promise<string> {
-    await this.extractContext(body);
+    const t0 = performance.now();
+    mkdirSync(this.contextDir, { recursive: true });
+    this.digests = await extractContext(body, this.contextDir);
+    this.trace(`context extracted in ${(performance.now() - t0).toFixed(0)} ms`);
     const dfName = this.opts.dockerfile || 'Dockerfile';
     let dfPath = resolveInRoot(this.contextDir, dfName);
     if (!existsSync(dfPath) && !this.opts.dockerfile) {
@@ -250,7 +241,9 @@ class BuildRun {
       for (const cmd of commandsOf.get(stage)!) {
         this.checkCancelled();
         this.print(`Step ${++this.step}/${this.total} : ${cmd.original.trim()}\n`);
+        const ts = performance.now();
         await this.dispatch(state, cmd);
+        this.trace(`step ${this.step} (${cmd.kind}) in ${(performance.now() - ts).toFixed(0)} ms`);
         state.runConfig.Image = state.imageId;
         this.print(` ---> ${short(state.imageId) || '<none>'}\n`);
       }
@@ -304,7 +297,9 @@ class BuildRun {
       this.print(`# Executing ${onBuild.length} build trigger${onBuild.length > 1 ? 's' : ''}\n`);
       for (const cmd of parseOnbuildTriggers(onBuild, stage.from.startLine)) {
         checkClassicSupport(cmd);
+        const ts = performance.now();
         await this.dispatch(state, cmd);
+        this.trace(`step ${this.step} (${cmd.kind}) in ${(performance.now() - ts).toFixed(0)} ms`);
         state.runConfig.Image = state.imageId;
       }
     }
@@ -598,7 +593,7 @@ class BuildRun {
         else local.push(s);
       }
       const decompress = inst.kind === 'add' && inst.unpack !== false;
-      sources.push(...(await collectSources(src.root, local, cmdName, { decompress })));
+      sources.push(...(await collectSources(src.root, local, cmdName, { decompress, known: from === undefined ? this.digests : undefined })));
       for (const f of inst.contents) sources.push(inlineSource(f.name, f.data));
       const chmod = inst.chmod ? parseChmod(inst.chmod) : undefined;
       let dest = inst.dest;

@@ -39,21 +39,28 @@ async function fileDigest(path: string, size: number): Promise<string> {
 }
 
 /** What the cache compares for one entry: type, mode, owner, size, link target and content (not mtimes). */
-async function entryHash(path: string, st: Stats): Promise<string> {
+async function entryHash(path: string, st: Stats, known?: KnownDigests): Promise<string> {
   const head = `${st.mode.toString(8)} ${st.uid}:${st.gid}`;
   if (st.isSymbolicLink()) return sha256(`l ${head} ${readlinkSync(path)}`);
-  if (st.isFile()) return sha256(`f ${head} ${st.size} ${await fileDigest(path, st.size)}`);
+  if (st.isFile()) {
+    const k = known?.get(path);
+    const digest = k && k.size === st.size ? k.digest : await fileDigest(path, st.size);
+    return sha256(`f ${head} ${st.size} ${digest}`);
+  }
   if (st.isDirectory()) return sha256(`d ${head}`);
   return sha256(`o ${head} ${st.rdev}`);
 }
 
-async function treeHash(root: string): Promise<string> {
+/** Content digests already known (computed while the context was unpacked), by host path. */
+export type KnownDigests = ReadonlyMap<string, { size: number; digest: string }>;
+
+async function treeHash(root: string, known?: KnownDigests): Promise<string> {
   const lines: string[] = [];
   const walk = async (dir: string, rel: string) => {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       const st = lstatSync(p);
-      lines.push(`${rel}${name} ${await entryHash(p, st)}`);
+      lines.push(`${rel}${name} ${await entryHash(p, st, known)}`);
       if (st.isDirectory()) await walk(p, `${rel}${name}/`);
     }
   };
@@ -92,11 +99,11 @@ export function goMatch(pattern: string, name: string): boolean {
   return new RegExp(re + '$').test(name);
 }
 
-async function sourceFor(root: string, rel: string, decompress: boolean): Promise<CopySource> {
+async function sourceFor(root: string, rel: string, decompress: boolean, known?: KnownDigests): Promise<CopySource> {
   const path = resolveInRoot(root, rel);
   const st = lstatSync(path);
   const isDir = st.isDirectory();
-  const hash = isDir ? 'dir:' + (await treeHash(path)) : 'file:' + (await entryHash(path, st));
+  const hash = isDir ? 'dir:' + (await treeHash(path, known)) : 'file:' + (await entryHash(path, st, known));
   return { path, name: basename(rel) || basename(path), isDir, hash, decompress: decompress && !isDir };
 }
 
@@ -104,7 +111,9 @@ async function sourceFor(root: string, rel: string, decompress: boolean): Promis
  * Resolves the sources of one COPY/ADD inside `root` (the context, or another stage's root).
  * `cmd` names the instruction in error messages ("COPY", "ADD").
  */
-export async function collectSources(root: string, sources: readonly string[], cmd: string, opts: { decompress: boolean }): Promise<CopySource[]> {
+export async function collectSources(
+  root: string, sources: readonly string[], cmd: string, opts: { decompress: boolean; known?: KnownDigests },
+): Promise<CopySource[]> {
   const out: CopySource[] = [];
   for (const orig of sources) {
     let p = orig.startsWith('/') && orig.length > 1 ? orig.slice(1) : orig;
@@ -126,7 +135,7 @@ export async function collectSources(root: string, sources: readonly string[], c
       };
       walk('');
       if (matches.length === 0) throw new InvalidParameterError(`${cmd} failed: no source files were specified`);
-      for (const m of matches) out.push(await sourceFor(root, m, opts.decompress));
+      for (const m of matches) out.push(await sourceFor(root, m, opts.decompress, opts.known));
       continue;
     }
     try {
@@ -134,7 +143,7 @@ export async function collectSources(root: string, sources: readonly string[], c
     } catch {
       throw new NotFoundError(`${cmd} failed: file not found in build context or excluded by .dockerignore: stat ${clean}: file does not exist`);
     }
-    out.push(await sourceFor(root, clean, opts.decompress));
+    out.push(await sourceFor(root, clean, opts.decompress, opts.known));
   }
   return out;
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// Classic-builder benchmark, as section (d) of ../shared/tools/engine-bench.sh: FROM busybox, 3x RUN,
+// COPY of a 50 MB file, ENV/WORKDIR/CMD; cold (--no-cache) and fully cached, median of RUNS (5).
+// Runs against a private berthd and, when it answers, the reference engine (REFERENCE_DOCKER_HOST,
+// default unix:///run/reference-docker.sock) in the same run, and prints both and their ratio.
+//   BERTH_DIST=dist-x node scripts/bench-build.mjs      (needs root and a built tree)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = process.env.BERTH_DIST || 'dist';
+const { startBerthd, importBusybox, busyboxRootfs } = await import(join(root, dist, 'test/integration/helpers/berthd.js'));
+const RUNS = Number(process.env.RUNS || 5);
+const MB = Number(process.env.BUILD_FILE_MB || 50);
+const refHost = process.env.REFERENCE_DOCKER_HOST ?? 'unix:///run/reference-docker.sock';
+const prefix = `benchbuild${process.pid}`;
+
+const ctx = mkdtempSync(join(tmpdir(), 'berth-bench-build-'));
+const fd = openSync(join(ctx, 'big.bin'), 'w');
+for (let i = 0; i < MB; i++) writeSync(fd, randomBytes(1 << 20));
+closeSync(fd);
+
+function dockerfile(image) {
+  return `FROM ${image}
+RUN echo hello > /hello.txt && mkdir -p /app/data
+RUN for i in $(seq 1 1000); do echo "line $i"; done > /app/data/lines.txt && wc -l /app/data/lines.txt
+RUN echo "app:x:1000:1000::/app:/bin/sh" >> /etc/passwd && echo "app:x:1000:" >> /etc/group && id app
+COPY big.bin /app/big.bin
+ENV APP_MODE=bench APP_HOME=/app
+WORKDIR /app
+CMD ["sh", "-c", "ls -la /app"]
+`;
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+function measure(host, image, tag) {
+  writeFileSync(join(ctx, 'Dockerfile'), dockerfile(image));
+  const env = { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: '0' };
+  const run = (args) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('docker', ['build', '--force-rm', ...args, '-t', tag, ctx], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`docker build failed on ${host}: ${r.stderr || r.stdout}`);
+    const id = spawnSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { env, encoding: 'utf8' }).stdout.trim();
+    if (id) built.add(id);
+    return { ms, hits: (r.stdout.match(/ ---> Using cache/g) ?? []).length };
+  };
+  const cold = []; const cached = []; const hits = [];
+  for (let i = 0; i < RUNS; i++) cold.push(run(['--no-cache']).ms);
+  for (let i = 0; i < RUNS; i++) { const r = run([]); cached.push(r.ms); hits.push(r.hits); }
+  return { cold: median(cold), cached: median(cached), coldAll: cold, cachedAll: cached, hits };
+}
+
+const results = {};
+const built = new Set();   // final images of every build, removed from the reference afterwards
+const d = await startBerthd();
+try {
+  importBusybox(d);
+  results.berthd = measure(d.host, 'busybox', `${prefix}:latest`);
+  built.clear();
+} finally {
+  await d.cleanup();
+}
+
+const refEnv = { ...process.env, DOCKER_HOST: refHost };
+const refUp = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: refEnv, encoding: 'utf8', timeout: 10_000 });
+if (refUp.status === 0) {
+  const image = `${prefix}-busybox:latest`;
+  const tag = `${prefix}:latest`;
+  try {
+    const imp = spawnSync('docker', ['import', '-c', 'CMD ["sh"]', busyboxRootfs(), image], { env: refEnv, encoding: 'utf8' });
+    if (imp.status !== 0) throw new Error(`import on the reference failed: ${imp.stderr}`);
+    results[`reference (dockerd ${refUp.stdout.trim()})`] = measure(refHost, image, tag);
+  } finally {
+    // removing each final image also removes its untagged intermediate parents
+    spawnSync('docker', ['rmi', '-f', tag, ...built, image], { env: refEnv });
+  }
+} else {
+  console.log(`reference engine at ${refHost} not answering; berthd only`);
+}
+rmSync(ctx, { recursive: true, force: true });
+
+console.log(`classic build, ${MB} MB COPY, median of ${RUNS} (ms)`);
+for (const [name, r] of Object.entries(results)) {
+  console.log(`${name.padEnd(32)} cold ${r.cold.toFixed(0).padStart(6)}   cached ${r.cached.toFixed(0).padStart(6)}   (cold ${r.coldAll.map((x) => x.toFixed(0)).join(' ')}; cached ${r.cachedAll.map((x) => x.toFixed(0)).join(' ')}; cache hits ${r.hits.join(' ')})`);
+}
+const names = Object.keys(results);
+if (names.length === 2) {
+  const [b, ref] = [results[names[0]], results[names[1]]];
+  console.log(`ratio berthd/reference: cold ${(b.cold / ref.cold).toFixed(2)} (target <= 0.8), cached ${(b.cached / ref.cached).toFixed(2)} (target <= 0.4)`);
+}

@@ -58,7 +58,7 @@ export class Daemon {
     const networks = new NetworkService({
       db: this.db, execRoot, bridgeName: this.opts.bridge ?? 'berth0', bip: this.opts.bip,
       defaultAddressPools: this.opts.defaultAddressPools,
-      instanceId: createHash('sha256').update(execRoot).digest('hex').slice(0, 6),
+      instanceId: createHash('sha256').update(execRoot).digest('hex').slice(0, 6), log: this.log,
     });
     await networks.init();
     this.networks = networks;

@@ -47,7 +47,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   // Own bridge and subnets, so test daemons never meet each other or a real one.
   const rnd = (n: number) => Math.floor(Math.random() * n);
   const bridge = `brt${dir.split('-').pop()!.slice(0, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
-  const netArgs = opts.extraArgs?.includes('--bridge') ? [] : ['--bridge', bridge, '--bip', `10.${200 + rnd(50)}.${rnd(256)}.1/24`, '--default-address-pool', `base=10.${100 + rnd(90)}.0.0/16,size=24`];
+  const netArgs = opts.extraArgs?.includes('--bridge') ? [] : ['--bridge', bridge, '--bip', `10.${226 + rnd(29)}.${rnd(256)}.1/24`, '--default-address-pool', `base=10.${100 + rnd(90)}.0.0/16,size=24`];
   let logText = '';
   const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'berthd'), '--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--cgroup-parent', cgroupParent, ...netArgs, ...(opts.extraArgs ?? [])], {
     env: { ...process.env, BERTH_DIST: distDir }, stdio: ['ignore', 'pipe', 'pipe'],

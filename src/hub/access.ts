@@ -104,6 +104,7 @@ export interface Credential { user: User; scope: TokenScope | 'password' }
 export class CredentialChecker {
   // scrypt is slow on purpose; remember recent successful checks (keyed by a hash of the pair).
   private readonly verified = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
   constructor(readonly store: HubStore, readonly limiter: LoginLimiter) {}
 
   async check(name: string, secret: string, ip: string): Promise<Credential | undefined> {
@@ -124,7 +125,13 @@ export class CredentialChecker {
     if (!hash || !user) return undefined;
     const key = createHash('sha256').update(`${name}\0${secret}\0${hash}`).digest('hex');
     if ((this.verified.get(key) ?? 0) > Date.now()) return { user, scope: 'password' };
-    if (!(await verifyPassword(secret, hash))) return undefined;
+    // Concurrent checks of the same pair (a client's parallel requests) share one scrypt run.
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = verifyPassword(secret, hash).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    if (!(await pending)) return undefined;
     if (this.verified.size > 10_000) this.verified.clear();
     this.verified.set(key, Date.now() + 5 * 60_000);
     return { user, scope: 'password' };

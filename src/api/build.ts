@@ -25,6 +25,7 @@ function hostConfigOf(q: URLSearchParams): Record<string, unknown> {
 
 export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull'> = {}): Builder {
   const builder = new Builder({ images: e.images, containers: e.containers, dataRoot: e.info.dataRoot, ...extra });
+  void builder.sweep().catch(() => undefined);   // leftovers of builds a crash interrupted
 
   r.post('/build', async (req, res) => {
     const q = req.query;

@@ -30,6 +30,8 @@ import { resolveInRoot } from './scoped-path.js';
 import { goQuote } from './dockerfile/go-format.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/** Marks build containers, so a daemon restart after a crash can remove those a build left behind. */
+const BUILD_LABEL = 'berth.build.intermediate';
 /** BERTH_BUILD_TRACE=<file>: step timings appended there (for tuning). */
 const TRACE = process.env.BERTH_BUILD_TRACE;
 
@@ -103,15 +105,25 @@ function healthToDocker(h: HealthConfig): Record<string, unknown> {
 
 export class Builder {
   private readonly tmpRoot: string;
-  private swept = false;
+  private sweeping?: Promise<void>;
 
   constructor(private readonly d: BuilderDeps) {
     this.tmpRoot = join(d.dataRoot, 'builder', 'tmp');
   }
 
-  /** Removes what an interrupted build left behind (mounts, temp dirs). Run once at start-up. */
-  async sweep(): Promise<void> {
-    this.swept = true;
+  /** Removes what an interrupted build left behind (build containers, mounts, temp dirs). Run once at start-up. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.sweepNow();
+    return this.sweeping;
+  }
+
+  private async sweepNow(): Promise<void> {
+    if (this.running === 0) {
+      for (const c of this.d.containers.list()) {
+        if (c.Config?.Labels?.[BUILD_LABEL] === undefined) continue;
+        await this.d.containers.remove(c.Id, { force: true, volumes: true }).catch(() => undefined);
+      }
+    }
     if (!existsSync(this.tmpRoot)) return;
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1])
       .filter((m): m is string => !!m && m.startsWith(this.tmpRoot + '/')).sort().reverse();
@@ -119,18 +131,52 @@ export class Builder {
     for (const name of readdirSync(this.tmpRoot)) rmSync(join(this.tmpRoot, name), { recursive: true, force: true });
   }
 
-  /** Bytes the builder's scratch space holds now (for /build/prune). */
+  /**
+   * POST /build/prune: the build cache is the builder's untagged step images. Removes those no tag,
+   * digest or container keeps (directly or as an ancestor), children first, and the builder's
+   * scratch space when no build runs. Returns the removed image IDs and the layer bytes freed.
+   */
   async prune(): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
-    // Builds in progress keep their own temp dirs; only a fresh sweep is safe while none runs.
-    if (this.running === 0) await this.sweep();
-    return { CachesDeleted: null, SpaceReclaimed: 0 };
+    if (this.running === 0) await this.sweepNow();
+    const images = this.d.images;
+    const layerBytes = () => images.layers.list().reduce((n, l) => n + l.size, 0);
+    const before = layerBytes();
+    const all = images.all();
+    const byId = new Map(all.map((i) => [i.id, i]));
+    const keep = new Set<string>();
+    const inUse = new Set(this.d.containers.list().map((c) => c.ImageId));
+    for (const i of all) {
+      if (!i.repoTags.length && !i.repoDigests.length && !inUse.has(i.id)) continue;
+      for (let cur: typeof i | undefined = i; cur && !keep.has(cur.id); cur = cur.parent ? byId.get(cur.parent) : undefined) keep.add(cur.id);
+    }
+    const candidates = new Set<string>();
+    for (const i of all) {
+      if (keep.has(i.id)) continue;
+      const cfg = await images.config(i.id).catch(() => undefined);
+      if (cfg?.container_config) candidates.add(i.id);
+    }
+    const deleted: string[] = [];
+    for (let progress = true; progress;) {
+      progress = false;
+      for (const id of [...candidates]) {
+        if (all.some((o) => o.parent === id && byId.has(o.id) && o.id !== id)) continue;
+        try { images.remove(id, false, false); } catch { candidates.delete(id); continue; }
+        candidates.delete(id);
+        byId.delete(id);
+        const idx = all.findIndex((o) => o.id === id);
+        if (idx >= 0) all.splice(idx, 1);
+        deleted.push(id);
+        progress = true;
+      }
+    }
+    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - layerBytes()) };
   }
 
   private running = 0;
 
   /** Runs one build; returns the final image ID. Throws before any output for bad input (HTTP error). */
   async build(context: NodeJS.ReadableStream, opts: BuildOptions, out: BuildOutput, signal?: AbortSignal): Promise<string> {
-    if (!this.swept) await this.sweep();
+    await this.sweep();
     const platform = (opts.platform ?? '').trim();
     if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
       throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
@@ -423,7 +469,7 @@ class BuildRun {
 
   private async createContainer(state: StageState, body: RunConfig): Promise<string> {
     const { Id } = await this.d.containers.create({
-      ...body, Image: state.imageId,
+      ...body, Image: state.imageId, Labels: { ...(body.Labels ?? {}), [BUILD_LABEL]: '' },
       HostConfig: { NetworkMode: this.opts.networkMode && this.opts.networkMode !== 'default' ? this.opts.networkMode : 'bridge', ...(this.opts.hostConfig ?? {}) },
     });
     this.tmpContainers.add(Id);

@@ -217,24 +217,37 @@ function unsupported(t: { skip: (m: string) => void }, r: Result, what: string):
   return false;
 }
 
-test('run -it through a pty: output, typed input, exit code', async (t) => {
+test('run -it through a pty the test drives: type, read, resize, exit', async (t) => {
   if (skipIfNoEngine(t)) return;
-  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  if (script.status !== 0) { t.skip('util-linux script(1) not available'); return; }
+  const driver = join(repo, 'test', 'integration', 'helpers', 'pty-driver.py');
+  if (!existsSync(driver)) { t.skip('pty driver not available'); return; }
   const env = { ...process.env, DOCKER_HOST: host, BERTH_DIST: distName, DOCKER_CONTEXT: '' };
-  const cmd = `stty cols 91 rows 27; '${process.execPath}' '${BERTH}' run -it --rm ${IMAGE} sh -c 'tty; read line; echo "got:$line"; exit 4'`;
-  const r = await new Promise<{ code: number; out: string }>((resolve) => {
-    const c = spawn('script', ['-qec', cmd, '/dev/null'], { env });
-    let out = ''; let sent = false;
-    c.stdout.on('data', (d) => {
-      out += d;
-      if (!sent && out.includes('/dev/pts/')) { sent = true; c.stdin.write('typed\r'); }
-    });
-    c.on('exit', (code) => resolve({ code: code ?? -1, out }));
-  });
-  assert.match(r.out, /\/dev\/pts\/\d+/);
-  assert.match(r.out, /got:typed/);
-  assert.equal(r.code, 4);
+  const c = spawn('python3', [driver, process.execPath, BERTH, 'run', '-it', '--rm', IMAGE, 'sh'], { env });
+  let out = ''; let err = '';
+  c.stdout.on('data', (d) => { out += d; }); c.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise<void>((r) => c.on('exit', () => r()));
+  const send = (o: unknown): void => { c.stdin.write(JSON.stringify(o) + '\n'); };
+  const waitOut = async (re: RegExp, what: string): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!re.test(out)) {
+      if (Date.now() > deadline || c.exitCode !== null) throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(out)} ${err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    await waitOut(/\/ # /, 'the shell prompt');
+    send({ write: 'echo typed-$((6*7)); stty size </dev/tty\r' });
+    await waitOut(/typed-42\r*\n24 80/, 'the echo and the initial size');
+    send({ resize: [33, 111] });
+    send({ write: 'stty size </dev/tty\r' });
+    await waitOut(/33 111/, 'the new size after SIGWINCH');
+    send({ write: 'exit 3\r' });
+    c.stdin.end();
+    await exited;
+    assert.match(err, /EXIT 3/);
+  } finally {
+    if (c.exitCode === null) c.kill('SIGKILL');
+  }
 });
 
 test('exec, cp, stats, diff through bin/berth', async (t) => {

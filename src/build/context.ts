@@ -85,6 +85,7 @@ export async function extractContext(body: NodeJS.ReadableStream, dir: string): 
   };
   await new Promise<void>((resolve, reject) => {
     extract.on('entry', (h, stream, next) => {
+      stream.on('error', () => undefined);   // reported once, by the extractor
       try { onEntry(h, stream, next); } catch (e) { extract.destroy(e as Error); }
     });
     extract.on('finish', () => resolve());

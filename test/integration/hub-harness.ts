@@ -27,8 +27,8 @@ export interface SpawnedHub {
   stop(): Promise<void>;
 }
 
-export async function spawnHub(extraArgs: string[] = []): Promise<SpawnedHub> {
-  const data = mkdtempSync(join(tmpdir(), 'berth-hub-'));
+export async function spawnHub(extraArgs: string[] = [], opts: { data?: string; keepData?: boolean } = {}): Promise<SpawnedHub> {
+  const data = opts.data ?? mkdtempSync(join(tmpdir(), 'berth-hub-'));
   const env = { ...process.env, BERTH_DIST: distDir };
   const admin = (args: string[], stdin?: string): string =>
     execFileSync(process.execPath, [hubBin, ...args, '--data', data], { env, input: stdin ?? '', encoding: 'utf8', timeout: 30_000 });
@@ -54,7 +54,7 @@ export async function spawnHub(extraArgs: string[] = []): Promise<SpawnedHub> {
         proc.kill('SIGTERM');
         await exited;
       }
-      rmSync(data, { recursive: true, force: true });
+      if (!opts.keepData) rmSync(data, { recursive: true, force: true });
     },
   };
 }

@@ -4,8 +4,9 @@
  * connections (HTTP Upgrade: tcp) for attach and exec.
  */
 import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
+import type https from 'node:https';
+import type net from 'node:net';
+import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { Duplex, type Readable } from 'node:stream';
 import type { EngineEndpoint } from './hosts.js';
@@ -69,6 +70,14 @@ class ProcessDuplex extends Duplex {
   unref(): this { return this; }
 }
 
+// node:https (and tls) cost ~15 ms to load: only TLS endpoints pay for it.
+const requireLazy = createRequire(import.meta.url);
+let httpsModule: typeof https | undefined;
+function httpsLazy(): typeof https {
+  httpsModule ??= requireLazy('node:https') as typeof https;
+  return httpsModule;
+}
+
 export class Transport {
   private readonly agent: http.Agent;
   private readonly protocol: 'http:' | 'https:';
@@ -77,7 +86,7 @@ export class Transport {
     this.protocol = endpoint.tls ? 'https:' : 'http:';
     const tls = endpoint.tls;
     this.agent = tls
-      ? new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify })
+      ? new (httpsLazy().Agent)({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify })
       : new http.Agent({ keepAlive: true });
   }
 
@@ -144,7 +153,7 @@ export class Transport {
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) headers['Content-Length'] = String(Buffer.byteLength(payload));
     const fullPath = path + encodeQuery(opts.query);
     return new Promise((resolve, reject) => {
-      const mod = this.protocol === 'https:' ? https : http;
+      const mod = this.protocol === 'https:' ? httpsLazy() : http;
       const req = mod.request(this.baseOptions(method, fullPath, headers, this.agent), (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 400) {
@@ -177,7 +186,7 @@ export class Transport {
     }
     const fullPath = path + encodeQuery(opts.query);
     return new Promise((resolve, reject) => {
-      const mod = this.protocol === 'https:' ? https : http;
+      const mod = this.protocol === 'https:' ? httpsLazy() : http;
       const req = mod.request(this.baseOptions(method, fullPath, headers, false));
       req.on('upgrade', (res, socket, head) => {
         resolve({ socket, head, headers: res.headers });

@@ -1,6 +1,4 @@
 /** version, info, system df, system prune, events, system dial-stdio. */
-import net from 'node:net';
-import tls from 'node:tls';
 import { arch, platform } from 'node:os';
 import type { SystemEvent, VersionResponse } from '../../client/index.js';
 import { CLIENT_API_VERSION } from '../../client/index.js';
@@ -310,6 +308,8 @@ const dialStdio: Command = {
   async run(ctx) {
     const client = await ctx.client();
     const ep = client.endpoint;
+    const net = await import('node:net');
+    const tls = await import('node:tls');
     const sock = ep.protocol === 'unix' ? net.connect(ep.socketPath!)
       : ep.tls ? tls.connect({ host: ep.hostname, port: ep.port, ca: ep.tls.ca, cert: ep.tls.cert, key: ep.tls.key, rejectUnauthorized: ep.tls.verify })
         : ep.protocol === 'tcp' ? net.connect(ep.port!, ep.hostname) : undefined;

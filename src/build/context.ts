@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, utimesSync, writeSync, lutimesSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { InvalidParameterError } from '../errors/index.js';
 import { decompressed } from '../image/index.js';
@@ -15,11 +15,23 @@ import { cleanRelative, resolveInRoot } from './scoped-path.js';
 /** sha256 (hex) of each regular file's content by host path, with the size it had. */
 export type ContentDigests = Map<string, { size: number; digest: string }>;
 
+/**
+ * The docker CLI's `-f -` context (the Dockerfile added to the directory's tar) ends right after the
+ * last file's data, without block padding or the end-of-archive blocks; finish it so it reads.
+ */
+function paddedToEnd(): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) { total += chunk.length; cb(null, chunk); },
+    flush(cb) { cb(null, Buffer.alloc((512 - (total % 512)) % 512 + 1024)); },
+  });
+}
+
 /** Unpacks a context tar into `dir` (which must exist); returns the file digests. */
 export async function extractContext(body: NodeJS.ReadableStream, dir: string): Promise<ContentDigests> {
   const digests: ContentDigests = new Map();
   const dirTimes: [string, Date][] = [];
-  const input = await decompressed(body);
+  const input = (await decompressed(body)).pipe(paddedToEnd());
   const extract = tar.extract();
   // Event handlers with synchronous writes: several times faster than async iteration here.
   const onEntry = (h: tar.Headers, stream: NodeJS.ReadableStream, next: (err?: unknown) => void): void => {

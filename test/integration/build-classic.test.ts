@@ -222,6 +222,19 @@ describe('classic builder with the docker CLI', () => {
     assert.equal(d.docker(['inspect', '-f', '{{json .Config.OnBuild}}', 'child']).stdout.trim(), 'null');
   });
 
+  test('the Dockerfile from -f PATH, from -f - beside a context, and alone on stdin', () => {
+    const dir = ctx('dockerfile-sources', { 'sub/Custom.df': 'FROM busybox\nCOPY data.txt /\nRUN cat /data.txt\n', 'data.txt': 'payload\n' });
+    const f = build(['-f', join(dir, 'sub/Custom.df'), dir]);
+    assert.equal(f.status, 0, f.stdout + f.stderr);
+    assert.match(f.stdout, /\npayload\n/);
+    const dash = build(['-f', '-', dir], 'FROM busybox\nCOPY data.txt /copied\nRUN cat /copied && ls -a / | grep -c dockerfile || true\n');
+    assert.equal(dash.status, 0, dash.stdout + dash.stderr);
+    assert.match(dash.stdout, /\npayload\n0\n/);
+    const alone = build(['-'], 'FROM busybox\nRUN echo no context\n');
+    assert.equal(alone.status, 0, alone.stdout + alone.stderr);
+    assert.match(alone.stdout, /\nno context\n/);
+  });
+
   test('bad input stops the build with Docker\'s message and leaves no containers or mounts', () => {
     const cases: [string, string, RegExp, string[]?][] = [
       ['unknown', 'FROM busybox\nFOO bar\n', /dockerfile parse error on line 2: unknown instruction: FOO/],

@@ -3,6 +3,7 @@
  * errors become Docker's `{"message": …}` responses, and hijacked (Upgrade: tcp) connections.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { messageOf, statusOf } from '../errors/index.js';
 import { Router, type ApiRequest } from './router.js';
@@ -10,10 +11,18 @@ import { Router, type ApiRequest } from './router.js';
 export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
 
-export interface ApiServerOptions { log?: (msg: string) => void; debug?: (msg: string) => void }
+export interface ApiServerOptions {
+  log?: (msg: string) => void;
+  debug?: (msg: string) => void;
+  /** Serve HTTPS; with `ca` and verifyClients, clients must present a certificate signed by it (mutual TLS). */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; verifyClients: boolean };
+}
 
 export function createApiServer(router: Router, opts: ApiServerOptions = {}): http.Server {
-  const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
+  const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  const server: http.Server = opts.tls
+    ? https.createServer({ ...base, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.verifyClients, rejectUnauthorized: opts.tls.verifyClients, minVersion: 'TLSv1.2' })
+    : http.createServer(base);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => { void dispatch(router, req, res, undefined, opts); });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (head.length) socket.unshift(head);
@@ -73,6 +82,7 @@ async function dispatch(router: Router, raw: IncomingMessage, res: ServerRespons
     sendJson(res, 404, { message: 'page not found' });
     return;
   }
+  if (opts.debug && upgradeSocket) opts.debug(`${raw.method} ${raw.url} (upgrade)`);
   if (opts.debug) {
     const t0 = process.hrtime.bigint();
     res.once('finish', () => opts.debug!(`${raw.method} ${raw.url} ${res.statusCode} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)}ms`));
@@ -100,6 +110,8 @@ export function hijack(req: ApiRequest, res: ServerResponse, contentType: string
     const extra = Object.entries(baseHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
     socket.on('error', () => { /* client went away */ });
+    // Clients half-close when their stdin ends (a TLS close_notify, or a TCP FIN); output keeps flowing.
+    (socket as { allowHalfOpen?: boolean }).allowHalfOpen = true;
     return {
       output: socket, input: socket,
       end: () => { socket.end(); },

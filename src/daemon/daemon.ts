@@ -107,18 +107,28 @@ export class Daemon {
   }
 
   private async listen(host: string, router: ReturnType<typeof engineRouter>): Promise<void> {
-    const server = createApiServer(router, { log: this.log, debug: this.opts.logLevel === 'debug' ? this.log : undefined });
+    const debug = this.opts.logLevel === 'debug' ? this.log : undefined;
+    let server: http.Server;
     if (host.startsWith('unix://')) {
+      server = createApiServer(router, { log: this.log, debug });
       const path = host.slice('unix://'.length);
       mkdirSync(join(path, '..'), { recursive: true });
       rmSync(path, { force: true });
       await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
       chmodSync(path, 0o660);
     } else if (host.startsWith('tcp://')) {
-      const u = new URL(host);
+      let u: URL;
+      try { u = new URL(host); } catch { throw new Error(`invalid host ${host}: expected tcp://ADDRESS:PORT`); }
       const hostname = u.hostname.replace(/^\[|\]$/g, '');
-      if (!/^(127\.|localhost$|::1$)/.test(hostname)) throw new Error(`refusing to listen on ${host} without TLS: only loopback addresses may be served over plain TCP`);
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(u.port || 2375), hostname, () => resolve()); });
+      const loopback = /^(127\.|localhost$|::1$)/.test(hostname);
+      const tls = this.opts.tls;
+      if (!tls && !loopback && !this.opts.insecurePlainTcp) {
+        throw new Error(`refusing to listen on ${host} without TLS: use --tlsverify with --tlscacert/--tlscert/--tlskey (or, knowingly, --i-understand-plain-tcp-exposes-root)`);
+      }
+      server = createApiServer(router, { log: this.log, debug, tls: tls ? readTlsFiles(tls) : undefined });
+      const port = Number(u.port || (tls ? 2376 : 2375));
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, hostname, () => resolve()); });
+      if (!tls) this.log(`WARNING: API served over plain TCP on ${host}: unencrypted and unauthenticated`);
     } else {
       throw new Error(`invalid host ${host}: expected unix:///path or tcp://host:port`);
     }
@@ -134,6 +144,19 @@ export class Daemon {
     rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });
     removeEmptyCgroupParents(this.opts.cgroupParent);
   }
+}
+
+/** Reads the TLS files; their contents are never logged. */
+function readTlsFiles(t: NonNullable<DaemonOptions['tls']>): { cert: Buffer; key: Buffer; ca?: Buffer; verifyClients: boolean } {
+  const read = (what: string, p: string | undefined) => {
+    if (!p) throw new Error(`TLS needs ${what}`);
+    try { return readFileSync(p); } catch (e) { throw new Error(`could not read ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  };
+  return {
+    cert: read('--tlscert', t.cert), key: read('--tlskey', t.key),
+    ca: t.verify ? read('--tlscacert', t.cacert) : (t.cacert ? read('--tlscacert', t.cacert) : undefined),
+    verifyClients: t.verify,
+  };
 }
 
 /**

@@ -13,6 +13,9 @@ export interface DaemonOptions {
   bip?: string;
   defaultAddressPools?: { base: string; size: number }[];
   group?: string;
+  tls?: { verify: boolean; cacert?: string; cert?: string; key?: string };
+  /** Plain TCP on a non-loopback address: anyone who can reach it owns the machine. */
+  insecurePlainTcp: boolean;
 }
 
 export function parseDaemonOptions(argv: string[]): DaemonOptions {
@@ -30,6 +33,12 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
     .option('-b, --bridge <name>', 'default bridge name')
     .option('--bip <cidr>', 'default bridge address')
     .option('--default-address-pool <spec>', 'pool for user networks: base=10.10.0.0/16,size=24 (repeatable)', collect, [])
+    .option('--tls', 'use TLS for tcp listeners (implied by --tlsverify)', false)
+    .option('--tlsverify', 'use TLS and require client certificates signed by --tlscacert', false)
+    .option('--tlscacert <file>', 'CA that client certificates must be signed by')
+    .option('--tlscert <file>', 'server certificate')
+    .option('--tlskey <file>', 'server key')
+    .option('--i-understand-plain-tcp-exposes-root', 'allow plain (unencrypted, unauthenticated) TCP on a non-loopback address', false)
     .option('-G, --group <name>', 'group for the unix socket', 'root')
     .allowExcessArguments(false)
     .version('0.1.0', '-v, --version');
@@ -40,6 +49,8 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
   return {
     dataRoot: o.dataRoot, execRoot: o.execRoot, hosts: o.host.length ? o.host : ['unix:///run/berth.sock'],
     runtime, logLevel: o.logLevel, cgroupParent: o.cgroupParent, liveRestore: !!o.liveRestore, bridge: o.bridge, bip: o.bip,
+    tls: o.tls || o.tlsverify ? { verify: !!o.tlsverify, cacert: o.tlscacert, cert: o.tlscert, key: o.tlskey } : undefined,
+    insecurePlainTcp: !!o.iUnderstandPlainTcpExposesRoot,
     defaultAddressPools: o.defaultAddressPool.length ? o.defaultAddressPool.map(parsePool) : undefined, group: o.group,
   };
 }

@@ -42,6 +42,8 @@ h1{font-size:26px;margin:0 0 6px;word-break:break-word}h2{font-size:19px;margin:
 form.inline{display:inline}
 label{display:block;font-weight:600;margin:12px 0 4px;font-size:14px}
 input[type=text],input[type=password],input[type=url],select,textarea{width:100%;padding:9px 11px;border:1px solid #cfd6e2;border-radius:8px;font:inherit;background:#fff}
+input[type=text],input[type=password],input[type=url],select{min-height:40px}
+:focus-visible{outline:2px solid var(--accent);outline-offset:2px}
 textarea{min-height:180px;font-family:var(--mono);font-size:13px}
 .row{display:flex;gap:10px;flex-wrap:wrap;align-items:end}.row>*{flex:1 1 160px}.row>.btn,.row>button{flex:0 0 auto}
 .pull{display:flex;align-items:stretch;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:#0f1b2d}

@@ -142,6 +142,17 @@ export function containerRoutes(r: Router, e: Engine): void {
     await new Promise<void>((resolve) => session.onDone(resolve));
   });
 
+  // berth's one extension endpoint: the read/write layer as a tar diff, out of a stopped container
+  // and into a new one (used by `berth container move`).
+  r.get('/containers/:id/rwlayer', async (_req, res) => {
+    const tar = cs.exportRwLayer(_req.params.id);
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    tar.on('error', () => res.destroy());
+    tar.pipe(res);
+    await new Promise((resolve) => res.on('close', resolve));
+  });
+  r.put('/containers/:id/rwlayer', async (req) => { await cs.importRwLayer(req.params.id, req.raw); return { status: 200 }; });
+
   r.get('/containers/:id/logs', async (req, res) => {
     const c = cs.get(req.params.id);
     const q = req.query;

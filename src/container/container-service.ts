@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
-import { mountOverlay, unmount } from '../layer/index.js';
+import { diffTar, mountOverlay, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -32,7 +32,32 @@ export interface ContainerNetworking {
   networkName?(ref: string): string;
 }
 
+/** One OCI mount for the spec. */
+export interface SpecMount { destination: string; type: string; source: string; options: string[] }
+
+/**
+ * Optional engine features hooked into the container lifecycle (volumes and mounts, security
+ * defaults, restart policies, health checks). Every method is optional; hooks run in order.
+ */
+export interface ContainerHooks {
+  /** At create, before the record is saved: may fill in the record (Mounts) or refuse the create. */
+  created?(c: ContainerRecord, imageConfig: Record<string, any>): void | Promise<void>;
+  /** At start, with the rootfs mounted: extra OCI mounts. */
+  beforeStart?(c: ContainerRecord, rootfs: string): Promise<SpecMount[] | void>;
+  /** Last changes to the OCI spec before it is written. */
+  adjustSpec?(c: ContainerRecord, spec: Record<string, any>): void;
+  started?(c: ContainerRecord): void;
+  /** The user asked to stop, kill or remove it (cancels pending restarts). */
+  stopping?(c: ContainerRecord): void;
+  /** After the container's process is gone and its rootfs unmounted (also after a failed start). */
+  afterStop?(c: ContainerRecord): Promise<void>;
+  /** After an exit was recorded. */
+  exited?(c: ContainerRecord, code: number): void;
+  removed?(c: ContainerRecord, removeVolumes: boolean): Promise<void>;
+}
+
 export interface ContainerServiceOptions {
+  hooks?: ContainerHooks[];
   db: Db;
   dataRoot: string;
   images: ImageStore;
@@ -141,6 +166,7 @@ export class ContainerService {
       State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false },
       RestartCount: 0, NetworkingConfig: body.NetworkingConfig, Mounts: [], Platform: 'linux',
     };
+    for (const h of this.o.hooks ?? []) await h.created?.(c, imageConfig);
     const dir = this.dir(id);
     mkdirSync(join(dir, 'upper'), { recursive: true });
     mkdirSync(join(dir, 'work'), { recursive: true });
@@ -173,9 +199,12 @@ export class ContainerService {
     let mounted = false;
     let netUp = false;
     let pending: AttachSession[] = [];
+    const hooks = this.o.hooks ?? [];
     try {
       await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
       mounted = true;
+      const extraMounts: SpecMount[] = [];
+      for (const h of hooks) extraMounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
       const user = resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []);
       const net = await this.o.networking.setUp(c);
       netUp = true;
@@ -195,8 +224,9 @@ export class ContainerService {
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
         shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
         noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
-        resources: resourcesOf(c.HostConfig),
+        resources: resourcesOf(c.HostConfig), mounts: extraMounts,
       });
+      for (const h of hooks) h.adjustSpec?.(c, spec);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
@@ -211,11 +241,13 @@ export class ContainerService {
       c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
       this.save(c);
       this.o.events.emit('container', 'start', c.Id, this.attrs(c));
+      for (const h of hooks) h.started?.(c);
       // The process may already have exited before we started watching.
       if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
     } catch (e) {
       if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
+      for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: (e as Error).message, ExitCode: 128, Pid: 0 };
       this.save(c);
       for (const s of [...pending, ...(this.pendingAttach.get(c.Id) ?? [])]) s.close();
@@ -263,6 +295,7 @@ export class ContainerService {
     await this.o.runtime.delete(c.Id, true).catch((e) => this.o.log(`runc delete ${c.Id}: ${e.message}`));
     await this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`));
     await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
+    for (const h of this.o.hooks ?? []) await h.afterStop?.(c).catch((e) => this.o.log(`after stop ${c.Id}: ${e.message}`));
     rmSync(this.o.runtime.exitFile(c.Id), { force: true });
     c.State = { ...c.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), MonitorPid: undefined };
     this.save(c);
@@ -270,6 +303,7 @@ export class ContainerService {
     this.o.events.emit('container', 'die', c.Id, this.attrs(c, { exitCode: String(code) }));
     for (const fn of this.stopListeners.get(c.Id) ?? []) fn();
     this.resolveWaiters(c.Id, 'next-exit', code);
+    for (const h of this.o.hooks ?? []) h.exited?.(c, code);
     if (c.HostConfig.AutoRemove) {
       setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => this.o.log(`autoremove ${c.Id}: ${e.message}`)); });
     }
@@ -326,6 +360,7 @@ export class ContainerService {
     if (!this.isRunning(c.Id)) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
     const sig = normaliseSignal(signal || 'SIGKILL');
     c.ManuallyStopped = true; this.save(c);
+    for (const h of this.o.hooks ?? []) h.stopping?.(c);
     await this.o.runtime.kill(c.Id, sig).catch((e) => { if (this.isRunning(c.Id)) throw e; });
     this.o.events.emit('container', 'kill', c.Id, this.attrs(c, { signal: sigNumber(sig) }));
   }
@@ -334,6 +369,7 @@ export class ContainerService {
     const c = this.get(ref);
     if (!this.isRunning(c.Id)) throw new NotModifiedError('container already stopped');
     c.ManuallyStopped = true; this.save(c);
+    for (const h of this.o.hooks ?? []) h.stopping?.(c);
     const sig = normaliseSignal(opts.signal || c.Config.StopSignal || 'SIGTERM');
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
     if (c.State.Status === 'paused') await this.o.runtime.resume(c.Id).catch(() => undefined);
@@ -358,6 +394,7 @@ export class ContainerService {
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.get(ref);
+    if (this.isRunning(c.Id) || c.State.Status === 'restarting') for (const h of this.o.hooks ?? []) if (opts.force) h.stopping?.(c);
     if (this.isRunning(c.Id)) {
       if (!opts.force) throw new ConflictError(`cannot remove container "/${c.Name}": container is running: stop the container before removing or force remove`);
       await this.o.runtime.kill(c.Id, 'KILL', true).catch(() => undefined);
@@ -373,6 +410,7 @@ export class ContainerService {
       await this.o.runtime.delete(c.Id, true).catch(() => undefined);
       rmSync(this.dir(c.Id), { recursive: true, force: true });
       this.table.delete(c.Id);
+      for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));
       this.o.events.emit('container', 'destroy', c.Id, this.attrs(cur));
       this.resolveWaiters(c.Id, 'removed', cur.State.ExitCode);
       for (const s of this.pendingAttach.get(c.Id) ?? []) s.close();
@@ -397,6 +435,26 @@ export class ContainerService {
     if (!this.isRunning(c.Id)) throw new ConflictError(`Container ${c.Id} is not running`);
     if (!c.Config.Tty) return;
     await this.o.runtime.resize(this.dir(c.Id), h, w);
+  }
+
+  // ---- the read/write layer (moving containers between daemons) -------------------------------
+
+  /** The container's changes as a Docker layer tar (whiteouts included). It must not be running. */
+  exportRwLayer(ref: string): NodeJS.ReadableStream {
+    const c = this.get(ref);
+    if (this.isRunning(c.Id)) throw new ConflictError(`container ${c.Id} is running: stop it before exporting its read/write layer`);
+    return diffTar(join(this.dir(c.Id), 'upper'));
+  }
+
+  /** Applies a layer tar to a container that has never started (its upper dir is still empty). */
+  async importRwLayer(ref: string, tar: NodeJS.ReadableStream): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Status !== 'created' || c.State.StartedAt !== ZERO_TIME) throw new ConflictError(`container ${c.Id} has already run: a read/write layer can only be applied to a new container`);
+    await this.locked(c.Id, async () => {
+      try { await unpackTar(tar, join(this.dir(c.Id), 'upper')); } catch (e) {
+        throw new InvalidParameterError(`invalid layer archive: ${(e as Error).message}`);
+      }
+    });
   }
 
   // ---- networks ----------------------------------------------------------------------------
@@ -485,7 +543,12 @@ export class ContainerService {
     const running = this.table.all().filter((c) => this.isRunning(c.Id));
     // Keep watching exits while stopping.
     this.watchExits();
-    await Promise.all(running.map((c) => this.stop(c.Id, {}).catch((e) => this.o.log(`stop ${c.Id}: ${e.message}`))));
+    // A daemon shutdown is not a manual stop: restart policies apply again at the next start.
+    await Promise.all(running.map(async (c) => {
+      await this.stop(c.Id, {}).catch((e) => this.o.log(`stop ${c.Id}: ${e.message}`));
+      const cur = this.table.get(c.Id);
+      if (cur) { cur.ManuallyStopped = !!c.ManuallyStopped; this.save(cur); }
+    }));
     this.exitWatcher?.close();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
   }

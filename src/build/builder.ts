@@ -30,6 +30,7 @@ import { resolveInRoot } from './scoped-path.js';
 import { goQuote } from './dockerfile/go-format.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Marks build containers, so a daemon restart after a crash can remove those a build left behind. */
 const BUILD_LABEL = 'berth.build.intermediate';
 /** BERTH_BUILD_TRACE=<file>: step timings appended there (for tuning). */
@@ -339,6 +340,11 @@ class BuildRun {
       state.runConfig.Image = id;
       this.print(` ---> ${short(id)}\n`);
     }
+    // Docker's beginStage: a default PATH when the base has none, and never stdin
+    const env: string[] = state.runConfig.Env ?? [];
+    if (!env.some((e) => e.startsWith('PATH='))) state.runConfig.Env = [...env, `PATH=${DEFAULT_PATH}`];
+    state.runConfig.OpenStdin = false;
+    state.runConfig.StdinOnce = false;
     if (onBuild.length) {
       this.print(`# Executing ${onBuild.length} build trigger${onBuild.length > 1 ? 's' : ''}\n`);
       for (const cmd of parseOnbuildTriggers(onBuild, stage.from.startLine)) {

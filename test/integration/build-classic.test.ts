@@ -98,6 +98,7 @@ describe('classic builder with the docker CLI', () => {
     assert.equal(cfg.WorkingDir, '/srv');
     assert.deepEqual(cfg.Cmd, ['cat', '/srv/message.txt']);
     assert.ok(cfg.Env.includes('MODE=production'), JSON.stringify(cfg.Env));
+    assert.ok(cfg.Env.some((e: string) => e.startsWith('PATH=/usr/local/sbin:')), 'a default PATH, as Docker adds');
     assert.ok(!cfg.Env.some((e: string) => e.startsWith('APP_DIR=')), 'ENV of another stage does not leak');
     assert.deepEqual(cfg.Healthcheck, { Test: ['CMD-SHELL', 'test -f /srv/message.txt'], Interval: 30e9, Timeout: 3e9 });
 

@@ -4,6 +4,7 @@
  * the registry's storage; this is only what the registry does not know.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import { migrate, openDatabase, type Db } from '../store/index.js';
 import { ConflictError, InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { hashPassword } from './passwords.js';
@@ -54,19 +55,28 @@ const REPO_SELECT = `SELECT r.*, (SELECT COUNT(*) FROM hub_stars s WHERE s.repo 
 export class HubStore {
   readonly db: Db;
 
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
   constructor(path: string) {
     this.db = openDatabase(path);
     migrate(this.db, SCHEMA);
+  }
+
+  /** Prepared statements, compiled once (preparing costs more than most of these queries). */
+  private q(sql: string): Database.Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (!st) { st = this.db.prepare(sql); this.statements.set(sql, st); }
+    return st;
   }
 
   close(): void { this.db.close(); }
 
   /** A per-installation secret (token signing, CSRF), created once. */
   secret(key: string): Buffer {
-    const row = this.db.prepare('SELECT value FROM hub_settings WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.q('SELECT value FROM hub_settings WHERE key = ?').get(key) as { value: string } | undefined;
     if (row) return Buffer.from(row.value, 'base64');
     const v = randomBytes(32);
-    this.db.prepare('INSERT OR IGNORE INTO hub_settings (key, value) VALUES (?, ?)').run(key, v.toString('base64'));
+    this.q('INSERT OR IGNORE INTO hub_settings (key, value) VALUES (?, ?)').run(key, v.toString('base64'));
     return this.secret(key);
   }
 
@@ -77,32 +87,32 @@ export class HubStore {
     if (password.length < 8) throw new InvalidParameterError('passwords need at least 8 characters');
     if (this.namespaceTaken(name)) throw new ConflictError(`the name ${name} is taken`);
     const hash = await hashPassword(password);
-    this.db.prepare('INSERT INTO hub_users (name, password, admin, created) VALUES (?, ?, ?, ?)').run(name, hash, admin ? 1 : 0, now());
+    this.q('INSERT INTO hub_users (name, password, admin, created) VALUES (?, ?, ?, ?)').run(name, hash, admin ? 1 : 0, now());
     return this.user(name)!;
   }
 
   async setPassword(name: string, password: string): Promise<void> {
     if (password.length < 8) throw new InvalidParameterError('passwords need at least 8 characters');
-    const r = this.db.prepare('UPDATE hub_users SET password = ? WHERE name = ?').run(await hashPassword(password), name);
+    const r = this.q('UPDATE hub_users SET password = ? WHERE name = ?').run(await hashPassword(password), name);
     if (r.changes === 0) throw new NotFoundError(`no user ${name}`);
   }
 
   namespaceTaken(name: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM hub_users WHERE name = ? UNION SELECT 1 FROM hub_orgs WHERE name = ?').get(name, name);
+    return !!this.q('SELECT 1 FROM hub_users WHERE name = ? UNION SELECT 1 FROM hub_orgs WHERE name = ?').get(name, name);
   }
 
   user(name: string): User | undefined {
-    const r = this.db.prepare('SELECT id, name, admin, created FROM hub_users WHERE name = ?').get(name) as { id: number; name: string; admin: number; created: number } | undefined;
+    const r = this.q('SELECT id, name, admin, created FROM hub_users WHERE name = ?').get(name) as { id: number; name: string; admin: number; created: number } | undefined;
     return r && { id: r.id, name: r.name, admin: !!r.admin, created: r.created };
   }
 
   userById(id: number): User | undefined {
-    const r = this.db.prepare('SELECT id, name, admin, created FROM hub_users WHERE id = ?').get(id) as { id: number; name: string; admin: number; created: number } | undefined;
+    const r = this.q('SELECT id, name, admin, created FROM hub_users WHERE id = ?').get(id) as { id: number; name: string; admin: number; created: number } | undefined;
     return r && { id: r.id, name: r.name, admin: !!r.admin, created: r.created };
   }
 
   passwordHash(name: string): string | undefined {
-    return (this.db.prepare('SELECT password FROM hub_users WHERE name = ?').get(name) as { password: string } | undefined)?.password;
+    return (this.q('SELECT password FROM hub_users WHERE name = ?').get(name) as { password: string } | undefined)?.password;
   }
 
   // ---- access tokens -------------------------------------------------------------------------
@@ -113,26 +123,26 @@ export class HubStore {
     const label = name.trim().slice(0, 100);
     if (!label) throw new InvalidParameterError('a token needs a name');
     const secret = `bhp_${randomBytes(24).toString('base64url')}`;
-    const r = this.db.prepare('INSERT INTO hub_tokens (user_id, name, hash, scope, created) VALUES (?, ?, ?, ?, ?)').run(userId, label, sha256(secret), scope, now());
+    const r = this.q('INSERT INTO hub_tokens (user_id, name, hash, scope, created) VALUES (?, ?, ?, ?, ?)').run(userId, label, sha256(secret), scope, now());
     return { token: this.tokens(userId).find((t) => t.id === Number(r.lastInsertRowid))!, secret };
   }
 
   tokens(userId: number): AccessToken[] {
-    return (this.db.prepare('SELECT * FROM hub_tokens WHERE user_id = ? ORDER BY id DESC').all(userId) as { id: number; user_id: number; name: string; scope: TokenScope; created: number; last_used: number | null }[])
+    return (this.q('SELECT * FROM hub_tokens WHERE user_id = ? ORDER BY id DESC').all(userId) as { id: number; user_id: number; name: string; scope: TokenScope; created: number; last_used: number | null }[])
       .map((t) => ({ id: t.id, userId: t.user_id, name: t.name, scope: t.scope, created: t.created, lastUsed: t.last_used }));
   }
 
   /** The user and scope a token secret belongs to (and marks it used). */
   useToken(secret: string): { user: User; scope: TokenScope } | undefined {
-    const r = this.db.prepare('SELECT id, user_id, scope FROM hub_tokens WHERE hash = ?').get(sha256(secret)) as { id: number; user_id: number; scope: TokenScope } | undefined;
+    const r = this.q('SELECT id, user_id, scope FROM hub_tokens WHERE hash = ?').get(sha256(secret)) as { id: number; user_id: number; scope: TokenScope } | undefined;
     if (!r) return undefined;
-    this.db.prepare('UPDATE hub_tokens SET last_used = ? WHERE id = ?').run(now(), r.id);
+    this.q('UPDATE hub_tokens SET last_used = ? WHERE id = ?').run(now(), r.id);
     const user = this.userById(r.user_id);
     return user && { user, scope: r.scope };
   }
 
   deleteToken(userId: number, id: number): boolean {
-    return this.db.prepare('DELETE FROM hub_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
+    return this.q('DELETE FROM hub_tokens WHERE id = ? AND user_id = ?').run(id, userId).changes > 0;
   }
 
   // ---- organisations -------------------------------------------------------------------------
@@ -141,23 +151,23 @@ export class HubStore {
     if (!validNamespaceName(name)) throw new InvalidParameterError('organisation names are 2-64 characters: lower-case letters, digits, and . _ - between them');
     if (this.namespaceTaken(name)) throw new ConflictError(`the name ${name} is taken`);
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO hub_orgs (name, created) VALUES (?, ?)').run(name, now());
-      this.db.prepare('INSERT INTO hub_members (org, user_id, role) VALUES (?, ?, ?)').run(name, owner.id, 'owner');
+      this.q('INSERT INTO hub_orgs (name, created) VALUES (?, ?)').run(name, now());
+      this.q('INSERT INTO hub_members (org, user_id, role) VALUES (?, ?, ?)').run(name, owner.id, 'owner');
     })();
   }
 
-  isOrg(name: string): boolean { return !!this.db.prepare('SELECT 1 FROM hub_orgs WHERE name = ?').get(name); }
+  isOrg(name: string): boolean { return !!this.q('SELECT 1 FROM hub_orgs WHERE name = ?').get(name); }
 
   orgsOf(userId: number): { org: string; role: Role }[] {
-    return this.db.prepare('SELECT org, role FROM hub_members WHERE user_id = ? ORDER BY org').all(userId) as { org: string; role: Role }[];
+    return this.q('SELECT org, role FROM hub_members WHERE user_id = ? ORDER BY org').all(userId) as { org: string; role: Role }[];
   }
 
   members(org: string): { name: string; role: Role }[] {
-    return this.db.prepare('SELECT u.name AS name, m.role AS role FROM hub_members m JOIN hub_users u ON u.id = m.user_id WHERE m.org = ? ORDER BY u.name').all(org) as { name: string; role: Role }[];
+    return this.q('SELECT u.name AS name, m.role AS role FROM hub_members m JOIN hub_users u ON u.id = m.user_id WHERE m.org = ? ORDER BY u.name').all(org) as { name: string; role: Role }[];
   }
 
   memberRole(org: string, userId: number): Role | undefined {
-    return (this.db.prepare('SELECT role FROM hub_members WHERE org = ? AND user_id = ?').get(org, userId) as { role: Role } | undefined)?.role;
+    return (this.q('SELECT role FROM hub_members WHERE org = ? AND user_id = ?').get(org, userId) as { role: Role } | undefined)?.role;
   }
 
   setMember(org: string, userName: string, role: Role): void {
@@ -165,7 +175,7 @@ export class HubStore {
     const u = this.user(userName);
     if (!u) throw new NotFoundError(`no user ${userName}`);
     if (!this.isOrg(org)) throw new NotFoundError(`no organisation ${org}`);
-    this.db.prepare('INSERT INTO hub_members (org, user_id, role) VALUES (?, ?, ?) ON CONFLICT(org, user_id) DO UPDATE SET role = excluded.role').run(org, u.id, role);
+    this.q('INSERT INTO hub_members (org, user_id, role) VALUES (?, ?, ?) ON CONFLICT(org, user_id) DO UPDATE SET role = excluded.role').run(org, u.id, role);
   }
 
   removeMember(org: string, userName: string): void {
@@ -173,13 +183,13 @@ export class HubStore {
     if (!u) throw new NotFoundError(`no user ${userName}`);
     const owners = this.members(org).filter((m) => m.role === 'owner');
     if (owners.length === 1 && owners[0].name === userName) throw new ConflictError('an organisation keeps at least one owner');
-    this.db.prepare('DELETE FROM hub_members WHERE org = ? AND user_id = ?').run(org, u.id);
+    this.q('DELETE FROM hub_members WHERE org = ? AND user_id = ?').run(org, u.id);
   }
 
   // ---- repositories --------------------------------------------------------------------------
 
   repo(name: string): Repo | undefined {
-    const r = this.db.prepare(`${REPO_SELECT} WHERE r.name = ?`).get(name) as RepoRow | undefined;
+    const r = this.q(`${REPO_SELECT} WHERE r.name = ?`).get(name) as RepoRow | undefined;
     return r && repoOf(r);
   }
 
@@ -187,27 +197,27 @@ export class HubStore {
   ensureRepo(name: string, visibility: Visibility, description = ''): boolean {
     const ns = name.split('/')[0];
     const t = now();
-    return this.db.prepare('INSERT OR IGNORE INTO hub_repos (name, namespace, description, visibility, created, updated) VALUES (?, ?, ?, ?, ?, ?)')
+    return this.q('INSERT OR IGNORE INTO hub_repos (name, namespace, description, visibility, created, updated) VALUES (?, ?, ?, ?, ?, ?)')
       .run(name, ns, description, visibility, t, t).changes > 0;
   }
 
-  touchRepo(name: string): void { this.db.prepare('UPDATE hub_repos SET updated = ? WHERE name = ?').run(now(), name); }
-  countPull(name: string): void { this.db.prepare('UPDATE hub_repos SET pull_count = pull_count + 1 WHERE name = ?').run(name); }
+  touchRepo(name: string): void { this.q('UPDATE hub_repos SET updated = ? WHERE name = ?').run(now(), name); }
+  countPull(name: string): void { this.q('UPDATE hub_repos SET pull_count = pull_count + 1 WHERE name = ?').run(name); }
 
   setVisibility(name: string, visibility: Visibility): void {
     if (visibility !== 'public' && visibility !== 'private') throw new InvalidParameterError('visibility must be public or private');
-    if (this.db.prepare('UPDATE hub_repos SET visibility = ? WHERE name = ?').run(visibility, name).changes === 0) throw new NotFoundError(`no repository ${name}`);
+    if (this.q('UPDATE hub_repos SET visibility = ? WHERE name = ?').run(visibility, name).changes === 0) throw new NotFoundError(`no repository ${name}`);
   }
 
   setDescription(name: string, description: string): void {
     if (description.length > 25_000) throw new InvalidParameterError('descriptions are at most 25000 characters');
-    this.db.prepare('UPDATE hub_repos SET description = ?, updated = ? WHERE name = ?').run(description, now(), name);
+    this.q('UPDATE hub_repos SET description = ?, updated = ? WHERE name = ?').run(description, now(), name);
   }
 
-  deleteRepo(name: string): void { this.db.prepare('DELETE FROM hub_repos WHERE name = ?').run(name); }
+  deleteRepo(name: string): void { this.q('DELETE FROM hub_repos WHERE name = ?').run(name); }
 
   reposInNamespace(ns: string): Repo[] {
-    return (this.db.prepare(`${REPO_SELECT} WHERE r.namespace = ? ORDER BY r.name`).all(ns) as RepoRow[]).map(repoOf);
+    return (this.q(`${REPO_SELECT} WHERE r.namespace = ? ORDER BY r.name`).all(ns) as RepoRow[]).map(repoOf);
   }
 
   /**
@@ -223,38 +233,38 @@ export class HubStore {
       OR EXISTS (SELECT 1 FROM hub_members m WHERE m.org = r.namespace AND m.user_id = @uid)
       OR EXISTS (SELECT 1 FROM hub_collaborators c WHERE c.repo = r.name AND c.user_id = @uid))`;
     const params = { like, uid, admin, uname: viewer?.name ?? '\0' };
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM hub_repos r WHERE ${where}`).get(params) as { n: number }).n;
-    const rows = this.db.prepare(`${REPO_SELECT} WHERE ${where} ORDER BY stars DESC, r.pull_count DESC, r.name LIMIT @limit OFFSET @offset`)
+    const total = (this.q(`SELECT COUNT(*) AS n FROM hub_repos r WHERE ${where}`).get(params) as { n: number }).n;
+    const rows = this.q(`${REPO_SELECT} WHERE ${where} ORDER BY stars DESC, r.pull_count DESC, r.name LIMIT @limit OFFSET @offset`)
       .all({ ...params, limit, offset }) as RepoRow[];
     return { total, repos: rows.map(repoOf) };
   }
 
   collaborators(repo: string): { name: string; role: Role }[] {
-    return this.db.prepare('SELECT u.name AS name, c.role AS role FROM hub_collaborators c JOIN hub_users u ON u.id = c.user_id WHERE c.repo = ? ORDER BY u.name').all(repo) as { name: string; role: Role }[];
+    return this.q('SELECT u.name AS name, c.role AS role FROM hub_collaborators c JOIN hub_users u ON u.id = c.user_id WHERE c.repo = ? ORDER BY u.name').all(repo) as { name: string; role: Role }[];
   }
 
   collaboratorRole(repo: string, userId: number): Role | undefined {
-    return (this.db.prepare('SELECT role FROM hub_collaborators WHERE repo = ? AND user_id = ?').get(repo, userId) as { role: Role } | undefined)?.role;
+    return (this.q('SELECT role FROM hub_collaborators WHERE repo = ? AND user_id = ?').get(repo, userId) as { role: Role } | undefined)?.role;
   }
 
   setCollaborator(repo: string, userName: string, role: Role): void {
     if (!['owner', 'write', 'read'].includes(role)) throw new InvalidParameterError('role must be owner, write or read');
     const u = this.user(userName);
     if (!u) throw new NotFoundError(`no user ${userName}`);
-    this.db.prepare('INSERT INTO hub_collaborators (repo, user_id, role) VALUES (?, ?, ?) ON CONFLICT(repo, user_id) DO UPDATE SET role = excluded.role').run(repo, u.id, role);
+    this.q('INSERT INTO hub_collaborators (repo, user_id, role) VALUES (?, ?, ?) ON CONFLICT(repo, user_id) DO UPDATE SET role = excluded.role').run(repo, u.id, role);
   }
 
   removeCollaborator(repo: string, userName: string): void {
     const u = this.user(userName);
-    if (u) this.db.prepare('DELETE FROM hub_collaborators WHERE repo = ? AND user_id = ?').run(repo, u.id);
+    if (u) this.q('DELETE FROM hub_collaborators WHERE repo = ? AND user_id = ?').run(repo, u.id);
   }
 
   // ---- stars ---------------------------------------------------------------------------------
 
-  starred(repo: string, userId: number): boolean { return !!this.db.prepare('SELECT 1 FROM hub_stars WHERE repo = ? AND user_id = ?').get(repo, userId); }
+  starred(repo: string, userId: number): boolean { return !!this.q('SELECT 1 FROM hub_stars WHERE repo = ? AND user_id = ?').get(repo, userId); }
   setStar(repo: string, userId: number, on: boolean): void {
-    if (on) this.db.prepare('INSERT OR IGNORE INTO hub_stars (repo, user_id) VALUES (?, ?)').run(repo, userId);
-    else this.db.prepare('DELETE FROM hub_stars WHERE repo = ? AND user_id = ?').run(repo, userId);
+    if (on) this.q('INSERT OR IGNORE INTO hub_stars (repo, user_id) VALUES (?, ?)').run(repo, userId);
+    else this.q('DELETE FROM hub_stars WHERE repo = ? AND user_id = ?').run(repo, userId);
   }
 
   // ---- webhooks ------------------------------------------------------------------------------
@@ -263,20 +273,20 @@ export class HubStore {
     let u: URL;
     try { u = new URL(url); } catch { throw new InvalidParameterError('the webhook URL is not a URL'); }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidParameterError('webhook URLs are http or https');
-    const r = this.db.prepare('INSERT INTO hub_webhooks (repo, name, url, created) VALUES (?, ?, ?, ?)').run(repo, name.trim().slice(0, 100) || u.host, u.toString(), now());
+    const r = this.q('INSERT INTO hub_webhooks (repo, name, url, created) VALUES (?, ?, ?, ?)').run(repo, name.trim().slice(0, 100) || u.host, u.toString(), now());
     return this.webhooks(repo).find((h) => h.id === Number(r.lastInsertRowid))!;
   }
 
-  webhooks(repo: string): Webhook[] { return this.db.prepare('SELECT * FROM hub_webhooks WHERE repo = ? ORDER BY id').all(repo) as Webhook[]; }
-  deleteWebhook(repo: string, id: number): void { this.db.prepare('DELETE FROM hub_webhooks WHERE repo = ? AND id = ?').run(repo, id); }
+  webhooks(repo: string): Webhook[] { return this.q('SELECT * FROM hub_webhooks WHERE repo = ? ORDER BY id').all(repo) as Webhook[]; }
+  deleteWebhook(repo: string, id: number): void { this.q('DELETE FROM hub_webhooks WHERE repo = ? AND id = ?').run(repo, id); }
 
   logDelivery(d: Omit<Delivery, 'id' | 'at'>): void {
-    this.db.prepare('INSERT INTO hub_deliveries (hook_id, repo, attempt, status, response_code, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.q('INSERT INTO hub_deliveries (hook_id, repo, attempt, status, response_code, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(d.hookId, d.repo, d.attempt, d.status, d.responseCode, d.error, now());
   }
 
   deliveries(repo: string, limit = 50): Delivery[] {
-    return (this.db.prepare('SELECT * FROM hub_deliveries WHERE repo = ? ORDER BY id DESC LIMIT ?').all(repo, limit) as { id: number; hook_id: number; repo: string; attempt: number; status: Delivery['status']; response_code: number | null; error: string | null; at: number }[])
+    return (this.q('SELECT * FROM hub_deliveries WHERE repo = ? ORDER BY id DESC LIMIT ?').all(repo, limit) as { id: number; hook_id: number; repo: string; attempt: number; status: Delivery['status']; response_code: number | null; error: string | null; at: number }[])
       .map((d) => ({ id: d.id, hookId: d.hook_id, repo: d.repo, attempt: d.attempt, status: d.status, responseCode: d.response_code, error: d.error, at: d.at }));
   }
 
@@ -284,16 +294,16 @@ export class HubStore {
 
   createSession(userId: number, ttlMs: number): string {
     const id = randomBytes(32).toString('base64url');
-    this.db.prepare('INSERT INTO hub_sessions (hash, user_id, expires) VALUES (?, ?, ?)').run(sha256(id), userId, now() + ttlMs);
-    this.db.prepare('DELETE FROM hub_sessions WHERE expires < ?').run(now());
+    this.q('INSERT INTO hub_sessions (hash, user_id, expires) VALUES (?, ?, ?)').run(sha256(id), userId, now() + ttlMs);
+    this.q('DELETE FROM hub_sessions WHERE expires < ?').run(now());
     return id;
   }
 
   sessionUser(id: string): User | undefined {
-    const r = this.db.prepare('SELECT user_id, expires FROM hub_sessions WHERE hash = ?').get(sha256(id)) as { user_id: number; expires: number } | undefined;
+    const r = this.q('SELECT user_id, expires FROM hub_sessions WHERE hash = ?').get(sha256(id)) as { user_id: number; expires: number } | undefined;
     if (!r || r.expires < now()) return undefined;
     return this.userById(r.user_id);
   }
 
-  deleteSession(id: string): void { this.db.prepare('DELETE FROM hub_sessions WHERE hash = ?').run(sha256(id)); }
+  deleteSession(id: string): void { this.q('DELETE FROM hub_sessions WHERE hash = ?').run(sha256(id)); }
 }

@@ -16,6 +16,7 @@ const L = {
   vol: () => import('./commands/volumes.js').then((m) => m.commands),
   net: () => import('./commands/networks.js').then((m) => m.commands),
   ctx: () => import('./commands/contexts.js').then((m) => m.commands),
+  reg: () => import('./commands/registry.js').then((m) => m.commands),
 } satisfies Record<string, Loader>;
 
 type Entry = [Loader, string, string];  // loader, key in module, one-line description
@@ -104,6 +105,8 @@ const TOP: Record<string, Entry> = {
   history: IMAGE.history, pull: IMAGE.pull, push: IMAGE.push, build: IMAGE.build,
   info: SYSTEM.info, events: SYSTEM.events,
   version: [L.sys, 'version', 'Show the Docker version information'],
+  login: [L.reg, 'login', 'Authenticate to a registry'],
+  logout: [L.reg, 'logout', 'Log out from a registry'],
   inspect: [L.ctr, 'inspect', 'Return low-level information on Docker objects'],
 };
 

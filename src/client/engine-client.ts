@@ -11,7 +11,7 @@ import {
 } from './hosts.js';
 import { Transport, readBody, readJson, type HijackedConnection, type Query, type RequestOptions } from './transport.js';
 import { jsonLines, type JsonMessage } from './streams.js';
-import { daemonError } from './errors.js';
+import { StreamError } from './errors.js';
 import { endpointFromEnvironment, type ConnectOptions } from './connect.js';
 import type * as T from './types.js';
 
@@ -117,10 +117,10 @@ export class EngineClient {
     return this.transport.hijack(method, await this.path(p), opts);
   }
 
-  /** Reads a JSON message stream; messages with `error` become a thrown daemon error (status 500). */
+  /** Reads a JSON message stream; a message with `error` is thrown as a StreamError (unless throwOnError is false). */
   async *messages(res: Readable, opts: { throwOnError?: boolean } = {}): AsyncGenerator<JsonMessage> {
     for await (const m of jsonLines<JsonMessage>(res)) {
-      if (m.error && opts.throwOnError !== false) throw daemonError(500, m.errorDetail?.message ?? m.error);
+      if (m.error && opts.throwOnError !== false) throw new StreamError(m.errorDetail?.message ?? m.error, m.errorDetail?.code);
       yield m;
     }
   }
@@ -140,6 +140,8 @@ export class EngineClient {
     };
   }
   version(): Promise<T.VersionResponse> { return this.json('GET', '/version'); }
+  /** POST /auth: the daemon checks the credentials against the registry. */
+  login(auth: T.AuthConfig): Promise<{ Status: string; IdentityToken?: string }> { return this.json('POST', '/auth', { body: auth }); }
   info(): Promise<T.SystemInfo> { return this.json('GET', '/info'); }
   diskUsage(types?: string[]): Promise<T.DiskUsage> { return this.json('GET', '/system/df', { query: { type: types } }); }
 

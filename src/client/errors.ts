@@ -53,3 +53,11 @@ export class DaemonConnectionError extends Error {
     this.name = 'DaemonConnectionError';
   }
 }
+
+/** An error reported inside a JSON message stream (pull, push, load, build), after a 200 response. */
+export class StreamError extends Error {
+  constructor(message: string, readonly code?: number) {
+    super(message);
+    this.name = 'StreamError';
+  }
+}

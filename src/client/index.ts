@@ -7,7 +7,7 @@ export { endpointFromEnvironment, selectedContext } from './connect.js';
 export type { ConnectOptions } from './connect.js';
 export { ContextStore, configDir } from './context-store.js';
 export type { ContextMeta, ContextTls, DockerEndpointMeta } from './context-store.js';
-export { DaemonConnectionError, EngineApiError, daemonError, isDaemonError } from './errors.js';
+export { DaemonConnectionError, EngineApiError, StreamError, daemonError, isDaemonError } from './errors.js';
 export { encodeQuery, readBody, readJson, readErrorBody } from './transport.js';
 export type { HijackedConnection, RequestOptions, Query } from './transport.js';
 export {

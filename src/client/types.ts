@@ -158,3 +158,5 @@ export interface PathStat { name: string; size: number; mode: number; mtime: str
 
 export interface ContainerUpdateBody extends Partial<HostConfig> { RestartPolicy?: RestartPolicy }
 export interface ContainerUpdateResponse { Warnings?: string[] | null }
+
+export interface AuthConfig { username?: string; password?: string; serveraddress?: string; identitytoken?: string; registrytoken?: string; auth?: string }

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream, renameSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { EngineClient } from '../../client/index.js';
+import type { EngineClient, JsonMessage } from '../../client/index.js';
 import { StatusError, type Command, type Ctx } from '../command.js';
 import { filtersFromFlags, type FlagSpec } from '../flags.js';
 import { renderList, resolveFormat } from '../format/formatter.js';
@@ -53,6 +53,13 @@ async function printMessages(ctx: Ctx, client: EngineClient, res: NodeJS.Readabl
     if (m.stream) ctx.out(m.stream);
     else if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
   }
+}
+
+/** Docker's non-terminal rendering of a progress message: progress-bar updates are dropped. */
+function printProgressLine(ctx: Ctx, m: JsonMessage): void {
+  if (m.progress) return;
+  if (m.stream) { ctx.out(m.stream); return; }
+  if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
 }
 
 const load: Command = {
@@ -262,13 +269,18 @@ const pull: Command = {
     const full = p.flags['all-tags'] ? ref : normalizeImageRef(ref);
     const client = await ctx.client();
     const at = full.includes('@') ? -1 : full.lastIndexOf(':');
-    const res = await client.pullImage(at > full.lastIndexOf('/') ? full.slice(0, at) : full, { tag: at > full.lastIndexOf('/') ? full.slice(at + 1) : undefined, platform: p.flags.platform as string | undefined });
+    const { registryAuthHeader } = await import('../registry-auth.js');
+    const { configDir } = await import('../../client/index.js');
+    const registryAuth = registryAuthHeader(configDir(ctx.io.env, ctx.globals.config), full);
+    const res = await client.pullImage(at > full.lastIndexOf('/') ? full.slice(0, at) : full, { tag: at > full.lastIndexOf('/') ? full.slice(at + 1) : undefined, platform: p.flags.platform as string | undefined, registryAuth });
     if (!ref.includes(':') && !ref.includes('@') && !p.flags['all-tags'] && !p.flags.quiet) ctx.line('Using default tag: latest');
     for await (const m of client.messages(res)) {
       if (p.flags.quiet) continue;
-      if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
+      printProgressLine(ctx, m);
     }
-    if (p.flags.quiet) ctx.line(full);
+    // docker pull ends with the fully qualified reference.
+    const { registryOf, DOCKER_HUB_SERVER } = await import('../registry-auth.js');
+    ctx.line(registryOf(full) === DOCKER_HUB_SERVER ? `docker.io/${full.includes('/') ? full : `library/${full}`}` : full);
     return 0;
   },
 };
@@ -287,10 +299,13 @@ const push: Command = {
     const at = ref.lastIndexOf(':');
     const hasTag = at > ref.lastIndexOf('/');
     if (!hasTag && !p.flags['all-tags'] && !p.flags.quiet) ctx.line('Using default tag: latest');
-    const res = await client.pushImage(hasTag ? ref.slice(0, at) : ref, { tag: hasTag ? ref.slice(at + 1) : (p.flags['all-tags'] ? undefined : 'latest') });
+    const { registryAuthHeader } = await import('../registry-auth.js');
+    const { configDir } = await import('../../client/index.js');
+    const registryAuth = registryAuthHeader(configDir(ctx.io.env, ctx.globals.config), ref);
+    const res = await client.pushImage(hasTag ? ref.slice(0, at) : ref, { tag: hasTag ? ref.slice(at + 1) : (p.flags['all-tags'] ? undefined : 'latest'), registryAuth });
     for await (const m of client.messages(res)) {
       if (p.flags.quiet) continue;
-      if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
+      printProgressLine(ctx, m);
     }
     return 0;
   },

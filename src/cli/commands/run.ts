@@ -18,7 +18,10 @@ export function normalizeImageRef(ref: string): string {
 async function pullImage(ctx: Ctx, client: EngineClient, image: string, quiet: boolean, platform?: string): Promise<void> {
   const ref = normalizeImageRef(image);
   const at = ref.lastIndexOf(':');
-  const res = await client.pullImage(ref.includes('@') ? ref : ref.slice(0, at), { tag: ref.includes('@') ? undefined : ref.slice(at + 1), platform });
+  const { registryAuthHeader } = await import('../registry-auth.js');
+  const { configDir } = await import('../../client/index.js');
+  const registryAuth = registryAuthHeader(configDir(ctx.io.env, ctx.globals.config), ref);
+  const res = await client.pullImage(ref.includes('@') ? ref : ref.slice(0, at), { tag: ref.includes('@') ? undefined : ref.slice(at + 1), platform, registryAuth });
   for await (const m of client.messages(res)) {
     if (quiet) continue;
     if (m.status && m.id && !m.progress) ctx.err(`${m.id}: ${m.status}\n`);

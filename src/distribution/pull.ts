@@ -2,14 +2,11 @@
  * docker pull inside berthd: manifest negotiation, platform selection, parallel layer downloads
  * verified while streaming, ordered ingestion into the layer store, and dockerd's progress stream.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import { familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
+import { decompressed, familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
 import { chainIdOf, type LayerInfo } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
@@ -169,7 +166,11 @@ async function fetchBlobBytes(client: RegistryClient, ref: Reference, d: Descrip
   return body;
 }
 
-/** Downloads the layers not present (by DiffID chain), at most 3 at once, and ingests them in order. */
+/**
+ * Downloads the layers not present (by DiffID chain), at most 3 at once, each decompressed straight
+ * into the content store as it streams (the exact tar, digest = DiffID, verified); then unpacks them
+ * in order from there. Later layers download while earlier ones unpack.
+ */
 async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: Reference, layers: Descriptor[], diffIds: string[], emit: Emit, signal?: AbortSignal): Promise<void> {
   const { images } = deps;
   let present = 0;
@@ -177,11 +178,11 @@ async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: 
   for (let i = 0; i < present; i++) statusMessage(emit, shortId(layers[i].digest), 'Already exists');
   const todo = layers.map((_, i) => i).filter((i) => i >= present);
   for (const i of todo) statusMessage(emit, shortId(layers[i].digest), 'Pulling fs layer');
+  todo.forEach((i, n) => { if (n >= DOWNLOAD_CONCURRENCY) statusMessage(emit, shortId(layers[i].digest), 'Waiting'); });
 
   const aborter = new AbortController();
   const onAbort = () => aborter.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort);
-  const files = new Map<number, string>();
   let running = 0;
   const queue: (() => void)[] = [];
   const slot = async (): Promise<void> => {
@@ -189,75 +190,79 @@ async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: 
     await new Promise<void>((r) => queue.push(r));
   };
   const release = () => { const next = queue.shift(); if (next) next(); else running--; };
-  todo.forEach((i, n) => { if (n >= DOWNLOAD_CONCURRENCY) statusMessage(emit, shortId(layers[i].digest), 'Waiting'); });
 
-  // The first layer to fetch streams straight into the layer store while it downloads; the others
-  // download to temporary files in parallel and are ingested in order after it.
+  /** Tars this pull put in the content store (removed again if the pull fails before they are layers). */
+  const stored = new Set<string>();
+  // The first layer streams straight into ingestLayer (tar kept and unpacked in one pass while it
+  // downloads); the others download into the content store meanwhile and are unpacked after it.
   const direct = todo[0];
   const directSlot = todo.length ? slot() : undefined;
-  const downloads = new Map<number, Promise<string>>();
-  const toFile = (i: number): Promise<string> => {
-    const p = (async () => {
-      if (aborter.signal.aborted) throw aborter.signal.reason ?? new Error('pull cancelled');
-      const file = join(deps.tmpDir, `pull-${randomBytes(8).toString('hex')}`);
-      files.set(i, file);
-      await downloadLayer(client, ref, layers[i], file, emit, aborter.signal);
-      return file;
-    })();
+  const fetches = new Map<number, Promise<void>>();
+  const fetchToContent = (i: number): Promise<void> => {
+    const p = downloadToContent(deps, client, ref, layers[i], diffIds[i], emit, aborter.signal, stored);
     p.catch(() => aborter.abort(new Error('another layer failed')));
     return p;
   };
   for (const i of todo) {
     if (i === direct) continue;
-    const p = (async () => { await slot(); try { return await toFile(i); } finally { release(); } })();
+    const p = (async () => {
+      await slot();
+      try {
+        if (aborter.signal.aborted) throw aborter.signal.reason ?? new Error('pull cancelled');
+        await fetchToContent(i);
+      } finally { release(); }
+    })();
     p.catch(() => undefined);
-    downloads.set(i, p);
+    fetches.set(i, p);
   }
 
-  const ingestFile = async (i: number, file: string, parent: { chainId: string | null; diffIds: string[] }) => {
-    const progress = new ProgressReporter(emit, shortId(layers[i].digest), 'Extracting', layers[i].size);
-    let done = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
-    });
-    const src = createReadStream(file, { highWaterMark: 1 << 20 });
-    src.on('error', (e) => counter.destroy(e));
-    src.pipe(counter);
-    const info = await ingestLayer(images.content, images.layers, parent, counter, diffIds[i]);
-    rmSync(file, { force: true });
-    return info;
-  };
-
   try {
-    let parent = { chainId: present ? chainIdOf(diffIds.slice(0, present)) : null, diffIds: diffIds.slice(0, present) };
+    let parentChain: string | null = present ? chainIdOf(diffIds.slice(0, present)) : null;
     for (const i of todo) {
-      let info;
+      const id = shortId(layers[i].digest);
       if (i === direct) {
         await directSlot;
+        let info: LayerInfo | undefined;
         try {
-          info = await streamLayer(deps, client, ref, layers[i], diffIds[i], parent, emit, aborter.signal);
-          if (!info) info = await ingestFile(i, await toFile(i), parent);   // cut off: download again, with retries
+          info = await streamLayer(deps, client, ref, layers[i], diffIds[i], { chainId: parentChain, diffIds: diffIds.slice(0, i) }, emit, aborter.signal);
+          if (!info) await fetchToContent(i);   // the connection broke: again, with retries
         } finally { release(); }
+        if (info) {
+          parentChain = info.chainId;
+          statusMessage(emit, id, 'Pull complete');
+          continue;
+        }
       } else {
-        info = await ingestFile(i, await downloads.get(i)!, parent);
+        await fetches.get(i)!;
       }
-      parent = { chainId: info.chainId, diffIds: [...parent.diffIds, diffIds[i]] };
-      statusMessage(emit, shortId(layers[i].digest), 'Pull complete');
+      const total = images.content.size(diffIds[i]);
+      const progress = new ProgressReporter(emit, id, 'Extracting', total);
+      let done = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
+      });
+      const src = images.content.read(diffIds[i]) as Readable;
+      src.on('error', (e) => counter.destroy(e));
+      src.pipe(counter);
+      const info = await images.layers.unpack(parentChain, counter, diffIds[i]);
+      stored.delete(diffIds[i]);
+      parentChain = info.chainId;
+      statusMessage(emit, id, 'Pull complete');
     }
   } catch (e) {
     aborter.abort(e);
-    await Promise.allSettled(downloads.values());
+    await Promise.allSettled(fetches.values());
+    const kept = new Set(images.layers.list().map((l) => l.diffId));
+    for (const d of stored) if (!kept.has(d)) images.content.delete(d);
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    for (const f of files.values()) rmSync(f, { force: true });
   }
 }
 
 /**
- * Downloads a layer straight into ingestLayer (no temporary file), verifying the blob digest as it
- * streams; the DiffID check in the layer store covers the content itself. Undefined when the
- * connection broke (the caller retries through a file).
+ * Downloads a layer straight into ingestLayer, verifying the blob digest as it streams (the DiffID
+ * check covers the content itself). Undefined when the connection broke (the caller retries).
  */
 async function streamLayer(
   deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string,
@@ -303,26 +308,54 @@ async function streamLayer(
   return info;
 }
 
-async function downloadLayer(client: RegistryClient, ref: Reference, d: Descriptor, file: string, emit: Emit, signal: AbortSignal): Promise<void> {
+/** GET blob → verify its digest while streaming → decompress → content store (verified against the DiffID). */
+async function downloadToContent(
+  deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string,
+  emit: Emit, signal: AbortSignal, stored: Set<string>,
+): Promise<void> {
+  const { content } = deps.images;
   const id = shortId(d.digest);
+  if (content.has(diffId)) {
+    // The tar is here already (an image with this layer was saved or pushed from here): nothing to fetch.
+    statusMessage(emit, id, 'Download complete');
+    return;
+  }
   const alg = d.digest.split(':')[0] === 'sha512' ? 'sha512' : 'sha256';
+  const url = `/v2/${ref.path}/blobs/${d.digest}`;
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await client.request('GET', `/v2/${ref.path}/blobs/${d.digest}`, { follow: true });
-      if (res.statusCode !== 200) throw httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(`/v2/${ref.path}/blobs/${d.digest}`), 'GET');
+      const res = await client.request('GET', url, { follow: true });
+      if (res.statusCode !== 200) throw httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(url), 'GET');
       const total = d.size || Number(res.headers['content-length'] ?? 0);
       const progress = new ProgressReporter(emit, id, 'Downloading', total);
       const hash = createHash(alg);
       let n = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _e, cb) { hash.update(chunk); n += chunk.length; progress.update(n); cb(null, chunk); },
+      });
+      res.on('error', (e) => counter.destroy(e));
+      res.on('aborted', () => counter.destroy(new Error('connection cut while downloading')));
       const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
       signal.addEventListener('abort', abort);
+      res.pipe(counter);
+      let created = false;
       try {
-        await pipeline(res, new Transform({
-          transform(chunk: Buffer, _e, cb) { hash.update(chunk); n += chunk.length; progress.update(n); cb(null, chunk); },
-        }), createWriteStream(file));
+        const tar = await decompressed(counter);
+        const had = content.has(diffId);
+        try {
+          await content.put(tar, diffId);
+        } catch (e) {
+          if (e instanceof InvalidParameterError && /digest mismatch/.test(e.message)) {
+            throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}: the layer content does not match its diff ID ${diffId}`);
+          }
+          throw e;
+        }
+        created = !had;
+        if (created) stored.add(diffId);
       } finally { signal.removeEventListener('abort', abort); }
       statusMessage(emit, id, 'Verifying Checksum');
       if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
+        if (created) { content.delete(diffId); stored.delete(diffId); }
         throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
       }
       statusMessage(emit, id, 'Download complete');

@@ -31,7 +31,7 @@ export interface PushRequest {
 const UPLOAD_CONCURRENCY = 5;
 /** Fast compression (level 6 costs about 3x the CPU for ~10% smaller layers). */
 const GZIP_LEVEL = 1;
-const SAMPLE = 256 * 1024;
+const SAMPLE = 64 * 1024;
 
 /**
  * Incompressible layers (media, archives, random data) get gzip's stored blocks: the same bytes
@@ -39,7 +39,7 @@ const SAMPLE = 256 * 1024;
  * same layer always compresses the same way (stable digests on re-push).
  */
 async function gzipLevelFor(file: string, size: number): Promise<number> {
-  if (size < 4 * SAMPLE) return GZIP_LEVEL;
+  if (size < 16 * SAMPLE) return GZIP_LEVEL;
   const fh = await open(file, 'r');
   try {
     let raw = 0;

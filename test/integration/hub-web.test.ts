@@ -188,3 +188,26 @@ test('organisations: owners manage members; members push per their role', async 
   await m.login('mallory', 'mallory-password');
   assert.equal((await m.post('/orgs/team/members', { user: 'mallory', role: 'owner' }, { from: '/orgs/team' })).status, 404);
 });
+
+test('tags are deleted from the repository page by owners only', async () => {
+  await pushImage(hub, 'alice/tagged', 'keep', alice);
+  await pushImage(hub, 'alice/tagged', 'drop', alice);
+  const owner = new WebClient(hub);
+  await owner.login(alice.user, alice.password);
+  await owner.post('/r/alice/tagged/-/collaborators', { user: 'mallory', role: 'write' }, { from: '/r/alice/tagged/-/settings' });
+  const writer = new WebClient(hub);
+  await writer.login('mallory', 'mallory-password');
+  const seen = await writer.get('/r/alice/tagged');
+  assert.equal(seen.status, 200);
+  assert.doesNotMatch(seen.body, /delete-tag/, 'no delete buttons for a writer');
+  assert.equal((await writer.post('/r/alice/tagged/-/delete-tag', { tag: 'drop' }, { from: '/r/alice/tagged' })).status, 403);
+  assert.equal((await writer.get('/r/alice/tagged/-/settings')).status, 404, 'settings are for owners');
+  const page = await owner.get('/r/alice/tagged');
+  assert.match(page.body, /action="\/r\/alice\/tagged\/-\/delete-tag"/);
+  const r = await owner.post('/r/alice/tagged/-/delete-tag', { tag: 'drop' }, { from: '/r/alice/tagged' });
+  assert.equal(r.status, 303);
+  const after = await owner.get('/r/alice/tagged');
+  assert.match(after.body, /<strong>keep<\/strong>/);
+  assert.doesNotMatch(after.body, /<strong>drop<\/strong>/);
+  assert.equal((await owner.post('/r/alice/tagged/-/delete-tag', { tag: 'drop' }, { from: '/r/alice/tagged' })).status, 404);
+});

@@ -245,6 +245,7 @@ class BuildRun {
   // ---- context -------------------------------------------------------------------------------
 
   async execute(body: NodeJS.ReadableStream): Promise<string> {
+    this.loadCacheSources();
     const t0 = performance.now();
     mkdirSync(this.contextDir, { recursive: true });
     this.digests = await extractContext(body, this.contextDir);
@@ -459,18 +460,91 @@ class BuildRun {
   /** Docker's probeCache: a child of the current image made with the same container config. */
   private async probeCache(state: StageState, containerConfig: RunConfig): Promise<boolean> {
     if (this.opts.noCache) return false;
+    const hit = (await this.localCache(state.imageId, containerConfig)) ?? (await this.cacheFromSources(state.imageId, containerConfig));
+    if (!hit) return false;
+    this.print(' ---> Using cache\n');
+    state.imageId = hit;
+    return true;
+  }
+
+  /** Docker's local image cache: the newest child of `parent` made with this container config. */
+  private async localCache(parent: string, containerConfig: RunConfig): Promise<string | undefined> {
     const want = canonicalConfig(containerConfig);
     let best: { id: string; created: string } | undefined;
     for (const rec of this.d.images.all()) {
-      if ((rec.parent ?? '') !== state.imageId) continue;
+      if ((rec.parent ?? '') !== parent) continue;
       const cfg = await this.d.images.config(rec.id).catch(() => undefined);
       if (!cfg?.container_config || canonicalConfig(cfg.container_config as RunConfig) !== want) continue;
       if (!best || rec.created > best.created) best = { id: rec.id, created: rec.created };
     }
-    if (!best) return false;
-    this.print(' ---> Using cache\n');
-    state.imageId = best.id;
-    return true;
+    if (best && this.cacheSources) {
+      // with --cache-from, a local hit counts only on the way to one of the given images
+      const sources = await this.cacheSources;
+      if (!sources.some((src) => this.isAncestor(best!.id, src.id))) return undefined;
+    }
+    return best?.id;
+  }
+
+  private isAncestor(ancestor: string, of: string): boolean {
+    for (let cur = this.d.images.table.get(of); cur; cur = cur.parent ? this.d.images.table.get(cur.parent) : undefined) {
+      if (cur.id === ancestor) return true;
+    }
+    return false;
+  }
+
+  /** The --cache-from images that exist here (missing ones are skipped, as Docker does after a failed pull). */
+  private cacheSources?: Promise<{ id: string; config: ImageConfig }[]>;
+
+  private loadCacheSources(): void {
+    const refs = (this.opts.cacheFrom ?? []).filter(Boolean);
+    if (!refs.length) return;
+    this.cacheSources = (async () => {
+      const out: { id: string; config: ImageConfig }[] = [];
+      for (const ref of refs) {
+        const rec = this.d.images.tryResolve(ref);
+        if (rec) out.push({ id: rec.id, config: await this.d.images.config(rec.id) });
+      }
+      return out;
+    })();
+  }
+
+  /**
+   * Docker's cache from --cache-from images without a local parent chain (loaded or pulled): the
+   * next history entry of a source whose layers and history extend the current image's, with the
+   * same CreatedBy, gives the step; the image for it is rebuilt from the source's layers.
+   */
+  private async cacheFromSources(parentId: string, containerConfig: RunConfig): Promise<string | undefined> {
+    if (!this.cacheSources) return undefined;
+    const sources = await this.cacheSources;
+    const parent = parentId ? await this.d.images.config(parentId) : undefined;
+    const parentHistory = parent?.history ?? [];
+    const parentDiffs = parent?.rootfs.diff_ids ?? [];
+    const createdBy = (containerConfig.Cmd ?? []).join(' ');
+    for (const src of sources) {
+      const history = src.config.history ?? [];
+      const diffs = src.config.rootfs.diff_ids;
+      if (history.length <= parentHistory.length || diffs.length < parentDiffs.length) continue;
+      if (parentHistory.some((h, i) => JSON.stringify(h) !== JSON.stringify(history[i]))) continue;
+      if (parentDiffs.some((d, i) => d !== diffs[i])) continue;
+      const entry = history[parentHistory.length]!;
+      if ((entry.created_by ?? '') !== createdBy) continue;
+      const table = this.d.images.table;
+      if (history.length === parentHistory.length + 1) {
+        const rec = table.get(src.id);
+        if (rec && parentId && rec.parent !== parentId) table.put(rec.id, { ...rec, parent: parentId });
+        return src.id;
+      }
+      const layerIndex = history.slice(0, parentHistory.length).filter((h) => !h.empty_layer).length;
+      const config = {
+        architecture: src.config.architecture, ...(src.config.author ? { author: src.config.author } : {}),
+        config: containerConfig, container_config: containerConfig, created: entry.created, history: [...parentHistory, entry],
+        os: src.config.os, rootfs: { type: 'layers', diff_ids: entry.empty_layer ? [...parentDiffs] : [...parentDiffs, diffs[layerIndex]!] },
+      };
+      const rec = await this.d.images.create(Buffer.from(JSON.stringify(config)), { parent: parentId || undefined });
+      this.cacheSources = Promise.resolve([src]);   // stay on this source, as Docker does
+      return rec.id;
+    }
+    return undefined;
   }
 
   private async createContainer(state: StageState, body: RunConfig): Promise<string> {

@@ -236,6 +236,25 @@ describe('classic builder with the docker CLI', () => {
     assert.match(alone.stdout, /\nno context\n/);
   });
 
+  test('--cache-from reuses a loaded image that has no local parent chain', async () => {
+    const dir = ctx('cachefrom', { Dockerfile: 'FROM busybox\nENV STAGE=cf\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g.txt\nCMD ["cat", "/g.txt"]\n', 'f.txt': 'cached from\n' });
+    const first = build(['-t', 'cf:1', dir]);
+    assert.equal(first.status, 0, first.stderr);
+    const id = builtId(first.stdout)!;
+    const saved = join(work, 'cf.tar');
+    assert.equal(d.docker(['save', '-o', saved, 'cf:1']).status, 0);
+    assert.equal(d.docker(['rmi', 'cf:1']).status, 0);
+    const pruned = await d.api('POST', '/build/prune');
+    assert.equal(pruned.status, 200, pruned.body);
+    assert.ok(pruned.json.CachesDeleted.length >= 3, pruned.body);   // ENV, COPY, RUN (rmi took CMD's)
+    assert.equal(d.docker(['load', '-i', saved]).status, 0);
+    const again = build(['--cache-from', 'cf:1', '-t', 'cf:2', dir]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(cachedSteps(again.stdout), 4, again.stdout);
+    assert.equal(builtId(again.stdout), id);
+    assert.equal(d.docker(['run', '--rm', 'cf:2']).stdout, 'cached from\n');
+  });
+
   test('bad input stops the build with Docker\'s message and leaves no containers or mounts', () => {
     const cases: [string, string, RegExp, string[]?][] = [
       ['unknown', 'FROM busybox\nFOO bar\n', /dockerfile parse error on line 2: unknown instruction: FOO/],

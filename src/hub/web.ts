@@ -473,11 +473,11 @@ ${owner ? html`<form method="post" action="/orgs/${org}/members">${csrfField(w)}
     if (w.user && sid) w.csrfKey = `s:${sid}`;
     else {
       let pre = cookies.get(PRE_COOKIE);
-      if (!pre || !/^[A-Za-z0-9_-]{20,64}$/.test(pre)) {
+      if ((!pre || !/^[A-Za-z0-9_-]{20,64}$/.test(pre)) && !w.path.startsWith('/static/')) {
         pre = randomBytes(18).toString('base64url');
         w.setCookies.push(cookie(PRE_COOKIE, pre, 24 * 3600));
       }
-      w.csrfKey = `p:${pre}`;
+      w.csrfKey = `p:${pre ?? ''}`;
     }
     w.csrf = csrfFor(w.csrfKey);
     try {

@@ -292,15 +292,22 @@ async function streamLayer(
   const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
   signal.addEventListener('abort', abort);
   res.pipe(counter);
+  const { content, layers } = deps.images;
+  const chainId = chainIdOf([...parent.diffIds, diffId]);
+  const hadLayer = layers.has(chainId);
+  const hadTar = content.has(diffId);
   let info: LayerInfo;
   try {
-    info = await ingestLayer(deps.images.content, deps.images.layers, parent, counter, diffId);
+    info = await ingestLayer(content, layers, parent, counter, diffId);
   } catch (e) {
     if (broken && !signal.aborted) return undefined;
     throw e;
   } finally { signal.removeEventListener('abort', abort); }
   statusMessage(emit, id, 'Verifying Checksum');
   if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
+    // Unpacked already (it streamed): take back what this download added.
+    if (!hadLayer) { try { layers.delete(info.chainId); } catch { /* another image uses it meanwhile */ } }
+    if (!hadTar && !layers.list().some((l) => l.diffId === diffId)) content.delete(diffId);
     throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
   }
   statusMessage(emit, id, 'Download complete');

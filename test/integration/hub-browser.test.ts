@@ -24,6 +24,7 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   hub = await spawnHub();
   hub.createUser(alice.user, alice.password);
+  hub.createUser('bob', 'bob-password-12');
   await pushImage(hub, 'alice/webapp', 'latest', alice);
   await pushImage(hub, 'alice/webapp', '1.2.0', alice);
   await pushImage(hub, 'alice/private-tools', 'v1', alice);
@@ -126,7 +127,21 @@ test('sign in, search, repository page, copy the pull command, switch visibility
   const t = await getToken(hub, ['repository:alice/private-tools:pull,push'], { user: 'alice', password: secret });
   assert.deepEqual(tokenAccess(t), [{ type: 'repository', name: 'alice/private-tools', actions: ['pull'] }]);
 
+  // an organisation with a member
+  await page.goto(`${hub.url}/orgs`);
+  await page.getByLabel('Name').fill('platform');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(`${hub.url}/orgs/platform?ok=org`);
+  await page.getByLabel('User').fill('bob');
+  await page.getByLabel('Role').selectOption('write');
+  await page.getByRole('button', { name: 'Add or change' }).click();
+  await page.waitForURL(/ok=member/);
+  assert.match(await page.locator('table').textContent() ?? '', /bobwrite/);
+  await shot(page, 'organisation');
+
   // other main pages
+  await page.goto(`${hub.url}/search`);
+  await shot(page, 'explore');
   await page.goto(`${hub.url}/new`);
   await shot(page, 'new-repository');
   await page.goto(`${hub.url}/u/alice`);

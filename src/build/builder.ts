@@ -732,14 +732,18 @@ class BuildRun {
       if (chmod !== undefined) probe.Cmd = [...shell, `#(nop) ${message}--chmod=${inst.chmod}`];
       if (await this.probeCache(state, probe)) return;
       const work = join(this.tmp, `step-${++this.seq}`);
+      const t0 = performance.now();
       const root = await this.mountImage(state.imageId, work);
+      const t1 = performance.now();
       try {
         const identity = inst.chown ? parseChown(root, inst.chown) : { uid: 0, gid: 0 };
         await copyInto(root, sources, dest, { identity, chmod }, cmdName);
       } finally {
         await this.release(root);
       }
+      const t2 = performance.now();
       const diffId = await this.layerFrom(state, join(work, 'upper'));
+      this.trace(`${cmdName}: mount ${(t1 - t0).toFixed(0)} ms, copy+unmount ${(t2 - t1).toFixed(0)} ms, layer ${(performance.now() - t2).toFixed(0)} ms`);
       await this.commit(state, probe, probe.Cmd.join(' '), diffId);
       rmSync(work, { recursive: true, force: true });
     } finally {

@@ -10,6 +10,7 @@ import { open } from 'node:fs/promises';
 import { createGzip, deflateRawSync, constants as zc } from 'node:zlib';
 import { NotFoundError } from '../errors/index.js';
 import { familiarName, parseReference, type ImageRecord, type Reference } from '../image/index.js';
+import { chainIdOf } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { KnownBlob } from './blob-metadata.js';
 import { registryHost } from './hosts.js';
@@ -114,7 +115,7 @@ async function pushTag(deps: DistributionDeps, client: RegistryClient, ref: Refe
       const i = order[next++];
       try {
         if (signal?.aborted) throw new Error('push cancelled');
-        results[i] = await pushLayer(deps, client, ref, diffIds[i], emit, signal);
+        results[i] = await pushLayer(deps, client, ref, diffIds[i], chainIdOf(diffIds.slice(0, i + 1)), emit, signal);
       } catch (e) { failed ??= e; }
     }
   };
@@ -134,7 +135,7 @@ async function pushTag(deps: DistributionDeps, client: RegistryClient, ref: Refe
   deps.events.emit('image', 'push', `${familiarName(ref)}:${tag}`, { name: `${familiarName(ref)}:${tag}` });
 }
 
-async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Reference, diffId: string, emit: Emit, signal?: AbortSignal): Promise<{ digest: string; size: number; mediaType: string }> {
+async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Reference, diffId: string, chainId: string, emit: Emit, signal?: AbortSignal): Promise<{ digest: string; size: number; mediaType: string }> {
   const id = shortId(diffId);
   const registry = client.host.name;
   const known = deps.metadata.forLayer(diffId, registry);
@@ -176,7 +177,11 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
   }
 
   // 2. Upload: POST for a session, PATCH the gzip stream while hashing it, PUT ?digest= to commit.
-  const total = deps.images.content.size(diffId);
+  const { content, layers } = deps.images;
+  const hasTar = content.has(diffId);
+  // Without the kept tar, the layer store regenerates the exact bytes from its tar-split data.
+  if (!hasTar && !layers.reproducible(chainId)) throw new Error(`layer ${diffId} cannot be pushed: its original tar is not kept`);
+  const total = hasTar ? content.size(diffId) : layers.get(chainId).size;
   const start = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/`, { allow: [202] });
   let location = start.res.headers.location;
   if (!location) throw new Error(`registry ${registry} started an upload without a Location`);
@@ -186,9 +191,9 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
   let read = 0;
   const hash = createHash('sha256');
   let size = 0;
-  const src = deps.images.content.read(diffId) as NodeJS.ReadableStream;
+  const src = hasTar ? content.read(diffId) : layers.tar(chainId);
   const counter = new Transform({ transform(c: Buffer, _e, cb) { read += c.length; progress.update(read); cb(null, c); } });
-  const gzip = createGzip({ level: await gzipLevelFor(deps.images.content.path(diffId), total), chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY });
+  const gzip = createGzip({ level: hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL, chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY });
   const hasher = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
   const body = hasher;
   const sent = pipeline(src, counter, gzip, hasher).catch((e) => { body.destroy(e); throw e; });

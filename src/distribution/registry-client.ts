@@ -13,6 +13,7 @@ const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
 const insecureHttpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
 
+const IDLE_TIMEOUT_MS = 120_000;
 const USER_AGENT = 'berth/1.0 (linux) docker/28 (compatible)';
 
 /** An error answer from a registry; `code` is the first OCI error code, when the body had one. */
@@ -180,6 +181,8 @@ function rawRequest(method: string, url: string, headers: OutgoingHttpHeaders, b
       method, headers: h, agent: isHttps ? (insecure ? insecureHttpsAgent : httpsAgent) : httpAgent,
     }, resolve);
     req.on('error', reject);
+    // A registry that stops answering (or reading) mid-transfer must not hang a pull or push forever.
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${url}: no data for ${IDLE_TIMEOUT_MS / 1000}s`)));
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
     else {

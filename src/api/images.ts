@@ -33,8 +33,10 @@ export function imageRoutes(r: Router, e: Engine): void {
       if (filters.label?.length && !filters.label.every((l) => { const [k, v] = l.split('='); return v === undefined ? k in labels : labels[k] === v; })) continue;
       if (filters.before?.length) { const b = e.images.resolve(filters.before[0]); if (Date.parse(i.created) >= Date.parse(b.created)) continue; }
       if (filters.since?.length) { const s = e.images.resolve(filters.since[0]); if (Date.parse(i.created) <= Date.parse(s.created)) continue; }
+      // Filtering by reference narrows RepoTags to the matching ones, as dockerd does.
+      const repoTags = filters.reference?.length ? i.repoTags.filter((t) => filters.reference.some((p) => matchesReference({ ...i, repoTags: [t] }, p))) : i.repoTags;
       out.push({
-        Id: i.id, ParentId: i.parent ?? '', RepoTags: i.repoTags, RepoDigests: i.repoDigests,
+        Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags, RepoDigests: i.repoDigests,
         Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
         Labels: labels, Containers: containers.filter((c) => c.ImageId === i.id).length,
       });

@@ -7,9 +7,10 @@
  * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
  * the image store and survives restarts.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -220,10 +221,12 @@ class BuildRun {
   private total = 0;
   private seq = 0;
   private readonly quiet: boolean;
+  private readonly cacheRoot: string;
   private digests: ContentDigests = new Map();
 
   constructor(private readonly d: BuilderDeps, private readonly opts: BuildOptions, private readonly rawOut: BuildOutput, private readonly tmp: string, private readonly signal?: AbortSignal) {
     this.contextDir = join(tmp, 'context');
+    this.cacheRoot = join(d.dataRoot, 'builder', 'run-cache');
     this.quiet = !!opts.quiet;
   }
 
@@ -547,14 +550,88 @@ class BuildRun {
     return undefined;
   }
 
-  private async createContainer(state: StageState, body: RunConfig): Promise<string> {
+  private async createContainer(state: StageState, body: RunConfig, extra: { mounts?: Record<string, unknown>[]; network?: string } = {}): Promise<string> {
+    let network = this.opts.networkMode && this.opts.networkMode !== 'default' ? this.opts.networkMode : 'bridge';
+    if (extra.network && extra.network !== 'default') network = extra.network;
     const { Id } = await this.d.containers.create({
       ...body, Image: state.imageId, Labels: { ...(body.Labels ?? {}), [BUILD_LABEL]: '' },
-      HostConfig: { NetworkMode: this.opts.networkMode && this.opts.networkMode !== 'default' ? this.opts.networkMode : 'bridge', ...(this.opts.hostConfig ?? {}) },
+      HostConfig: { NetworkMode: network, ...(this.opts.hostConfig ?? {}), ...(extra.mounts?.length ? { Mounts: extra.mounts } : {}) },
     });
     this.tmpContainers.add(Id);
     this.print(` ---> Running in ${short(Id)}\n`);
     return Id;
+  }
+
+  /**
+   * RUN --mount (bind, cache, tmpfs; secret and ssh accepted, mounted only when required, which fails)
+   * and --network. `key` goes into the cache key: a bind from the context by the hash of its content,
+   * from a stage or image by that image, a cache mount by its id.
+   */
+  private async runMountPlan(state: StageState, inst: RunInstruction): Promise<{ key: string[]; prepare: () => Promise<Record<string, unknown>[]> }> {
+    const key: string[] = [];
+    if (inst.network && inst.network !== 'default') key.push(`network=${inst.network}`);
+    const steps: (() => Promise<Record<string, unknown> | undefined>)[] = [];
+    const workdir = state.runConfig.WorkingDir || '/';
+    for (const m of inst.mounts) {
+      const target = m.target ? posix.join('/', workdir, m.target) : undefined;
+      switch (m.type) {
+        case 'bind': {
+          if (!target) throw new InvalidParameterError('invalid mount target ""');
+          const source = m.source ?? '/';
+          let fromImage: string | undefined;
+          if (m.from) {
+            const built = this.stageResult(m.from);
+            fromImage = built ? built.imageId : await this.resolveImage(m.from);
+            key.push(`bind ${target} ${m.readOnly ? 'ro' : 'rw'} ${fromImage}:${source}`);
+          } else {
+            const [src] = await collectSources(this.contextDir, [source], 'RUN --mount', { decompress: false, known: this.digests });
+            key.push(`bind ${target} ${m.readOnly ? 'ro' : 'rw'} context:${source} ${src!.hash}`);
+          }
+          steps.push(async () => {
+            const root = fromImage !== undefined ? await this.mountImage(fromImage, join(this.tmp, `mnt-${++this.seq}`)) : this.contextDir;
+            const host = resolveInRoot(root, source);
+            if (!existsSync(host)) throw new InvalidParameterError(`RUN --mount: source ${source} not found`);
+            return { Type: 'bind', Source: host, Target: target, ReadOnly: m.readOnly };
+          });
+          break;
+        }
+        case 'cache': {
+          if (!target) throw new InvalidParameterError('invalid mount target ""');
+          const id = m.id || target;
+          key.push(`cache ${target} ${id}`);
+          steps.push(async () => {
+            const dir = join(this.cacheRoot, createHash('sha256').update(id).digest('hex').slice(0, 32));
+            if (!existsSync(dir)) {
+              mkdirSync(dir, { recursive: true });
+              chmodSync(dir, m.mode ?? 0o755);
+              chownSync(dir, m.uid ?? 0, m.gid ?? 0);
+            }
+            return { Type: 'bind', Source: dir, Target: target, ReadOnly: m.readOnly };
+          });
+          break;
+        }
+        case 'tmpfs':
+          if (!target) throw new InvalidParameterError('invalid mount target ""');
+          key.push(`tmpfs ${target}`);
+          steps.push(async () => ({ Type: 'tmpfs', Target: target, ...(m.size ? { TmpfsOptions: { SizeBytes: m.size } } : {}) }));
+          break;
+        case 'secret':
+        case 'ssh':
+          // no secrets or ssh agents reach this builder: an optional one is left out, a required one fails
+          if (m.required) throw new InvalidParameterError(`${m.type} ${m.id ?? m.target ?? 'default'}: not found`);
+          break;
+      }
+    }
+    return { key, prepare: async () => {
+      const out: Record<string, unknown>[] = [];
+      for (const s of steps) { const x = await s(); if (x) out.push(x); }
+      return out;
+    } };
+  }
+
+  private stageResult(ref: string): StageResult | undefined {
+    const lower = ref.toLowerCase();
+    return this.results.find((r) => r.name === lower) ?? (/^\d+$/.test(ref) ? this.results.find((r) => r.index === Number(ref)) : undefined);
   }
 
   private async removeContainer(id: string): Promise<void> {
@@ -637,13 +714,17 @@ class BuildRun {
     const envList: string[] = rc.Env ?? [];
     const buildArgs = state.buildArgs.filterAllowed(envList);
     const saveCmd = runCommandWithBuildArgs(state.buildArgs, envList, cmd);
+    const plan = await this.runMountPlan(state, inst);
     const probe = copyRunConfig(rc, { Cmd: saveCmd, ArgsEscaped: undefined, ...(saveCmd.length ? { Entrypoint: null } : {}) });
+    // RUN --mount/--network (BuildKit's flags, done here too) are part of the step's identity
+    if (plan.key.length) probe.RunOptions = plan.key;
     if (await this.probeCache(state, probe)) return;
+    const hostMounts = await plan.prepare();
     const body = copyRunConfig(rc, {
       Cmd: cmd, Env: [...envList, ...buildArgs], Entrypoint: [''], Healthcheck: { Test: ['NONE'] },
       AttachStdout: true, AttachStderr: true,
     });
-    const cid = await this.createContainer(state, body);
+    const cid = await this.createContainer(state, body, { mounts: hostMounts, network: inst.network });
     const code = await this.runContainer(cid);
     if (code !== 0) {
       if (this.opts.remove !== false || this.opts.forceRemove) await this.removeContainer(cid).catch(() => undefined);
@@ -696,8 +777,7 @@ class BuildRun {
 
   private async sourceRoot(from: string | undefined): Promise<{ root: string; release?: () => Promise<void> }> {
     if (from === undefined) return { root: this.contextDir };
-    const lower = from.toLowerCase();
-    const built = this.results.find((r) => r.name === lower) ?? (/^\d+$/.test(from) ? this.results.find((r) => r.index === Number(from)) : undefined);
+    const built = this.stageResult(from);
     let imageId: string;
     if (built) imageId = built.imageId;
     else if (/^\d+$/.test(from)) throw new InvalidParameterError(`invalid from flag value ${from}: index out of bounds`);
@@ -780,7 +860,8 @@ class BuildRun {
 function checkClassicSupport(c: Command): void {
   const buildkit = (flag: string) => new InvalidParameterError(
     `dockerfile parse error on line ${c.startLine}: the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
-  if (c.kind === 'run' && c.flagsUsed.length) throw buildkit(c.flagsUsed[0]!);
+  // RUN --mount and --network are done here like BuildKit does them; --security and --device are not
+  if (c.kind === 'run') for (const f of c.flagsUsed) if (f !== 'mount' && f !== 'network') throw buildkit(f);
   if (c.kind === 'copy' && c.parents) throw buildkit('parents');
   if ((c.kind === 'copy' || c.kind === 'add') && c.excludes.length) throw buildkit('exclude');
   if (c.kind === 'add' && c.checksum) throw buildkit('checksum');

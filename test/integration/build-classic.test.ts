@@ -255,11 +255,46 @@ describe('classic builder with the docker CLI', () => {
     assert.equal(d.docker(['run', '--rm', 'cf:2']).stdout, 'cached from\n');
   });
 
+  test('RUN --mount: a cache that persists between builds, binds from the context and a stage, tmpfs; --network=none', () => {
+    const dir = ctx('runmount', {
+      'data.txt': 'bound from context\n',
+      Dockerfile: [
+        'FROM busybox AS tools',
+        'RUN echo tool-data > /tool.txt',
+        'FROM busybox',
+        'RUN --mount=type=cache,target=/cache echo x >> /cache/runs && echo "runs=$(wc -l < /cache/runs)"',
+        'RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt',
+        'RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cat /t.txt',
+        'RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/f && cat /scratch/f',
+        'RUN --network=none find /cache /scratch -type f | wc -l',
+      ].join('\n') + '\n',
+    });
+    const first = build(['-t', 'mounts', dir]);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    assert.match(first.stdout, /\nruns=1\n/);
+    assert.match(first.stdout, /\nbound from context\n/);
+    assert.match(first.stdout, /\ntool-data\n/);
+    assert.match(first.stdout, /\ntemp\n/);
+    assert.match(first.stdout, /\n0\n/, 'nothing written under the mounts stayed in the image');
+    const second = build(['--no-cache', dir]);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /\nruns=2\n/, 'the cache mount kept its content');
+    // a change in a bound context file busts that RUN's cache
+    const cached = build([dir]);
+    assert.equal(cachedSteps(cached.stdout), 6);
+    writeFileSync(join(dir, 'data.txt'), 'changed\n');
+    const changed = build([dir]);
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.match(changed.stdout, /\nchanged\n/);
+    assertClean();
+  });
+
   test('bad input stops the build with Docker\'s message and leaves no containers or mounts', () => {
     const cases: [string, string, RegExp, string[]?][] = [
       ['unknown', 'FROM busybox\nFOO bar\n', /dockerfile parse error on line 2: unknown instruction: FOO/],
       ['badflag', 'FROM busybox\nCOPY --bogus=1 a /\n', /dockerfile parse error on line 2: unknown flag: bogus/],
       ['heredoc', 'FROM busybox\nRUN <<EOF\necho never closed\n', /dockerfile parse error on line 2: unterminated heredoc/],
+      ['buildkitonly', 'FROM busybox\nRUN --security=insecure true\n', /dockerfile parse error on line 2: the --security option requires BuildKit/],
       ['outside', 'FROM busybox\nCOPY ../outside /\n', /COPY failed: forbidden path outside the build context: \.\.\/outside/],
       ['nostage', 'FROM busybox AS one\nRUN true\n', /failed to reach build target two in Dockerfile/, ['--target', 'two']],
       ['nofrom', 'FROM busybox\nCOPY --from=missingstage /x /\n', /pull access denied for missingstage/],

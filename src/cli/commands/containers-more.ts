@@ -284,8 +284,17 @@ const move: Command = {
   description: 'Move a container to another daemon (context)',
   flags: [{ name: 'to', type: 'string', description: 'Target context' }],
   args: { exact: 1 },
-  async run() {
-    throw new StatusError('berth container move is not implemented yet', 1);
+  async run(ctx, p) {
+    const to = p.flags.to as string | undefined;
+    if (!to) throw new UsageError('--to CONTEXT is required', 'flag');
+    const { EngineClient } = await import('../../client/index.js');
+    const { moveContainer } = await import('../container-move.js');
+    const target = EngineClient.fromEnvironment({ context: to, configDir: ctx.globals.config }, ctx.io.env);
+    try {
+      await moveContainer(await ctx.client(), target, p.args[0], { log: (l) => ctx.err(l + '\n') });
+    } finally { target.close(); }
+    ctx.line(p.args[0]);
+    return 0;
   },
 };
 

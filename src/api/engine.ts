@@ -1,6 +1,7 @@
 /** The services the API translates to; the daemon assembles them. */
 import type { ContainerService } from '../container/index.js';
 import type { ExecService } from '../container/exec.js';
+import type { VolumeService } from '../volume/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageArchive, ImageStore } from '../image/index.js';
 
@@ -21,4 +22,5 @@ export interface Engine {
   containers: ContainerService;
   events: EventBus;
   execs?: ExecService;
+  volumes?: VolumeService;
 }

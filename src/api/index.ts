@@ -7,6 +7,7 @@ import { containerRoutes } from './containers.js';
 import { buildRoutes } from './build.js';
 import { distributionRoutes } from './distribution.js';
 import { execRoutes } from './exec.js';
+import { volumeRoutes } from './volumes.js';
 
 export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
 export type { Engine, EngineInfo } from './engine.js';
@@ -21,5 +22,6 @@ export function engineRouter(engine: Engine): Router {
   buildRoutes(r, engine);
   distributionRoutes(r, engine);
   if (engine.execs) execRoutes(r, engine.execs);
+  if (engine.volumes) volumeRoutes(r, engine.volumes);
   return r;
 }

@@ -1,0 +1,49 @@
+/**
+ * Paths inside a container's root, resolved the way the kernel would inside a chroot: `..` stops
+ * at the root, absolute symlinks restart at the root, so a symlink in the container can never
+ * name a host path. `verifyInside` re-checks an opened descriptor through /proc/self/fd, which
+ * catches a component swapped for a symlink between resolving and opening.
+ */
+import { lstatSync, readlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { InvalidParameterError } from '../errors/index.js';
+
+const MAX_LINKS = 40;
+
+/** Host path of `path` inside `root`; follows the final symlink only when `followFinal`. */
+export function resolveInRoot(root: string, path: string, followFinal = true): string {
+  const rootClean = root.replace(/\/+$/, '') || '/';
+  let parts = posix.normalize('/' + path).split('/').filter((p) => p && p !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (parts.length) {
+    const part = parts.shift()!;
+    if (part === '..') { done.pop(); continue; }
+    const host = join(rootClean, ...done, part);
+    let isLink = false;
+    try { isLink = lstatSync(host).isSymbolicLink(); } catch { /* missing: the rest is taken literally */ }
+    if (isLink && (parts.length > 0 || followFinal)) {
+      if (++links > MAX_LINKS) throw new InvalidParameterError(`too many levels of symbolic links: ${path}`);
+      const target = readlinkSync(host);
+      const rest = target.split('/').filter((p) => p && p !== '.');
+      if (target.startsWith('/')) done.length = 0;
+      parts = [...rest, ...parts];
+      continue;
+    }
+    done.push(part);
+  }
+  return join(rootClean, ...done);
+}
+
+/** True when host path `p` is `root` or below it. */
+export function isInside(root: string, p: string): boolean {
+  const r = root.replace(/\/+$/, '');
+  return p === r || p.startsWith(r + '/');
+}
+
+/** Throws unless the open descriptor `fd` really lies inside `root` (defeats swapped symlinks). */
+export function verifyInside(root: string, fd: number, what: string): void {
+  let real: string;
+  try { real = readlinkSync(`/proc/self/fd/${fd}`); } catch { throw new InvalidParameterError(`cannot verify ${what}`); }
+  if (!isInside(root, real)) throw new InvalidParameterError(`${what} resolves outside the container's root`);
+}

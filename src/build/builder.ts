@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import type { ContainerService } from '../container/index.js';
 import { familiarName, ingestLayer, parseReference, type ImageConfig, type ImageStore } from '../image/index.js';
-import { diffTar, mountOverlay, unmount } from '../layer/index.js';
+import { diffTar, directorySize, mountOverlay, unmount } from '../layer/index.js';
 import {
   BuildArgs, applyMetaArgs, commitMessage, expandFrom, expandInstruction, expansionEnv, exposedPortKeys, filesDaemonRemovesFromContext,
   nopCommand, parseDockerfile, parseInstruction, parseDockerfileAst, parseOnbuildTriggers, parseSignal, readDockerignore,
@@ -135,8 +135,8 @@ export class Builder {
 
   /**
    * POST /build/prune: the build cache is the builder's untagged step images. Removes those no tag,
-   * digest or container keeps (directly or as an ancestor), children first, and the builder's
-   * scratch space when no build runs. Returns the removed image IDs and the layer bytes freed.
+   * digest or container keeps (directly or as an ancestor), children first; when no build runs,
+   * also the RUN --mount=type=cache directories and the builder's scratch space. Returns the removed image IDs and the layer bytes freed.
    */
   async prune(): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
     if (this.running === 0) await this.sweepNow();
@@ -171,7 +171,18 @@ export class Builder {
         progress = true;
       }
     }
-    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - layerBytes()) };
+    let reclaimed = Math.max(0, before - layerBytes());
+    // RUN --mount=type=cache directories are build cache too
+    const runCache = join(this.d.dataRoot, 'builder', 'run-cache');
+    if (this.running === 0 && existsSync(runCache)) {
+      for (const name of readdirSync(runCache)) {
+        const p = join(runCache, name);
+        reclaimed += await directorySize(p).catch(() => 0);
+        rmSync(p, { recursive: true, force: true });
+        deleted.push(`run-cache:${name}`);
+      }
+    }
+    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
 
   private running = 0;

@@ -12,6 +12,11 @@ import { startJsonStream } from './server.js';
 
 const services = new WeakMap<Engine, DistributionService>();
 
+/** The daemon may build the service itself (e.g. with --insecure-registry values); otherwise one is made on first use. */
+export function setDistributionService(e: Engine, service: DistributionService): void {
+  services.set(e, service);
+}
+
 export function distributionService(e: Engine): DistributionService {
   let s = services.get(e);
   if (!s) {

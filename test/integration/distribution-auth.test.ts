@@ -45,7 +45,13 @@ for (const mode of ['basic', 'token'] as const) {
         ].join('\n') + '\n');
         args = ['--config', cfg];
       }
-      [reg, d1, d2] = await Promise.all([spawnRegistry(args), startBerthd(), startBerthd()]);
+      // Settle every start before failing, so after() stops whatever did start.
+      const started = await Promise.allSettled([
+        spawnRegistry(args).then((x) => { reg = x; }),
+        startBerthd().then((x) => { d1 = x; }),
+        startBerthd().then((x) => { d2 = x; }),
+      ]);
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
       imageId = importBusybox(d1);
     });
     after(async () => {

@@ -66,7 +66,13 @@ describe('distribution: berthd with docker-registry (distribution 2.8)', { skip:
   let imageId: string;
 
   before(async () => {
-    [reg, d1, d2] = await Promise.all([startDockerRegistry(), startBerthd(), startBerthd()]);
+    // Settle every start before failing, so after() stops whatever did start.
+    const started = await Promise.allSettled([
+      startDockerRegistry().then((x) => { reg = x; }),
+      startBerthd().then((x) => { d1 = x; }),
+      startBerthd().then((x) => { d2 = x; }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     imageId = importBusybox(d1);
   });
   after(async () => {

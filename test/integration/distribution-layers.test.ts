@@ -59,7 +59,13 @@ describe('distribution: multi-layer images', () => {
 
   before(async () => {
     dir = tempDir('berth-dist-layers-');
-    [reg, d1, d2] = await Promise.all([spawnRegistry(), startBerthd(), startBerthd()]);
+    // Settle every start before failing, so after() stops whatever did start.
+    const started = await Promise.allSettled([
+      spawnRegistry().then((x) => { reg = x; }),
+      startBerthd().then((x) => { d1 = x; }),
+      startBerthd().then((x) => { d2 = x; }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     const load = d1.docker(['load', '-i', makeArchive(dir)]);
     assert.equal(load.status, 0, load.stderr);
   });

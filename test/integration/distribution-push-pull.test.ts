@@ -18,7 +18,13 @@ describe('distribution: push and pull with berth registry', () => {
   let pushedDigest: string;
 
   before(async () => {
-    [reg, d1, d2] = await Promise.all([spawnRegistry(['--access-log']), startBerthd(), startBerthd()]);
+    // Settle every start before failing, so after() stops whatever did start.
+    const started = await Promise.allSettled([
+      spawnRegistry(['--access-log']).then((x) => { reg = x; }),
+      startBerthd().then((x) => { d1 = x; }),
+      startBerthd().then((x) => { d2 = x; }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     imageId = importBusybox(d1);
     ref = `${reg.address}/team/app:1`;
   });

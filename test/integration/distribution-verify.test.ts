@@ -63,7 +63,12 @@ describe('distribution: pulls verify what they download', () => {
   let diffId: string;
 
   before(async () => {
-    [fake, d] = await Promise.all([fakeRegistry(), startBerthd()]);
+    // Settle every start before failing, so after() stops whatever did start.
+    const started = await Promise.allSettled([
+      fakeRegistry().then((x) => { fake = x; }),
+      startBerthd().then((x) => { d = x; }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     const tar = readFileSync(busyboxRootfs());
     diffId = sha(tar);
     layer = gzipSync(tar);
@@ -143,7 +148,13 @@ describe('distribution: concurrent pulls of one image', () => {
   let d2: Berthd;
 
   before(async () => {
-    [reg, d1, d2] = await Promise.all([spawnRegistry(), startBerthd(), startBerthd()]);
+    // Settle every start before failing, so after() stops whatever did start.
+    const started = await Promise.allSettled([
+      spawnRegistry().then((x) => { reg = x; }),
+      startBerthd().then((x) => { d1 = x; }),
+      startBerthd().then((x) => { d2 = x; }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     importBusybox(d1);
   });
   after(async () => { await Promise.all([d1?.cleanup(), d2?.cleanup(), reg?.stop()]); });

@@ -8,6 +8,7 @@ import { buildRoutes } from './build.js';
 import { distributionRoutes } from './distribution.js';
 import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
+import { containerExtraRoutes } from './containers-extra.js';
 
 export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
 export type { Engine, EngineInfo } from './engine.js';
@@ -23,5 +24,6 @@ export function engineRouter(engine: Engine): Router {
   distributionRoutes(r, engine);
   if (engine.execs) execRoutes(r, engine.execs);
   if (engine.volumes) volumeRoutes(r, engine.volumes);
+  containerExtraRoutes(r, engine);
   return r;
 }

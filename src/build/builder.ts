@@ -241,6 +241,8 @@ class BuildRun {
     this.quiet = !!opts.quiet;
   }
 
+  private get keepContainers(): boolean { return this.opts.remove === false && !this.opts.forceRemove; }
+
   private print(text: string): void { if (!this.quiet) this.rawOut.stream(text); }
 
   private trace(msg: string): void { if (TRACE) appendFileSync(TRACE, `${new Date().toISOString()} build: ${msg}\n`); }
@@ -565,7 +567,8 @@ class BuildRun {
     let network = this.opts.networkMode && this.opts.networkMode !== 'default' ? this.opts.networkMode : 'bridge';
     if (extra.network && extra.network !== 'default') network = extra.network;
     const { Id } = await this.d.containers.create({
-      ...body, Image: state.imageId, Labels: { ...(body.Labels ?? {}), [BUILD_LABEL]: '' },
+      // the label lets a restart after a crash remove them; with --rm=false they are meant to stay
+      ...body, Image: state.imageId, Labels: { ...(body.Labels ?? {}), ...(this.keepContainers ? {} : { [BUILD_LABEL]: '' }) },
       HostConfig: { NetworkMode: network, ...(this.opts.hostConfig ?? {}), ...(extra.mounts?.length ? { Mounts: extra.mounts } : {}) },
     });
     this.tmpContainers.add(Id);
@@ -645,7 +648,12 @@ class BuildRun {
     return this.results.find((r) => r.name === lower) ?? (/^\d+$/.test(ref) ? this.results.find((r) => r.index === Number(ref)) : undefined);
   }
 
+  /** After a successful step: removed (rm, Docker's default, or forcerm), else kept as dockerd does with --rm=false. */
   private async removeContainer(id: string): Promise<void> {
+    if (this.keepContainers) {
+      this.tmpContainers.delete(id);
+      return;
+    }
     await this.d.containers.remove(id, { force: true, volumes: true });
     this.tmpContainers.delete(id);
     this.print(`Removing intermediate container ${short(id)}\n`);
@@ -738,8 +746,7 @@ class BuildRun {
     const cid = await this.createContainer(state, body, { mounts: hostMounts, network: inst.network });
     const code = await this.runContainer(cid);
     if (code !== 0) {
-      if (this.opts.remove !== false || this.opts.forceRemove) await this.removeContainer(cid).catch(() => undefined);
-      else this.tmpContainers.delete(cid);   // kept for inspection, as asked (rm=false)
+      await this.removeContainer(cid).catch(() => undefined);   // with --rm=false it stays, for inspection
       throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const upper = join(this.d.containers.dir(cid), 'upper');

@@ -319,6 +319,16 @@ describe('classic builder with the docker CLI', () => {
     assertClean();
   });
 
+  test('--rm=false keeps the intermediate containers, as dockerd does', () => {
+    const dir = ctx('keep', { Dockerfile: 'FROM busybox\nENV K=1\nRUN echo kept\n' });
+    const r = build(['--rm=false', '--no-cache', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /Removing intermediate container/);
+    const ids = d.docker(['ps', '-aq']).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(ids.length, 2, 'the ENV and RUN containers');
+    assert.equal(d.docker(['rm', ...ids]).status, 0);
+  });
+
   test('the cache survives a daemon restart', async () => {
     // (--no-cache above made newer matching images; like Docker the cache now answers with the newest)
     const before = build(['-q', multi()]);

@@ -7,7 +7,7 @@
  * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
  * the image store and survives restarts.
  */
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -340,7 +340,10 @@ class BuildRun {
 
   private async initStage(stage: Stage, buildArgs: BuildArgs): Promise<StageState> {
     this.print(`Step ${++this.step}/${this.total} : ${stage.from.original.trim()}\n`);
-    const { image } = expandFrom(stage, buildArgs, this.escapeToken);
+    const { image, platform } = expandFrom(stage, buildArgs, this.escapeToken);
+    if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
+      throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
+    }
     const state: StageState = { stage, imageId: '', runConfig: runConfigFrom(undefined), buildArgs, cmdSet: false, platform: { architecture: 'amd64', os: 'linux' } };
     let onBuild: string[] = [];
     if (image.toLowerCase() === 'scratch') {
@@ -726,14 +729,29 @@ class BuildRun {
     const shell = this.shellOf(state);
     let cmd: string[];
     const heredoc = runHeredocCommand(inst);
-    if (heredoc?.kind === 'file') throw new NotImplementedError('a RUN heredoc with a #! script requires BuildKit');
-    if (heredoc) cmd = [...shell, heredoc.script];
+    let script: { name: string; data: string } | undefined;
+    if (heredoc?.kind === 'file') {
+      // a #! heredoc runs as a file, as BuildKit does: mounted read-only under /dev/pipes
+      script = { name: heredoc.name, data: heredoc.data };
+      cmd = [`/dev/pipes/${heredoc.name}`];
+    } else if (heredoc) cmd = [...shell, heredoc.script];
     else cmd = inst.prependShell ? [...shell, ...inst.command] : [...inst.command];
     const rc = state.runConfig;
     const envList: string[] = rc.Env ?? [];
     const buildArgs = state.buildArgs.filterAllowed(envList);
     const saveCmd = runCommandWithBuildArgs(state.buildArgs, envList, cmd);
     const plan = await this.runMountPlan(state, inst);
+    if (script) {
+      const body = script;
+      plan.key.push(`heredoc ${body.name} ${createHash('sha256').update(body.data).digest('hex')}`);
+      const prepare = plan.prepare;
+      plan.prepare = async () => {
+        const dir = join(this.tmp, `heredoc-${++this.seq}`);
+        mkdirSync(dir);
+        writeFileSync(join(dir, body.name), body.data, { mode: 0o755 });
+        return [...(await prepare()), { Type: 'bind', Source: dir, Target: '/dev/pipes', ReadOnly: true }];
+      };
+    }
     const probe = copyRunConfig(rc, { Cmd: saveCmd, ArgsEscaped: undefined, ...(saveCmd.length ? { Entrypoint: null } : {}) });
     // RUN --mount/--network (BuildKit's flags, done here too) are part of the step's identity
     if (plan.key.length) probe.RunOptions = plan.key;

@@ -319,6 +319,18 @@ describe('classic builder with the docker CLI', () => {
     assertClean();
   });
 
+  test('RUN heredocs: a script for the shell, and a #! file that runs as itself', () => {
+    const dir = ctx('heredocs', { Dockerfile: 'FROM busybox\nRUN <<EOF\necho shell heredoc\necho second line\nEOF\nRUN <<EOT\n#!/bin/sh\necho "script heredoc as $0"\nEOT\n' });
+    const r = build([dir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\nshell heredoc\nsecond line\n/);
+    assert.match(r.stdout, /\nscript heredoc as \/dev\/pipes\/EOT\n/);
+    const platform = ctx('platform', { Dockerfile: 'FROM --platform=linux/arm64 busybox\n' });
+    const p = build([platform]);
+    assert.notEqual(p.status, 0);
+    assert.match(p.stderr + p.stdout, /linux\/arm64.*not supported/);
+  });
+
   test('--rm=false keeps the intermediate containers, as dockerd does', () => {
     const dir = ctx('keep', { Dockerfile: 'FROM busybox\nENV K=1\nRUN echo kept\n' });
     const r = build(['--rm=false', '--no-cache', dir]);

@@ -14,6 +14,7 @@ import { ContainerMounts, VolumeService } from '../volume/index.js';
 import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
+import { specHardening } from '../runtime/seccomp-hardening.js';
 import { ConmonRuntime, findBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { NetworkService } from '../network/index.js';
@@ -69,7 +70,7 @@ export class Daemon {
       get: (ref) => containersRef!.get(ref), all: () => containersRef?.list() ?? [], isRunning: (id) => !!containersRef?.isRunning(id),
     });
     const containers = new ContainerService({
-      hooks: [mounts],
+      hooks: [mounts, specHardening()],
       db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });

@@ -1,0 +1,87 @@
+/**
+ * Container hooks for the OCI spec's security and resource details that the core spec builder
+ * leaves out: Docker's default seccomp profile (or the one asked for), `--init` (tini bound in
+ * as /sbin/docker-init), `--device`, OomScoreAdj, memory swappiness, blkio weight — and the
+ * create-time checks for impossible limits, with Docker's messages.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { InvalidParameterError } from '../errors/index.js';
+import { seccompFor } from './seccomp.js';
+
+interface HostConfigured { HostConfig: Record<string, any> }
+
+const TINI = ['/usr/bin/tini-static', '/usr/bin/tini', '/sbin/tini', '/usr/local/bin/tini'];
+
+function parseCpuList(list: string): number[] | undefined {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) return undefined;
+    const a = Number(m[1]); const b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a) return undefined;
+    for (let i = a; i <= b; i++) out.push(i);
+  }
+  return out;
+}
+
+/** Docker's checks of resource and security options at create. */
+export function validateResources(h: Record<string, any>): void {
+  const n = cpus().length;
+  if (h.NanoCpus && (h.NanoCpus < 1e7 || h.NanoCpus > n * 1e9)) throw new InvalidParameterError(`Range of CPUs is from 0.01 to ${n.toFixed(2)}, as there are only ${n} CPUs available`);
+  if (h.NanoCpus && (h.CpuQuota > 0 || h.CpuPeriod > 0)) throw new InvalidParameterError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (h.CpusetCpus) {
+    const list = parseCpuList(String(h.CpusetCpus));
+    if (!list) throw new InvalidParameterError(`Invalid value ${h.CpusetCpus} for cpuset cpus`);
+    if (list.some((c) => c >= n)) throw new InvalidParameterError(`Requested CPUs are not available - requested ${h.CpusetCpus}, available: ${n === 1 ? '0' : `0-${n - 1}`}`);
+  }
+  if (h.CpuShares < 0) throw new InvalidParameterError('invalid CPU shares: must be a positive value');
+  if (h.CpuQuota > 0 && h.CpuQuota < 1000) throw new InvalidParameterError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if (h.CpuPeriod > 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1_000_000)) throw new InvalidParameterError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (h.MemorySwap > 0 && !(h.Memory > 0)) throw new InvalidParameterError('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (h.MemoryReservation > 0 && h.Memory > 0 && h.MemoryReservation > h.Memory) throw new InvalidParameterError('Minimum memory limit can not be less than memory reservation limit, see usage');
+  if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1 && (h.MemorySwappiness < 0 || h.MemorySwappiness > 100)) throw new InvalidParameterError(`Invalid value: ${h.MemorySwappiness}, valid memory swappiness range is 0-100`);
+  if (h.ShmSize < 0) throw new InvalidParameterError('SHM size can not be less than 0');
+  if (h.OomScoreAdj !== undefined && (h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000)) throw new InvalidParameterError(`Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  for (const opt of (h.SecurityOpt ?? []) as string[]) {
+    if (!/^(no-new-privileges([:=](true|false))?|seccomp[=:].+|apparmor[=:].+|label[=:].+|systempaths=unconfined|mask=.*|unmask=.*)$/.test(opt)) throw new InvalidParameterError(`invalid --security-opt 2: "${opt}"`);
+  }
+  for (const d of (h.Devices ?? []) as { PathOnHost?: string }[]) {
+    if (!d.PathOnHost || !existsSync(d.PathOnHost)) throw new InvalidParameterError(`error gathering device information while adding custom device "${d.PathOnHost}": no such file or directory`);
+  }
+  if (h.Init && !TINI.some((p) => existsSync(p))) throw new InvalidParameterError('docker-init binary not found: install tini');
+  // Seccomp profiles are parsed now so a bad one fails the create, not the start.
+  seccompFor(h.SecurityOpt, [], !!h.Privileged);
+}
+
+export function specHardening() {
+  return {
+    created(c: HostConfigured): void { validateResources(c.HostConfig); },
+    adjustSpec(c: HostConfigured, spec: Record<string, any>): void {
+      const h = c.HostConfig;
+      const linux = (spec.linux ??= {});
+      const seccomp = seccompFor(h.SecurityOpt, spec.process?.capabilities?.bounding ?? [], !!h.Privileged);
+      if (seccomp) linux.seccomp = seccomp; else delete linux.seccomp;
+      if (h.Init) {
+        const tini = TINI.find((p) => existsSync(p))!;
+        spec.mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: tini, options: ['rbind', 'ro', 'rprivate'] });
+        spec.process.args = ['/sbin/docker-init', '--', ...spec.process.args];
+      }
+      if (typeof h.OomScoreAdj === 'number') spec.process.oomScoreAdj = h.OomScoreAdj;
+      const res = (linux.resources ??= {});
+      if (typeof h.MemorySwappiness === 'number' && h.MemorySwappiness >= 0) res.memory = { ...(res.memory ?? {}), swappiness: h.MemorySwappiness };
+      if (h.BlkioWeight > 0) res.blockIO = { ...(res.blockIO ?? {}), weight: h.BlkioWeight };
+      if (h.MemorySwap === -1 && res.memory) res.memory.swap = -1;
+      for (const d of (h.Devices ?? []) as { PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }[]) {
+        const st = statSync(d.PathOnHost);
+        const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
+        if (!type) throw new InvalidParameterError(`error gathering device information while adding custom device "${d.PathOnHost}": not a device node`);
+        const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
+        const minor = Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n));
+        (linux.devices ??= []).push({ path: d.PathInContainer || d.PathOnHost, type, major, minor, fileMode: st.mode & 0o777, uid: 0, gid: 0 });
+        (res.devices ??= []).push({ allow: true, type, major, minor, access: d.CgroupPermissions || 'rwm' });
+      }
+    },
+  };
+}

@@ -4,6 +4,9 @@ import { Builder, BuildStepError, type BuilderDeps, type BuildOptions } from '..
 import type { Engine } from './engine.js';
 import { boolParam, intParam, type Router } from './router.js';
 import { startJsonStream } from './server.js';
+import { distributionService } from './distribution.js';
+import { normaliseAuthConfig } from '../distribution/index.js';
+import { parseReference } from '../image/index.js';
 
 function jsonParam<T>(q: URLSearchParams, name: string): T | undefined {
   const raw = q.get(name);
@@ -23,8 +26,25 @@ function hostConfigOf(q: URLSearchParams): Record<string, unknown> {
   return h;
 }
 
+/** X-Registry-Config: base64url JSON of registry → auth config (what the docker CLI sends with a build). */
+function registryConfig(header: string | string[] | undefined): Record<string, unknown> {
+  const h = Array.isArray(header) ? header[0] : header;
+  if (!h) return {};
+  try { return JSON.parse(Buffer.from(h.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) ?? {}; } catch { return {}; }
+}
+
+/** Base images the build lacks come from the distribution service, with the credentials the client sent for their registry. */
+function pullWith(e: Engine): NonNullable<BuilderDeps['pull']> {
+  return async (ref, emit, { auths, signal }) => {
+    const domain = parseReference(ref).domain;
+    const keys = domain === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
+    const found = keys.map((k) => auths[k]).find((a) => a && typeof a === 'object');
+    await distributionService(e).pull({ fromImage: ref, auth: found ? normaliseAuthConfig(found) : {}, emit: (m) => emit(m as unknown as Record<string, unknown>), signal: signal ?? new AbortController().signal });
+  };
+}
+
 export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull'> = {}): Builder {
-  const builder = new Builder({ images: e.images, containers: e.containers, dataRoot: e.info.dataRoot, ...extra });
+  const builder = new Builder({ images: e.images, containers: e.containers, dataRoot: e.info.dataRoot, pull: pullWith(e), ...extra });
   void builder.sweep().catch(() => undefined);   // leftovers of builds a crash interrupted
 
   r.post('/build', async (req, res) => {
@@ -48,6 +68,7 @@ export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull
       networkMode: q.get('networkmode') || undefined,
       platform: q.get('platform') || undefined,
       hostConfig: hostConfigOf(q),
+      registryAuths: registryConfig(req.raw.headers['x-registry-config']),
     };
     // The response starts with the first message; an error before it is a plain HTTP error, as in dockerd.
     let send: ((msg: unknown) => void) | undefined;
@@ -55,7 +76,7 @@ export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull
     const abort = new AbortController();
     res.on('close', () => { if (!res.writableFinished) abort.abort(); });
     try {
-      await builder.build(req.raw, opts, { stream: (t) => emit({ stream: t }), aux: (a) => emit({ aux: a }) }, abort.signal);
+      await builder.build(req.raw, opts, { stream: (t) => emit({ stream: t }), aux: (a) => emit({ aux: a }), message: (m) => emit(m) }, abort.signal);
     } catch (err) {
       if (!send) {
         req.raw.resume();

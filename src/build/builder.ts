@@ -53,6 +53,8 @@ export interface BuildOptions {
   networkMode?: string;
   platform?: string;
   cacheFrom?: string[];
+  /** X-Registry-Config: registry credentials by registry, for pulls of base images. */
+  registryAuths?: Record<string, unknown>;
   /** Resource options passed on to RUN containers (HostConfig fields). */
   hostConfig?: Record<string, unknown>;
 }
@@ -61,6 +63,8 @@ export interface BuildOptions {
 export interface BuildOutput {
   stream(text: string): void;
   aux(value: unknown): void;
+  /** Other JSON messages passed through as they are (a base image's pull progress). */
+  message?(value: Record<string, unknown>): void;
 }
 
 export interface BuilderDeps {
@@ -68,7 +72,7 @@ export interface BuilderDeps {
   containers: ContainerService;
   dataRoot: string;
   /** Fetches a missing base image (the distribution client); without it a missing image is an error. */
-  pull?: (ref: string, out: BuildOutput) => Promise<void>;
+  pull?: (ref: string, emit: (message: Record<string, unknown>) => void, opts: { auths: Record<string, unknown>; signal?: AbortSignal }) => Promise<void>;
   log?: (msg: string) => void;
 }
 
@@ -329,8 +333,13 @@ class BuildRun {
     const have = this.d.images.tryResolve(ref);
     if (have && !this.opts.pull) return have.id;
     if (this.d.pull) {
-      await this.d.pull(ref, { stream: (t) => this.print(t), aux: () => undefined });
-      return this.d.images.resolve(ref).id;
+      let pullRef = ref;
+      try {
+        const parsed = parseReference(ref);
+        if (!parsed.tag && !parsed.digest) pullRef = `${ref}:latest`;   // a bare name would pull every tag
+      } catch { throw new InvalidParameterError(`invalid reference format: ${ref}`); }
+      await this.d.pull(pullRef, (m) => { if (!this.quiet) this.rawOut.message?.(m); }, { auths: this.opts.registryAuths ?? {}, signal: this.signal });
+      return this.d.images.resolve(pullRef).id;
     }
     if (have) return have.id;
     let name = ref;

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importBusybox, mountsUnder, startBerthd, type Berthd } from './helpers/berthd.js';
+import { spawnRegistry } from './registry-harness.js';
 
 const MULTI_STAGE = `# syntax=docker/dockerfile:1
 ARG BASE=busybox
@@ -303,9 +304,11 @@ describe('classic builder with the docker CLI', () => {
       ['buildkitonly', 'FROM busybox\nRUN --security=insecure true\n', /dockerfile parse error on line 2: the --security option requires BuildKit/],
       ['outside', 'FROM busybox\nCOPY ../outside /\n', /COPY failed: forbidden path outside the build context: \.\.\/outside/],
       ['nostage', 'FROM busybox AS one\nRUN true\n', /failed to reach build target two in Dockerfile/, ['--target', 'two']],
-      ['nofrom', 'FROM busybox\nCOPY --from=missingstage /x /\n', /pull access denied for missingstage/],
+      ['nostageindex', 'FROM busybox\nCOPY --from=3 /x /\n', /invalid from flag value 3: index out of bounds/],
+      // an unknown --from is an image to pull, as in Docker (from a closed loopback port here)
+      ['nofrom', 'FROM busybox\nCOPY --from=127.0.0.1:1/missingstage /x /\n', /Get "http:\/\/127\.0\.0\.1:1\/v2\/": dial tcp 127\.0\.0\.1:1: connect: connection refused/],
       ['runfails', 'FROM busybox\nRUN echo partial > /f && exit 3\n', /The command '\/bin\/sh -c echo partial > \/f && exit 3' returned a non-zero code: 3/],
-      ['noimage', 'FROM no-such-image:1\n', /No such image: no-such-image:1/],
+      ['noimage', 'FROM 127.0.0.1:1/no-such-image:1\n', /connection refused/],
     ];
     for (const [name, dockerfile, message, extra] of cases) {
       const dir = ctx('bad-' + name, { Dockerfile: dockerfile, a: 'a' });
@@ -329,6 +332,25 @@ describe('classic builder with the docker CLI', () => {
     const p = build([platform]);
     assert.notEqual(p.status, 0);
     assert.match(p.stderr + p.stdout, /linux\/arm64.*not supported/);
+  });
+
+  test('a base image missing here is pulled (from a registry on loopback), with its progress in the build output', async () => {
+    const reg = await spawnRegistry();
+    try {
+      const ref = `${reg.address}/base/bb:1`;
+      assert.equal(d.docker(['tag', 'busybox', ref]).status, 0);
+      const push = await d.dockerAsync(['push', ref]);
+      assert.equal(push.status, 0, push.stderr + push.stdout);
+      assert.equal(d.docker(['rmi', ref]).status, 0);
+      const dir = ctx('pulled-base', { Dockerfile: `FROM ${ref}\nRUN echo on a pulled base\n` });
+      const r = await buildAsync([dir]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /Step 1\/2 : FROM 127\.0\.0\.1:\d+\/base\/bb:1\n(.*\n)*.*(Pull complete|Already exists|Downloaded newer image)/);
+      assert.match(r.stdout, /\non a pulled base\n/);
+      assert.equal(d.docker(['image', 'inspect', ref]).status, 0);
+    } finally {
+      await reg.stop();
+    }
   });
 
   test('--rm=false keeps the intermediate containers, as dockerd does', () => {

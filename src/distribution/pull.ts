@@ -4,9 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import { decompressed, familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
+import { familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
 import { chainIdOf, type LayerInfo } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
@@ -241,7 +243,7 @@ async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: 
       const counter = new Transform({
         transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
       });
-      const src = images.content.read(diffIds[i]) as Readable;
+      const src = createReadStream(images.content.path(diffIds[i]), { highWaterMark: 1 << 20 });
       src.on('error', (e) => counter.destroy(e));
       src.pipe(counter);
       const info = await images.layers.unpack(parentChain, counter, diffIds[i]);
@@ -298,7 +300,7 @@ async function streamLayer(
   const hadTar = content.has(diffId);
   let info: LayerInfo;
   try {
-    info = await ingestLayer(content, layers, parent, counter, diffId);
+    info = await ingestLayer(content, layers, parent, await gunzipped(counter), diffId);
   } catch (e) {
     if (broken && !signal.aborted) return undefined;
     throw e;
@@ -347,7 +349,7 @@ async function downloadToContent(
       res.pipe(counter);
       let created = false;
       try {
-        const tar = await decompressed(counter);
+        const tar = await gunzipped(counter);
         const had = content.has(diffId);
         try {
           await content.put(tar, diffId);
@@ -375,4 +377,28 @@ async function downloadToContent(
       await new Promise((r) => setTimeout(r, attempt * 1000));
     }
   }
+}
+
+/**
+ * The layer's tar: gunzipped when the blob is gzip (whatever its media type says), in 1 MiB chunks
+ * (zlib's default 16 KiB chunks cost a write and several callbacks each downstream). zstd is refused.
+ */
+async function gunzipped(src: Readable): Promise<Readable> {
+  const first: Buffer | null = await new Promise((resolve, reject) => {
+    const done = (v: Buffer | null, e?: Error) => { src.off('readable', onReadable); src.off('end', onEnd); src.off('error', onError); if (e) reject(e); else resolve(v); };
+    const onReadable = () => { const c = src.read() as Buffer | null; if (c !== null) done(c); };
+    const onEnd = () => done(null);
+    const onError = (e: Error) => done(null, e);
+    src.on('readable', onReadable); src.on('end', onEnd); src.on('error', onError);
+  });
+  if (first === null) return src;
+  src.unshift(first);
+  if (first.length >= 4 && first.readUInt32BE(0) === 0x28b52ffd) {
+    src.destroy();
+    throw new InvalidParameterError('zstd-compressed layers are not supported');
+  }
+  if (first[0] !== 0x1f || first[1] !== 0x8b) return src;
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  src.on('error', (e) => gunzip.destroy(e));
+  return src.pipe(gunzip);
 }

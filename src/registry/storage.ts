@@ -193,12 +193,19 @@ export class RegistryStorage {
     }
   }
 
-  private lock(id: string): UploadState {
-    let s = this.uploads.get(id);
-    if (!s) { s = { busy: false, hashed: 0 }; this.uploads.set(id, s); }
-    if (s.busy) throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload', { uuid: id }, 409);
-    s.busy = true;
-    return s;
+  /**
+   * Takes an upload's write lock. A request that finds it held waits briefly: the holder may be a
+   * cut connection whose rollback is finishing (a client retrying at once must not get a 409).
+   */
+  private async lock(id: string): Promise<UploadState> {
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      let s = this.uploads.get(id);
+      if (!s) { s = { busy: false, hashed: 0 }; this.uploads.set(id, s); }
+      if (!s.busy) { s.busy = true; return s; }
+      if (Date.now() > deadline) throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload', { uuid: id }, 409);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /**
@@ -207,7 +214,7 @@ export class RegistryStorage {
    */
   async appendUpload(repo: string, id: string, body: Readable, opts: { start?: number; length?: number } = {}): Promise<UploadStatus> {
     // Lock before reading the offset, so two writers can never both append at the same place.
-    const state = this.lock(id);
+    const state = await this.lock(id);
     try {
       const offset = (await this.lockedStatus(repo, id)).offset;
       if (opts.start !== undefined && opts.start !== offset) {
@@ -273,7 +280,7 @@ export class RegistryStorage {
    * into the blob store, then links it into the repository. A wrong digest discards the upload.
    */
   async finishUpload(repo: string, id: string, d: ParsedDigest): Promise<BlobInfo> {
-    const state = this.lock(id);
+    const state = await this.lock(id);
     const dataPath = join(this.uploadDir(id), 'data');
     let known = false;
     try {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
 import { ContainerService } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
+import { RestartManager } from '../container/restart.js';
 import { ContainerMounts, VolumeService } from '../volume/index.js';
 import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
@@ -29,6 +30,7 @@ export class Daemon {
   private db?: Db;
   private networks?: NetworkService;
   engine?: Engine;
+  private restarts?: RestartManager;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -69,13 +71,16 @@ export class Daemon {
     const mounts = new ContainerMounts(volumes, this.db, {
       get: (ref) => containersRef!.get(ref), all: () => containersRef?.list() ?? [], isRunning: (id) => !!containersRef?.isRunning(id),
     });
+    const restarts = new RestartManager(this.log);
+    this.restarts = restarts;
     const containers = new ContainerService({
-      hooks: [mounts, specHardening()],
+      hooks: [mounts, specHardening(), restarts],
       db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
     containerLookup = (ref) => containers.tryGet(ref);
     containersRef = containers;
+    restarts.attach(containers);
     containers.watchExits();
     await containers.restore();
     this.engine = {
@@ -87,6 +92,7 @@ export class Daemon {
     networkRoutes(router, this.engine, networks);
     for (const h of this.opts.hosts) await this.listen(h, router);
     this.log(`API listening on ${this.opts.hosts.join(', ')}`);
+    await restarts.daemonStarted();
   }
 
   private engineId(): string {
@@ -138,6 +144,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     for (const s of this.servers) { s.close(); s.closeAllConnections?.(); }
+    this.restarts?.close();
     await this.engine?.containers.shutdown(this.opts.liveRestore);
     await this.networks?.shutdown();
     for (const h of this.opts.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });

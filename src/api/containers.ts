@@ -6,6 +6,11 @@ import type { Engine } from './engine.js';
 import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
 import { hijack } from './server.js';
 
+function olderThan(v: string, than: string): boolean {
+  const [a1, a2] = v.split('.').map(Number); const [b1, b2] = than.split('.').map(Number);
+  return a1 < b1 || (a1 === b1 && a2 < b2);
+}
+
 function labelMatch(labels: Record<string, string>, f: string): boolean {
   const i = f.indexOf('=');
   return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
@@ -69,7 +74,17 @@ export function containerRoutes(r: Router, e: Engine): void {
   r.get('/containers/:id/json', (req) => {
     const c = cs.get(req.params.id);
     const img = e.images.table.get(c.ImageId);
-    return { body: inspectShape(c, cs.dir(c.Id), img?.chainId ? e.images.layers.lowerDirs(img.chainId) : []) };
+    const body: any = inspectShape(c, cs.dir(c.Id), img?.chainId ? e.images.layers.lowerDirs(img.chainId) : []);
+    // Before API 1.44 Docker listed the short container ID among a user network's aliases; old clients
+    // (docker-compose 1.29) compare against it.
+    if (olderThan(req.apiVersion, '1.44')) {
+      for (const [net, ep] of Object.entries<any>(body.NetworkSettings?.Networks ?? {})) {
+        if (['bridge', 'host', 'none'].includes(net) || !ep) continue;
+        const short = c.Id.slice(0, 12);
+        if (!(ep.Aliases ?? []).includes(short)) ep.Aliases = [...(ep.Aliases ?? []), short];
+      }
+    }
+    return { body };
   });
 
   r.post('/containers/:id/start', async (req) => {

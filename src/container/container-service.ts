@@ -469,7 +469,8 @@ export class ContainerService {
       if (mode === 'host' || mode.startsWith('container:')) throw new InvalidParameterError('container sharing network namespace with another container or host cannot be connected to any other network');
       const eps = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
       const primary = mode === 'default' ? 'bridge' : mode;
-      if (eps[name] || (this.isRunning(c.Id) && c.NetworkSettings?.Networks?.[name]) || (!this.isRunning(c.Id) && name === primary)) {
+      // A created container may be re-joined to its primary network with new aliases (docker-compose 1.29 does this).
+      if ((this.isRunning(c.Id) && c.NetworkSettings?.Networks?.[name]) || (!this.isRunning(c.Id) && eps[name] && name !== primary)) {
         throw new ConflictError(`endpoint with name ${c.Name} already exists in network ${name}`);
       }
       if (this.isRunning(c.Id) && this.o.networking.connect) c.NetworkSettings = await this.o.networking.connect(c, name, cfg);
@@ -489,7 +490,9 @@ export class ContainerService {
       if (!attached && !force) throw new InvalidParameterError(`container ${c.Id} is not connected to network ${name}`);
       if (this.isRunning(c.Id) && this.o.networking.disconnect) c.NetworkSettings = await this.o.networking.disconnect(c, name, force);
       delete eps[name];
-      if ((c.HostConfig.NetworkMode ?? 'bridge') === name) c.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
+      // A running container leaving its primary network moves to another one; a created one keeps its
+      // mode, so connecting it again (with aliases) restores it.
+      if (this.isRunning(c.Id) && (c.HostConfig.NetworkMode ?? 'bridge') === name) c.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
       c.NetworkingConfig = { ...(c.NetworkingConfig ?? {}), EndpointsConfig: eps };
       this.save(c);
     });

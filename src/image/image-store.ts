@@ -186,7 +186,15 @@ export class ImageStore {
     this.configCache.delete(rec.id);
     this.events.emit('image', 'delete', rec.id, {});
     this.content.delete(rec.id);
-    if (!noprune) this.releaseLayers(rec.chainId);
+    if (!noprune) {
+      this.releaseLayers(rec.chainId);
+      // Untagged parents (build steps) that nothing else needs go too, as dockerd prunes them.
+      const parent = rec.parent ? this.table.get(rec.parent) : undefined;
+      if (parent && parent.repoTags.length === 0 && parent.repoDigests.length === 0
+        && !this.table.all().some((o) => o.parent === parent.id) && this.usage.containersUsing(parent.id).length === 0) {
+        out.push(...this.deleteRecord(parent, false));
+      }
+    }
     return out;
   }
 

@@ -383,16 +383,16 @@ async function downloadToContent(
  * The layer's tar: gunzipped when the blob is gzip (whatever its media type says), in 1 MiB chunks
  * (zlib's default 16 KiB chunks cost a write and several callbacks each downstream). zstd is refused.
  */
-async function gunzipped(src: Readable): Promise<Readable> {
+export async function gunzipped(src: Readable): Promise<Readable> {
   const first: Buffer | null = await new Promise((resolve, reject) => {
     const done = (v: Buffer | null, e?: Error) => { src.off('readable', onReadable); src.off('end', onEnd); src.off('error', onError); if (e) reject(e); else resolve(v); };
-    const onReadable = () => { const c = src.read() as Buffer | null; if (c !== null) done(c); };
+    // Put the chunk back in the same tick: a stream that has ended must not emit 'end' in between.
+    const onReadable = () => { const c = src.read() as Buffer | null; if (c !== null) { src.unshift(c); done(c); } };
     const onEnd = () => done(null);
     const onError = (e: Error) => done(null, e);
     src.on('readable', onReadable); src.on('end', onEnd); src.on('error', onError);
   });
   if (first === null) return src;
-  src.unshift(first);
   if (first.length >= 4 && first.readUInt32BE(0) === 0x28b52ffd) {
     src.destroy();
     throw new InvalidParameterError('zstd-compressed layers are not supported');

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGzip, deflateRawSync, constants as zc } from 'node:zlib';
 import { NotFoundError } from '../errors/index.js';
@@ -191,9 +192,9 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
   let read = 0;
   const hash = createHash('sha256');
   let size = 0;
-  const src = hasTar ? content.read(diffId) : layers.tar(chainId);
+  const src = hasTar ? createReadStream(content.path(diffId), { highWaterMark: 1 << 20 }) : layers.tar(chainId);
   const counter = new Transform({ transform(c: Buffer, _e, cb) { read += c.length; progress.update(read); cb(null, c); } });
-  const gzip = createGzip({ level: hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL, chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY });
+  const gzip = createGzip({ level: hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL, chunkSize: 1 << 20, strategy: zc.Z_DEFAULT_STRATEGY });
   const hasher = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
   const body = hasher;
   const sent = pipeline(src, counter, gzip, hasher).catch((e) => { body.destroy(e); throw e; });

@@ -80,3 +80,28 @@ test('manifests: schema 2 written like dockerd, schema 1 refused', () => {
   assert.equal(parsed.kind, 'image');
   assert.throws(() => parseManifest(Buffer.from('{"schemaVersion":1,"fsLayers":[]}'), undefined, 'old/image'), /schema 1 support has been removed/);
 });
+
+test('layer streams are gunzipped when they are gzip, passed through otherwise, however they arrive', async () => {
+  const { PassThrough } = await import('node:stream');
+  const { gzipSync } = await import('node:zlib');
+  const { randomBytes } = await import('node:crypto');
+  const { gunzipped } = await import('../../src/distribution/pull.js');
+  for (const size of [100, 20_000, 2_000_000]) {
+    for (const gz of [true, false]) {
+      const data = randomBytes(size);
+      const body = gz ? gzipSync(data) : data;
+      // Everything at once and already ended (a tiny layer), or in pieces over time.
+      for (const slow of [false, true]) {
+        const src = new PassThrough();
+        if (!slow) src.end(body);
+        else void (async () => { for (let o = 0; o < body.length; o += 65536) { src.write(body.subarray(o, o + 65536)); await new Promise((r) => setImmediate(r)); } src.end(); })();
+        const chunks: Buffer[] = [];
+        for await (const c of await gunzipped(src)) chunks.push(c as Buffer);
+        assert.ok(Buffer.concat(chunks).equals(data), `size ${size} gzip ${gz} slow ${slow}`);
+      }
+    }
+  }
+  const zstd = new PassThrough();
+  zstd.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
+  await assert.rejects(gunzipped(zstd), /zstd-compressed layers are not supported/);
+});

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import {
   readBody, type ContainerInspect, type ContainerSummary, type EngineClient, type JsonMessage,
 } from '../client/index.js';
-import { messageOf, NotFoundError } from '../errors/index.js';
+import { ConflictError, messageOf, NotFoundError } from '../errors/index.js';
 import { buildContextTar, buildQuery } from './build-context.js';
 import { serviceConfigHash } from './config-hash.js';
 import { planConvergence, projectContainers, type ExistingContainer, type PlannedAction } from './convergence.js';
@@ -212,21 +212,26 @@ export class ComposeRuntime {
 
   /** Builds or pulls what the services need, as `up` does (pull_policy, --build, --pull). */
   async ensureImages(services: string[], opts: Pick<UpOptions, 'build' | 'pull'>): Promise<void> {
-    for (const name of services) {
-      const s = this.project.services[name];
-      const ref = defaultImageName(this.project.name, s);
-      const policy = opts.pull && opts.pull !== 'policy' ? opts.pull : (s.pull_policy ?? 'missing');
-      if (s.build && opts.build !== 'never' && (opts.build === 'always' || policy === 'build' || !(await this.imageExists(ref)))) {
-        await this.build(name);
-        continue;
-      }
-      if (policy === 'always' || (['missing', 'if_not_present'].includes(policy) && !(await this.imageExists(ref)))) {
-        if (s.image) await this.pull(name);
-        continue;
-      }
-      if (!(await this.imageExists(ref))) {
-        throw new ExitError(1, `${where(this.project, name)}: image ${ref} not found${policy === 'never' ? ' (pull_policy: never)' : ''}${s.build && opts.build === 'never' ? ' and --no-build was given' : ''}`);
-      }
+    // builds one at a time (they are heavy), image checks and pulls of the others in parallel
+    const building = services.filter((n) => this.project.services[n].build && opts.build !== 'never');
+    for (const name of building) await this.ensureImage(name, opts);
+    await Promise.all(services.filter((n) => !building.includes(n)).map((n) => this.ensureImage(n, opts)));
+  }
+
+  private async ensureImage(name: string, opts: Pick<UpOptions, 'build' | 'pull'>): Promise<void> {
+    const s = this.project.services[name];
+    const ref = defaultImageName(this.project.name, s);
+    const policy = opts.pull && opts.pull !== 'policy' ? opts.pull : (s.pull_policy ?? 'missing');
+    if (s.build && opts.build !== 'never' && (opts.build === 'always' || policy === 'build' || !(await this.imageExists(ref)))) {
+      await this.build(name);
+      return;
+    }
+    if (policy === 'always' || (['missing', 'if_not_present'].includes(policy) && !(await this.imageExists(ref)))) {
+      if (s.image) await this.pull(name);
+      return;
+    }
+    if (!(await this.imageExists(ref))) {
+      throw new ExitError(1, `${where(this.project, name)}: image ${ref} not found${policy === 'never' ? ' (pull_policy: never)' : ''}${s.build && opts.build === 'never' ? ' and --no-build was given' : ''}`);
     }
   }
 
@@ -258,10 +263,15 @@ export class ComposeRuntime {
     }
     const cname = extra.containerName ?? spec.name;
     let id: string;
-    try {
-      id = (await this.client.createContainer(body, { name: cname })).Id;
-    } catch (e) {
-      throw new ExitError(1, `${where(this.project, name)}: failed to create container ${cname}: ${messageOf(e)}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        id = (await this.client.createContainer(body, { name: cname })).Id;
+        break;
+      } catch (e) {
+        // a just-removed container of the same name may still be on its way out (recreate)
+        if (e instanceof ConflictError && attempt < 20 && /already in use/.test(messageOf(e))) { await sleep(250); continue; }
+        throw new ExitError(1, `${where(this.project, name)}: failed to create container ${cname}: ${messageOf(e)}`);
+      }
     }
     this.created.containers.push(id);
     for (const ep of spec.extraNetworks) await this.client.connectNetwork(ep.network, id, ep.config);
@@ -482,11 +492,10 @@ export class ComposeRuntime {
       this.err.write(`WARN[0000] Found orphan containers ([${orphans.map((o) => o.name).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
     }
     const targets = opts.removeOrphans ? all : mine;
-    // dependents first
-    const order = this.reverseOrder();
-    const rank = (s: string) => { const i = order.indexOf(s); return i < 0 ? -1 : i; };
+    // dependents first; services at the same depth go in parallel
+    const depth = this.dependentDepth();
     const byRank = new Map<number, ExistingContainer[]>();
-    for (const c of targets) { const r = rank(c.service); byRank.set(r, [...(byRank.get(r) ?? []), c]); }
+    for (const c of targets) { const r = depth.get(c.service) ?? 0; byRank.set(r, [...(byRank.get(r) ?? []), c]); }
     for (const r of [...byRank.keys()].sort((a, b) => a - b)) {
       await Promise.all(byRank.get(r)!.map((c) => this.removeContainer(c, c.service, opts.timeout)));
     }
@@ -521,6 +530,24 @@ export class ComposeRuntime {
         }
       }
     }
+  }
+
+  /** For each service, how deep it sits below its dependents: 0 when nothing depends on it (stopped first). */
+  dependentDepth(): Map<string, number> {
+    const out = new Map<string, number>();
+    const names = Object.keys(this.project.services);
+    const visit = (n: string, seen: Set<string>): number => {
+      const known = out.get(n);
+      if (known !== undefined) return known;
+      if (seen.has(n)) return 0;
+      seen.add(n);
+      const dependents = names.filter((m) => serviceDependencies(this.project.services[m]).includes(n));
+      const d = dependents.length ? 1 + Math.max(...dependents.map((m) => visit(m, seen))) : 0;
+      out.set(n, d);
+      return d;
+    };
+    for (const n of names) visit(n, new Set());
+    return out;
   }
 
   /** Services, dependents before their dependencies. */

@@ -87,9 +87,10 @@ export class RestartManager {
     const cs = this.containers!;
     for (const c of cs.list()) {
       const p = c.HostConfig.RestartPolicy?.Name;
+      if (this.timers.has(c.Id) || this.inFlight.has(c.Id)) continue;   // an exit seen at restore: already scheduled
       if (c.State.Status === 'restarting') { c.State = { ...c.State, Status: 'exited' }; cs.table.put(c.Id, c); }
       if (c.State.Status !== 'exited' || c.State.StartedAt === ZERO_TIME || c.ManuallyStopped) continue;
-      if (p === 'always' || p === 'unless-stopped' || (p === 'on-failure' && RestartManager.shouldRestart(c, c.State.ExitCode))) {
+      if (p === 'always' || p === 'unless-stopped') {
         await cs.start(c.Id).catch((e) => this.log(`restart ${c.Id.slice(0, 12)} at daemon start: ${(e as Error).message}`));
       }
     }

@@ -40,7 +40,8 @@ describe('containers outlive a daemon crash', () => {
     assert.ok(ps.includes('ticker') && ps.includes('quiet'), ps.join(','));
     for (const n of ['ticker', 'quiet']) assert.equal(d.docker(['inspect', '-f', '{{.State.Pid}}', n]).stdout.trim(), pids[n], `${n} keeps its PID`);
     assert.equal(d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'ender']).stdout.trim(), 'exited 7');
-    await waitFor(() => d.docker(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', 'phoenix']).stdout.trim() === 'running 1', 'on-failure restarted the one that died while down');
+    await waitFor(() => d.docker(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', 'phoenix']).stdout.trim() === 'running 1', 'on-failure restarted the one that died while down')
+      .catch((e) => { throw new Error(e.message + ': ' + d.docker(['inspect', '-f', '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{.State.Error}}', 'phoenix']).stdout + d.log()); });
 
     // logs -f goes on with new lines.
     const p = spawn('docker', ['logs', '-f', '--tail', '1', 'ticker'], { env: d.env });

@@ -52,7 +52,7 @@ export function pullRoute(e: Engine, req: ApiRequest, res: ServerResponse): Prom
   if (!fromImage) throw new InvalidParameterError('invalid reference format');
   const auth = decodeAuthHeader(req.raw.headers['x-registry-auth']);
   return streamed(res, (emit, signal) => distributionService(e).pull({
-    fromImage, tag: req.query.get('tag') ?? undefined, platform: req.query.get('platform') ?? undefined, auth, emit, signal,
+    fromImage, tag: req.query.get('tag') ?? undefined, platform: req.query.get('platform') ?? undefined, allTags: true, auth, emit, signal,
   }));
 }
 

@@ -31,6 +31,11 @@ export interface PullRequest {
   fromImage: string;
   tag?: string;
   platform?: string;
+  /**
+   * A name without tag or digest: pull every tag (the Engine API's reading, `docker pull -a`).
+   * Unset, such a name means `:latest` (what programmatic callers such as the builder want).
+   */
+  allTags?: boolean;
   auth: AuthConfig;
   emit: Emit;
   /** Aborted when the client goes away. */
@@ -78,7 +83,9 @@ export function translatePullError(err: unknown, ref: Reference, client?: Regist
 }
 
 export async function pullImage(deps: DistributionDeps, req: PullRequest): Promise<void> {
-  const { ref, allTags } = pullReference(req.fromImage, req.tag);
+  const parsed = pullReference(req.fromImage, req.tag);
+  const allTags = parsed.allTags && req.allTags === true;
+  const ref = parsed.allTags && !allTags ? { ...parsed.ref, tag: 'latest' } : parsed.ref;
   const host = registryHost(ref.domain, deps.insecureRegistries);
   const client = new RegistryClient(host, req.auth, [`repository:${ref.path}:pull`]);
   if (!allTags) {

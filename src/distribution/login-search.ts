@@ -55,6 +55,8 @@ export async function searchRegistry(req: SearchRequest, insecureRegistries: str
     ? { name: DOCKER_HUB, apiHost: DOCKER_HUB_INDEX, insecure: false }
     : registryHost(index, insecureRegistries);
   const client = new RegistryClient(host, req.auth, ['registry:catalog:*']);
+  // Docker Hub's index answers searches without the v2 token dance.
+  if (index === DOCKER_HUB) client.useBase(`https://${DOCKER_HUB_INDEX}`);
   let body: Buffer;
   try {
     ({ body } = await client.fetchBytes('GET', `/v1/search?q=${encodeURIComponent(q)}&n=${limit}`));

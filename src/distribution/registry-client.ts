@@ -50,6 +50,9 @@ export class RegistryClient {
     return this.base;
   }
 
+  /** Skips the /v2/ ping: requests go to this base without credentials (Docker Hub's v1 search index). */
+  useBase(base: string): void { this.base = base; }
+
   /** GET /v2/: picks the scheme, learns the challenge and fetches credentials for the scopes. */
   async ping(): Promise<void> {
     if (this.base) return;

@@ -17,11 +17,12 @@ import { spawnRegistry, type SpawnedRegistry } from './registry-harness.js';
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-interface Fake { server: Server; address: string; blobs: Map<string, Buffer>; manifests: Map<string, Buffer> }
+interface Fake { server: Server; address: string; blobs: Map<string, Buffer>; manifests: Map<string, Buffer>; cutOnce: Map<string, number> }
 
 async function fakeRegistry(): Promise<Fake> {
   const blobs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
+  const cutOnce = new Map<string, number>();
   const server = createServer((req, res) => {
     const url = req.url ?? '';
     if (url === '/v2/') { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{}'); return; }
@@ -35,6 +36,13 @@ async function fakeRegistry(): Promise<Fake> {
     m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(url);
     if (m && blobs.has(m[2])) {
       const body = blobs.get(m[2])!;
+      if ((cutOnce.get(m[2]) ?? 0) > 0) {
+        // Half the blob, then the connection drops (a flaky network or a registry restart).
+        cutOnce.set(m[2], cutOnce.get(m[2])! - 1);
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+        res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
       res.end(body);
       return;
@@ -43,7 +51,7 @@ async function fakeRegistry(): Promise<Fake> {
     res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, address: `127.0.0.1:${(server.address() as AddressInfo).port}`, blobs, manifests };
+  return { server, address: `127.0.0.1:${(server.address() as AddressInfo).port}`, blobs, manifests, cutOnce };
 }
 
 function manifestFor(config: Buffer, layers: { digest: string; size: number }[]): Buffer {
@@ -128,6 +136,20 @@ describe('distribution: pulls verify what they download', () => {
     const r = await d.api('POST', `/v1.45/images/create?fromImage=${fake.address}/evil/img&tag=${wrong}`);
     assert.equal(r.status, 400);
     assert.match(r.json.message, new RegExp(`manifest verification failed for digest ${wrong}`));
+  });
+
+  test('downloads cut off half-way are retried', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [diffId] }, comment: 'cut' }));
+    fake.blobs.set(sha(config), config);
+    fake.blobs.set(sha(layer), layer);
+    fake.cutOnce.set(sha(layer), 2);   // the streamed attempt and the first retry are cut
+    fake.manifests.set('flaky', manifestFor(config, [{ digest: sha(layer), size: layer.length }]));
+    const r = await d.api('POST', `/v1.45/images/create?fromImage=${fake.address}/evil/img&tag=flaky`);
+    const msgs = lines(r.body);
+    assert.equal(msgs.at(-1).status, `Status: Downloaded newer image for ${fake.address}/evil/img:flaky`, r.body);
+    assert.ok(msgs.some((m) => /^Retrying in 1 second$/.test(m.status)), r.body);
+    assert.equal(fake.cutOnce.get(sha(layer)), 0);
+    assert.equal(d.docker(['inspect', '-f', '{{.Id}}', `${fake.address}/evil/img:flaky`]).stdout.trim(), sha(config));
   });
 
   test('the honest image from the same server pulls fine', async () => {

@@ -4,7 +4,7 @@
  * progress messages and its final `<tag>: digest: … size: …` line plus the aux record.
  */
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -183,39 +183,61 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
   // Without the kept tar, the layer store regenerates the exact bytes from its tar-split data.
   if (!hasTar && !layers.reproducible(chainId)) throw new Error(`layer ${diffId} cannot be pushed: its original tar is not kept`);
   const total = hasTar ? content.size(diffId) : layers.get(chainId).size;
+  const level = hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL;
+  const progress = new ProgressReporter(emit, id, 'Pushing', total);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const blob = await uploadLayerOnce(client, ref, () => (hasTar ? createReadStream(content.path(diffId), { highWaterMark: 1 << 20 }) : layers.tar(chainId)), level, progress, signal);
+      progress.update(total, true);
+      record({ ...blob, mediaType: MediaType.dockerLayerGzip });
+      statusMessage(emit, id, 'Pushed');
+      return { ...blob, mediaType: MediaType.dockerLayerGzip };
+    } catch (e) {
+      // A cut connection starts the layer over (a new upload session), as dockerd retries; registry refusals do not.
+      if (e instanceof RegistryHttpError || signal?.aborted || attempt >= 3) throw e;
+      emit({ status: `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`, progressDetail: {}, id });
+      await new Promise((r) => setTimeout(r, attempt * 1000));
+    }
+  }
+}
+
+/** One upload session: POST, PATCH with the gzip stream (hashed as it goes), PUT ?digest= to commit. */
+async function uploadLayerOnce(
+  client: RegistryClient, ref: Reference, open: () => NodeJS.ReadableStream, level: number, progress: ProgressReporter, signal?: AbortSignal,
+): Promise<{ digest: string; size: number }> {
   const start = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/`, { allow: [202] });
   let location = start.res.headers.location;
-  if (!location) throw new Error(`registry ${registry} started an upload without a Location`);
+  if (!location) throw new RegistryHttpError(502, undefined, `registry ${client.host.name} started an upload without a Location`, client.absolute(`/v2/${ref.path}/blobs/uploads/`), 'POST');
   location = new URL(location, client.absolute(`/v2/${ref.path}/blobs/uploads/`)).toString();
-  const progress = new ProgressReporter(emit, id, 'Pushing', total);
   progress.update(0, true);
   let read = 0;
   const hash = createHash('sha256');
   let size = 0;
-  const src = hasTar ? createReadStream(content.path(diffId), { highWaterMark: 1 << 20 }) : layers.tar(chainId);
+  const src = open();
   const counter = new Transform({ transform(c: Buffer, _e, cb) { read += c.length; progress.update(read); cb(null, c); } });
-  const gzip = createGzip({ level: hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL, chunkSize: 1 << 20, strategy: zc.Z_DEFAULT_STRATEGY });
+  const gzip = createGzip({ level, chunkSize: 1 << 20, strategy: zc.Z_DEFAULT_STRATEGY });
   const hasher = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
   const body = hasher;
   const sent = pipeline(src, counter, gzip, hasher).catch((e) => { body.destroy(e); throw e; });
   const abort = () => body.destroy(new Error('push cancelled'));
   signal?.addEventListener('abort', abort);
-  let patchRes;
-  try {
-    const patch = client.request('PATCH', location, { headers: { 'Content-Type': 'application/octet-stream' }, body })
-      .catch((e) => { body.destroy(e); throw e; });
-    [patchRes] = await Promise.all([patch, sent]);
-  } finally { signal?.removeEventListener('abort', abort); }
-  const patchBody = await readBody(patchRes, 1 << 20);
-  if (patchRes.statusCode !== 202 && patchRes.statusCode !== 204) throw httpError(patchRes, patchBody, location, 'PATCH');
+  const refused = (status?: number) => status !== 202 && status !== 204;
+  const patch = client.request('PATCH', location, { headers: { 'Content-Type': 'application/octet-stream' }, body }).then(
+    // An early refusal stops the stream (nobody reads it any more), so the pipeline cannot hang.
+    (res) => { if (refused(res.statusCode) && !body.writableFinished) body.destroy(new Error('upload refused')); return res; },
+    (e) => { body.destroy(e); throw e; },
+  );
+  const [patchDone, sentDone] = await Promise.allSettled([patch, sent]).finally(() => signal?.removeEventListener('abort', abort));
+  if (patchDone.status === 'rejected') { (src as Readable).destroy?.(); throw patchDone.reason; }
+  const patchRes = patchDone.value;
+  const patchBody = await readBody(patchRes, 1 << 20).catch(() => Buffer.alloc(0));
+  if (refused(patchRes.statusCode)) throw httpError(patchRes, patchBody, location, 'PATCH');
+  if (sentDone.status === 'rejected') throw sentDone.reason;
   const digest = 'sha256:' + hash.digest('hex');
   const commit = new URL(patchRes.headers.location ?? location, location);
   commit.searchParams.set('digest', digest);
   await client.fetchBytes('PUT', commit.toString(), { allow: [201] });
-  progress.update(total, true);
-  record({ digest, size, mediaType: MediaType.dockerLayerGzip });
-  statusMessage(emit, id, 'Pushed');
-  return { digest, size, mediaType: MediaType.dockerLayerGzip };
+  return { digest, size };
 }
 
 /** A small blob (the config) in one request pair: POST, then PUT ?digest= with the bytes. */

@@ -194,3 +194,82 @@ describe('distribution: concurrent pulls of one image', () => {
     assert.match(all.stdout, /Image is up to date for .*c\/app/);
   });
 });
+
+describe('distribution: pushes survive a cut connection', () => {
+  let d: Berthd;
+  let server: Server;
+  let address: string;
+  const blobs = new Map<string, Buffer>();
+  let patches = 0;
+  let cuts = 1;
+
+  before(async () => {
+    // A minimal registry whose first layer upload is cut off half-way.
+    server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => { res.writeHead(status, { 'Content-Type': 'application/json', ...headers }); res.end(JSON.stringify(body)); };
+      if (url.pathname === '/v2/') return json(200, {});
+      let m = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]+)$/.exec(url.pathname);
+      if (m && req.method === 'HEAD') { res.writeHead(blobs.has(m[2]) ? 200 : 404, { 'Content-Length': blobs.get(m[2])?.length ?? 0 }); res.end(); return; }
+      if (/^\/v2\/(.+)\/blobs\/uploads\/$/.test(url.pathname) && req.method === 'POST') {
+        req.resume();
+        return json(202, {}, { Location: `/v2/up/blobs/uploads/${Math.random().toString(36).slice(2)}`, 'Content-Length': '2' });
+      }
+      m = /^\/v2\/up\/blobs\/uploads\/(\w+)$/.exec(url.pathname);
+      if (m && req.method === 'PATCH') {
+        patches++;
+        const chunks: Buffer[] = [];
+        let got = 0;
+        req.on('data', (c: Buffer) => {
+          chunks.push(c);
+          got += c.length;
+          if (cuts > 0 && got > 100_000) { cuts--; req.socket.destroy(); }
+        });
+        req.on('end', () => { (server as any)[m![1]] = Buffer.concat(chunks); json(202, {}, { Location: url.pathname }); });
+        return;
+      }
+      if (m && req.method === 'PUT') {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const data = Buffer.concat([(server as any)[m![1]] ?? Buffer.alloc(0), ...chunks]);
+          const digest = url.searchParams.get('digest')!;
+          if (sha(data) !== digest) return json(400, { errors: [{ code: 'DIGEST_INVALID', message: 'digest did not match' }] });
+          blobs.set(digest, data);
+          json(201, {}, { Location: `/v2/x/blobs/${digest}`, 'Docker-Content-Digest': digest });
+        });
+        return;
+      }
+      if (/^\/v2\/(.+)\/manifests\/[^/]+$/.test(url.pathname) && req.method === 'PUT') {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => json(201, {}, { 'Docker-Content-Digest': sha(Buffer.concat(chunks)) }));
+        return;
+      }
+      json(404, { errors: [{ code: 'NAME_UNKNOWN', message: 'unknown' }] });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    d = await startBerthd();
+    importBusybox(d);
+  });
+  after(async () => {
+    await d?.cleanup();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  test('the layer upload starts over and the push completes', async () => {
+    assert.equal(d.docker(['tag', 'busybox', `${address}/up/app:1`]).status, 0);
+    const r = await d.api('POST', `/v1.45/images/${address}/up/app/push?tag=1`, undefined, { 'X-Registry-Auth': 'e30=' });
+    const msgs = lines(r.body);
+    assert.ok(msgs.some((m) => m.status === 'Retrying in 1 second'), r.body);
+    assert.match(msgs.at(-2).status, /^1: digest: sha256:[a-f0-9]{64} size: \d+$/, r.body);
+    assert.equal(patches, 2);
+    const diffId = sha(readFileSync(busyboxRootfs()));
+    const layerBlob = [...blobs.values()].find((b) => b[0] === 0x1f);
+    assert.ok(layerBlob, 'a gzip layer blob arrived');
+    const { gunzipSync } = await import('node:zlib');
+    assert.equal(sha(gunzipSync(layerBlob)), diffId);
+  });
+});

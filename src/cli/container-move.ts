@@ -6,7 +6,7 @@
  * back and the source left as it was.
  */
 import type { Readable } from 'node:stream';
-import { EngineClient } from '../client/index.js';
+import { EngineClient, FrameDemuxer, STREAM_STDERR } from '../client/index.js';
 
 export interface MoveReport { log(line: string): void }
 
@@ -103,14 +103,50 @@ export async function moveContainer(source: EngineClient, target: EngineClient, 
   }
 }
 
-/** Copies a volume's files through helper containers and the archive API (stopped, never started). */
+/**
+ * Copies a volume's files with two helper containers from the container's own image: `tar -c` on
+ * the source streams through attach into `tar -x` on the target (stdin), so only standard
+ * endpoints are used and the bytes never touch the client's disk.
+ */
 async function copyVolume(source: EngineClient, target: EngineClient, image: string, volume: string): Promise<void> {
-  const helper = { Image: image, Cmd: ['true'], Entrypoint: [], HostConfig: { Binds: [`${volume}:${HELPER_DIR}`], NetworkMode: 'none' } };
-  const src = await source.createContainer(helper as any, {});
-  const dst = await target.createContainer(helper as any, {});
+  const helper = (cmd: string[], stdin: boolean) => ({
+    Image: image, Entrypoint: [], Cmd: cmd, AttachStdout: true, AttachStderr: true,
+    AttachStdin: stdin, OpenStdin: stdin, StdinOnce: stdin,
+    HostConfig: { Binds: [`${volume}:${HELPER_DIR}`], NetworkMode: 'none' },
+  });
+  const src = await source.createContainer(helper(['tar', '-C', HELPER_DIR, '-cf', '-', '.'], false) as any, {});
+  const dst = await target.createContainer(helper(['tar', '-C', HELPER_DIR, '-xf', '-'], true) as any, {});
   try {
-    const { stream } = await source.getArchive(src.Id, `${HELPER_DIR}/.`);
-    await target.putArchive(dst.Id, HELPER_DIR, stream);
+    const out = await source.attachContainer(src.Id, { stdout: true, stderr: true });
+    const inp = await target.attachContainer(dst.Id, { stdin: true, stdout: true, stderr: true });
+    const dstErr: Buffer[] = [];
+    const srcErr: Buffer[] = [];
+    const dstDone = new Promise<void>((resolve) => {
+      const demux = new FrameDemuxer();
+      if (inp.head.length) for (const f of demux.push(inp.head)) if (f.stream === STREAM_STDERR) dstErr.push(f.payload);
+      inp.socket.on('data', (c: Buffer) => { for (const f of demux.push(c)) if (f.stream === STREAM_STDERR) dstErr.push(f.payload); });
+      inp.socket.on('end', () => resolve()); inp.socket.on('close', () => resolve()); inp.socket.on('error', () => resolve());
+    });
+    const srcDone = new Promise<void>((resolve, reject) => {
+      const demux = new FrameDemuxer();
+      const feed = (c: Buffer) => {
+        for (const f of demux.push(c)) {
+          if (f.stream === STREAM_STDERR) srcErr.push(f.payload);
+          else if (!inp.socket.write(f.payload)) { out.socket.pause(); inp.socket.once('drain', () => out.socket.resume()); }
+        }
+      };
+      if (out.head.length) feed(out.head);
+      out.socket.on('data', feed);
+      out.socket.on('end', () => resolve()); out.socket.on('close', () => resolve()); out.socket.on('error', reject);
+    });
+    await target.startContainer(dst.Id);
+    await source.startContainer(src.Id);
+    await srcDone;
+    (inp.socket as any).end();   // stdin EOF: tar -x finishes
+    const [sw, dw] = await Promise.all([source.waitContainer(src.Id), target.waitContainer(dst.Id)]);
+    await dstDone;
+    if ((sw as any).StatusCode !== 0) throw new Error(`reading volume ${volume} failed: ${Buffer.concat(srcErr).toString().trim()}`);
+    if ((dw as any).StatusCode !== 0) throw new Error(`writing volume ${volume} failed: ${Buffer.concat(dstErr).toString().trim()}`);
   } finally {
     await source.removeContainer(src.Id, { force: true }).catch(() => undefined);
     await target.removeContainer(dst.Id, { force: true }).catch(() => undefined);

@@ -58,6 +58,7 @@ export class ConmonRuntime {
     const child = spawn(this.cfg.conmonPath, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      cwd: s.bundle,   // conmon drops files (e.g. `oom`) in its working directory
       detached: true,
     });
     let stderr = '';

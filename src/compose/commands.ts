@@ -171,7 +171,9 @@ export async function runCommand(command: string, args: string[], ctx: CommandCo
       case 'top': {
         rt.checkServices(p.rest);
         for (const c of await rt.serviceContainers(p.rest, { running: true })) {
-          const t = await client.topContainer(c.Id);
+          const t = await client.topContainer(c.Id).catch((e: unknown) => {
+            throw new ExitError(1, `top ${containerNameOf(c)}: ${messageOf(e)}${/page not found/.test(messageOf(e)) ? ' (the engine has no GET /containers/{id}/top)' : ''}`);
+          });
           ctx.io.stdout.write(`${containerNameOf(c)}\n${table(t.Titles, t.Processes)}\n`);
         }
         return 0;

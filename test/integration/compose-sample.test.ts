@@ -125,6 +125,34 @@ describe('berth compose with the sample application', () => {
     assert.equal((await ps()).length, 3, 'the one-off containers are gone');
   });
 
+  test('port, exec -e/-w/-u, top, images, ls, pause/unpause', async () => {
+    const env = { GREETING: 'changed' };
+    const port = await compose(['port', 'web', '80'], env);
+    assert.equal(port.status, 0, port.stderr);
+    const published = (await ps()).find((c) => c.Service === 'web')!.Publishers[0].PublishedPort;
+    assert.equal(port.stdout, `0.0.0.0:${published}\n`);
+    const ex = await compose(['exec', '-T', '-e', 'X=42', '-w', '/tmp', '-u', 'nobody', 'worker', 'sh', '-c', 'echo $X $(pwd) $(id -un)'], env);
+    assert.deepEqual([ex.status, ex.stdout], [0, '42 /tmp nobody\n'], ex.stderr);
+    const code = await compose(['exec', '-T', 'worker', 'sh', '-c', 'exit 3'], env);
+    assert.equal(code.status, 3);
+    const top = await compose(['top', 'db'], env);
+    if (d.docker(['top', 'compose-sample-db-1']).status === 0) {
+      assert.match(top.stdout, /^compose-sample-db-1\n/);
+      assert.match(top.stdout, /httpd -f -p 8080/);
+    } else {
+      assert.match(top.stderr, /^top compose-sample-db-1: .*GET \/containers\/\{id\}\/top/, 'the engine has no top: said clearly');
+    }
+    const images = await compose(['images'], env);
+    assert.match(images.stdout, /^CONTAINER\s+REPOSITORY\s+TAG\s+IMAGE ID\s+SIZE$/m);
+    assert.match(images.stdout, /^compose-sample-web-1\s+compose-sample-web\s+latest\s+[a-f0-9]{12}\s/m);
+    const ls = await compose(['ls']);
+    assert.match(ls.stdout, new RegExp(`^compose-sample\\s+running\\(3\\)\\s+${sample.dir}/compose\\.yaml$`, 'm'));
+    assert.equal((await compose(['pause', 'worker'], env)).status, 0);
+    assert.equal((await ps()).find((c) => c.Service === 'worker')!.State, 'paused');
+    assert.equal((await compose(['unpause', 'worker'], env)).status, 0);
+    assert.equal((await ps()).find((c) => c.Service === 'worker')!.State, 'running');
+  });
+
   test('stop, start and restart keep the data in the named volume', async () => {
     assert.equal((await compose(['stop', '-t', '2'])).status, 0);
     assert.deepEqual((await ps()).map((c) => c.State), ['exited', 'exited', 'exited']);

@@ -12,7 +12,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-npm ci --no-audit --no-fund
+# npm ci refuses this lock: node-unix-socket lists optional platform packages the registry does not have.
+npm install --no-audit --no-fund
 npm run build
 [ -n "${BERTH_NO_START:-}" ] && exit 0
 exec ./bin/berthd "$@"

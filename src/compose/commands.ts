@@ -231,6 +231,7 @@ function upOptions(p: Parsed, extra: Partial<UpOptions> = {}): UpOptions {
     noRecreate: has(p, '--no-recreate'),
     noDeps: has(p, '--no-deps'),
     removeOrphans: has(p, '--remove-orphans'),
+    alwaysRecreateDeps: has(p, '--always-recreate-deps'),
     scale: parseScale(all(p, '--scale')),
     timeout: num(p, '--timeout'),
     ...extra,

@@ -34,6 +34,8 @@ export interface UpOptions {
   scale?: Record<string, number>;
   noStart?: boolean;
   timeout?: number;
+  /** `--always-recreate-deps`: a recreated service takes its dependents along. */
+  alwaysRecreateDeps?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -386,6 +388,7 @@ export class ComposeRuntime {
     const existing = projectContainers(this.project.name, await this.summaries());
     const plan = planConvergence(this.project, existing, {
       services, noDeps: opts.noDeps, forceRecreate: opts.forceRecreate, noRecreate: opts.noRecreate, scale: opts.scale,
+      recreateAllDependents: opts.alwaysRecreateDeps,
     });
     if (plan.orphans.length) {
       if (opts.removeOrphans) {

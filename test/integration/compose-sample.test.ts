@@ -169,6 +169,18 @@ describe('berth compose with the sample application', () => {
     assert.equal(d.docker(['volume', 'ls', '-q']).stdout.trim(), '');
   });
 
+  test('run starts the service\'s dependencies first (db healthy, web started)', async () => {
+    const r = await compose(['run', '--rm', 'worker', 'sh', '-c', 'wget -q -O- http://db:8080/boots; for i in $(seq 60); do wget -q -O- http://web/greeting && break; sleep 0.5; done']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1\nhello\n');
+    assert.match(r.stderr, /Container compose-sample-db-1 {2}Healthy/);
+    const list = await ps();
+    assert.deepEqual(list.map((c) => [c.Name, c.State]), [['compose-sample-db-1', 'running'], ['compose-sample-web-1', 'running']], 'the one-off is gone, its dependencies run');
+    const down = await compose(['down', '-v', '-t', '2']);
+    assert.equal(down.status, 0, down.stderr);
+    assert.equal(d.docker(['ps', '-aq']).stdout.trim(), '');
+  });
+
   test('foreground up: prefixed logs of every service, --exit-code-from returns that service\'s code', async () => {
     const p = tempProject({
       'compose.yaml': `services:

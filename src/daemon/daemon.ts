@@ -8,6 +8,8 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
+import { setDistributionService } from '../api/distribution.js';
+import { DistributionService } from '../distribution/index.js';
 import { ContainerService } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
 import { RestartManager } from '../container/restart.js';
@@ -29,6 +31,7 @@ export class Daemon {
   private servers: http.Server[] = [];
   private db?: Db;
   private networks?: NetworkService;
+  private distribution?: DistributionService;
   engine?: Engine;
   private restarts?: RestartManager;
   private readonly log: (msg: string) => void;
@@ -88,6 +91,8 @@ export class Daemon {
       images, archive, containers, events,
       execs: new ExecService({ containers, runtime, events, log: this.log }), volumes,
     };
+    this.distribution = new DistributionService({ images, events, dataRoot, insecureRegistries: this.opts.insecureRegistries });
+    setDistributionService(this.engine, this.distribution);
     const router = engineRouter(this.engine);
     networkRoutes(router, this.engine, networks);
     for (const h of this.opts.hosts) await this.listen(h, router);
@@ -147,6 +152,7 @@ export class Daemon {
     this.restarts?.close();
     await this.engine?.containers.shutdown(this.opts.liveRestore);
     await this.networks?.shutdown();
+    this.distribution?.flush();
     for (const h of this.opts.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });
     this.db?.close();
     rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });

@@ -16,6 +16,7 @@ export interface DaemonOptions {
   tls?: { verify: boolean; cacert?: string; cert?: string; key?: string };
   /** Plain TCP on a non-loopback address: anyone who can reach it owns the machine. */
   insecurePlainTcp: boolean;
+  insecureRegistries: string[];
 }
 
 export function parseDaemonOptions(argv: string[]): DaemonOptions {
@@ -33,6 +34,7 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
     .option('-b, --bridge <name>', 'default bridge name')
     .option('--bip <cidr>', 'default bridge address')
     .option('--default-address-pool <spec>', 'pool for user networks: base=10.10.0.0/16,size=24 (repeatable)', collect, [])
+    .option('--insecure-registry <registry>', 'registry (host[:port] or CIDR) reached over plain HTTP or with unverified TLS (repeatable)', collect, [])
     .option('--tls', 'use TLS for tcp listeners (implied by --tlsverify)', false)
     .option('--tlsverify', 'use TLS and require client certificates signed by --tlscacert', false)
     .option('--tlscacert <file>', 'CA that client certificates must be signed by')
@@ -51,6 +53,7 @@ export function parseDaemonOptions(argv: string[]): DaemonOptions {
     runtime, logLevel: o.logLevel, cgroupParent: o.cgroupParent, liveRestore: !!o.liveRestore, bridge: o.bridge, bip: o.bip,
     tls: o.tls || o.tlsverify ? { verify: !!o.tlsverify, cacert: o.tlscacert, cert: o.tlscert, key: o.tlskey } : undefined,
     insecurePlainTcp: !!o.iUnderstandPlainTcpExposesRoot,
+    insecureRegistries: o.insecureRegistry,
     defaultAddressPools: o.defaultAddressPool.length ? o.defaultAddressPool.map(parsePool) : undefined, group: o.group,
   };
 }

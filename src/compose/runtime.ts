@@ -491,10 +491,11 @@ export class ComposeRuntime {
     const all = projectContainers(this.project.name, await this.summaries());
     const mine = all.filter((c) => known.has(c.service) || c.oneoff);
     const orphans = all.filter((c) => !known.has(c.service) && !c.oneoff);
-    if (orphans.length && !opts.removeOrphans) {
+    if (orphans.length && !opts.removeOrphans && known.size) {
       this.err.write(`WARN[0000] Found orphan containers ([${orphans.map((o) => o.name).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
     }
-    const targets = opts.removeOrphans ? all : mine;
+    // `down -p NAME` without compose files: everything of the project goes
+    const targets = opts.removeOrphans || !known.size ? all : mine;
     // dependents first; services at the same depth go in parallel
     const depth = this.dependentDepth();
     const byRank = new Map<number, ExistingContainer[]>();

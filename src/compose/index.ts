@@ -33,3 +33,6 @@ export {
   planConvergence, projectContainers, desiredReplicas,
   type ConvergencePlan, type ConvergenceOptions, type PlannedAction, type ExistingContainer, type RecreateReason,
 } from './convergence.js';
+export { ComposeRuntime, splitTag, type UpOptions } from './runtime.js';
+export { LogPrinter } from './log-printer.js';
+export { buildContextTar, buildQuery } from './build-context.js';

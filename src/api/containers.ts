@@ -31,7 +31,8 @@ export function containerRoutes(r: Router, e: Engine): void {
     const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
     let list = cs.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     if (!all) list = list.filter((c) => c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting');
-    const ok = (c: ContainerRecord) => Object.entries(filters).every(([k, vals]) => !vals.length || vals.some((v) => {
+    // Values of one filter are alternatives, except labels: every label filter must match (as dockerd).
+    const ok = (c: ContainerRecord) => Object.entries(filters).every(([k, vals]) => !vals.length || (k === 'label' ? vals.every.bind(vals) : vals.some.bind(vals))((v: string) => {
       switch (k) {
         case 'status': return c.State.Status === v;
         case 'exited': return c.State.Status === 'exited' && String(c.State.ExitCode) === v;

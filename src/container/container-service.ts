@@ -30,6 +30,8 @@ export interface ContainerNetworking {
   disconnect?(c: ContainerRecord, network: string, force: boolean): Promise<Record<string, any>>;
   /** Network names, as given, must exist; resolves an ID or name to the network's name. */
   networkName?(ref: string): string;
+  /** The endpoints a container that is not running will join, in Docker's shape (no addresses yet). */
+  planned?(c: ContainerRecord): Record<string, any>;
 }
 
 /** One OCI mount for the spec. */
@@ -172,6 +174,7 @@ export class ContainerService {
     mkdirSync(join(dir, 'work'), { recursive: true });
     mkdirSync(join(dir, 'rootfs'), { recursive: true });
     writeFileSync(this.logPath(id), '');
+    c.NetworkSettings = { Networks: this.o.networking.planned?.(c) ?? {} };
     this.save(c);
     this.o.events.emit('container', 'create', id, this.attrs(c));
     return { Id: id, Warnings: [] };
@@ -476,6 +479,7 @@ export class ContainerService {
       if (this.isRunning(c.Id) && this.o.networking.connect) c.NetworkSettings = await this.o.networking.connect(c, name, cfg);
       eps[name] = cfg;
       c.NetworkingConfig = { ...(c.NetworkingConfig ?? {}), EndpointsConfig: eps };
+      if (!this.isRunning(c.Id)) c.NetworkSettings = { ...(c.NetworkSettings ?? {}), Networks: this.o.networking.planned?.(c) ?? {} };
       this.save(c);
     });
   }
@@ -494,6 +498,11 @@ export class ContainerService {
       // mode, so connecting it again (with aliases) restores it.
       if (this.isRunning(c.Id) && (c.HostConfig.NetworkMode ?? 'bridge') === name) c.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
       c.NetworkingConfig = { ...(c.NetworkingConfig ?? {}), EndpointsConfig: eps };
+      if (!this.isRunning(c.Id)) {
+        const planned = this.o.networking.planned?.(c) ?? {};
+        delete planned[name];
+        c.NetworkSettings = { ...(c.NetworkSettings ?? {}), Networks: planned };
+      }
       this.save(c);
     });
   }

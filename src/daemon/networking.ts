@@ -23,4 +23,24 @@ export class EngineNetworking implements ContainerNetworking {
   }
 
   networkName(ref: string): string { return this.networks.inspect(ref).Name; }
+
+  planned(c: ContainerRecord): Record<string, any> {
+    const mode: string = c.HostConfig.NetworkMode || 'bridge';
+    if (mode.startsWith('container:')) return {};
+    const primary = mode === 'default' ? 'bridge' : mode;
+    const eps: Record<string, any> = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
+    const names = [primary, ...Object.keys(eps).filter((n) => n !== primary)];
+    const out: Record<string, any> = {};
+    for (const n of names) {
+      let id = '';
+      try { id = this.networks.inspect(n).Id; } catch { continue; }
+      const cfg = eps[n] ?? {};
+      out[n] = {
+        IPAMConfig: cfg.IPAMConfig ?? null, Links: null, Aliases: cfg.Aliases ?? null, MacAddress: '', DriverOpts: null,
+        NetworkID: id, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0, DNSNames: null,
+      };
+    }
+    return out;
+  }
 }

@@ -1,8 +1,22 @@
-/** Container routes beyond the core: archive (docker cp). More (top, stats, pause, …) join here. */
+/**
+ * Container routes beyond the core: archive (docker cp), top, stats, pause/unpause, update,
+ * export, changes (docker diff) and commit.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ContainerArchive, type PathStat } from '../container/archive.js';
-import { InvalidParameterError } from '../errors/index.js';
+import type { ContainerRecord } from '../container/index.js';
+import { streamStats } from '../container/stats.js';
+import { ConflictError, InvalidParameterError } from '../errors/index.js';
+import { applyChanges, ingestLayer } from '../image/index.js';
+import { diffTar, tarDirectory } from '../layer/index.js';
 import type { Engine } from './engine.js';
-import { boolParam, type Router } from './router.js';
+import { boolParam, filtersParam, readJson, type Router } from './router.js';
+
+const execFileAsync = promisify(execFile);
+void filtersParam;
 
 function statHeader(s: PathStat): string { return Buffer.from(JSON.stringify(s)).toString('base64'); }
 
@@ -39,4 +53,193 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     });
     return { status: 200 };
   });
+
+  const cs = e.containers;
+  const runtime = () => (cs as any).o.runtime as { run(args: string[]): Promise<string>; pause(id: string): Promise<void>; resume(id: string): Promise<void> };
+  const mustRun = (c: ContainerRecord) => {
+    if (!cs.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
+  };
+  const cgroupOf = (c: ContainerRecord) => {
+    try { return String(JSON.parse(readFileSync(join(cs.dir(c.Id), 'config.json'), 'utf8')).linux.cgroupsPath); } catch { return ''; }
+  };
+  const attrs = (c: ContainerRecord) => ({ ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name });
+
+  r.get('/containers/:id/top', async (req) => {
+    const c = cs.get(req.params.id);
+    mustRun(c);
+    const pids = new Set((JSON.parse((await runtime().run(['ps', '--format', 'json', c.Id])) || '[]') as number[]).map(String));
+    const args = (req.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
+    let out: string;
+    try { out = (await execFileAsync('ps', args, { maxBuffer: 16 << 20 })).stdout; } catch (err) {
+      throw new InvalidParameterError(`Error running ps: ${String((err as { stderr?: string }).stderr || (err as Error).message).trim()}`);
+    }
+    const lines = out.split('\n').filter((l) => l.trim());
+    const titles = lines[0].trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw new InvalidParameterError(`Couldn't find PID field in ps output`);
+    const processes = lines.slice(1).map((l) => {
+      const f = l.trim().split(/\s+/);
+      return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
+    }).filter((f) => pids.has(f[pidCol]));
+    return { body: { Titles: titles, Processes: processes } };
+  });
+
+  r.get('/containers/:id/stats', async (req, res) => {
+    const c0 = cs.get(req.params.id);
+    const stream = boolParam(req.query, 'stream', true);
+    const oneShot = boolParam(req.query, 'one-shot');
+    if (oneShot && stream) throw new InvalidParameterError('cannot have stream=true and one-shot=true');
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    let closed = false;
+    res.on('close', () => { closed = true; });
+    await streamStats(() => {
+      const c = cs.tryGet(c0.Id) ?? c0;
+      return { id: c.Id, name: c.Name, pid: c.State.Pid, running: c.State.Status === 'running' || c.State.Status === 'paused', cgroup: cgroupOf(c) };
+    }, { stream, oneShot }, async (msg) => {
+      if (closed) return false;
+      if (!res.write(JSON.stringify(msg) + '\n')) await new Promise((r2) => res.once('drain', r2).once('close', r2));
+      return !closed;
+    }, () => closed);
+    res.end();
+  });
+
+  r.post('/containers/:id/pause', async (req) => {
+    const c = cs.get(req.params.id);
+    mustRun(c);
+    if (c.State.Status === 'paused') throw new ConflictError(`Container ${c.Id} is already paused`);
+    await runtime().pause(c.Id);
+    const cur = cs.get(c.Id); cur.State = { ...cur.State, Status: 'paused' }; cs.table.put(cur.Id, cur);
+    e.events.emit('container', 'pause', c.Id, attrs(c));
+    return undefined;
+  });
+
+  r.post('/containers/:id/unpause', async (req) => {
+    const c = cs.get(req.params.id);
+    if (c.State.Status !== 'paused') throw new ConflictError(`Container ${c.Id} is not paused`);
+    await runtime().resume(c.Id);
+    const cur = cs.get(c.Id); cur.State = { ...cur.State, Status: 'running' }; cs.table.put(cur.Id, cur);
+    e.events.emit('container', 'unpause', c.Id, attrs(c));
+    return undefined;
+  });
+
+  r.post('/containers/:id/update', async (req) => {
+    const c = cs.get(req.params.id);
+    const body = (await readJson(req.raw)) ?? {};
+    const h = { ...c.HostConfig };
+    const fields = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'KernelMemory'];
+    for (const f of fields) if (body[f] !== undefined && body[f] !== null && body[f] !== 0 && body[f] !== '') h[f] = body[f];
+    if (body.RestartPolicy?.Name !== undefined) {
+      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy '${body.RestartPolicy.Name}'`);
+      if (h.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== 'no') throw new InvalidParameterError('Restart policy cannot be updated because AutoRemove is enabled for the container');
+      h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
+    }
+    if (h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
+    if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
+    if (cs.isRunning(c.Id) && c.State.Status !== 'restarting') {
+      const a: string[] = [];
+      if (body.Memory) { a.push('--memory', String(h.Memory)); if (!body.MemorySwap && !(c.HostConfig.MemorySwap > 0)) a.push('--memory-swap', String(h.Memory * 2)); }
+      if (body.MemorySwap) a.push('--memory-swap', String(h.MemorySwap));
+      if (body.MemoryReservation) a.push('--memory-reservation', String(h.MemoryReservation));
+      if (body.NanoCpus) a.push('--cpu-period', '100000', '--cpu-quota', String(Math.round(h.NanoCpus / 1e9 * 100000)));
+      if (body.CpuQuota) a.push('--cpu-quota', String(h.CpuQuota));
+      if (body.CpuPeriod) a.push('--cpu-period', String(h.CpuPeriod));
+      if (body.CpuShares) a.push('--cpu-share', String(h.CpuShares));
+      if (body.CpusetCpus) a.push('--cpuset-cpus', String(h.CpusetCpus));
+      if (body.CpusetMems) a.push('--cpuset-mems', String(h.CpusetMems));
+      if (body.PidsLimit) a.push('--pids-limit', String(h.PidsLimit));
+      if (body.BlkioWeight) a.push('--blkio-weight', String(h.BlkioWeight));
+      if (a.length) {
+        try { await runtime().run(['update', ...a, c.Id]); } catch (err) { throw new InvalidParameterError(`Cannot update container ${c.Id}: ${(err as Error).message}`); }
+      }
+    }
+    const cur = cs.get(c.Id); cur.HostConfig = h; cs.table.put(cur.Id, cur);
+    e.events.emit('container', 'update', c.Id, attrs(c));
+    return { body: { Warnings: [] } };
+  });
+
+  r.get('/containers/:id/export', async (req, res) => {
+    const c = cs.get(req.params.id);
+    await archive.withRoot(c, async (root) => {
+      res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+      const t = tarDirectory(root, { filter: (p: string) => !/^\.?\/?(proc|sys|dev)\/./.test(p) } as any) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve) => { t.on('error', () => { res.destroy(); resolve(); }); t.pipe(res); res.on('close', resolve); res.on('finish', resolve); });
+    });
+    e.events.emit('container', 'export', c.Id, attrs(c));
+  });
+
+  r.get('/containers/:id/changes', (req) => {
+    const c = cs.get(req.params.id);
+    const img = e.images.table.get(c.ImageId);
+    const lower = img?.chainId ? e.images.layers.lowerDirs(img.chainId) : [];
+    return { body: changesOf(join(cs.dir(c.Id), 'upper'), lower, (c.Mounts ?? []).map((m) => String(m.Destination))) };
+  });
+
+  r.post('/commit', async (req) => {
+    const q = req.query;
+    const ref = q.get('container');
+    if (!ref) throw new InvalidParameterError('No container specified');
+    const c = cs.get(ref);
+    const body = (await readJson(req.raw)) ?? {};
+    const repo = q.get('repo') ?? ''; const tag = q.get('tag') ?? '';
+    const pause = boolParam(q, 'pause', true) && c.State.Status === 'running';
+    const img = e.images.table.get(c.ImageId);
+    const base = img ? await e.images.config(img.id) : undefined;
+    if (pause) await runtime().pause(c.Id).catch(() => undefined);
+    let info;
+    try {
+      info = await ingestLayer(e.images.content, e.images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, diffTar(join(cs.dir(c.Id), 'upper')));
+    } finally { if (pause) await runtime().resume(c.Id).catch(() => undefined); }
+    const cc = c.Config;
+    let config: Record<string, any> = {
+      ...(base?.config ?? {}),
+      User: cc.User, ExposedPorts: cc.ExposedPorts, Env: cc.Env, Cmd: cc.Cmd, Entrypoint: cc.Entrypoint,
+      WorkingDir: cc.WorkingDir, Labels: cc.Labels, Volumes: cc.Volumes, StopSignal: cc.StopSignal, Healthcheck: cc.Healthcheck,
+      ...Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))),
+    };
+    const changes = q.getAll('changes').flatMap((x) => x.split('\n')).filter(Boolean);
+    if (changes.length) config = applyChanges(config, changes);
+    for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
+    const now = new Date().toISOString();
+    const imageConfig = {
+      architecture: base?.architecture ?? 'amd64', os: base?.os ?? 'linux', created: now,
+      ...(q.get('author') ? { author: q.get('author') } : {}),
+      config, container: c.Id, container_config: { ...cc },
+      rootfs: { type: 'layers', diff_ids: [...(base?.rootfs?.diff_ids ?? []), info.diffId] },
+      history: [...(base?.history ?? []), { created: now, created_by: [c.Path, ...c.Args].join(' '), ...(q.get('author') ? { author: q.get('author') } : {}), ...(q.get('comment') ? { comment: q.get('comment') } : {}) }],
+      ...(q.get('comment') ? { comment: q.get('comment') } : {}),
+    };
+    const rec = await e.images.create(Buffer.from(JSON.stringify(imageConfig)), { parent: img?.id });
+    if (repo) e.images.tag(rec.id, tag ? `${repo}:${tag}` : repo);
+    e.events.emit('container', 'commit', c.Id, { ...attrs(c), comment: q.get('comment') ?? '' });
+    return { status: 201, body: { Id: rec.id } };
+  });
+}
+
+/** Mount points and files the engine itself puts in the upper dir, which `docker diff` leaves out. */
+const ENGINE_PATHS = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/dev', '/proc', '/sys', '/.dockerenv', '/sbin/docker-init']);
+
+/** `docker diff` from the upper dir: whiteouts are deletions, the rest added or changed (if a lower layer has it). */
+export function changesOf(upper: string, lower: string[], mountPoints: string[]): { Path: string; Kind: number }[] | null {
+  const out: { Path: string; Kind: number }[] = [];
+  const skip = new Set([...ENGINE_PATHS, ...mountPoints]);
+  const inLower = (p: string) => lower.some((l) => { try { lstatSync(join(l, p)); return true; } catch { return false; } });
+  const walk = (rel: string): boolean => {
+    let any = false;
+    for (const name of readdirSync(join(upper, rel)).sort()) {
+      const p = rel === '/' ? `/${name}` : `${rel}/${name}`;
+      if (skip.has(p)) continue;
+      const st = lstatSync(join(upper, p));
+      if (st.isCharacterDevice() && st.rdev === 0) { out.push({ Path: p, Kind: 2 }); any = true; continue; }
+      const existed = inLower(p);
+      if (st.isDirectory()) {
+        const idx = out.length;
+        const childChanged = walk(p);
+        if (!existed) { out.splice(idx, 0, { Path: p, Kind: 1 }); any = true; }
+        else if (childChanged || !existsSync(join(upper, p))) { out.splice(idx, 0, { Path: p, Kind: 0 }); any = true; }
+      } else { out.push({ Path: p, Kind: existed ? 0 : 1 }); any = true; }
+    }
+    return any;
+  };
+  if (existsSync(upper)) walk('/');
+  return out.length ? out.sort((a, b) => a.Path.localeCompare(b.Path)) : null;
 }

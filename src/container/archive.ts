@@ -41,7 +41,7 @@ export class ContainerArchive {
   constructor(private readonly containers: ContainerService, private readonly images: ImageStore) {}
 
   /** Runs fn with the container's root mounted (mounting a stopped container's overlay for the duration). */
-  private async withRoot<T>(c: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
+  async withRoot<T>(c: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
     const dir = this.containers.dir(c.Id);
     const rootfs = join(dir, 'rootfs');
     if (this.containers.isRunning(c.Id) || await isMounted(rootfs)) return fn(realpathSync(rootfs));

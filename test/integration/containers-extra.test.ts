@@ -1,0 +1,94 @@
+/**
+ * Observing and changing containers through the real docker CLI: top (with ps args), stats
+ * (one-shot, --no-stream, streamed), pause/unpause (freezer), update (cgroup limit and restart
+ * policy), export, diff, and commit with author, message and changes.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+
+describe('top, stats, pause, update, export, diff, commit', () => {
+  let d: Berthd;
+  let id: string;
+  before(async () => {
+    d = await startBerthd();
+    importBusybox(d);
+    const r = d.docker(['run', '-d', '--name', 'svc', '-m', '64m', 'busybox', 'sh', '-c', "trap 'exit 0' TERM; touch /newfile; rm /bin/vi; echo ready > /tmp/ready; while true; do sleep 0.1; done"]);
+    assert.equal(r.status, 0, r.stderr);
+    id = r.stdout.trim();
+    await waitFor(() => d.docker(['exec', 'svc', 'cat', '/tmp/ready']).stdout === 'ready\n', 'container ready');
+  });
+  after(async () => { await d?.cleanup(); });
+  const ok = (args: string[]) => { const r = d.docker(args); assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`); return r.stdout; };
+
+  test('top lists the container\'s processes, with ps args', () => {
+    const top = ok(['top', 'svc']);
+    assert.match(top.split('\n')[0], /UID\s+PID\s+PPID/);
+    assert.match(top, /sh -c trap/);
+    assert.ok(!top.includes('berthd'), 'only the container\'s processes');
+    assert.match(ok(['top', 'svc', 'aux']).split('\n')[0], /USER\s+PID\s+%CPU/);
+    const stopped = d.docker(['create', '--name', 'idle', 'busybox', 'true']);
+    assert.equal(stopped.status, 0);
+    assert.match(d.docker(['top', 'idle']).stderr, /is not running/);
+  });
+
+  test('stats: Docker\'s JSON shape, --no-stream table, streaming', async () => {
+    const one = await d.api('GET', `/containers/${id}/stats?stream=false&one-shot=true`);
+    assert.equal(one.status, 200);
+    for (const k of ['read', 'cpu_stats', 'precpu_stats', 'memory_stats', 'pids_stats', 'blkio_stats', 'name', 'id']) assert.ok(k in one.json, k);
+    assert.equal(one.json.memory_stats.limit, 64 * 1024 * 1024);
+    assert.ok(one.json.memory_stats.usage > 0);
+    assert.ok(one.json.pids_stats.current >= 1);
+    assert.ok(one.json.cpu_stats.cpu_usage.total_usage > 0);
+    assert.ok(one.json.cpu_stats.system_cpu_usage > 0);
+    const table = ok(['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'svc']);
+    assert.match(table, /^svc [\d.]+[KMG]iB \/ 64MiB \d+\n$/);
+    const streamed = spawnSync('timeout', ['-s', 'KILL', '3', 'docker', 'stats', '--format', '{{.Name}}', 'svc'], { env: d.env, encoding: 'utf8' });
+    assert.ok((streamed.stdout.match(/svc/g) ?? []).length >= 2, streamed.stdout);
+  });
+
+  test('pause freezes the processes, unpause thaws them', async () => {
+    ok(['pause', 'svc']);
+    assert.equal(ok(['inspect', '-f', '{{.State.Status}}', 'svc']).trim(), 'paused');
+    assert.match(ok(['ps', '--format', '{{.Status}}', '--filter', 'name=svc']), /Paused/);
+    const exec = d.docker(['exec', 'svc', 'true']);
+    assert.notEqual(exec.status, 0);
+    assert.match(exec.stderr, /paused/);
+    ok(['unpause', 'svc']);
+    assert.equal(ok(['inspect', '-f', '{{.State.Status}}', 'svc']).trim(), 'running');
+    assert.equal(ok(['exec', 'svc', 'echo', 'thawed']), 'thawed\n');
+    assert.match(d.docker(['unpause', 'svc']).stderr, /is not paused/);
+  });
+
+  test('update changes the cgroup limit and the restart policy', () => {
+    ok(['update', '--memory', '128m', '--memory-swap', '256m', '--restart', 'on-failure:3', 'svc']);
+    assert.equal(ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}', 'svc']).trim(), '134217728 on-failure 3');
+    const limit = JSON.parse(ok(['stats', '--no-stream', '--format', '{{json .}}', 'svc'])).MemUsage;
+    assert.match(limit, /128MiB/);
+    assert.match(d.docker(['update', '--memory', '1m', 'svc']).stderr, /Minimum memory limit allowed is 6MB/);
+  });
+
+  test('diff shows added, changed and deleted paths; export gives the filesystem', () => {
+    const diff = ok(['diff', 'svc']).split('\n').filter(Boolean);
+    assert.ok(diff.includes('A /newfile'), diff.join(','));
+    assert.ok(diff.includes('D /bin/vi'), diff.join(','));
+    assert.ok(diff.includes('C /bin'), diff.join(','));
+    assert.ok(!diff.some((l) => /etc\/(hosts|hostname|resolv.conf)/.test(l)), diff.join(','));
+    const list = spawnSync('sh', ['-c', 'docker export svc | tar t'], { env: d.env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(list.status, 0, list.stderr);
+    assert.ok(list.stdout.split('\n').includes('newfile'));
+    assert.ok(list.stdout.split('\n').includes('bin/sh'));
+    assert.ok(!list.stdout.split('\n').includes('bin/vi'));
+  });
+
+  test('commit makes an image from the changes, with author, message and --change', () => {
+    const img = ok(['commit', '-a', 'Ada <ada@example.com>', '-m', 'with newfile', '-c', 'ENV FOO=bar', '-c', 'CMD ["sh", "-c", "echo $FOO"]', 'svc', 'committed:v1']).trim();
+    assert.match(img, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(ok(['run', '--rm', 'committed:v1']), 'bar\n');
+    assert.equal(ok(['run', '--rm', 'committed:v1', 'sh', '-c', 'ls /newfile; ls /bin/vi 2>&1 || true']), '/newfile\nls: /bin/vi: No such file or directory\n');
+    assert.equal(ok(['inspect', '-f', '{{.Author}}|{{.Comment}}|{{len .RootFS.Layers}}', 'committed:v1']).trim(), 'Ada <ada@example.com>|with newfile|2');
+    assert.match(ok(['history', '--format', '{{.Comment}}', 'committed:v1']), /with newfile/);
+    assert.equal(ok(['inspect', '-f', '{{.State.Status}}', 'svc']).trim(), 'running', 'unpaused after commit');
+  });
+});

@@ -13,6 +13,7 @@ import { DistributionService } from '../distribution/index.js';
 import { ContainerService } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
 import { RestartManager } from '../container/restart.js';
+import { HealthMonitor } from '../container/health.js';
 import { ContainerMounts, VolumeService } from '../volume/index.js';
 import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
@@ -34,6 +35,7 @@ export class Daemon {
   private distribution?: DistributionService;
   engine?: Engine;
   private restarts?: RestartManager;
+  private health?: HealthMonitor;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -75,21 +77,26 @@ export class Daemon {
       get: (ref) => containersRef!.get(ref), all: () => containersRef?.list() ?? [], isRunning: (id) => !!containersRef?.isRunning(id),
     });
     const restarts = new RestartManager(this.log);
+    const health = new HealthMonitor(events, this.log);
+    this.health = health;
     this.restarts = restarts;
     const containers = new ContainerService({
-      hooks: [mounts, specHardening(), restarts],
+      hooks: [mounts, specHardening(), restarts, health],
       db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
     containerLookup = (ref) => containers.tryGet(ref);
     containersRef = containers;
     restarts.attach(containers);
+    const execs = new ExecService({ containers, runtime, events, log: this.log });
+    health.attach(containers, execs);
     containers.watchExits();
     await containers.restore();
+    health.resume();
     this.engine = {
       info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
       images, archive, containers, events,
-      execs: new ExecService({ containers, runtime, events, log: this.log }), volumes,
+      execs, volumes,
     };
     this.distribution = new DistributionService({ images, events, dataRoot, insecureRegistries: this.opts.insecureRegistries });
     setDistributionService(this.engine, this.distribution);
@@ -150,6 +157,7 @@ export class Daemon {
   async stop(): Promise<void> {
     for (const s of this.servers) { s.close(); s.closeAllConnections?.(); }
     this.restarts?.close();
+    this.health?.close();
     await this.engine?.containers.shutdown(this.opts.liveRestore);
     await this.networks?.shutdown();
     this.distribution?.flush();

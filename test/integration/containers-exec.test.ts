@@ -45,7 +45,7 @@ describe('docker exec', () => {
     assert.equal(env.stdout, 'hello there\n/tmp\n1000\n1000\n');
     const unknownUser = d.docker(['exec', '-u', 'nobody-here', 'box', 'true']);
     assert.notEqual(unknownUser.status, 0);
-    assert.match(unknownUser.stderr, /unable to find user nobody-here/);
+    assert.match(unknownUser.stdout + unknownUser.stderr, /unable to find user nobody-here/);
   });
 
   test('exec -d runs in the background; the exec inspect shows Running, Pid and ExitCode', async () => {

@@ -1,6 +1,6 @@
 /** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
 import { InvalidParameterError, NotModifiedError } from '../errors/index.js';
-import { dockerTimestamp, frame, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
+import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
 import { parseTimeArg } from '../events/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
@@ -150,7 +150,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     if (logs) {
       const ac = new AbortController();
       await readLogs(cs.logPath(c.Id), { stdout, stderr, follow: false }, (batch) => {
-        for (const en of batch) raw.output.write(tty ? en.data : frame(en.stream === 'stderr' ? 2 : 1, en.data));
+        raw.output.write(encodeLogBatch(batch, { tty, timestamps: false }));
       }, { stopped: () => true, signal: ac.signal });
     }
     if (!stream) { raw.end(); return; }
@@ -191,12 +191,8 @@ export function containerRoutes(r: Router, e: Engine): void {
     res.on('close', () => ac.abort());
     let unsubscribe: (() => void) | undefined;
     await readLogs(cs.logPath(c.Id), { stdout, stderr, sinceNs, untilNs, tail, follow }, async (batch) => {
-      const parts: Buffer[] = [];
-      for (const en of batch) {
-        const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(en.time) + ' '), en.data]) : en.data;
-        parts.push(tty ? data : frame(en.stream === 'stderr' ? 2 : 1, data));
-      }
-      if (!res.write(Buffer.concat(parts))) await new Promise((r) => res.once('drain', r).once('close', r));
+      const buf = encodeLogBatch(batch, { tty, timestamps });
+      if (!res.write(buf)) await new Promise((r) => res.once('drain', r).once('close', r));
     }, { stopped: () => !cs.isRunning(c.Id), signal: ac.signal, onStop: (fn) => { unsubscribe = cs.onStop(c.Id, fn); } });
     unsubscribe?.();
     res.end();

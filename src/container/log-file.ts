@@ -5,7 +5,25 @@
  */
 import { createReadStream, existsSync, promises as fsp, watch } from 'node:fs';
 
-export interface LogEntry { stream: 'stdout' | 'stderr'; time: string; data: Buffer }
+/** One log record: a view into the file's bytes, decoded only when asked (200k-line reads stay cheap). */
+export class LogEntry {
+  constructor(
+    readonly stream: 'stdout' | 'stderr',
+    private readonly line: Buffer,
+    private readonly timeEnd: number,
+    readonly textStart: number,
+    readonly partial: boolean,
+  ) {}
+  get time(): string { return this.line.toString('latin1', 0, this.timeEnd); }
+  get text(): Buffer { return this.line.subarray(this.textStart); }
+  /** The bytes as the container wrote them (a full line gets its newline back). */
+  get data(): Buffer { return this.partial ? this.text : Buffer.concat([this.text, NL]); }
+  get size(): number { return this.line.length - this.textStart + (this.partial ? 0 : 1); }
+  /** Docker's timestamp prefix, `2026-…Z `. */
+  timestampPrefix(): string { return dockerTimestamp(this.time) + ' '; }
+}
+
+const NL = Buffer.from('\n');
 
 export interface LogQuery {
   stdout: boolean; stderr: boolean;
@@ -48,12 +66,35 @@ class LineParser {
     const s2 = l.indexOf(32, s1 + 1);
     const s3 = l.indexOf(32, s2 + 1);
     if (s1 < 0 || s2 < 0) return;
-    const stream = l.subarray(s1 + 1, s2).toString() === 'stderr' ? 'stderr' : 'stdout';
-    const flag = s3 < 0 ? 'F' : String.fromCharCode(l[s2 + 1]);
-    const text = s3 < 0 ? Buffer.alloc(0) : l.subarray(s3 + 1);
-    const data = flag === 'P' ? Buffer.from(text) : Buffer.concat([text, Buffer.from('\n')]);
-    this.onEntry({ stream, time: l.subarray(0, s1).toString(), data });
+    const stream = l[s1 + 1] === 0x73 && l[s1 + 4] === 0x65 ? 'stderr' : 'stdout';   // "stderr" vs "stdout"
+    const partial = s3 >= 0 && l[s2 + 1] === 0x50;   // 'P'
+    this.onEntry(new LogEntry(stream, l, s1, s3 < 0 ? l.length : s3 + 1, partial));
   }
+}
+
+/**
+ * Encodes a batch for the wire in one buffer: Docker's 8-byte frames without a TTY, raw bytes
+ * with one; optionally each record prefixed with its timestamp.
+ */
+export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean }): Buffer {
+  let total = 0;
+  const prefixes = opts.timestamps ? batch.map((e) => Buffer.from(e.timestampPrefix(), 'latin1')) : undefined;
+  for (let i = 0; i < batch.length; i++) total += batch[i].size + (opts.tty ? 0 : 8) + (prefixes ? prefixes[i].length : 0);
+  const out = Buffer.allocUnsafe(total);
+  let o = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i];
+    const len = e.size + (prefixes ? prefixes[i].length : 0);
+    if (!opts.tty) {
+      out[o] = e.stream === 'stderr' ? 2 : 1; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 0;
+      out.writeUInt32BE(len, o + 4);
+      o += 8;
+    }
+    if (prefixes) { prefixes[i].copy(out, o); o += prefixes[i].length; }
+    o += e.text.copy(out, o);
+    if (!e.partial) out[o++] = 10;
+  }
+  return out;
 }
 
 function matches(e: LogEntry, q: LogQuery): boolean {

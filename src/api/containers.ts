@@ -76,6 +76,8 @@ export function containerRoutes(r: Router, e: Engine): void {
     const c = cs.get(req.params.id);
     const img = e.images.table.get(c.ImageId);
     const body: any = inspectShape(c, cs.dir(c.Id), img?.chainId ? e.images.layers.lowerDirs(img.chainId) : []);
+    const execIds = e.execs?.idsOf(c.Id) ?? [];
+    body.ExecIDs = execIds.length ? execIds : null;
     // Before API 1.44 Docker listed the short container ID among a user network's aliases; old clients
     // (docker-compose 1.29) compare against it.
     if (olderThan(req.apiVersion, '1.44')) {

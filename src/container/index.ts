@@ -1,5 +1,5 @@
 export { ContainerService, mergeConfig, normaliseSignal } from './container-service.js';
-export type { ContainerNetworking, ContainerServiceOptions } from './container-service.js';
+export type { ContainerNetworking, ContainerServiceOptions, ContainerHooks } from './container-service.js';
 export type { ContainerRecord, ContainerState, ContainerStatus } from './types.js';
 export { listShape, inspectShape, humanStatus, humanDuration } from './shapes.js';
 export { readLogs, frame, dockerTimestamp, encodeLogBatch, LogEntry } from './log-file.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
 import { setDistributionService } from '../api/distribution.js';
 import { DistributionService } from '../distribution/index.js';
-import { ContainerService } from '../container/index.js';
+import { ContainerService, type ContainerHooks } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
 import { RestartManager } from '../container/restart.js';
 import { HealthMonitor } from '../container/health.js';
@@ -80,8 +80,9 @@ export class Daemon {
     const health = new HealthMonitor(events, this.log);
     this.health = health;
     this.restarts = restarts;
+    const hooks: ContainerHooks[] = [mounts, specHardening(), restarts, health];
     const containers = new ContainerService({
-      hooks: [mounts, specHardening(), restarts, health],
+      hooks,
       db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
@@ -89,6 +90,7 @@ export class Daemon {
     containersRef = containers;
     restarts.attach(containers);
     const execs = new ExecService({ containers, runtime, events, log: this.log });
+    hooks.push({ removed: async (c) => execs.forgetContainer(c.Id) });
     health.attach(containers, execs);
     containers.watchExits();
     await containers.restore();

@@ -3,6 +3,7 @@
  * with the docker CLI's meaning of DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
  */
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidParameterError } from '../errors/index.js';
@@ -120,5 +121,15 @@ export function resolveEndpoint(opts: EndpointOptions = {}, env: NodeJS.ProcessE
     if (explicitCert) throw e;
     delete tls.cert; delete tls.key;
   }
+  if (tls.cert) checkValidity(tls.cert, certPath);
   return { ...endpoint, tls };
+}
+
+/** A client certificate outside its validity period would only make the daemon drop the handshake: say why. */
+function checkValidity(pem: Buffer, path: string): void {
+  let cert: X509Certificate;
+  try { cert = new X509Certificate(pem); } catch { throw new InvalidParameterError(`could not parse TLS certificate "${path}"`); }
+  const now = Date.now();
+  if (Date.parse(cert.validTo) < now) throw new InvalidParameterError(`TLS certificate "${path}" expired on ${new Date(cert.validTo).toISOString()}`);
+  if (Date.parse(cert.validFrom) > now) throw new InvalidParameterError(`TLS certificate "${path}" is not valid before ${new Date(cert.validFrom).toISOString()}`);
 }

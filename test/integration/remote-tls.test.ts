@@ -82,6 +82,10 @@ describe('TCP with mutual TLS', () => {
     assert.match(other.stderr, /certificate|tls|handshake|bad/i);
     const expired = dockerTcp(['--tlsverify', '--tlscacert', join(pki, 'good-ca.pem'), '--tlscert', join(pki, 'old-client.pem'), '--tlskey', join(pki, 'old-client-key.pem'), 'version']);
     assert.notEqual(expired.status, 0);
+    // berth says why before dialling.
+    const berthExpired = spawnSync(process.execPath, [join(repoRoot, 'bin', 'berth'), '-H', `tcp://127.0.0.1:${port}`, '--tlsverify', '--tlscacert', join(pki, 'good-ca.pem'), '--tlscert', join(pki, 'old-client.pem'), '--tlskey', join(pki, 'old-client-key.pem'), 'version'], { encoding: 'utf8', env: { ...process.env, BERTH_DIST: distDir }, timeout: 30_000 });
+    assert.notEqual(berthExpired.status, 0);
+    assert.match(berthExpired.stderr, /TLS certificate ".*old-client\.pem" (expired on|is not valid before)/);
     // Plain HTTP against the TLS port gets nothing useful either.
     const plain = dockerTcp(['version']);
     assert.notEqual(plain.status, 0);

@@ -40,7 +40,16 @@ if [ -z "${NO_REFERENCE:-}" ]; then
   fi
 fi
 
-# 4. Side by side, and the ratios the issues set as targets.
+# 4. Subsystem benchmarks (each prints its own table): registry/pull/push, builder, compose, Hub.
+if [ -z "${ENGINE_ONLY:-}" ]; then
+  REF=""; [ -S /run/reference-docker.sock ] && REF=unix:///run/reference-docker.sock
+  echo; echo "## Distribution (push/pull, berth registry vs docker-registry)"; REFERENCE_DOCKER_HOST=$REF node scripts/bench-distribution.mjs || true
+  echo; echo "## Builder (cold and cached)"; node scripts/bench-build.mjs || true
+  echo; echo "## Compose (10 services, berth compose vs docker-compose 1.29)"; node scripts/bench-compose.mjs || true
+  echo; echo "## Hub (token + blob HEAD rate, search page)"; node --test dist/test/bench/hub.bench.js || true
+fi
+
+# 5. Side by side, and the ratios the issues set as targets.
 files=$(ls "$OUTROOT"/floor/results.tsv "$OUTROOT"/berth-run/results.tsv "$OUTROOT"/reference-run/results.tsv 2>/dev/null)
 echo; echo "## Medians (ms unless stated) — $OUTROOT"
 FIELD=median bash "$TOOLS/compare.sh" $files | tee "$OUTROOT/compare.md"

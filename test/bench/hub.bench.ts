@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { HubStore } from '../../src/hub/index.js';
-import { basic, pushImage, spawnHub, type SpawnedHub } from './hub-harness.js';
+import { basic, pushImage, spawnHub, type SpawnedHub } from '../integration/hub-harness.js';
 
 const alice = { user: 'alice', password: 'alice-password-1' };
 let hub: SpawnedHub;

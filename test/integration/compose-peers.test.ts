@@ -1,14 +1,14 @@
 /**
  * berth compose beside its peers: Debian's docker-compose 1.29 (Python) against the same berthd — each sees the
  * other's projects through docker compose's labels — and the docker CLI running berth compose as its compose
- * plugin (DOCKER_CONFIG/cli-plugins/docker-compose). Also the sample against a real dockerd when one answers.
+ * plugin (DOCKER_CONFIG/cli-plugins/docker-compose).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiCall, importBusybox, repoRoot, startBerthd, type Berthd } from './helpers/berthd.js';
+import { importBusybox, repoRoot, startBerthd, type Berthd } from './helpers/berthd.js';
 import { berthCompose, composeEnv, runProcess, sampleCopy, tempProject } from './compose-harness.js';
 
 const DOCKER_COMPOSE_V1 = '/usr/bin/docker-compose';
@@ -108,29 +108,6 @@ describe('berth compose and its peers', () => {
     } finally {
       rmSync(config, { recursive: true, force: true });
       p.cleanup();
-    }
-  });
-});
-
-describe('berth compose against a real dockerd', async () => {
-  const socket = '/var/run/docker.sock';
-  // the sample runs busybox with pull_policy: never: only a dockerd that has it will do
-  const real = existsSync(socket) && await apiCall(socket, 'GET', '/images/busybox/json').then((r) => r.status === 200).catch(() => false);
-  test('brings the sample up (--wait) and down -v', { skip: !real && 'no dockerd with busybox at /var/run/docker.sock' }, async () => {
-    const sample = sampleCopy();
-    const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, NO_COLOR: '1' } as NodeJS.ProcessEnv;
-    const compose = (args: string[]) => runProcess(process.execPath, [join(repoRoot, 'bin', 'berth'), 'compose', '-p', `berth-it-${process.pid}`, ...args], {
-      cwd: sample.dir, env: { ...env, BERTH_DIST: composeEnv({ env: {} } as Berthd).BERTH_DIST },
-    });
-    try {
-      const up = await compose(['up', '-d', '--wait']);
-      assert.equal(up.status, 0, up.stderr);
-      const r = await compose(['exec', '-T', 'worker', 'wget', '-q', '-O-', 'http://web/greeting']);
-      assert.equal(r.stdout, 'hello\n', r.stderr);
-    } finally {
-      const down = await compose(['down', '-v', '--rmi', 'local', '-t', '1']);
-      assert.equal(down.status, 0, down.stderr);
-      sample.cleanup();
     }
   });
 });

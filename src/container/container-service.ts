@@ -135,7 +135,7 @@ export class ContainerService {
   async create(body: Record<string, any>, nameParam?: string | null): Promise<{ Id: string; Warnings: string[] }> {
     if (!body || typeof body !== 'object') throw new InvalidParameterError('invalid JSON: empty body');
     const imageRef = body.Image;
-    if (!imageRef || typeof imageRef !== 'string') throw new InvalidParameterError('No command specified'.replace('No command specified', 'config cannot be empty in order to create a container'));
+    if (!imageRef || typeof imageRef !== 'string') throw new InvalidParameterError('config cannot be empty in order to create a container');
     const image = this.o.images.resolve(imageRef);
     const imageConfig = (await this.o.images.config(image.id)).config ?? {};
     const hostConfig: Record<string, any> = { ...(body.HostConfig ?? {}) };

@@ -3,13 +3,11 @@
  * src/registry with the Hub's Authorizer), the token endpoint (/token), Docker's search API
  * (/v1/search) and the web interface (everything else).
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createRegistryHandler, parseScope, RegistryStorage, signToken, type Access, type RegistryEvent, type TokenKey } from '../registry/index.js';
+import { createRegistryHandler, listenHttp, parseScope, RegistryStorage, signToken, type Access, type RegistryEvent, type TokenKey } from '../registry/index.js';
 import { HubStore, type Repo, type User, type Visibility } from './db.js';
 import { canSee, clientIp, CredentialChecker, grant, HubAuthorizer, LoginLimiter, RateLimitedError } from './access.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -203,18 +201,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     web.handle(req, res).catch(fail);
   };
 
-  const server: Server = opts.tls
-    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server
-    : createHttpServer(handler);
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const { server, port, hostPart } = await listenHttp(handler, { host, port: opts.port, tls: opts.tls });
   listenAddress = `${hostPart}:${port}`;
   const purge = setInterval(() => { storage.purgeStaleUploads(24 * 3600_000).catch(() => undefined); }, 10 * 60_000);
   purge.unref();

@@ -2,10 +2,10 @@
  * berth's registry: an OCI distribution registry server. Public surface for bin/berth-registry,
  * the Hub (which plugs its own Authorizer in) and tests.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
 import { createRegistryHandler, type RegistryEvent } from './server.js';
+import { listenHttp } from './listen.js';
+export { listenHttp } from './listen.js';
 import { RegistryStorage } from './storage.js';
 import { HtpasswdAuthorizer, HtpasswdFile, TokenAuthorizer, TokenIssuer, type Authorizer, type GrantPolicy, type TokenKey } from './auth.js';
 
@@ -95,19 +95,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     storage, authorizer, tokenIssuer, tokenPath, deleteEnabled: opts.deleteEnabled, accessLog: opts.accessLog, onEvent: opts.onEvent,
     log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
   });
-  const server: Server = opts.tls
-    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server
-    : createHttpServer(handler);
-  // Large uploads can take long: no overall request timeout; idle keep-alive connections are reaped.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const { server, port, hostPart } = await listenHttp(handler, { host, port: opts.port, tls: opts.tls });
   const url = `${scheme}://${hostPart}:${port}`;
   const expiry = opts.uploadExpiryMs ?? 24 * 60 * 60_000;
   const purge = setInterval(() => { storage.purgeStaleUploads(expiry).catch(() => undefined); }, Math.min(expiry, 10 * 60_000));

@@ -26,6 +26,7 @@ BPID=$!
 for _ in $(seq 1 100); do curl -fsS --unix-socket "$B/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 DOCKER_HOST=unix://$B/d.sock ENGINE_PID=$BPID OUT=$OUTROOT/berth-run REGISTRY_BIN=${REGISTRY_BIN:-/usr/bin/docker-registry} \
   bash "$TOOLS/engine-bench.sh" berthd || true
+DOCKER_HOST=unix://$B/d.sock bash scripts/bench-exec.sh berthd | tee "$OUTROOT/exec-berthd.tsv" || true
 kill -TERM $BPID; wait $BPID 2>/dev/null
 grep -o " $B[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 rm -rf "$B/data" "$B/exec"
@@ -34,6 +35,7 @@ rm -rf "$B/data" "$B/exec"
 if [ -z "${NO_REFERENCE:-}" ]; then
   if bash "$TOOLS/start-reference-dockerd.sh" > "$OUTROOT/refd.log" 2>&1; then
     DOCKER_HOST=unix:///run/reference-docker.sock OUT=$OUTROOT/reference-run bash "$TOOLS/engine-bench.sh" dockerd || true
+    DOCKER_HOST=unix:///run/reference-docker.sock bash scripts/bench-exec.sh dockerd | tee "$OUTROOT/exec-dockerd.tsv" || true
     bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true
   else
     echo "reference dockerd could not start (see $OUTROOT/refd.log): ratios against it are omitted"

@@ -127,7 +127,8 @@ export function mountsUnder(dir: string): string[] {
 
 export function apiCall(socket: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: string; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, method, path, headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers } }, (res) => {
+    // agent: false — a kept-alive socket the daemon has already timed out would fail the write (EPIPE).
+    const req = request({ socketPath: socket, agent: false, method, path, headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

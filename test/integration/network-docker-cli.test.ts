@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -154,5 +154,6 @@ test('docker CLI: 50 run --rm cycles leave nothing behind; a published port surv
   } finally {
     d1.docker(['rm', '-f', 'keep']);
     await d1.cleanup();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -44,6 +44,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { dataRoot, execRoot } = this.opts;
+    for (const h of this.opts.hosts) this.listenerPlan(h);
     for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime')]) mkdirSync(d, { recursive: true, mode: 0o711 });
     this.lockPidfile();
     const conmon = findBinary('conmon');
@@ -127,31 +128,35 @@ export class Daemon {
     writeFileSync(p, String(process.pid));
   }
 
+  /** Checks a listener address and its TLS material; done before anything starts, so a bad flag leaves nothing behind. */
+  private listenerPlan(host: string): { kind: 'unix'; path: string } | { kind: 'tcp'; hostname: string; port: number; tls?: ReturnType<typeof readTlsFiles> } {
+    if (host.startsWith('unix://')) return { kind: 'unix', path: host.slice('unix://'.length) };
+    if (!host.startsWith('tcp://')) throw new Error(`invalid host ${host}: expected unix:///path or tcp://host:port`);
+    let u: URL;
+    try { u = new URL(host); } catch { throw new Error(`invalid host ${host}: expected tcp://ADDRESS:PORT`); }
+    const hostname = u.hostname.replace(/^\[|\]$/g, '');
+    const loopback = /^(127\.|localhost$|::1$)/.test(hostname);
+    const tls = this.opts.tls;
+    if (!tls && !loopback && !this.opts.insecurePlainTcp) {
+      throw new Error(`refusing to listen on ${host} without TLS: use --tlsverify with --tlscacert/--tlscert/--tlskey (or, knowingly, --i-understand-plain-tcp-exposes-root)`);
+    }
+    return { kind: 'tcp', hostname, port: Number(u.port || (tls ? 2376 : 2375)), tls: tls ? readTlsFiles(tls) : undefined };
+  }
+
   private async listen(host: string, router: ReturnType<typeof engineRouter>): Promise<void> {
     const debug = this.opts.logLevel === 'debug' ? this.log : undefined;
+    const plan = this.listenerPlan(host);
     let server: http.Server;
-    if (host.startsWith('unix://')) {
+    if (plan.kind === 'unix') {
       server = createApiServer(router, { log: this.log, debug });
-      const path = host.slice('unix://'.length);
-      mkdirSync(join(path, '..'), { recursive: true });
-      rmSync(path, { force: true });
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
-      chmodSync(path, 0o660);
-    } else if (host.startsWith('tcp://')) {
-      let u: URL;
-      try { u = new URL(host); } catch { throw new Error(`invalid host ${host}: expected tcp://ADDRESS:PORT`); }
-      const hostname = u.hostname.replace(/^\[|\]$/g, '');
-      const loopback = /^(127\.|localhost$|::1$)/.test(hostname);
-      const tls = this.opts.tls;
-      if (!tls && !loopback && !this.opts.insecurePlainTcp) {
-        throw new Error(`refusing to listen on ${host} without TLS: use --tlsverify with --tlscacert/--tlscert/--tlskey (or, knowingly, --i-understand-plain-tcp-exposes-root)`);
-      }
-      server = createApiServer(router, { log: this.log, debug, tls: tls ? readTlsFiles(tls) : undefined });
-      const port = Number(u.port || (tls ? 2376 : 2375));
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, hostname, () => resolve()); });
-      if (!tls) this.log(`WARNING: API served over plain TCP on ${host}: unencrypted and unauthenticated`);
+      mkdirSync(join(plan.path, '..'), { recursive: true });
+      rmSync(plan.path, { force: true });
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(plan.path, () => resolve()); });
+      chmodSync(plan.path, 0o660);
     } else {
-      throw new Error(`invalid host ${host}: expected unix:///path or tcp://host:port`);
+      server = createApiServer(router, { log: this.log, debug, tls: plan.tls });
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(plan.port, plan.hostname, () => resolve()); });
+      if (!plan.tls) this.log(`WARNING: API served over plain TCP on ${host}: unencrypted and unauthenticated`);
     }
     this.servers.push(server);
   }

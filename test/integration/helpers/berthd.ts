@@ -85,6 +85,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
       if (leaked.length) process.stderr.write(`berthd test harness: removed leaked netns ${leaked.join(' ')}\n`);
       cleanupDir(dir, cgroupParent, opts.keep);
       spawnSync('ip', ['link', 'del', bridge]);
+      removeChains(createHash('sha256').update(execRoot).digest('hex').slice(0, 6).toUpperCase());
     },
   };
   const deadline = Date.now() + 20_000;
@@ -109,6 +110,22 @@ export function cleanupDir(dir: string, cgroupParent?: string, keepDir = false):
     }
   }
   if (!keepDir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes the iptables chains (BERTH-<tag>-…) a daemon kept because containers were left running at its stop. */
+export function removeChains(tag: string): void {
+  for (const table of ['filter', 'nat']) {
+    const dump = spawnSync('iptables-save', ['-t', table], { encoding: 'utf8' }).stdout ?? '';
+    const prefix = `BERTH-${tag}-`;
+    const chains = dump.split('\n').filter((l) => l.startsWith(`:${prefix}`)).map((l) => l.slice(1).split(' ')[0]);
+    if (!chains.length) continue;
+    for (const line of dump.split('\n')) {
+      const m = /^-A (\S+) (.*)$/.exec(line);
+      if (m && !m[1].startsWith(prefix) && chains.some((c) => m[2].includes(`-j ${c}`))) spawnSync('iptables', ['-t', table, '-D', m[1], ...m[2].split(' ')]);
+    }
+    for (const c of chains) spawnSync('iptables', ['-t', table, '-F', c]);
+    for (const c of chains) spawnSync('iptables', ['-t', table, '-X', c]);
+  }
 }
 
 /** Processes whose command line names dir (conmon monitors of this daemon). */

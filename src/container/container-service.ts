@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
-import { diffTar, mountOverlay, unmount, unpackTar } from '../layer/index.js';
+import { diffTar, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -204,13 +204,21 @@ export class ContainerService {
     let pending: AttachSession[] = [];
     const hooks = this.o.hooks ?? [];
     try {
-      await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
-      mounted = true;
-      const extraMounts: SpecMount[] = [];
-      for (const h of hooks) extraMounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
-      const user = resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []);
-      const net = await this.o.networking.setUp(c);
-      netUp = true;
+      // The root filesystem and the network are independent: set them up side by side.
+      const [fsSide, netSide] = await Promise.allSettled([
+        (async () => {
+          await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
+          mounted = true;
+          const mounts: SpecMount[] = [];
+          for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
+          return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
+        })(),
+        this.o.networking.setUp(c).then((n) => { netUp = true; return n; }),
+      ]);
+      if (fsSide.status === 'rejected') throw fsSide.reason;
+      if (netSide.status === 'rejected') throw netSide.reason;
+      const { mounts: extraMounts, user } = fsSide.value;
+      const net = netSide.value;
       c.NetworkSettings = net.settings;
       const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
@@ -295,10 +303,15 @@ export class ContainerService {
 
   private async recordExit(c: ContainerRecord, code: number): Promise<void> {
     const oom = this.oomKilled(c);
-    await this.o.runtime.delete(c.Id, true).catch((e) => this.o.log(`runc delete ${c.Id}: ${e.message}`));
-    await this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`));
-    await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
-    for (const h of this.o.hooks ?? []) await h.afterStop?.(c).catch((e) => this.o.log(`after stop ${c.Id}: ${e.message}`));
+    // The process is gone: the runtime's state, the network and the root filesystem are released side by side.
+    await Promise.all([
+      this.o.runtime.delete(c.Id, true).catch((e) => this.o.log(`runc delete ${c.Id}: ${e.message}`)),
+      this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`)),
+      (async () => {
+        await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
+        for (const h of this.o.hooks ?? []) await h.afterStop?.(c).catch((e) => this.o.log(`after stop ${c.Id}: ${e.message}`));
+      })(),
+    ]);
     rmSync(this.o.runtime.exitFile(c.Id), { force: true });
     c.State = { ...c.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), MonitorPid: undefined };
     this.save(c);
@@ -409,8 +422,10 @@ export class ContainerService {
     await this.locked(c.Id, async () => {
       const cur = this.table.get(c.Id);
       if (!cur) return;
-      await unmount(join(this.dir(c.Id), 'rootfs')).catch(() => undefined);
-      await this.o.runtime.delete(c.Id, true).catch(() => undefined);
+      // An exited container was released when it exited; only what is left is cleaned up here.
+      const rootfs = join(this.dir(c.Id), 'rootfs');
+      if (isMounted(rootfs)) await unmount(rootfs).catch(() => undefined);
+      if (this.o.runtime.hasState(c.Id)) await this.o.runtime.delete(c.Id, true).catch(() => undefined);
       rmSync(this.dir(c.Id), { recursive: true, force: true });
       this.table.delete(c.Id);
       for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));

@@ -5,7 +5,8 @@
  * lets containers outlive a daemon crash and be adopted again.
  */
 import { spawn, execFile } from 'node:child_process';
-import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import { promises as fsp, constants as fsConstants, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SystemError } from '../errors/index.js';
@@ -91,7 +92,7 @@ export class ConmonRuntime {
     const monitorPid = Number(readFileSync(join(s.bundle, 'conmon.pid'), 'utf8').trim());
     try {
       await s.beforeStart?.();
-      await this.run(['start', s.id]);
+      if (!(await this.startThroughFifo(s.id, pid))) await this.run(['start', s.id]);
     } catch (e) {
       await this.delete(s.id, true).catch(() => undefined);
       throw e;
@@ -99,10 +100,44 @@ export class ConmonRuntime {
     return { pid, monitorPid };
   }
 
+  /**
+   * What `runc start` does for a created container: open the exec FIFO its init process blocks on,
+   * read the byte it writes, remove the FIFO. Done here it saves a runtime process (~10 ms) per start.
+   * Returns false when there is no FIFO (crun, or a runc that works differently): the caller falls back.
+   */
+  private async startThroughFifo(id: string, pid: number): Promise<boolean> {
+    if (this.cfg.name !== 'runc') return false;
+    const fifo = join(this.cfg.stateRoot, id, 'exec.fifo');
+    let fd: number;
+    try { fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK); } catch { return false; }   // libuv adds O_CLOEXEC
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    try {
+      const got = await new Promise<number>((resolve, reject) => {
+        let n = 0;
+        // A reader of a FIFO no writer has opened yet sees no hang-up: watch the init process instead.
+        const alive = setInterval(() => {
+          try { process.kill(pid, 0); } catch { finish(new SystemError('the container process exited before it was started')); }
+        }, 20);
+        const finish = (err?: Error) => { clearInterval(alive); pipe.removeAllListeners(); if (err) reject(err); else resolve(n); };
+        pipe.on('data', (d: Buffer) => { n += d.length; });
+        pipe.once('end', () => finish());
+        pipe.once('error', (e) => finish(e));
+      });
+      if (got === 0) throw new SystemError('cannot start an already running container');
+    } finally {
+      pipe.destroy();
+    }
+    try { unlinkSync(fifo); } catch { /* already gone */ }
+    return true;
+  }
+
   async kill(id: string, signal: string | number, all = false): Promise<void> {
     const sig = String(signal).replace(/^SIG/, '');
     await this.run(['kill', ...(all ? ['--all'] : []), id, sig]);
   }
+
+  /** Whether the runtime still keeps state for the container (it does until `delete`). */
+  hasState(id: string): boolean { return existsSync(join(this.cfg.stateRoot, id)); }
 
   async delete(id: string, force = false): Promise<void> {
     try { await this.run(['delete', ...(force ? ['--force'] : []), id]); } catch (e) {

@@ -13,6 +13,7 @@ import { diffTar, isMounted, mountOverlay, unmount, unpackTar } from '../layer/i
 import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
+import { mergeHealthcheck } from './health-config.js';
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord, type ContainerState } from './types.js';
 import { resolveUser } from './user.js';
@@ -653,7 +654,7 @@ export function mergeConfig(image: Record<string, any>, req: Record<string, any>
     Tty: !!req.Tty, OpenStdin: !!req.OpenStdin, StdinOnce: !!req.StdinOnce,
     Env: [...env.values()],
     Cmd: cmd && cmd.length ? cmd : null,
-    Healthcheck: req.Healthcheck ?? image.Healthcheck,
+    Healthcheck: mergeHealthcheck(req.Healthcheck, image.Healthcheck),
     Image: req.Image,
     Volumes: { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) },
     WorkingDir: req.WorkingDir || image.WorkingDir || '',

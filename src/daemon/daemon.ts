@@ -19,6 +19,7 @@ import { EventBus } from '../events/index.js';
 import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
 import { specHardening } from '../runtime/seccomp-hardening.js';
+import { probeKernelX32 } from '../runtime/seccomp.js';
 import { ConmonRuntime, findBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { NetworkService } from '../network/index.js';
@@ -60,6 +61,7 @@ export class Daemon {
     await layers.sweep();
     const images = new ImageStore(this.db, content, layers, events);
     const archive = new ImageArchive(images, join(dataRoot, 'tmp'));
+    void probeKernelX32();   // in the background: it only trims the seccomp filter
     const runtime = new ConmonRuntime({
       name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'),
       exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon,

@@ -4,6 +4,7 @@
  * container's capabilities on this machine. Profiles given with `--security-opt seccomp=<file>`
  * (the CLI sends the file's JSON) go through the same conversion; OCI-form profiles pass through.
  */
+import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { InvalidParameterError } from '../errors/index.js';
 import { DOCKER_DEFAULT_SECCOMP } from './seccomp-default.js';
@@ -37,8 +38,23 @@ function kernelAtLeast(min: string, current = release()): boolean {
   return true;
 }
 
+let x32Support: boolean | undefined;
+
+/**
+ * Finds out whether this kernel runs x32 binaries (CONFIG_X86_X32_ABI): its x32 syscall entry shows
+ * in kallsyms. Without it, x32 rules in a filter guard an ABI nothing can use, yet libseccomp still
+ * compiles them at every container start (about a third of runc's CPU time here). The daemon probes
+ * once at start-up (kallsyms is a few MB); until then the x32 rules are kept.
+ */
+export async function probeKernelX32(kallsyms = '/proc/kallsyms'): Promise<boolean> {
+  try { x32Support = /\b(x32_sys_call|x32_sys_call_table|__x32_sys_\w+)\b/.test(await readFile(kallsyms, 'utf8')); } catch { x32Support = true; }
+  return x32Support;
+}
+
+export function kernelRunsX32(): boolean { return x32Support ?? true; }
+
 /** Resolves a Docker-format profile for a container holding `caps` (e.g. ["CAP_CHOWN", …]). */
-export function resolveSeccomp(profile: DockerSeccompProfile, caps: string[], arch = process.arch): Record<string, unknown> {
+export function resolveSeccomp(profile: DockerSeccompProfile, caps: string[], arch = process.arch, x32 = arch === 'x64' ? kernelRunsX32() : true): Record<string, unknown> {
   const a = ARCHES[arch] ?? { go: arch, scmp: '' };
   const goArches = a.go === 'amd64' ? ['amd64', 'x32', 'x86', '386'] : [a.go];
   const capSet = new Set(caps);
@@ -47,6 +63,7 @@ export function resolveSeccomp(profile: DockerSeccompProfile, caps: string[], ar
     const m = profile.archMap.find((x) => x.architecture === a.scmp);
     architectures = m ? [m.architecture, ...(m.subArchitectures ?? [])] : [];
   }
+  if (!x32) architectures = architectures.filter((x) => x !== 'SCMP_ARCH_X32');
   const syscalls: Record<string, unknown>[] = [];
   for (const r of profile.syscalls ?? []) {
     const inc = r.includes ?? {}; const exc = r.excludes ?? {};

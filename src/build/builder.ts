@@ -24,7 +24,7 @@ import {
   resolveWorkdir, runCommandWithBuildArgs, runHeredocCommand, stagesNeeded,
   type AddInstruction, type Command, type CopyInstruction, type HealthConfig, type RunInstruction, type Stage,
 } from './dockerfile/index.js';
-import { extractContext, type ContentDigests } from './context.js';
+import { receiveContext, type BuildContext } from './context.js';
 import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash, type CopySource } from './copy.js';
 import { canonicalConfig, copyRunConfig, runConfigFrom, setEnv, type RunConfig } from './run-config.js';
 import { resolveInRoot } from './scoped-path.js';
@@ -237,7 +237,7 @@ class BuildRun {
   private seq = 0;
   private readonly quiet: boolean;
   private readonly cacheRoot: string;
-  private digests: ContentDigests = new Map();
+  private context?: BuildContext;
 
   constructor(private readonly d: BuilderDeps, private readonly opts: BuildOptions, private readonly rawOut: BuildOutput, private readonly tmp: string, private readonly signal?: AbortSignal) {
     this.contextDir = join(tmp, 'context');
@@ -268,20 +268,22 @@ class BuildRun {
     this.loadCacheSources();
     const t0 = performance.now();
     mkdirSync(this.contextDir, { recursive: true });
-    this.digests = await extractContext(body, this.contextDir);
-    this.trace(`context extracted in ${(performance.now() - t0).toFixed(0)} ms`);
+    const context = this.context = await receiveContext(body, this.contextDir);
+    const cfs = context.fs;
+    this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'})`);
     const dfName = this.opts.dockerfile || 'Dockerfile';
-    let dfPath = resolveInRoot(this.contextDir, dfName);
-    if (!existsSync(dfPath) && !this.opts.dockerfile) {
-      const lower = resolveInRoot(this.contextDir, 'dockerfile');
-      if (existsSync(lower)) dfPath = lower;
+    let dfPath = resolveInRoot(this.contextDir, dfName, true, cfs);
+    if (!context.exists(dfPath) && !this.opts.dockerfile) {
+      const lower = resolveInRoot(this.contextDir, 'dockerfile', true, cfs);
+      if (context.exists(lower)) dfPath = lower;
     }
     let text: string;
-    try { text = readFileSync(dfPath, 'utf8'); } catch { throw new InvalidParameterError(`Cannot locate specified Dockerfile: ${dfName}`); }
-    const ignorePath = join(this.contextDir, '.dockerignore');
-    if (existsSync(ignorePath)) {
-      const patterns = readDockerignore(readFileSync(ignorePath, 'utf8'));
-      for (const f of filesDaemonRemovesFromContext(patterns, dfName)) rmSync(resolveInRoot(this.contextDir, f, false), { force: true });
+    try { text = context.readFile(dfPath).toString('utf8'); } catch { throw new InvalidParameterError(`Cannot locate specified Dockerfile: ${dfName}`); }
+    let ignore: Buffer | undefined;
+    try { ignore = context.readFile(resolveInRoot(this.contextDir, '.dockerignore', true, cfs)); } catch { /* none */ }
+    if (ignore) {
+      const patterns = readDockerignore(ignore.toString('utf8'));
+      for (const f of filesDaemonRemovesFromContext(patterns, dfName)) context.remove(resolveInRoot(this.contextDir, f, false, cfs));
     }
     const parsed = parseDockerfile(text);
     this.escapeToken = parsed.escapeToken;
@@ -610,10 +612,11 @@ class BuildRun {
             fromImage = built ? built.imageId : await this.resolveImage(m.from);
             key.push(`bind ${target} ${m.readOnly ? 'ro' : 'rw'} ${fromImage}:${source}`);
           } else {
-            const [src] = await collectSources(this.contextDir, [source], 'RUN --mount', { decompress: false, known: this.digests });
+            const [src] = await collectSources(this.contextDir, [source], 'RUN --mount', { decompress: false, fs: this.context!.fs });
             key.push(`bind ${target} ${m.readOnly ? 'ro' : 'rw'} context:${source} ${src!.hash}`);
           }
           steps.push(async () => {
+            if (fromImage === undefined) this.context!.materialise();   // the bind needs it on disk
             const root = fromImage !== undefined ? await this.mountImage(fromImage, join(this.tmp, `mnt-${++this.seq}`)) : this.contextDir;
             const host = resolveInRoot(root, source);
             if (!existsSync(host)) throw new InvalidParameterError(`RUN --mount: source ${source} not found`);
@@ -844,7 +847,7 @@ class BuildRun {
         else local.push(s);
       }
       const decompress = inst.kind === 'add' && inst.unpack !== false;
-      sources.push(...(await collectSources(src.root, local, cmdName, { decompress, known: from === undefined ? this.digests : undefined })));
+      sources.push(...(await collectSources(src.root, local, cmdName, { decompress, fs: from === undefined ? this.context!.fs : undefined })));
       for (const f of inst.contents) sources.push(inlineSource(f.name, f.data));
       const chmod = inst.chmod ? parseChmod(inst.chmod) : undefined;
       let dest = inst.dest;

@@ -6,12 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync,
-  readFileSync, readSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, type Stats,
+  chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  readFileSync, readSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
-import { basename, dirname, join, posix } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { spawn } from 'node:child_process';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
+import { hostFs, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
 
 /** One resolved source of a COPY/ADD. */
@@ -27,6 +28,8 @@ export interface CopySource {
   decompress: boolean;
   /** Inline content (heredoc) instead of a path. */
   inline?: string;
+  /** Where `path` is read from (the build context in memory); the host when absent. */
+  fs?: FsView;
 }
 
 function sha256(data: string | Buffer): string { return createHash('sha256').update(data).digest('hex'); }
@@ -39,32 +42,28 @@ async function fileDigest(path: string, size: number): Promise<string> {
 }
 
 /** What the cache compares for one entry: type, mode, owner, size, link target and content (not mtimes). */
-async function entryHash(path: string, st: Stats, known?: KnownDigests): Promise<string> {
+async function entryHash(path: string, st: EntryStat, fs: FsView): Promise<string> {
   const head = `${st.mode.toString(8)} ${st.uid}:${st.gid}`;
-  if (st.isSymbolicLink()) return sha256(`l ${head} ${readlinkSync(path)}`);
+  if (st.isSymbolicLink()) return sha256(`l ${head} ${fs.readlink(path)}`);
   if (st.isFile()) {
-    const k = known?.get(path);
-    const digest = k && k.size === st.size ? k.digest : await fileDigest(path, st.size);
+    const digest = fs.digest?.(path, st) ?? await fileDigest(path, st.size);
     return sha256(`f ${head} ${st.size} ${digest}`);
   }
   if (st.isDirectory()) return sha256(`d ${head}`);
   return sha256(`o ${head} ${st.rdev}`);
 }
 
-/** Content digests already known (computed while the context was unpacked), by host path. */
-export type KnownDigests = ReadonlyMap<string, { size: number; digest: string }>;
-
-async function treeHash(root: string, known?: KnownDigests): Promise<string> {
+async function treeHash(root: string, fs: FsView): Promise<string> {
   const lines: string[] = [];
   const walk = async (dir: string, rel: string) => {
-    for (const name of readdirSync(dir).sort()) {
+    for (const name of fs.readdir(dir).sort()) {
       const p = join(dir, name);
-      const st = lstatSync(p);
-      lines.push(`${rel}${name} ${await entryHash(p, st, known)}`);
+      const st = fs.lstat(p);
+      lines.push(`${rel}${name} ${await entryHash(p, st, fs)}`);
       if (st.isDirectory()) await walk(p, `${rel}${name}/`);
     }
   };
-  lines.push(`. ${await entryHash(root, lstatSync(root))}`);
+  lines.push(`. ${await entryHash(root, fs.lstat(root), fs)}`);
   await walk(root, '');
   return sha256(lines.join('\n'));
 }
@@ -99,21 +98,22 @@ export function goMatch(pattern: string, name: string): boolean {
   return new RegExp(re + '$').test(name);
 }
 
-async function sourceFor(root: string, rel: string, decompress: boolean, known?: KnownDigests): Promise<CopySource> {
-  const path = resolveInRoot(root, rel);
-  const st = lstatSync(path);
+async function sourceFor(root: string, rel: string, decompress: boolean, fs: FsView): Promise<CopySource> {
+  const path = resolveInRoot(root, rel, true, fs);
+  const st = fs.lstat(path);
   const isDir = st.isDirectory();
-  const hash = isDir ? 'dir:' + (await treeHash(path, known)) : 'file:' + (await entryHash(path, st, known));
-  return { path, name: basename(rel) || basename(path), isDir, hash, decompress: decompress && !isDir };
+  const hash = isDir ? 'dir:' + (await treeHash(path, fs)) : 'file:' + (await entryHash(path, st, fs));
+  return { path, name: basename(rel) || basename(path), isDir, hash, decompress: decompress && !isDir, ...(fs !== hostFs ? { fs } : {}) };
 }
 
 /**
- * Resolves the sources of one COPY/ADD inside `root` (the context, or another stage's root).
- * `cmd` names the instruction in error messages ("COPY", "ADD").
+ * Resolves the sources of one COPY/ADD inside `root` (the context, or another stage's root; `fs`
+ * says where it lives, the host by default). `cmd` names the instruction in error messages ("COPY", "ADD").
  */
 export async function collectSources(
-  root: string, sources: readonly string[], cmd: string, opts: { decompress: boolean; known?: KnownDigests },
+  root: string, sources: readonly string[], cmd: string, opts: { decompress: boolean; fs?: FsView },
 ): Promise<CopySource[]> {
+  const fs = opts.fs ?? hostFs;
   const out: CopySource[] = [];
   for (const orig of sources) {
     let p = orig.startsWith('/') && orig.length > 1 ? orig.slice(1) : orig;
@@ -126,24 +126,24 @@ export async function collectSources(
       const matches: string[] = [];
       const walk = (rel: string) => {
         const dir = rel ? join(root, rel) : root;
-        for (const name of readdirSync(dir).sort()) {
+        for (const name of fs.readdir(dir).sort()) {
           const r = rel ? `${rel}/${name}` : name;
-          const isDir = lstatSync(join(root, r)).isDirectory();
+          const isDir = fs.lstat(join(root, r)).isDirectory();
           if (goMatch(clean, r)) { matches.push(r); continue; }
           if (isDir) walk(r);
         }
       };
       walk('');
       if (matches.length === 0) throw new InvalidParameterError(`${cmd} failed: no source files were specified`);
-      for (const m of matches) out.push(await sourceFor(root, m, opts.decompress, opts.known));
+      for (const m of matches) out.push(await sourceFor(root, m, opts.decompress, fs));
       continue;
     }
     try {
-      lstatSync(resolveInRoot(root, clean));
+      fs.lstat(resolveInRoot(root, clean, true, fs));
     } catch {
       throw new NotFoundError(`${cmd} failed: file not found in build context or excluded by .dockerignore: stat ${clean}: file does not exist`);
     }
-    out.push(await sourceFor(root, clean, opts.decompress, opts.known));
+    out.push(await sourceFor(root, clean, opts.decompress, fs));
   }
   return out;
 }
@@ -212,10 +212,18 @@ function clearFor(dest: string, wantDir: boolean): void {
   rmSync(dest, { recursive: true, force: true });
 }
 
-function copyEntry(src: string, st: Stats, dest: string, o: CopyOptions): void {
+/** Writes a file held in memory to a new host file. */
+function writeChunks(dest: string, chunks: readonly Buffer[]): void {
+  const fd = openSync(dest, 'w', 0o644);
+  try {
+    for (const c of chunks) for (let off = 0; off < c.length;) off += writeSync(fd, c, off);
+  } finally { closeSync(fd); }
+}
+
+function copyEntry(src: string, st: EntryStat, dest: string, o: CopyOptions, fs: FsView): void {
   if (st.isSymbolicLink()) {
     clearFor(dest, false);
-    symlinkSync(readlinkSync(src), dest);
+    symlinkSync(fs.readlink(src), dest);
     lchownSync(dest, o.identity.uid, o.identity.gid);
     lutimesSync(dest, st.atime, st.mtime);
     return;
@@ -223,9 +231,9 @@ function copyEntry(src: string, st: Stats, dest: string, o: CopyOptions): void {
   if (st.isDirectory()) {
     clearFor(dest, true);
     try { mkdirSync(dest); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
-    for (const name of readdirSync(src)) {
+    for (const name of fs.readdir(src)) {
       const s = join(src, name);
-      copyEntry(s, lstatSync(s), join(dest, name), o);
+      copyEntry(s, fs.lstat(s), join(dest, name), o, fs);
     }
     lchownSync(dest, o.identity.uid, o.identity.gid);
     chmodSync(dest, o.chmod ?? (st.mode & 0o7777));
@@ -234,7 +242,9 @@ function copyEntry(src: string, st: Stats, dest: string, o: CopyOptions): void {
   }
   if (st.isFile()) {
     clearFor(dest, false);
-    copyFileSync(src, dest);
+    const chunks = fs.contents?.(src);
+    if (chunks) writeChunks(dest, chunks);
+    else copyFileSync(src, dest);
     lchownSync(dest, o.identity.uid, o.identity.gid);
     chmodSync(dest, o.chmod ?? (st.mode & 0o7777));
     utimesSync(dest, st.atime, st.mtime);
@@ -247,11 +257,19 @@ function copyEntry(src: string, st: Stats, dest: string, o: CopyOptions): void {
 const TAR_MAGIC = Buffer.from('ustar');
 
 /** Local archives ADD unpacks: tar, possibly gzip/bzip2/xz compressed. */
-export function archiveKind(path: string): 'tar' | 'gzip' | 'bzip2' | 'xz' | undefined {
-  const buf = Buffer.alloc(512);
+export function archiveKind(path: string, fs: FsView = hostFs): 'tar' | 'gzip' | 'bzip2' | 'xz' | undefined {
+  let buf = Buffer.alloc(512);
   let n = 0;
-  const fd = openSync(path, 'r');
-  try { n = readSync(fd, buf, 0, 512, 0); } finally { closeSync(fd); }
+  const chunks = fs.contents?.(path);
+  if (chunks) {
+    const head: Buffer[] = [];
+    for (const c of chunks) { head.push(c); n += c.length; if (n >= 512) break; }
+    buf = Buffer.concat(head).subarray(0, 512);
+    n = buf.length;
+  } else {
+    const fd = openSync(path, 'r');
+    try { n = readSync(fd, buf, 0, 512, 0); } finally { closeSync(fd); }
+  }
   if (n >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip';
   if (n >= 3 && buf.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
   if (n >= 6 && buf.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
@@ -259,13 +277,19 @@ export function archiveKind(path: string): 'tar' | 'gzip' | 'bzip2' | 'xz' | und
   return undefined;
 }
 
-function extractArchive(file: string, kind: string, destDir: string): Promise<void> {
+function extractArchive(file: string, kind: string, destDir: string, fs: FsView): Promise<void> {
   const flag = kind === 'gzip' ? ['-z'] : kind === 'bzip2' ? ['-j'] : kind === 'xz' ? ['-J'] : [];
+  const chunks = fs.contents?.(file);
   return new Promise((resolve, reject) => {
     // GNU tar refuses members that climb out with "..", strips leading "/", and creates symlinks last
-    const p = spawn('tar', ['-x', ...flag, '-f', file, '-C', destDir, '--same-owner', '--same-permissions', '--no-overwrite-dir'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('tar', ['-x', ...flag, '-f', chunks ? '-' : file, '-C', destDir, '--same-owner', '--same-permissions', '--no-overwrite-dir'], { stdio: [chunks ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+    if (chunks) {
+      p.stdin!.on('error', () => undefined);   // tar's own error is reported
+      for (const c of chunks) p.stdin!.write(c);
+      p.stdin!.end();
+    }
     let err = '';
-    p.stderr.on('data', (d) => { err += d; });
+    p.stderr!.on('data', (d) => { err += d; });
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new InvalidParameterError(`failed to extract ${basename(file)}: ${err.trim()}`))));
   });
@@ -281,19 +305,20 @@ export async function copyInto(rootfs: string, sources: readonly CopySource[], d
     throw new InvalidParameterError(`When using ${cmd} with more than one source file, the destination must be a directory and end with a /`);
   }
   for (const s of sources) {
+    const fs = s.fs ?? hostFs;
     if (s.isDir) {
       const target = mkdirAllInRoot(rootfs, dest, o.identity);
-      for (const name of readdirSync(s.path)) {
+      for (const name of fs.readdir(s.path)) {
         const p = join(s.path, name);
-        copyEntry(p, lstatSync(p), join(target, name), o);
+        copyEntry(p, fs.lstat(p), join(target, name), o, fs);
       }
       continue;
     }
     if (s.decompress && s.inline === undefined) {
-      const kind = archiveKind(s.path);
+      const kind = archiveKind(s.path, fs);
       if (kind) {
         const target = mkdirAllInRoot(rootfs, dest, o.identity);
-        await extractArchive(s.path, kind, target);
+        await extractArchive(s.path, kind, target, fs);
         continue;
       }
     }
@@ -311,8 +336,7 @@ export async function copyInto(rootfs: string, sources: readonly CopySource[], d
       chmodSync(host, o.chmod ?? 0o644);
       continue;
     }
-    copyEntry(s.path, lstatSync(s.path), host, o);
-    void dirname;
+    copyEntry(s.path, fs.lstat(s.path), host, o, fs);
   }
 }
 

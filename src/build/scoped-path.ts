@@ -3,17 +3,18 @@
  * Docker's FollowSymlinkInScope does: symlinks are followed as if the root were `/`, so neither an
  * absolute link nor `..` can lead outside it.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidParameterError } from '../errors/index.js';
+import { hostFs, type FsView } from './fs-view.js';
 
 const MAX_LINKS = 255;
 
 /**
  * The host path of `p` (absolute or relative to the root) inside `root`. The last component is
  * followed too when it is a symlink unless `followLast` is false. Missing components are kept as written.
+ * `fs` is where the root lives (the host, or the build context in memory).
  */
-export function resolveInRoot(root: string, p: string, followLast = true): string {
+export function resolveInRoot(root: string, p: string, followLast = true, fs: Pick<FsView, 'lstat' | 'readlink'> = hostFs): string {
   let pending = p.split('/').filter((s) => s !== '');
   const done: string[] = [];
   let links = 0;
@@ -23,10 +24,10 @@ export function resolveInRoot(root: string, p: string, followLast = true): strin
     if (part === '..') { done.pop(); continue; }
     const candidate = join(root, ...done, part);
     let isLink = false;
-    try { isLink = lstatSync(candidate).isSymbolicLink(); } catch { /* missing: keep the name */ }
+    try { isLink = fs.lstat(candidate).isSymbolicLink(); } catch { /* missing: keep the name */ }
     if (isLink && (pending.length > 0 || followLast)) {
       if (++links > MAX_LINKS) throw new InvalidParameterError(`too many links in ${p}`);
-      const target = readlinkSync(candidate);
+      const target = fs.readlink(candidate);
       if (target.startsWith('/')) done.length = 0;
       pending = [...target.split('/').filter((s) => s !== ''), ...pending];
       continue;

@@ -1,12 +1,13 @@
 /**
  * The builder's pure parts on real temp dirs: scoped path resolution (symlinks never escape the
  * root), COPY's source matching and destination rules, --chown/--chmod, archive detection, the
- * context unpacker (hashes, no escaping entries) and the cache's config comparison.
+ * context receiver (in memory or on disk, the same hashes either way; no escaping entries) and the cache's config comparison.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { archiveKind, canonicalConfig, cleanRelative, goMatch, resolveInRoot } from '../../src/build/index.js';
 import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash } from '../../src/build/copy.js';
-import { extractContext } from '../../src/build/context.js';
+import { receiveContext } from '../../src/build/context.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-build-unit-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -167,41 +168,121 @@ describe('COPY destinations', () => {
   });
 });
 
-async function tarOf(entries: { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; linkname?: string }[]): Promise<Buffer> {
+async function tarOf(entries: { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string | Buffer; linkname?: string; mode?: number }[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => { for await (const c of pack) chunks.push(c as Buffer); })();
   for (const e of entries) {
-    await new Promise<void>((r, j) => pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: 0o640, mtime: new Date(1e12) }, e.body ?? '', (err) => (err ? j(err) : r())));
+    await new Promise<void>((r, j) => pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? 0o640, mtime: new Date(1e12) }, e.body ?? '', (err) => (err ? j(err) : r())));
   }
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
 }
 
+/** The body as a socket delivers it: in pieces that do not line up with tar blocks. */
+function pieces(buf: Buffer, size = 777): Readable {
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
+  return Readable.from(out);
+}
+
 describe('build context', () => {
-  test('unpacks files, dirs and symlinks with modes and mtimes, and knows every file\'s digest', async () => {
+  const sample = async () => tarOf([
+    { name: 'Dockerfile', body: 'FROM scratch\n' }, { name: 'd', type: 'directory', mode: 0o750 }, { name: 'd/f', body: 'data' },
+    { name: 'l', type: 'symlink', linkname: 'd/f' }, { name: 'implicit/deeper/x', body: 'x', mode: 0o4755 },
+    { name: 'hard', type: 'link', linkname: 'd/f' }, { name: 'big', body: Buffer.alloc(300_000, 7) },
+    { name: `long/${'n'.repeat(150)}`, body: 'pax name' },
+    { name: 'pkg.tgz', body: gzipSync(await tarOf([{ name: 'pkg/file', body: 'packed' }])) },
+  ]);
+
+  test('held in memory: files, dirs and symlinks with modes, mtimes and digests; written out on demand', async () => {
     const dir = tree({});
-    const body = await tarOf([{ name: 'Dockerfile', body: 'FROM scratch\n' }, { name: 'd', type: 'directory' }, { name: 'd/f', body: 'data' }, { name: 'l', type: 'symlink', linkname: 'd/f' }]);
-    const digests = await extractContext(Readable.from([body]), dir);
+    const ctx = await receiveContext(pieces(await sample()), dir);
+    assert.ok(ctx.inMemory);
+    assert.deepEqual(readdirSync(dir), [], 'nothing on disk yet');
+    assert.equal(ctx.readFile(join(dir, 'd/f')).toString(), 'data');
+    assert.equal(ctx.fs.readlink(join(dir, 'l')), 'd/f');
+    assert.equal(ctx.fs.lstat(join(dir, 'd/f')).mode & 0o7777, 0o640);
+    assert.equal(ctx.fs.lstat(join(dir, 'd')).mode & 0o7777, 0o750);
+    assert.equal(ctx.fs.lstat(join(dir, 'd')).mtime.getTime(), 1e12);
+    assert.equal(ctx.fs.lstat(join(dir, 'big')).size, 300_000);
+    assert.equal(ctx.fs.digest!(join(dir, 'hard'), ctx.fs.lstat(join(dir, 'hard'))), createHash('sha256').update('data').digest('hex'));
+    assert.equal(ctx.readFile(join(dir, `long/${'n'.repeat(150)}`)).toString(), 'pax name');
+    ctx.remove(join(dir, 'Dockerfile'));
+    assert.ok(!ctx.exists(join(dir, 'Dockerfile')));
+    ctx.materialise();
     assert.equal(readFileSync(join(dir, 'd/f'), 'utf8'), 'data');
     assert.equal(readlinkSync(join(dir, 'l')), 'd/f');
     assert.equal(statSync(join(dir, 'd/f')).mode & 0o777, 0o640);
     assert.equal(statSync(join(dir, 'd')).mtimeMs, 1e12);
-    assert.deepEqual(digests.get(join(dir, 'd/f')), { size: 4, digest: createHash('sha256').update('data').digest('hex') });
+    assert.equal(statSync(join(dir, 'hard')).ino, statSync(join(dir, 'd/f')).ino, 'a hard link stays one');
+    assert.equal(readFileSync(join(dir, 'big')).length, 300_000);
+    assert.ok(!existsSync(join(dir, 'Dockerfile')), 'what was removed stays removed');
+  });
+
+  test('over the memory limit it goes to disk as it arrives, with the same shape', async () => {
+    const dir = tree({});
+    const ctx = await receiveContext(pieces(await sample()), dir, { memoryLimit: 1000 });
+    assert.ok(!ctx.inMemory);
+    assert.equal(readFileSync(join(dir, 'd/f'), 'utf8'), 'data');
+    assert.equal(readlinkSync(join(dir, 'l')), 'd/f');
+    assert.equal(statSync(join(dir, 'd/f')).mode & 0o777, 0o640);
+    assert.equal(statSync(join(dir, 'd')).mtimeMs, 1e12);
+    assert.equal(statSync(join(dir, 'implicit/deeper/x')).mode & 0o7777, 0o4755);
+    assert.equal(readFileSync(join(dir, 'big')).length, 300_000);
+    assert.equal(ctx.fs.digest!(join(dir, 'd/f'), ctx.fs.lstat(join(dir, 'd/f'))), createHash('sha256').update('data').digest('hex'));
+  });
+
+  test('COPY hashes and copies are the same from memory and from disk', async () => {
+    const body = await sample();
+    const memDir = tree({});
+    const diskDir = tree({});
+    const mem = await receiveContext(pieces(body), memDir);
+    const disk = await receiveContext(pieces(body), diskDir, { memoryLimit: 0 });
+    for (const srcs of [['.'], ['d'], ['l'], ['hard'], ['implicit'], ['*'], ['d/*', 'big'], ['/l'], ['pkg.tgz']]) {
+      const decompress = srcs[0] === 'pkg.tgz';
+      const a = await collectSources(memDir, srcs, 'ADD', { decompress, fs: mem.fs });
+      const b = await collectSources(diskDir, srcs, 'ADD', { decompress, fs: disk.fs });
+      assert.equal(sourcesHash(a), sourcesHash(b), srcs.join(' '));
+      const ra = tree({}); const rb = tree({});
+      await copyInto(ra, a, '/dst/', { identity: { uid: 0, gid: 0 } }, 'ADD');
+      await copyInto(rb, b, '/dst/', { identity: { uid: 0, gid: 0 } }, 'ADD');
+      const listing = (root: string) => spawnSync('find', ['.', '-printf', '%p %M %s %l\n'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').sort().join('\n');
+      assert.equal(listing(ra), listing(rb), srcs.join(' '));
+      if (decompress) assert.equal(readFileSync(join(ra, 'dst/pkg/file'), 'utf8'), 'packed', 'ADD unpacks an archive held in memory');
+      assert.equal(spawnSync('sh', ['-c', `cd ${ra} && find . -type f -exec sha256sum {} + -printf '%p %T@\\n' | sort`], { encoding: 'utf8' }).stdout,
+        spawnSync('sh', ['-c', `cd ${rb} && find . -type f -exec sha256sum {} + -printf '%p %T@\\n' | sort`], { encoding: 'utf8' }).stdout);
+    }
+  });
+
+  test('gzip, and the docker CLI\'s unterminated `-f -` tar; a cut-off file is an error', async () => {
+    const body = await tarOf([{ name: 'a', body: 'aaa' }, { name: 'b', body: 'bb' }]);
+    const gz = await receiveContext(pieces(gzipSync(body), 10), tree({}));
+    assert.equal(gz.readFile(join(gz.dir, 'b')).toString(), 'bb');
+    // the CLI's stdin Dockerfile tar ends right after the last data: no padding, no end blocks
+    const cut = body.subarray(0, 512 + 512 + 512 + 2);
+    const ctx = await receiveContext(pieces(cut, 100), tree({}));
+    assert.equal(ctx.readFile(join(ctx.dir, 'b')).toString(), 'bb');
+    await assert.rejects(receiveContext(pieces(body.subarray(0, 512 + 512 + 512 + 1)), tree({})), /failed to read the build context: Unexpected end of data/);
   });
 
   test('an entry that climbs out or goes through a symlink never lands outside', async () => {
-    const dir = tree({});
-    const outside = join(base, `outside-${n++}`);
-    mkdirSync(outside);
-    await assert.rejects(extractContext(Readable.from([await tarOf([{ name: '../evil', body: 'x' }])]), dir), /invalid context entry/);
-    await extractContext(Readable.from([await tarOf([{ name: 'link', type: 'symlink', linkname: outside }, { name: 'link/f', body: 'x' }])]), dir);
-    assert.deepEqual(spawnSync('ls', [outside], { encoding: 'utf8' }).stdout, '');
+    for (const memoryLimit of [undefined, 0]) {
+      const dir = tree({});
+      const outside = join(base, `outside-${n++}`);
+      mkdirSync(outside);
+      await assert.rejects(receiveContext(Readable.from([await tarOf([{ name: '../evil', body: 'x' }])]), dir, { memoryLimit }), /invalid context entry/);
+      const ctx = await receiveContext(Readable.from([await tarOf([{ name: 'link', type: 'symlink', linkname: outside }, { name: 'link/f', body: 'x' }])]), dir, { memoryLimit });
+      ctx.materialise();
+      assert.deepEqual(spawnSync('ls', [outside], { encoding: 'utf8' }).stdout, '');
+      assert.equal(readFileSync(join(dir, outside, 'f'), 'utf8'), 'x', 'it lands where the link points, inside the context');
+    }
   });
 
   test('garbage is a clear error', async () => {
-    await assert.rejects(extractContext(Readable.from([Buffer.from('this is not a tar archive at all')]), tree({})), /failed to read the build context|invalid/);
+    await assert.rejects(receiveContext(Readable.from([Buffer.from('this is not a tar archive at all')]), tree({})), /failed to read the build context|invalid/);
+    await assert.rejects(receiveContext(Readable.from([Buffer.alloc(2048, 65)]), tree({})), /failed to read the build context: Invalid tar header/);
   });
 });
 

@@ -7,6 +7,8 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ContainerArchive, type PathStat } from '../container/archive.js';
+import { initLayerEntries, withoutInitLayer } from '../container/init-layer.js';
+import { mergeHealthcheck } from '../container/health-config.js';
 import type { ContainerRecord } from '../container/index.js';
 import { streamStats } from '../container/stats.js';
 import { ConflictError, InvalidParameterError } from '../errors/index.js';
@@ -21,7 +23,7 @@ void filtersParam;
 function statHeader(s: PathStat): string { return Buffer.from(JSON.stringify(s)).toString('base64'); }
 
 export function containerExtraRoutes(r: Router, e: Engine): void {
-  const archive = new ContainerArchive(e.containers, e.images);
+  const archive = new ContainerArchive(e.containers, e.images, e.volumes);
   const pathOf = (q: URLSearchParams) => {
     const p = q.get('path');
     if (!p) throw new InvalidParameterError('path cannot be empty');
@@ -171,7 +173,7 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     const c = cs.get(req.params.id);
     const img = e.images.table.get(c.ImageId);
     const lower = img?.chainId ? e.images.layers.lowerDirs(img.chainId) : [];
-    return { body: changesOf(join(cs.dir(c.Id), 'upper'), lower, (c.Mounts ?? []).map((m) => String(m.Destination))) };
+    return { body: changesOf(join(cs.dir(c.Id), 'upper'), lower) };
   });
 
   r.post('/commit', async (req) => {
@@ -187,7 +189,10 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     if (pause) await runtime().pause(c.Id).catch(() => undefined);
     let info;
     try {
-      info = await ingestLayer(e.images.content, e.images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, diffTar(join(cs.dir(c.Id), 'upper')));
+      // The read/write layer less the mount-point stubs Docker keeps in its init layer.
+      const upper = join(cs.dir(c.Id), 'upper');
+      const lower = img?.chainId ? e.images.layers.lowerDirs(img.chainId) : [];
+      info = await ingestLayer(e.images.content, e.images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, diffTar(upper, { filter: withoutInitLayer(upper, lower) }));
     } finally { if (pause) await runtime().resume(c.Id).catch(() => undefined); }
     const cc = c.Config;
     let config: Record<string, any> = {
@@ -196,6 +201,8 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
       WorkingDir: cc.WorkingDir, Labels: cc.Labels, Volumes: cc.Volumes, StopSignal: cc.StopSignal, Healthcheck: cc.Healthcheck,
       ...Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))),
     };
+    // A partial Healthcheck in the request is completed from the container's, field by field (Docker's merge).
+    if (body.Healthcheck) config.Healthcheck = mergeHealthcheck(body.Healthcheck, cc.Healthcheck);
     const changes = q.getAll('changes').flatMap((x) => x.split('\n')).filter(Boolean);
     if (changes.length) config = applyChanges(config, changes);
     for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
@@ -215,13 +222,14 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   });
 }
 
-/** Mount points and files the engine itself puts in the upper dir, which `docker diff` leaves out. */
-const ENGINE_PATHS = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/dev', '/proc', '/sys', '/.dockerenv', '/sbin/docker-init']);
-
-/** `docker diff` from the upper dir: whiteouts are deletions, the rest added or changed (if a lower layer has it). */
-export function changesOf(upper: string, lower: string[], mountPoints: string[]): { Path: string; Kind: number }[] | null {
+/**
+ * `docker diff` from the upper dir: whiteouts are deletions, the rest added or changed (if a lower
+ * layer has it). The mount-point stubs Docker keeps in its init layer are left out; mount points of
+ * volumes and binds are real changes of the read/write layer in Docker too, and stay.
+ */
+export function changesOf(upper: string, lower: string[]): { Path: string; Kind: number }[] | null {
   const out: { Path: string; Kind: number }[] = [];
-  const skip = new Set([...ENGINE_PATHS, ...mountPoints]);
+  const skip = existsSync(upper) ? initLayerEntries(upper, lower) : new Set<string>();
   const inLower = (p: string) => lower.some((l) => { try { lstatSync(join(l, p)); return true; } catch { return false; } });
   const walk = (rel: string): boolean => {
     let any = false;

@@ -1,20 +1,24 @@
 /**
- * `docker cp`: stat, tar out of and extract into a container's root, running or stopped (a
- * stopped one gets its overlay mounted for the copy). Every path is resolved inside the root
- * (resolveInRoot), files are opened with O_NOFOLLOW and each descriptor is checked through
- * /proc/self/fd, and directories are re-checked before they are read or written, so symlinks
- * — including ones swapped in during the copy — never reach the host.
+ * `docker cp`: stat, tar out of and extract into a container's filesystem, running or stopped (a
+ * stopped one gets its overlay mounted for the copy). Paths are resolved as dockerd does, in a view
+ * of the container with its volumes, bind mounts and network files laid over the root
+ * (ContainerFsView): a path under a volume reads and writes the volume, never the directory beneath
+ * it. Symlinks resolve in the container's terms, files are opened with O_NOFOLLOW and each
+ * descriptor is checked through /proc/self/fd against the mount it was resolved in, and directories
+ * are re-checked before they are read or written, so symlinks — including ones swapped in during the
+ * copy — never reach the host. Writes into a read-only volume, bind or root are refused like Docker.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, fchownSync, fchmodSync, utimesSync, createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, fchownSync, fchmodSync, utimesSync, createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { ConflictError, InvalidParameterError, NotFoundError, ForbiddenError } from '../errors/index.js';
+import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { ImageStore } from '../image/index.js';
 import { mountOverlay, unmount, isMounted } from '../layer/index.js';
-import { isInside, resolveInRoot, verifyInside } from '../volume/index.js';
+import { isInside, resolveInRoot, type VolumeService } from '../volume/index.js';
 import type { ContainerService } from './container-service.js';
+import { ContainerFsView, type ViewLocation, type ViewMount } from './fs-view.js';
 import type { ContainerRecord } from './types.js';
 
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -37,8 +41,11 @@ function goMode(st: Stats): number {
   return m;
 }
 
+/** The network files dockerd bind-mounts into every container, by their name in the container's directory. */
+const NETWORK_FILES: [string, string][] = [['hosts', '/etc/hosts'], ['hostname', '/etc/hostname'], ['resolv.conf', '/etc/resolv.conf']];
+
 export class ContainerArchive {
-  constructor(private readonly containers: ContainerService, private readonly images: ImageStore) {}
+  constructor(private readonly containers: ContainerService, private readonly images: ImageStore, private readonly volumes?: VolumeService) {}
 
   /** Runs fn with the container's root mounted (mounting a stopped container's overlay for the duration). */
   async withRoot<T>(c: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
@@ -52,47 +59,65 @@ export class ContainerArchive {
     try { return await fn(realpathSync(rootfs)); } finally { if (!this.containers.isRunning(c.Id)) await unmount(rootfs).catch(() => undefined); }
   }
 
+  /**
+   * Runs fn with the container's filesystem view: its root plus volumes, binds and network files.
+   * A stopped container's volumes that need mounting (driver options) are mounted for the duration.
+   */
+  async withView<T>(c: ContainerRecord, fn: (view: ContainerFsView) => Promise<T>): Promise<T> {
+    const running = this.containers.isRunning(c.Id);
+    const mounted: string[] = [];
+    try {
+      const mounts: ViewMount[] = [];
+      for (const m of (c.Mounts ?? []) as Record<string, any>[]) {
+        if (m.Type !== 'volume' && m.Type !== 'bind') continue;   // tmpfs: not in dockerd's view either
+        let source = String(m.Source ?? '');
+        if (m.Type === 'volume' && m.Name && this.volumes && !running) {
+          source = await this.volumes.mount(String(m.Name), c.Id);
+          mounted.push(String(m.Name));
+        }
+        const subpath = ((c.HostConfig.Mounts ?? []) as Record<string, any>[]).find((x) => x.Type === 'volume' && (x.Target ?? x.Destination) === m.Destination)?.VolumeOptions?.Subpath;
+        if (m.Type === 'volume' && subpath) source = resolveInRoot(source, subpath);
+        if (source) mounts.push({ destination: String(m.Destination), source, rw: m.RW !== false, kind: m.Type });
+      }
+      const dir = this.containers.dir(c.Id);
+      for (const [file, destination] of NETWORK_FILES) {
+        if (existsSync(join(dir, file))) mounts.push({ destination, source: join(dir, file), rw: !c.HostConfig.ReadonlyRootfs, kind: 'network' });
+      }
+      return await this.withRoot(c, async (root) => fn(new ContainerFsView(root, !c.HostConfig.ReadonlyRootfs, mounts)));
+    } finally {
+      for (const name of mounted) await this.volumes!.release(name, c.Id).catch(() => undefined);
+    }
+  }
+
   private notFound(c: ContainerRecord, path: string): NotFoundError {
     return new NotFoundError(`Could not find the file ${path} in container ${c.Name}`);
   }
 
-  /** The host path for `path` in the root: parents resolved in scope, the last component not followed. */
-  private locate(root: string, path: string): string {
-    if (!path) throw new InvalidParameterError('path cannot be empty');
-    const clean = posix.normalize('/' + path);
-    if (clean === '/') return root;
-    const parent = resolveInRoot(root, posix.dirname(clean));
-    return join(parent, posix.basename(clean));
-  }
-
   async stat(ref: string, path: string): Promise<PathStat> {
     const c = this.containers.get(ref);
-    return this.withRoot(c, async (root) => this.statIn(c, root, path));
+    return this.withView(c, async (view) => this.statIn(c, view, path));
   }
 
-  private statIn(c: ContainerRecord, root: string, path: string): PathStat {
-    const host = this.locate(root, path);
+  private statIn(c: ContainerRecord, view: ContainerFsView, path: string): PathStat {
+    if (!path) throw new InvalidParameterError('path cannot be empty');
+    const loc = view.lookup(path);
     let st: Stats;
-    try { st = lstatSync(host); } catch { throw this.notFound(c, path); }
-    let linkTarget = '';
-    if (st.isSymbolicLink()) {
-      // The CLI follows links (-L) by asking again for this target: give it as a path in the container.
-      const resolved = resolveInRoot(root, posix.normalize('/' + path));
-      linkTarget = '/' + resolved.slice(root.length).replace(/^\/+/, '');
-    }
+    try { st = lstatSync(loc.host); } catch { throw this.notFound(c, path); }
+    // The CLI follows links (-L) by asking again for this target: give it as a path in the container.
+    const linkTarget = st.isSymbolicLink() ? view.resolve(path) : '';
     return { name: posix.basename(posix.normalize('/' + path)) || '/', size: st.size, mode: goMode(st), mtime: st.mtime.toISOString(), linkTarget };
   }
 
   /** A tar of `path` (named by its base name) and its stat. */
   async get(ref: string, path: string, write: (stat: PathStat, tarStream: Readable) => Promise<void>): Promise<void> {
     const c = this.containers.get(ref);
-    await this.withRoot(c, async (root) => {
-      const stat = this.statIn(c, root, path);
-      const host = this.locate(root, path);
+    await this.withView(c, async (view) => {
+      const stat = this.statIn(c, view, path);
+      const loc = view.lookup(path);
       const pack = tar.pack();
       const name = stat.name === '/' ? '.' : stat.name;
       const done = (async () => {
-        try { await packTree(pack, root, host, name); pack.finalize(); } catch (e) { pack.destroy(e as Error); }
+        try { await packTree(pack, view, loc.path, name); pack.finalize(); } catch (e) { pack.destroy(e as Error); }
       })();
       await write(stat, pack as unknown as Readable);
       await done;
@@ -102,32 +127,63 @@ export class ContainerArchive {
   /** Extracts a tar into the directory `path`. */
   async put(ref: string, path: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
     const c = this.containers.get(ref);
-    if (c.HostConfig.ReadonlyRootfs) throw new ForbiddenError('container rootfs is marked read-only');
-    await this.withRoot(c, async (root) => {
-      const dest = resolveInRoot(root, posix.normalize('/' + path));
+    if (!path) throw new InvalidParameterError('path cannot be empty');
+    await this.withView(c, async (view) => {
+      // The extraction point follows symlinks, its last component too (a link to a directory is fine).
+      const dest = view.locate(view.resolve(path));
       let st: Stats;
-      try { st = lstatSync(dest); } catch { throw this.notFound(c, path); }
+      try { st = lstatSync(dest.host); } catch { throw this.notFound(c, path); }
       if (!st.isDirectory()) throw new InvalidParameterError('extraction point is not a directory');
-      await extractInto(root, dest, body, opts);
+      checkWritable(c, dest.path);
+      await extractInto(view, dest.path, body, opts);
     });
   }
 }
 
-/** Adds `host` (and below) to the tar as `name`, never following symlinks, checking every open. */
-async function packTree(pack: tar.Pack, root: string, host: string, name: string): Promise<void> {
-  const st = lstatSync(host);
+/**
+ * Docker's check before extracting: a path in a mount must be in a read/write one; anywhere else the
+ * root must not be read-only. Mount points are matched as recorded (tmpfs ones included), innermost first.
+ */
+function checkWritable(c: ContainerRecord, path: string): void {
+  const mounts = ((c.Mounts ?? []) as Record<string, any>[])
+    .map((m) => ({ dest: posix.normalize(String(m.Destination)).replace(/(.)\/+$/, '$1'), rw: m.RW !== false }))
+    .sort((a, b) => b.dest.length - a.dest.length);
+  const m = mounts.find((x) => path === x.dest || path.startsWith(x.dest === '/' ? '/' : x.dest + '/'));
+  if (m) {
+    if (!m.rw) throw new InvalidParameterError('mounted volume is marked read-only');
+    return;
+  }
+  if (c.HostConfig.ReadonlyRootfs) throw new InvalidParameterError('container rootfs is marked read-only');
+}
+
+/** Each entry lands in some mount of the view: that mount must be writable too. */
+function checkEntryWritable(loc: ViewLocation): void {
+  if (loc.mount.rw) return;
+  throw new InvalidParameterError(loc.mount.kind === 'rootfs' ? 'container rootfs is marked read-only' : 'mounted volume is marked read-only');
+}
+
+/** Adds the container path `path` (and below) to the tar as `name`, never following symlinks, checking every open. */
+async function packTree(pack: tar.Pack, view: ContainerFsView, path: string, name: string): Promise<void> {
+  const loc = view.locate(path);
+  const st = lstatSync(loc.host);
   const header = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
   if (st.isSymbolicLink()) {
-    pack.entry({ ...header, type: 'symlink', linkname: readlinkSync(host) });
+    pack.entry({ ...header, type: 'symlink', linkname: readlinkSync(loc.host) });
   } else if (st.isDirectory()) {
     // Re-check right before reading: a parent swapped for a symlink would point elsewhere now.
-    if (!isInside(root, realpathSync(host))) throw new InvalidParameterError(`${name} resolves outside the container's root`);
+    view.checkPath(loc, name);
     pack.entry({ ...header, name: name.endsWith('/') ? name : name + '/', type: 'directory' });
-    for (const child of readdirSync(host).sort()) await packTree(pack, root, join(host, child), posix.join(name, child));
+    const children = new Set([...readdirSync(loc.host), ...view.mountNamesIn(loc.path)]);
+    for (const child of [...children].sort()) {
+      try { await packTree(pack, view, posix.join(loc.path, child), posix.join(name, child)); } catch (e) {
+        // A mount point the root has no directory for yet, or an entry removed meanwhile.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
   } else if (st.isFile()) {
-    const fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const fd = openSync(loc.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      verifyInside(root, fd, name);
+      view.checkFd(loc, fd, name);
       const fst = fstatSync(fd);
       const entry = pack.entry({ ...header, size: fst.size, type: 'file' });
       await pipeline(createReadStream('', { fd, autoClose: false, start: 0, end: Math.max(0, fst.size - 1) }).on('error', () => undefined), entry).catch(async (e) => {
@@ -142,56 +198,60 @@ async function packTree(pack: tar.Pack, root: string, host: string, name: string
   }
 }
 
-async function extractInto(root: string, dest: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
+async function extractInto(view: ContainerFsView, destPath: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
   const extract = tar.extract();
-  const destRel = '/' + dest.slice(root.length).replace(/^\/+/, '');
   const dirTimes: { path: string; mtime: Date }[] = [];
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
       void (async () => {
         const rel = posix.normalize('/' + header.name).replace(/\/+$/, '');
         if (rel === '/' || rel === '') { stream.resume(); return next(); }
-        // Parents resolved in scope; the entry itself is never followed.
-        const parentHost = resolveInRoot(root, posix.join(destRel, posix.dirname(rel)));
-        const target = join(parentHost, posix.basename(rel));
-        if (!isInside(root, target)) throw new InvalidParameterError(`${header.name} is outside the container's root`);
-        mkdirSync(parentHost, { recursive: true });
-        if (!isInside(root, realpathSync(parentHost))) throw new InvalidParameterError(`${header.name} resolves outside the container's root`);
+        // Parents resolved in the view; the entry itself is never followed.
+        const parent = view.locate(view.resolve(posix.join(destPath, posix.dirname(rel))));
+        const target = view.locate(posix.join(parent.path, posix.basename(rel)));
+        checkEntryWritable(target);
+        if (!isInside(target.mount.source, target.host)) throw new InvalidParameterError(`${header.name} is outside the container's root`);
+        mkdirSync(parent.host, { recursive: true });
+        view.checkPath(parent, header.name);
         let existing: Stats | undefined;
-        try { existing = lstatSync(target); } catch { /* new */ }
+        try { existing = lstatSync(target.host); } catch { /* new */ }
         const uid = opts.copyUIDGID ? header.uid ?? 0 : 0;
         const gid = opts.copyUIDGID ? header.gid ?? 0 : 0;
         const mode = (header.mode ?? 0o644) & 0o7777;
+        // A mount point can be written into, never replaced (dockerd gets EBUSY unlinking it).
+        if (target.isMountRoot && !(header.type === 'directory' && existing?.isDirectory())) {
+          throw new SystemError(`unlinkat ${target.path}: device or resource busy`);
+        }
         if (header.type === 'directory') {
           if (existing && !existing.isDirectory()) {
             if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite non-directory "${rel}" with directory`);
-            rmSync(target, { force: true });
+            rmSync(target.host, { force: true });
             existing = undefined;
           }
-          if (!existing) mkdirSync(target);
-          if (!isInside(root, realpathSync(target))) throw new InvalidParameterError(`${header.name} resolves outside the container's root`);
-          chmodSync(target, mode); lchownSync(target, uid, gid);
-          if (header.mtime) dirTimes.push({ path: target, mtime: header.mtime });
+          if (!existing) mkdirSync(target.host);
+          view.checkPath(target, header.name);
+          chmodSync(target.host, mode); lchownSync(target.host, uid, gid);
+          if (header.mtime) dirTimes.push({ path: target.host, mtime: header.mtime });
           stream.resume();
         } else {
           if (existing?.isDirectory()) {
             if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite directory "${rel}" with non-directory`);
-            rmSync(target, { recursive: true, force: true });
-          } else if (existing) rmSync(target, { force: true });
+            rmSync(target.host, { recursive: true, force: true });
+          } else if (existing) rmSync(target.host, { force: true });
           if (header.type === 'symlink') {
-            symlinkSync(header.linkname ?? '', target); lchownSync(target, uid, gid); stream.resume();
+            symlinkSync(header.linkname ?? '', target.host); lchownSync(target.host, uid, gid); stream.resume();
           } else if (header.type === 'link') {
-            const src = resolveInRoot(root, posix.join(destRel, posix.normalize('/' + (header.linkname ?? ''))), false);
-            if (!isInside(root, src)) throw new InvalidParameterError(`hard link ${header.linkname} is outside the container's root`);
-            linkSync(src, target); stream.resume();
+            const src = view.locate(view.resolve(posix.join(destPath, posix.normalize('/' + (header.linkname ?? ''))), false));
+            if (src.mount !== target.mount || !isInside(src.mount.source, src.host)) throw new InvalidParameterError(`hard link ${header.linkname} is outside the container's root`);
+            linkSync(src.host, target.host); stream.resume();
           } else if (header.type === 'file' || header.type === 'contiguous-file' || !header.type) {
-            const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+            const fd = openSync(target.host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
             try {
-              verifyInside(root, fd, header.name);
+              view.checkFd(target, fd, header.name);
               await pipeline(stream, createWriteStream('', { fd, autoClose: false }));
               fchownSync(fd, uid, gid); fchmodSync(fd, mode);
             } finally { closeSync(fd); }
-            if (header.mtime) utimesSync(target, header.mtime, header.mtime);
+            if (header.mtime) utimesSync(target.host, header.mtime, header.mtime);
           } else {
             stream.resume(); // devices and fifos are not created by cp
           }

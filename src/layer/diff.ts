@@ -5,12 +5,12 @@ import { readTreeXattrs } from './xattr.js';
 
 /**
  * A Docker layer tar of an overlay upper dir (or an unpacked layer's diff dir): whiteout devices become `.wh.NAME`,
- * opaque directories get `DIR/.wh..wh..opq`. Deterministic: the same tree always gives the same bytes (and DiffID).
+ * opaque directories get `DIR/.wh..wh..opq`. `filter` leaves paths out (for a directory: its subtree). Deterministic: the same tree always gives the same bytes (and DiffID).
  */
-export function diffTar(upperDir: string): NodeJS.ReadableStream {
+export function diffTar(upperDir: string, opts: { filter?: (rel: string, stat: fs.Stats) => boolean } = {}): NodeJS.ReadableStream {
   return tarTree(upperDir, {}, async () => {
     const x = await readTreeXattrs(upperDir, true);
-    return { overlay: { opaqueDirs: x.opaque }, xattrs: x.attrs };
+    return { overlay: { opaqueDirs: x.opaque }, xattrs: x.attrs, filter: opts.filter };
   });
 }
 

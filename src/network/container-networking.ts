@@ -39,7 +39,8 @@ export class ServiceNetworking {
       mode = 'bridge';
       primary = modeText === 'default' ? 'bridge' : modeText;
     }
-    const { netnsPath } = await this.svc.createSandbox(c.Id, mode);
+    // The namespace of a bridge-mode sandbox comes with the primary network's veth (one process less).
+    const { netnsPath } = await this.svc.createSandbox(c.Id, mode, { deferNetns: true });
     try {
       const endpoints: Record<string, any> = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
       if (modeText === 'host' || modeText === 'none') {
@@ -73,6 +74,7 @@ export class ServiceNetworking {
         hostname: c.Config?.Hostname, domainname: c.Config?.Domainname, extraHosts: h.ExtraHosts, links,
       });
       const resolvConf = this.svc.resolvConfFor(c.Id, { dns: h.Dns, dnsSearch: h.DnsSearch, dnsOptions: h.DnsOptions });
+      await this.svc.ensureNetns(c.Id);
       return { netnsPath: mode === 'host' ? 'host' : netnsPath, settings: this.settings(c.Id), hosts, resolvConf };
     } catch (err) {
       await this.svc.releaseSandbox(c.Id).catch(() => undefined);

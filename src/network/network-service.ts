@@ -121,6 +121,8 @@ interface SandboxRecord {
   mode: 'bridge' | 'host' | 'none' | 'container';
   /** Namespace name (bridge/none) or the container whose namespace is shared. */
   netns: string | null;
+  /** The namespace is made with the first endpoint's veth (one `ip` process less); see ensureNetns. */
+  netnsPending?: boolean;
   sharedWith?: string;
   loopbackUp: boolean;
   defaultRouteEndpoint: string | null;
@@ -463,29 +465,45 @@ export class NetworkService {
 
   // ───────────────────────── sandboxes and endpoints ─────────────────────────
 
-  /** The namespace a container runs in: `bridge` and `none` get their own (loopback up), `host` none at all. */
-  async createSandbox(containerId: string, mode: SandboxMode): Promise<{ netnsPath: string | null }> {
+  /**
+   * The namespace a container runs in: `bridge` and `none` get their own (loopback up), `host` none at all.
+   * With `deferNetns`, a bridge sandbox's namespace is made by its first connect, in the same `ip`
+   * process as the veth; the caller connects (or calls ensureNetns) before anything enters it.
+   */
+  async createSandbox(containerId: string, mode: SandboxMode, o: { deferNetns?: boolean } = {}): Promise<{ netnsPath: string | null }> {
     const existing = this.sandboxes.get(containerId);
-    if (existing) return { netnsPath: this.netnsPathOf(existing) };
+    if (existing) {
+      if (!o.deferNetns) await this.ensureNetns(containerId);
+      return { netnsPath: this.netnsPathOf(existing) };
+    }
     let rec: SandboxRecord;
     if (mode === 'host') {
       rec = { containerId, mode: 'host', netns: null, loopbackUp: true, defaultRouteEndpoint: null, ports: [] };
     } else if (mode === 'bridge' || mode === 'none') {
       const netns = `berth-${this.tag}-${containerId.slice(0, 12)}`;
+      const defer = mode === 'bridge' && !!o.deferNetns && !existsSync(kernel.netnsPath(netns));
       // For bridge mode loopback comes up in the first connect's namespace batch (one process less).
-      await kernel.createNetns(netns, mode === 'none');
-      rec = { containerId, mode, netns, loopbackUp: mode === 'none', defaultRouteEndpoint: null, ports: [] };
+      if (!defer) await kernel.createNetns(netns, mode === 'none');
+      rec = { containerId, mode, netns, loopbackUp: mode === 'none', defaultRouteEndpoint: null, ports: [], ...(defer ? { netnsPending: true } : {}) };
     } else {
       const owner = this.ownerSandbox(mode.container);
       if (!owner) throw new NotFoundError(`No such container: ${mode.container}`);
-      if (owner.netns && !owner.loopbackUp) {
+      if (owner.netns && (!owner.loopbackUp || owner.netnsPending)) {
         await kernel.createNetns(owner.netns, true);
-        this.sandboxes.put(owner.containerId, { ...owner, loopbackUp: true });
+        this.sandboxes.put(owner.containerId, { ...owner, loopbackUp: true, netnsPending: false });
       }
       rec = { containerId, mode: 'container', netns: null, sharedWith: owner.containerId, loopbackUp: true, defaultRouteEndpoint: null, ports: [] };
     }
     this.sandboxes.put(containerId, rec);
     return { netnsPath: this.netnsPathOf(rec) };
+  }
+
+  /** Makes a deferred namespace (see createSandbox) now, when no connect made it. */
+  async ensureNetns(containerId: string): Promise<void> {
+    const sb = this.sandboxes.get(containerId);
+    if (!sb?.netns || !sb.netnsPending) return;
+    await kernel.createNetns(sb.netns, true);
+    this.sandboxes.put(containerId, { ...this.sandboxes.get(containerId)!, netnsPending: false, loopbackUp: true });
   }
 
   /** The sandbox that owns the namespace a container uses (follows container: sharing). */
@@ -574,13 +592,16 @@ export class NetworkService {
       await kernel.addVeth({
         netns: sb.netns!, hostName: e.hostVeth!, ifName: e.ifName!, bridge: n.bridge!, mac: e.mac, mtu: n.mtu,
         addressCidr: `${e.ip}/${e.prefix}`, gateway: takesRoute ? e.gateway : undefined, loopbackUp: !sb.loopbackUp,
+        createNetns: !!sb.netnsPending,
       });
     } catch (err) {
       this.ipam.release(n.Id, ip);
+      // A namespace made before the failure stays (releaseSandbox removes it); lo's state is unknown.
+      if (sb.netnsPending && existsSync(kernel.netnsPath(sb.netns!))) this.sandboxes.put(containerId, { ...sb, netnsPending: false, loopbackUp: false });
       throw err;
     }
     this.endpoints.put(e.Id, e);
-    this.sandboxes.put(containerId, { ...sb, loopbackUp: true, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
+    this.sandboxes.put(containerId, { ...sb, loopbackUp: true, netnsPending: false, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
     return this.endpointSettings(e, n);
   }
 

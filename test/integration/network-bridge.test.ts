@@ -241,6 +241,35 @@ test('--network container: shares the namespace', async () => {
   assert.ok(existsSync(`/var/run/netns/${owner.ns}`));
 });
 
+test('a deferred bridge namespace comes with the first veth, or on demand; a joiner gets it too', async () => {
+  const { Id } = await svc.create({ Name: `defer-${tag}`, IPAM: { Config: [{ Subnet: subnet(11) }] } });
+  const ids = [0, 1, 2].map(() => randomBytes(32).toString('hex'));
+  const ns = (id: string) => `${svc.netnsPrefix}${id.slice(0, 12)}`;
+  try {
+    // Made by connect, in the host batch with the veth: eth0 addressed, loopback up, default route.
+    await svc.createSandbox(ids[0], 'bridge', { deferNetns: true });
+    assert.ok(!NetworkService.netnsExists(ns(ids[0])), 'not made before the connect');
+    const ep = await svc.connect(ids[0], 'deferred', Id, {});
+    assert.match(sh('ip', ['-n', ns(ids[0]), '-o', 'addr']), new RegExp(`eth0\\s+inet ${ep.IPAddress.replace(/\./g, '\\.')}/24`));
+    assert.match(sh('ip', ['-n', ns(ids[0]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
+    assert.match(sh('ip', ['-n', ns(ids[0]), 'route']), /default via/);
+    // Never connected: ensureNetns makes it (loopback up).
+    await svc.createSandbox(ids[1], 'bridge', { deferNetns: true });
+    await svc.ensureNetns(ids[1]);
+    assert.match(sh('ip', ['-n', ns(ids[1]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
+    // container: on a still-deferred owner makes the owner's namespace.
+    await svc.createSandbox(ids[2], 'bridge', { deferNetns: true });
+    const joiner = randomBytes(32).toString('hex');
+    assert.equal((await svc.createSandbox(joiner, { container: ids[2] })).netnsPath, `/var/run/netns/${ns(ids[2])}`);
+    assert.ok(NetworkService.netnsExists(ns(ids[2])));
+    await svc.releaseSandbox(joiner);
+  } finally {
+    for (const id of ids) await svc.releaseSandbox(id);
+    await svc.remove(Id);
+  }
+  for (const id of ids) assert.ok(!NetworkService.netnsExists(ns(id)));
+});
+
 test('published port is reachable on 127.0.0.1 and on the host address, and survives a service restart', async () => {
   const { Id } = await svc.create({ Name: `pub-${tag}`, IPAM: { Config: [{ Subnet: subnet(5) }] } });
   const web = await container('web', Id);

@@ -8,7 +8,8 @@
  * are re-checked before they are read or written, so symlinks — including ones swapped in during the
  * copy — never reach the host. Writes into a read-only volume, bind or root are refused like Docker.
  */
-import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, fchownSync, fchmodSync, utimesSync, createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, symlinkSync, linkSync, lchownSync, fchownSync, fchmodSync, unlinkSync, createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -16,7 +17,7 @@ import tar from 'tar-stream';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { ImageStore } from '../image/index.js';
 import { mountOverlay, unmount, isMounted } from '../layer/index.js';
-import { isInside, resolveInRoot, type VolumeService } from '../volume/index.js';
+import { resolveInRoot, type VolumeService } from '../volume/index.js';
 import type { ContainerService } from './container-service.js';
 import { ContainerFsView, type ViewLocation, type ViewMount } from './fs-view.js';
 import type { ContainerRecord } from './types.js';
@@ -162,100 +163,171 @@ function checkEntryWritable(loc: ViewLocation): void {
   throw new InvalidParameterError(loc.mount.kind === 'rootfs' ? 'container rootfs is marked read-only' : 'mounted volume is marked read-only');
 }
 
-/** Adds the container path `path` (and below) to the tar as `name`, never following symlinks, checking every open. */
-async function packTree(pack: tar.Pack, view: ContainerFsView, path: string, name: string): Promise<void> {
-  const loc = view.locate(path);
-  const st = lstatSync(loc.host);
-  const header = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-  if (st.isSymbolicLink()) {
-    pack.entry({ ...header, type: 'symlink', linkname: readlinkSync(loc.host) });
-  } else if (st.isDirectory()) {
-    // Re-check right before reading: a parent swapped for a symlink would point elsewhere now.
-    view.checkPath(loc, name);
-    pack.entry({ ...header, name: name.endsWith('/') ? name : name + '/', type: 'directory' });
-    const children = new Set([...readdirSync(loc.host), ...view.mountNamesIn(loc.path)]);
-    for (const child of [...children].sort()) {
-      try { await packTree(pack, view, posix.join(loc.path, child), posix.join(name, child)); } catch (e) {
-        // A mount point the root has no directory for yet, or an entry removed meanwhile.
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/** `name` inside the directory open as `fd`: the kernel walks from that very directory, whatever its path is now. */
+function at(fd: number, name: string): string { return `/proc/self/fd/${fd}/${name}`; }
+
+/**
+ * Opens the directory at `loc` by walking down from its mount's source one component at a time,
+ * never following a symlink, so a component swapped for one (after the path was resolved) fails
+ * instead of leading out of the container. Missing components are created when `create`.
+ */
+function openDirIn(loc: ViewLocation, create: boolean): number {
+  const rel = loc.host === loc.mount.source ? [] : loc.host.slice(loc.mount.source.length + 1).split('/').filter(Boolean);
+  let fd = openSync(loc.mount.source, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    for (const part of rel) {
+      let next: number;
+      try { next = openSync(at(fd, part), DIR_FLAGS); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP') throw new InvalidParameterError(`${loc.path} resolves outside the container's root`);
+        if (!create || code !== 'ENOENT') throw e;
+        mkdirSync(at(fd, part), 0o755);
+        next = openSync(at(fd, part), DIR_FLAGS);
       }
+      closeSync(fd);
+      fd = next;
     }
-  } else if (st.isFile()) {
-    const fd = openSync(loc.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      view.checkFd(loc, fd, name);
-      const fst = fstatSync(fd);
-      const entry = pack.entry({ ...header, size: fst.size, type: 'file' });
-      await pipeline(createReadStream('', { fd, autoClose: false, start: 0, end: Math.max(0, fst.size - 1) }).on('error', () => undefined), entry).catch(async (e) => {
-        if (fst.size === 0) { entry.end(); return; }
-        throw e;
-      });
-    } finally { closeSync(fd); }
-  } else if (st.isFIFO()) {
-    pack.entry({ ...header, type: 'fifo' });
-  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-    pack.entry({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: Math.floor(st.rdev / 256), devminor: st.rdev % 256 });
-  }
+    return fd;
+  } catch (e) { closeSync(fd); throw e; }
 }
 
+/** The directory holding `loc`, opened safely; for a mount point, null (it is reached through its source). */
+function openParent(view: ContainerFsView, loc: ViewLocation): number | null {
+  if (loc.isMountRoot) return null;
+  return openDirIn(view.locate(posix.dirname(loc.path)), false);
+}
+
+/** A path for `loc` that cannot be redirected: relative to its open parent, or its mount's (trusted) source. */
+function pinned(loc: ViewLocation, parentFd: number | null): string {
+  return parentFd === null ? loc.mount.source : at(parentFd, posix.basename(loc.path));
+}
+
+/**
+ * Adds the container path `path` (and below) to the tar as `name`. Every entry is reached relative
+ * to its parent's open descriptor and never followed, so nothing outside the container is read.
+ */
+async function packTree(pack: tar.Pack, view: ContainerFsView, path: string, name: string, parentFd?: number | null): Promise<void> {
+  const loc = view.locate(path);
+  let ownParent: number | null = null;
+  if (parentFd === undefined || loc.isMountRoot) { ownParent = openParent(view, loc); parentFd = ownParent; }
+  try {
+    const host = pinned(loc, parentFd);
+    const st = lstatSync(host);
+    const header = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isSymbolicLink()) {
+      pack.entry({ ...header, type: 'symlink', linkname: readlinkSync(host) });
+    } else if (st.isDirectory()) {
+      const fd = openSync(host, DIR_FLAGS);
+      try {
+        view.checkFd(loc, fd, name);
+        pack.entry({ ...header, name: name.endsWith('/') ? name : name + '/', type: 'directory' });
+        const children = new Set([...readdirSync(`/proc/self/fd/${fd}`), ...view.mountNamesIn(loc.path)]);
+        for (const child of [...children].sort()) {
+          try { await packTree(pack, view, posix.join(loc.path, child), posix.join(name, child), fd); } catch (e) {
+            // A mount point the root has no directory for yet, or an entry removed meanwhile.
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+        }
+      } finally { closeSync(fd); }
+    } else if (st.isFile()) {
+      const fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        view.checkFd(loc, fd, name);
+        const fst = fstatSync(fd);
+        const entry = pack.entry({ ...header, size: fst.size, type: 'file' });
+        await pipeline(createReadStream('', { fd, autoClose: false, start: 0, end: Math.max(0, fst.size - 1) }).on('error', () => undefined), entry).catch(async (e) => {
+          if (fst.size === 0) { entry.end(); return; }
+          throw e;
+        });
+      } finally { closeSync(fd); }
+    } else if (st.isFIFO()) {
+      pack.entry({ ...header, type: 'fifo' });
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      pack.entry({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: Math.floor(st.rdev / 256), devminor: st.rdev % 256 });
+    }
+  } finally { if (ownParent !== null) closeSync(ownParent); }
+}
+
+/** Removes a directory tree without following symlinks in it (GNU rm walks by descriptor), named relative to `dirFd`. */
+function removeTree(dirFd: number, name: string): void {
+  const r = spawnSync('rm', ['-rf', '--one-file-system', '--', `/proc/self/fd/3/${name}`], { stdio: ['ignore', 'ignore', 'pipe', dirFd], encoding: 'utf8' });
+  if (r.status !== 0) throw new SystemError(`removing ${name}: ${(r.stderr || r.error?.message || '').trim()}`);
+}
+
+/**
+ * Extracts a tar under the container path `destPath`. Parents are resolved in the view, then opened
+ * component by component without following symlinks; each entry is created relative to its parent's
+ * descriptor, so a directory swapped for a symlink mid-copy makes the copy fail, never write outside.
+ */
 async function extractInto(view: ContainerFsView, destPath: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
   const extract = tar.extract();
-  const dirTimes: { path: string; mtime: Date }[] = [];
+  const dirTimes: { loc: ViewLocation; mtime: Date }[] = [];
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
       void (async () => {
         const rel = posix.normalize('/' + header.name).replace(/\/+$/, '');
         if (rel === '/' || rel === '') { stream.resume(); return next(); }
-        // Parents resolved in the view; the entry itself is never followed.
         const parent = view.locate(view.resolve(posix.join(destPath, posix.dirname(rel))));
         const target = view.locate(posix.join(parent.path, posix.basename(rel)));
         checkEntryWritable(target);
-        if (!isInside(target.mount.source, target.host)) throw new InvalidParameterError(`${header.name} is outside the container's root`);
-        mkdirSync(parent.host, { recursive: true });
-        view.checkPath(parent, header.name);
-        let existing: Stats | undefined;
-        try { existing = lstatSync(target.host); } catch { /* new */ }
         const uid = opts.copyUIDGID ? header.uid ?? 0 : 0;
         const gid = opts.copyUIDGID ? header.gid ?? 0 : 0;
         const mode = (header.mode ?? 0o644) & 0o7777;
-        // A mount point can be written into, never replaced (dockerd gets EBUSY unlinking it).
-        if (target.isMountRoot && !(header.type === 'directory' && existing?.isDirectory())) {
-          throw new SystemError(`unlinkat ${target.path}: device or resource busy`);
-        }
-        if (header.type === 'directory') {
-          if (existing && !existing.isDirectory()) {
-            if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite non-directory "${rel}" with directory`);
-            rmSync(target.host, { force: true });
-            existing = undefined;
-          }
-          if (!existing) mkdirSync(target.host);
-          view.checkPath(target, header.name);
-          chmodSync(target.host, mode); lchownSync(target.host, uid, gid);
-          if (header.mtime) dirTimes.push({ path: target.host, mtime: header.mtime });
+        if (target.isMountRoot) {
+          // A mount point can be written into, never replaced (dockerd gets EBUSY unlinking it).
+          let fd: number;
+          try { fd = openSync(target.mount.source, DIR_FLAGS); } catch { fd = -1; }
+          if (header.type !== 'directory' || fd < 0) throw new SystemError(`unlinkat ${target.path}: device or resource busy`);
+          try { fchmodSync(fd, mode); fchownSync(fd, uid, gid); } finally { closeSync(fd); }
+          if (header.mtime) dirTimes.push({ loc: target, mtime: header.mtime });
           stream.resume();
-        } else {
-          if (existing?.isDirectory()) {
-            if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite directory "${rel}" with non-directory`);
-            rmSync(target.host, { recursive: true, force: true });
-          } else if (existing) rmSync(target.host, { force: true });
-          if (header.type === 'symlink') {
-            symlinkSync(header.linkname ?? '', target.host); lchownSync(target.host, uid, gid); stream.resume();
-          } else if (header.type === 'link') {
-            const src = view.locate(view.resolve(posix.join(destPath, posix.normalize('/' + (header.linkname ?? ''))), false));
-            if (src.mount !== target.mount || !isInside(src.mount.source, src.host)) throw new InvalidParameterError(`hard link ${header.linkname} is outside the container's root`);
-            linkSync(src.host, target.host); stream.resume();
-          } else if (header.type === 'file' || header.type === 'contiguous-file' || !header.type) {
-            const fd = openSync(target.host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-            try {
-              view.checkFd(target, fd, header.name);
-              await pipeline(stream, createWriteStream('', { fd, autoClose: false }));
-              fchownSync(fd, uid, gid); fchmodSync(fd, mode);
-            } finally { closeSync(fd); }
-            if (header.mtime) utimesSync(target.host, header.mtime, header.mtime);
-          } else {
-            stream.resume(); // devices and fifos are not created by cp
-          }
+          return next();
         }
+        const dirFd = openDirIn(parent, true);
+        try {
+          const base = posix.basename(rel);
+          const here = at(dirFd, base);
+          let existing: Stats | undefined;
+          try { existing = lstatSync(here); } catch { /* new */ }
+          if (header.type === 'directory') {
+            if (existing && !existing.isDirectory()) {
+              if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite non-directory "${rel}" with directory`);
+              unlinkSync(here);
+              existing = undefined;
+            }
+            if (!existing) mkdirSync(here, 0o700);
+            const fd = openSync(here, DIR_FLAGS);
+            try { fchmodSync(fd, mode); fchownSync(fd, uid, gid); } finally { closeSync(fd); }
+            if (header.mtime) dirTimes.push({ loc: target, mtime: header.mtime });
+            stream.resume();
+          } else {
+            if (existing?.isDirectory()) {
+              if (opts.noOverwriteDirNonDir) throw new ConflictError(`cannot overwrite directory "${rel}" with non-directory`);
+              removeTree(dirFd, base);
+            } else if (existing) unlinkSync(here);
+            if (header.type === 'symlink') {
+              symlinkSync(header.linkname ?? '', here); lchownSync(here, uid, gid); stream.resume();
+            } else if (header.type === 'link') {
+              const src = view.locate(view.resolve(posix.join(destPath, posix.normalize('/' + (header.linkname ?? ''))), false));
+              if (src.mount !== target.mount || src.isMountRoot) throw new InvalidParameterError(`hard link ${header.linkname} is outside the container's root`);
+              const srcDir = openDirIn(view.locate(posix.dirname(src.path)), false);
+              try { linkSync(at(srcDir, posix.basename(src.path)), here); } finally { closeSync(srcDir); }
+              stream.resume();
+            } else if (header.type === 'file' || header.type === 'contiguous-file' || !header.type) {
+              const fd = openSync(here, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+              try {
+                view.checkFd(target, fd, header.name);
+                await pipeline(stream, createWriteStream('', { fd, autoClose: false }));
+                fchownSync(fd, uid, gid); fchmodSync(fd, mode);
+                if (header.mtime) futimesSync(fd, header.mtime, header.mtime);
+              } finally { closeSync(fd); }
+            } else {
+              stream.resume(); // devices and fifos are not created by cp
+            }
+          }
+        } finally { closeSync(dirFd); }
         next();
       })().catch((e) => { extract.destroy(e); reject(e); });
     });
@@ -265,5 +337,8 @@ async function extractInto(view: ContainerFsView, destPath: string, body: Readab
   body.on('error', (e) => extract.destroy(e));
   body.pipe(extract);
   await done;
-  for (const d of dirTimes.reverse()) { try { utimesSync(d.path, d.mtime, d.mtime); } catch { /* gone */ } }
+  // Directory times last (writing into them changed them), deepest first, again without following links.
+  for (const d of dirTimes.reverse()) {
+    try { const fd = openDirIn(d.loc, false); try { futimesSync(fd, d.mtime, d.mtime); } finally { closeSync(fd); } } catch { /* gone */ }
+  }
 }

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tar from 'tar-stream';
 import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 describe('docker cp with volumes and bind mounts', () => {
@@ -119,6 +120,24 @@ describe('docker cp with volumes and bind mounts', () => {
     ok(['cp', join(work, 'in.txt'), 'mnt:/scratch/']);
     assert.notEqual(d.docker(['exec', 'mnt', 'cat', '/scratch/in.txt']).status, 0, 'hidden under the tmpfs');
     assert.match(ok(['diff', 'mnt']), /A \/scratch\/in\.txt/);
+  });
+
+  test('an archive into a volume replaces a directory with a file and keeps hard links', async () => {
+    ok(['exec', 'mnt', 'sh', '-c', 'mkdir -p /data/replace/sub && touch /data/replace/sub/x']);
+    const pack = tar.pack();
+    pack.entry({ name: 'replace' }, 'now a file\n');
+    pack.entry({ name: 'orig' }, 'linked\n');
+    pack.entry({ name: 'hard', type: 'link', linkname: 'orig' });
+    pack.entry({ name: 'dir/', type: 'directory', mode: 0o750, mtime: new Date('2001-02-03T04:05:06Z') });
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    const res = await d.api('PUT', '/containers/mnt/archive?path=/data', Buffer.concat(chunks), { 'Content-Type': 'application/x-tar' });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(ok(['exec', 'mnt', 'cat', '/data/replace']), 'now a file\n');
+    assert.equal(ok(['exec', 'mnt', 'stat', '-c', '%h', '/data/hard']).trim(), '2');
+    assert.equal(ok(['exec', 'mnt', 'stat', '-c', '%a %Y', '/data/dir']).trim(), `750 ${Date.parse('2001-02-03T04:05:06Z') / 1000}`);
+    assert.equal(readFileSync(join(volumePath('named'), 'hard'), 'utf8'), 'linked\n');
   });
 
   test('a mount point itself cannot be replaced', () => {

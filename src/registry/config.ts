@@ -30,6 +30,8 @@ export interface RegistryConfig {
   tls?: { certificate?: string; key?: string };
   delete?: { enabled?: boolean };
   uploads?: { expiry?: number; maxBlobSize?: number };
+  /** Processes serving requests (`serve --workers`); default one per CPU. */
+  workers?: number;
   auth?: {
     htpasswd?: { path: string; realm?: string };
     token?: {

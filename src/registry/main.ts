@@ -1,7 +1,9 @@
 /**
  * bin/berth-registry: `serve` runs the registry, `gc` collects unreferenced blobs.
  */
+import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { startRegistry, type RegistryOptions } from './index.js';
 import { loadConfig, parseListen, tokenKeyFromConfig, type RegistryConfig } from './config.js';
@@ -14,6 +16,12 @@ function seconds(v: string): number {
   return n;
 }
 
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('expected a number of processes (1-256)');
+  return n;
+}
+
 function bytes(v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a number of bytes');
@@ -22,7 +30,47 @@ function bytes(v: string): number {
 
 interface ServeFlags {
   listen?: string; storage?: string; htpasswd?: string; tlsCert?: string; tlsKey?: string; config?: string;
-  uploadExpiry?: number; maxBlobSize?: number; delete?: boolean; accessLog?: boolean;
+  uploadExpiry?: number; maxBlobSize?: number; delete?: boolean; accessLog?: boolean; workers?: number;
+}
+
+/**
+ * `serve --workers N` (N > 1): this process forks N workers that each run the whole registry and
+ * share the listening socket (node:cluster hands out connections). Every piece of state they
+ * share lives in the storage folder (uploads lock through a file, see storage.ts), so any worker
+ * can serve any request. A worker that dies is replaced; SIGTERM/SIGINT stop them all.
+ */
+async function superviseWorkers(n: number, url: (port: number) => string): Promise<void> {
+  let stopping = false;
+  let announced = false;
+  const fork = (): Worker => cluster.fork();
+  cluster.on('listening', (_w, address) => {
+    if (announced) return;
+    announced = true;
+    process.stdout.write(`berth-registry listening on ${url(address.port)} (${n} workers)\n`);
+  });
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    if (!announced) { // failed to start (bad flags, port in use): the error is on stderr already
+      stopping = true;
+      for (const o of Object.values(cluster.workers ?? {})) o?.kill();
+      process.exit(code ?? 1);
+    }
+    process.stderr.write(`berth-registry: worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+    fork();
+  });
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    if (live.length === 0) process.exit(0);
+    for (const w of live) w.process.kill('SIGTERM');
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  for (let i = 0; i < n; i++) fork();
 }
 
 export function optionsFromConfig(cfg: RegistryConfig, flags: ServeFlags): RegistryOptions {
@@ -66,11 +114,21 @@ export async function main(argv: string[]): Promise<void> {
     .option('--max-blob-size <bytes>', 'refuse blobs larger than this', bytes)
     .option('--no-delete', 'refuse DELETE of manifests, tags and blobs')
     .option('--access-log', 'log one line per request to stderr')
+    .option('--workers <n>', 'processes serving requests, sharing the port (default: one per CPU)', count)
     .action(async (configArg: string | undefined, flags: ServeFlags) => {
       const configFile = flags.config ?? configArg;
       const cfg = configFile ? loadConfig(configFile) : {};
-      const reg = await startRegistry(optionsFromConfig(cfg, flags));
-      process.stdout.write(`berth-registry listening on ${reg.url}\n`);
+      const opts = optionsFromConfig(cfg, flags);
+      const workers = flags.workers ?? (cfg.workers !== undefined ? count(String(cfg.workers)) : availableParallelism());
+      if (cluster.isPrimary && workers > 1) {
+        // Check the storage folder once here, so a bad one fails before any worker starts.
+        await new RegistryStorage(opts.storageDir).init();
+        const hostPart = opts.host!.includes(':') ? `[${opts.host}]` : opts.host!;
+        await superviseWorkers(workers, (port) => `${opts.tls ? 'https' : 'http'}://${hostPart}:${port}`);
+        return;
+      }
+      const reg = await startRegistry(opts);
+      if (cluster.isPrimary) process.stdout.write(`berth-registry listening on ${reg.url}\n`);
       const stop = (): void => { reg.close().then(() => process.exit(0), () => process.exit(1)); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -9,6 +9,11 @@
  *   <root>/repositories/<name>/_referrers/<alg>/<hex>/<alg>-<hex>  descriptor of a manifest naming that subject
  *   <root>/tmp/                                             temporary files, renamed into place
  *
+ * Several processes may serve one storage (`serve --workers N`, and `gc` beside a server): an
+ * upload's write lock is a lock file in its folder holding the writer's pid (see lock), so two
+ * processes never append to one upload at once; the in-memory running hash is only a shortcut,
+ * used when this process hashed exactly up to the current end of the data.
+ *
  * A blob becomes visible only by rename(2) of a file whose digest was verified and fsynced,
  * so a cut connection or a crash never leaves a servable partial blob. Repository-name
  * components cannot start with '_' (grammar), so `_layers`/`_manifests` never collide with
@@ -36,6 +41,8 @@ interface RevisionMeta { mediaType: string; size: number }
 
 interface UploadState {
   busy: boolean;
+  /** This process holds the upload's lock file (see lock). */
+  fileLock?: boolean;
   hash?: Hash;
   algorithm?: DigestAlgorithm;
   hashed: number;
@@ -193,19 +200,77 @@ export class RegistryStorage {
     }
   }
 
+  private lockFile(id: string): string { return join(this.uploadDir(id), 'lock'); }
+
   /**
-   * Takes an upload's write lock. A request that finds it held waits briefly: the holder may be a
-   * cut connection whose rollback is finishing (a client retrying at once must not get a 409).
+   * Whether another live process holds an upload's lock file. A file whose pid is gone was left
+   * by a crash. An empty one is being written right now (open with O_EXCL, then the pid), unless old.
+   */
+  private async lockHeldElsewhere(id: string): Promise<boolean> {
+    let text: string;
+    let st: Stats;
+    try {
+      [text, st] = await Promise.all([fsp.readFile(this.lockFile(id), 'utf8'), fsp.stat(this.lockFile(id))]);
+    } catch (err) { if (isNotFound(err)) return false; throw err; }
+    const pid = Number(text);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - st.mtimeMs < 10_000;
+    if (pid === process.pid) return false; // this process's requests are serialised by the in-memory lock
+    try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  }
+
+  /** Creates the upload's lock file: 'held', 'busy' (a live process has it) or 'missing' (no such upload). */
+  private async takeLockFile(id: string): Promise<'held' | 'busy' | 'missing'> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await fsp.open(this.lockFile(id), 'wx');
+        try { await fh.writeFile(String(process.pid)); } finally { await fh.close(); }
+        return 'held';
+      } catch (err) {
+        if (isNotFound(err)) return 'missing';
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      if (await this.lockHeldElsewhere(id)) return 'busy';
+      await fsp.rm(this.lockFile(id), { force: true }); // left by a dead process (or by this one before a crash)
+    }
+    return 'busy';
+  }
+
+  /**
+   * Takes an upload's write lock: in memory against this process's other requests, then the lock
+   * file against other processes on the same storage. A request that finds it held waits briefly:
+   * the holder may be a cut connection whose rollback is finishing (a client retrying at once
+   * must not get a 409). An unknown upload gets the in-memory lock only; the caller's status
+   * check then reports it unknown.
    */
   private async lock(id: string): Promise<UploadState> {
     const deadline = Date.now() + 2000;
     for (;;) {
       let s = this.uploads.get(id);
       if (!s) { s = { busy: false, hashed: 0 }; this.uploads.set(id, s); }
-      if (!s.busy) { s.busy = true; return s; }
+      if (!s.busy) {
+        s.busy = true;
+        let file: 'held' | 'busy' | 'missing';
+        try { file = await this.takeLockFile(id); } catch (err) { s.busy = false; throw err; }
+        if (file !== 'busy') { s.fileLock = file === 'held'; return s; }
+        s.busy = false;
+      }
       if (Date.now() > deadline) throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload', { uuid: id }, 409);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Releases both parts of the lock; the file first, so no request of this process can find it held by itself. */
+  private async unlock(id: string, s: UploadState): Promise<void> {
+    if (s.fileLock) {
+      s.fileLock = false;
+      await fsp.rm(this.lockFile(id), { force: true }).catch(() => undefined);
+    }
+    s.busy = false;
+  }
+
+  /** Busy in this process or, through its lock file, in another one. */
+  private async uploadBusy(id: string): Promise<boolean> {
+    return (this.uploads.get(id)?.busy ?? false) || await this.lockHeldElsewhere(id);
   }
 
   /**
@@ -263,7 +328,7 @@ export class RegistryStorage {
       await fsp.utimes(join(this.uploadDir(id), 'info.json'), new Date(), new Date()).catch(() => undefined);
       return { id, repository: repo, offset: offset + received };
     } finally {
-      state.busy = false;
+      await this.unlock(id, state);
     }
   }
 
@@ -302,7 +367,7 @@ export class RegistryStorage {
       await this.linkBlob(repo, d);
       return { digest: d.digest, size: status.offset, path: target, mtimeMs: Date.now() };
     } finally {
-      state.busy = false;
+      await this.unlock(id, state);
       // A verified upload is consumed; a wrong one is discarded (its bytes can never become a blob).
       if (known) await this.deleteUpload(id);
     }
@@ -310,8 +375,7 @@ export class RegistryStorage {
 
   async cancelUpload(repo: string, id: string): Promise<void> {
     await this.getUpload(repo, id);
-    const s = this.uploads.get(id);
-    if (s?.busy) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload is busy', { uuid: id }, 409);
+    if (await this.uploadBusy(id)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload is busy', { uuid: id }, 409);
     await this.deleteUpload(id);
   }
 
@@ -327,19 +391,25 @@ export class RegistryStorage {
       const st = await statOrUndefined(join(this.uploadDir(id), 'info.json'))
         ?? await statOrUndefined(this.uploadDir(id));
       if (!st) continue;
-      out.push({ id, lastActivityMs: st.mtimeMs, busy: this.uploads.get(id)?.busy ?? false });
+      out.push({ id, lastActivityMs: st.mtimeMs, busy: await this.uploadBusy(id) });
     }
     return out;
   }
 
-  /** Removes uploads idle for longer than maxIdleMs. Returns the ids removed. */
+  /**
+   * Removes uploads idle for longer than maxIdleMs. Returns the ids removed. Also forgets the
+   * in-memory state of uploads another process finished or removed.
+   */
   async purgeStaleUploads(maxIdleMs: number, now = Date.now()): Promise<string[]> {
     const removed: string[] = [];
+    const present = new Set<string>();
     for (const u of await this.listUploads()) {
+      present.add(u.id);
       if (u.busy || now - u.lastActivityMs < maxIdleMs) continue;
       await this.deleteUpload(u.id);
       removed.push(u.id);
     }
+    for (const [id, s] of this.uploads) if (!s.busy && !present.has(id)) this.uploads.delete(id);
     return removed;
   }
 

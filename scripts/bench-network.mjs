@@ -217,11 +217,11 @@ async function measure(label, host) {
 async function measureWith(label, host) {
   const name = `bench-net-${randomBytes(4).toString('hex')}`;
   const hostPort = await freePort();
-  // The file lives in the container's /tmp (its writable layer; page-cached after it is written).
-  mustDocker(host, ['run', '-d', '--name', name, '-p', `127.0.0.1:${hostPort}:80`, IMAGE, 'sh', '-c',
-    `mkdir /tmp/www && echo small >/tmp/www/small && dd if=/dev/zero of=/tmp/www/big bs=1M count=${MB} 2>/dev/null && exec httpd -f -p 80 -h /tmp/www`]);
   const result = { label };
   try {
+    // The file lives in the container's /tmp (its writable layer; page-cached after it is written).
+    mustDocker(host, ['run', '-d', '--name', name, '-p', `127.0.0.1:${hostPort}:80`, IMAGE, 'sh', '-c',
+      `mkdir /tmp/www && echo small >/tmp/www/small && dd if=/dev/zero of=/tmp/www/big bs=1M count=${MB} 2>/dev/null && exec httpd -f -p 80 -h /tmp/www`]);
     const ip = mustDocker(host, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]).split(/\s+/)[0];
     if (!ip) throw new Error(`container ${name} has no address`);
     await waitUntil(async () => (await get('127.0.0.1', hostPort, '/small')) > 0 && (await get(ip, 80, '/small')) > 0, `httpd in ${name}`);
@@ -287,7 +287,8 @@ function table(rows) {
     [`connections/s direct, ${CONCURRENCY} in flight`, (r) => f0(r.connections.direct.concurrent)],
     ['docker run --rm, default bridge (ms)', (r) => f1(r.start.bridgeMs)],
     ['docker run --rm, --network none (ms)', (r) => f1(r.start.noneMs)],
-    ['network cost at start (ms)', (r) => f1(r.start.addedMs)],
+    ['network cost at start (ms): bridge − none', (r) => f1(r.start.addedMs)],
+    ['  (median of the paired differences)', (r) => f1(r.start.pairedAddedMs)],
   ];
   const out = [`| (medians; ${ROUNDS} × ${MB} MB downloads, ${CONNS} sequential / ${CONNS * 4} concurrent GETs, ${STARTS} starts) | ${rows.map((r) => r.label).join(' | ')} |`,
     `|---|${rows.map(() => '---:').join('|')}|`];

@@ -6,7 +6,8 @@
  *   network (or com.docker.network.bridge.name), gateway address on the bridge, route_localnet=1;
  * - a namespace `berth-T-<container id 12>` per container in bridge/none mode (/var/run/netns),
  *   veth `ve<T4><hex>` on the host side, eth0, eth1… inside (peer created in the namespace, one
- *   batched `ip` process per side), MAC 02:42:<ip>, default route via the first non-internal network;
+ *   batched `ip` process per side; a container's namespace is made in the host batch of its first
+ *   veth), MAC 02:42:<ip>, default route via the first non-internal network;
  * - iptables chains BERTH-T-FWD/-OUT/-IN (filter) and BERTH-T-DNAT/-POST (nat), see firewall.ts;
  * - one UDP DNS server per user network on <gateway>:53 in the daemon (see dns-server.ts);
  *   containers get that address as nameserver;

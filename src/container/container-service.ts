@@ -306,7 +306,7 @@ export class ContainerService {
     const oom = this.oomKilled(c);
     // The process is gone: the runtime's state, the network and the root filesystem are released side by side.
     await Promise.all([
-      this.o.runtime.delete(c.Id, true).catch((e) => this.o.log(`runc delete ${c.Id}: ${e.message}`)),
+      this.o.runtime.release(c.Id).catch((e) => this.o.log(`runtime release ${c.Id}: ${e.message}`)),
       this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`)),
       (async () => {
         await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
@@ -383,10 +383,15 @@ export class ContainerService {
   }
 
   async stop(ref: string, opts: { signal?: string | null; timeout?: number }): Promise<void> {
-    const c = this.get(ref);
-    if (!this.isRunning(c.Id)) throw new NotModifiedError('container already stopped');
-    c.ManuallyStopped = true; this.save(c);
-    for (const h of this.o.hooks ?? []) h.stopping?.(c);
+    const c0 = this.get(ref);
+    if (!this.isRunning(c0.Id)) throw new NotModifiedError('container already stopped');
+    c0.ManuallyStopped = true; this.save(c0);
+    for (const h of this.o.hooks ?? []) h.stopping?.(c0);
+    // A start under way (a restart policy's) finishes first; then this stop applies to what it started.
+    await this.locked(c0.Id, async () => undefined);
+    const c = this.get(c0.Id);
+    if (!c.ManuallyStopped) { c.ManuallyStopped = true; this.save(c); }
+    if (!this.isRunning(c.Id)) { this.o.events.emit('container', 'stop', c.Id, this.attrs(c)); return; }
     const sig = normaliseSignal(opts.signal || c.Config.StopSignal || 'SIGTERM');
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
     if (c.State.Status === 'paused') await this.o.runtime.resume(c.Id).catch(() => undefined);
@@ -426,7 +431,7 @@ export class ContainerService {
       // An exited container was released when it exited; only what is left is cleaned up here.
       const rootfs = join(this.dir(c.Id), 'rootfs');
       if (isMounted(rootfs)) await unmount(rootfs).catch(() => undefined);
-      if (this.o.runtime.hasState(c.Id)) await this.o.runtime.delete(c.Id, true).catch(() => undefined);
+      if (this.o.runtime.hasState(c.Id)) await this.o.runtime.release(c.Id).catch(() => undefined);
       rmSync(this.dir(c.Id), { recursive: true, force: true });
       this.table.delete(c.Id);
       for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));

@@ -72,9 +72,8 @@ export class RestartManager {
     const flight = { stopRequested: false };
     this.inFlight.set(id, flight);
     try {
+      // A stop that arrives meanwhile waits for this start, then stops what it started.
       await cs.start(id);
-      // A stop that arrived while the restart was under way wins.
-      if (flight.stopRequested) await cs.stop(id, { timeout: 0 }).catch(() => undefined);
     } catch (e) {
       this.log(`restart ${id.slice(0, 12)}: ${(e as Error).message}`);
       const cur = cs.table.get(id);

@@ -136,6 +136,30 @@ export class ConmonRuntime {
     await this.run(['kill', ...(all ? ['--all'] : []), id, sig]);
   }
 
+  /**
+   * Releases an exited container's runtime state. For runc that is what `runc delete` does once the
+   * init process is gone (remove the container's cgroups and its state directory), done here
+   * without starting the runtime (~10 ms of Go start-up per container). Anything unexpected (a live
+   * init, poststop hooks, a cgroup that stays busy) goes through the runtime instead.
+   */
+  async release(id: string): Promise<void> {
+    if (this.cfg.name === 'runc' && (await this.releaseExitedRunc(id))) return;
+    await this.delete(id, true);
+  }
+
+  private async releaseExitedRunc(id: string): Promise<boolean> {
+    const dir = join(this.cfg.stateRoot, id);
+    let state: { init_process_pid?: number; init_process_start?: number; cgroup_paths?: Record<string, string>; config?: { hooks?: { poststop?: unknown[] } } };
+    try { state = JSON.parse(await fsp.readFile(join(dir, 'state.json'), 'utf8')); } catch { return !existsSync(dir); }
+    if (state.config?.hooks?.poststop?.length) return false;
+    if (state.init_process_pid && processStartTime(state.init_process_pid) === state.init_process_start) return false;
+    const cgroups = Object.values(state.cgroup_paths ?? {}).filter((p) => p.startsWith('/sys/fs/cgroup/'));
+    const removed = await Promise.all(cgroups.map((p) => removeCgroup(p)));
+    if (removed.includes(false)) return false;
+    await fsp.rm(dir, { recursive: true, force: true });
+    return true;
+  }
+
   /** Whether the runtime still keeps state for the container (it does until `delete`). */
   hasState(id: string): boolean { return existsSync(join(this.cfg.stateRoot, id)); }
 
@@ -178,6 +202,26 @@ export class ConmonRuntime {
     } catch (e) {
       const err = e as { stderr?: string; message: string };
       throw new SystemError(cleanRuntimeError(err.stderr || err.message));
+    }
+  }
+}
+
+/** The start time (clock ticks since boot) of a live process, as runc records it; undefined when gone. */
+function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch { return undefined; }
+}
+
+/** rmdir of a cgroup; the kernel may report it busy for a moment while the last tasks are torn down. */
+async function removeCgroup(path: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try { await fsp.rmdir(path); return true; } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY' || attempt >= 20) return false;
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 }

@@ -24,6 +24,7 @@ function statHeader(s: PathStat): string { return Buffer.from(JSON.stringify(s))
 
 export function containerExtraRoutes(r: Router, e: Engine): void {
   const archive = new ContainerArchive(e.containers, e.images, e.volumes);
+  const attrs = (c: ContainerRecord) => ({ ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name });
   const pathOf = (q: URLSearchParams) => {
     const p = q.get('path');
     if (!p) throw new InvalidParameterError('path cannot be empty');
@@ -46,6 +47,8 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
         res.on('finish', resolve);
       });
     });
+    const c = e.containers.tryGet(req.params.id);
+    if (c) e.events.emit('container', 'archive-path', c.Id, attrs(c));
   });
 
   r.put('/containers/:id/archive', async (req) => {
@@ -53,6 +56,8 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
       noOverwriteDirNonDir: boolParam(req.query, 'noOverwriteDirNonDir'),
       copyUIDGID: boolParam(req.query, 'copyUIDGID'),
     });
+    const c = e.containers.get(req.params.id);
+    e.events.emit('container', 'extract-to-dir', c.Id, attrs(c));
     return { status: 200 };
   });
 
@@ -64,7 +69,6 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   const cgroupOf = (c: ContainerRecord) => {
     try { return String(JSON.parse(readFileSync(join(cs.dir(c.Id), 'config.json'), 'utf8')).linux.cgroupsPath); } catch { return ''; }
   };
-  const attrs = (c: ContainerRecord) => ({ ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name });
 
   r.get('/containers/:id/top', async (req) => {
     const c = cs.get(req.params.id);

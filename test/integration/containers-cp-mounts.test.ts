@@ -79,6 +79,10 @@ describe('docker cp with volumes and bind mounts', () => {
     // Nothing landed in the read/write layer beneath the mounts.
     const diff = ok(['diff', 'mnt']);
     assert.ok(!/\/(data|bind)\/in\.txt/.test(diff), diff);
+    // Copies are reported as dockerd reports them.
+    const actions = ok(['events', '--since', '0', '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'container=mnt', '--format', '{{.Action}}']);
+    assert.match(actions, /^archive-path$/m);
+    assert.match(actions, /^extract-to-dir$/m);
   });
 
   test('a symlink in a volume (absolute or climbing with ..) pointing at /etc reaches the container\'s /etc, not the host\'s', () => {

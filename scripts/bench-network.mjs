@@ -14,7 +14,8 @@
  * shared/tools/start-reference-dockerd.sh) the same figures are measured on it and shown beside.
  * Traffic goes only to 127.0.0.1 and to container addresses on the daemons' own bridges.
  *
- *   node scripts/bench-network.mjs [--rounds 5] [--mb 200] [--conns 300] [--concurrency 16] [--starts 15] [--json]
+ *   node scripts/bench-network.mjs [--rounds 5] [--mb 200] [--conns 300] [--concurrency 16] [--starts 21]
+ *                                  [--sections throughput,connections,start] [--json]
  *   BERTH_DIST=dist-x          run berthd from dist-x/ instead of dist/
  *   BERTHD_LOG=/path/file      keep berthd's log there; BERTHD_ARGS="--log-level debug" adds daemon flags
  * Needs root, the docker CLI and busybox-static. Everything it starts it stops by pid; the reference
@@ -36,8 +37,10 @@ const ROUNDS = opt('--rounds', 5);
 const MB = opt('--mb', 200);
 const CONNS = opt('--conns', 300);
 const CONCURRENCY = opt('--concurrency', 16);
-const STARTS = opt('--starts', 15);
+const STARTS = opt('--starts', 21);
 const JSON_OUT = args.includes('--json');
+const si = args.indexOf('--sections');
+const SECTIONS = new Set((si >= 0 ? args[si + 1] : 'throughput,connections,start').split(','));
 const DIST = process.env.BERTH_DIST || 'dist';
 const IMAGE = 'berth-bench-net/busybox:latest';
 const TARGET_RATIO = 0.8;
@@ -218,7 +221,7 @@ async function measureWith(label, host) {
   const name = `bench-net-${randomBytes(4).toString('hex')}`;
   const hostPort = await freePort();
   const result = { label };
-  try {
+  if (SECTIONS.has('throughput') || SECTIONS.has('connections')) try {
     // The file lives in the container's /tmp (its writable layer; page-cached after it is written).
     mustDocker(host, ['run', '-d', '--name', name, '-p', `127.0.0.1:${hostPort}:80`, IMAGE, 'sh', '-c',
       `mkdir /tmp/www && echo small >/tmp/www/small && dd if=/dev/zero of=/tmp/www/big bs=1M count=${MB} 2>/dev/null && exec httpd -f -p 80 -h /tmp/www`]);
@@ -228,18 +231,20 @@ async function measureWith(label, host) {
     const paths = { published: ['127.0.0.1', hostPort], direct: [ip, 80] };
 
     // 1. Throughput, interleaved so that load from other work on the machine hits both paths alike.
-    for (const [h, p] of Object.values(paths)) await download(h, p); // warm-up
-    const tput = { published: [], direct: [] };
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const k of i % 2 ? ['direct', 'published'] : ['published', 'direct']) tput[k].push(await download(...paths[k]));
-      log(`${label} throughput round ${i + 1}: published ${tput.published.at(-1).toFixed(0)} MB/s, direct ${tput.direct.at(-1).toFixed(0)} MB/s`);
+    if (SECTIONS.has('throughput')) {
+      for (const [h, p] of Object.values(paths)) await download(h, p); // warm-up
+      const tput = { published: [], direct: [] };
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const k of i % 2 ? ['direct', 'published'] : ['published', 'direct']) tput[k].push(await download(...paths[k]));
+        log(`${label} throughput round ${i + 1}: published ${tput.published.at(-1).toFixed(0)} MB/s, direct ${tput.direct.at(-1).toFixed(0)} MB/s`);
+      }
+      result.throughput = { publishedMBs: median(tput.published), directMBs: median(tput.direct), samples: tput };
+      result.throughput.ratio = result.throughput.publishedMBs / result.throughput.directMBs;
     }
-    result.throughput = { publishedMBs: median(tput.published), directMBs: median(tput.direct), samples: tput };
-    result.throughput.ratio = result.throughput.publishedMBs / result.throughput.directMBs;
 
-    // 2. Connection rate: sequential and CONCURRENCY in flight; best of ROUNDS to skip the noise.
+    // 2. Connection rate: sequential and CONCURRENCY in flight; median of max(3, ROUNDS/2) runs each.
     const rate = {};
-    for (const [k, [h, p]] of Object.entries(paths)) {
+    if (SECTIONS.has('connections')) for (const [k, [h, p]] of Object.entries(paths)) {
       await connRate(h, p, 50, 1); // warm-up
       const seq = []; const par = [];
       for (let i = 0; i < Math.max(3, ROUNDS >> 1); i++) {
@@ -249,12 +254,13 @@ async function measureWith(label, host) {
       rate[k] = { sequential: median(seq), concurrent: median(par), samples: { sequential: seq, concurrent: par } };
       log(`${label} connections/s ${k}: sequential ${rate[k].sequential.toFixed(0)}, ${CONCURRENCY} in flight ${rate[k].concurrent.toFixed(0)}`);
     }
-    result.connections = rate;
+    if (SECTIONS.has('connections')) result.connections = rate;
   } finally {
     docker(host, ['rm', '-f', name]);
   }
 
   // 3. What a container's network adds to `docker run --rm`.
+  if (!SECTIONS.has('start')) return result;
   const run = (netArgs) => {
     const t0 = process.hrtime.bigint();
     mustDocker(host, ['run', '--rm', ...netArgs, IMAGE, 'true']);
@@ -273,30 +279,31 @@ async function measureWith(label, host) {
   return result;
 }
 
-function table(rows) {
+function table(rows, targets) {
   const f0 = (x) => (x === undefined ? '—' : x.toFixed(0));
   const f1 = (x) => (x === undefined ? '—' : x.toFixed(1));
   const f2 = (x) => (x === undefined ? '—' : x.toFixed(2));
   const lines = [
-    ['throughput via 127.0.0.1:published (MB/s)', (r) => f0(r.throughput.publishedMBs)],
-    ['throughput direct to container (MB/s)', (r) => f0(r.throughput.directMBs)],
-    ['published / direct', (r) => f2(r.throughput.ratio)],
-    ['connections/s published, sequential', (r) => f0(r.connections.published.sequential)],
-    ['connections/s direct, sequential', (r) => f0(r.connections.direct.sequential)],
-    [`connections/s published, ${CONCURRENCY} in flight`, (r) => f0(r.connections.published.concurrent)],
-    [`connections/s direct, ${CONCURRENCY} in flight`, (r) => f0(r.connections.direct.concurrent)],
-    ['docker run --rm, default bridge (ms)', (r) => f1(r.start.bridgeMs)],
-    ['docker run --rm, --network none (ms)', (r) => f1(r.start.noneMs)],
-    ['network cost at start (ms): bridge − none', (r) => f1(r.start.addedMs)],
-    ['  (median of the paired differences)', (r) => f1(r.start.pairedAddedMs)],
+    ['throughput via 127.0.0.1:published (MB/s)', (r) => f0(r.throughput?.publishedMBs)],
+    ['throughput direct to container (MB/s)', (r) => f0(r.throughput?.directMBs)],
+    ['published / direct', (r) => f2(r.throughput?.ratio)],
+    ['connections/s published, sequential', (r) => f0(r.connections?.published.sequential)],
+    ['connections/s direct, sequential', (r) => f0(r.connections?.direct.sequential)],
+    [`connections/s published, ${CONCURRENCY} in flight`, (r) => f0(r.connections?.published.concurrent)],
+    [`connections/s direct, ${CONCURRENCY} in flight`, (r) => f0(r.connections?.direct.concurrent)],
+    ['docker run --rm, default bridge (ms)', (r) => f1(r.start?.bridgeMs)],
+    ['docker run --rm, --network none (ms)', (r) => f1(r.start?.noneMs)],
+    ['network cost at start (ms): bridge − none', (r) => f1(r.start?.addedMs)],
+    ['  (median of the paired differences)', (r) => f1(r.start?.pairedAddedMs)],
   ];
   const out = [`| (medians; ${ROUNDS} × ${MB} MB downloads, ${CONNS} sequential / ${CONNS * 4} concurrent GETs, ${STARTS} starts) | ${rows.map((r) => r.label).join(' | ')} |`,
     `|---|${rows.map(() => '---:').join('|')}|`];
   for (const [name, fn] of lines) out.push(`| ${name} | ${rows.map(fn).join(' | ')} |`);
   const b = rows[0];
+  const verdict = (t) => (t === undefined ? 'not measured' : t.met ? 'met' : 'NOT met');
   out.push('', 'Targets (berthd):',
-    `- published/direct throughput ${f2(b.throughput.ratio)} ≥ ${TARGET_RATIO}: ${b.throughput.ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`,
-    `- network cost at start ${f1(b.start.addedMs)} ms ≤ ${TARGET_START_MS} ms: ${b.start.addedMs <= TARGET_START_MS ? 'met' : 'NOT met'}`);
+    `- published/direct throughput ${f2(b.throughput?.ratio)} ≥ ${TARGET_RATIO}: ${verdict(targets.publishedOverDirect)}`,
+    `- network cost at start ${f1(b.start?.addedMs)} ms ≤ ${TARGET_START_MS} ms: ${verdict(targets.networkStartCostMs)}`);
   return out.join('\n');
 }
 
@@ -306,10 +313,12 @@ try {
   rows.push(await measure('berthd', await startBerthd()));
   if (process.env.REFERENCE_DOCKER_HOST) rows.push(await measure('reference dockerd', process.env.REFERENCE_DOCKER_HOST));
   const b = rows[0];
-  const targets = { publishedOverDirect: { value: b.throughput.ratio, target: TARGET_RATIO, met: b.throughput.ratio >= TARGET_RATIO },
-    networkStartCostMs: { value: b.start.addedMs, target: TARGET_START_MS, met: b.start.addedMs <= TARGET_START_MS } };
+  const targets = {
+    publishedOverDirect: b.throughput && { value: b.throughput.ratio, target: TARGET_RATIO, met: b.throughput.ratio >= TARGET_RATIO },
+    networkStartCostMs: b.start && { value: b.start.addedMs, target: TARGET_START_MS, met: b.start.addedMs <= TARGET_START_MS },
+  };
   if (JSON_OUT) process.stdout.write(JSON.stringify({ rounds: ROUNDS, mb: MB, conns: CONNS, concurrency: CONCURRENCY, starts: STARTS, engines: rows, targets }, null, 2) + '\n');
-  else process.stdout.write(table(rows) + '\n');
+  else process.stdout.write(table(rows, targets) + '\n');
 } catch (e) {
   failed = true;
   log(`failed: ${e.stack ?? e}`);

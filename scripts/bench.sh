@@ -26,7 +26,7 @@ BPID=$!
 for _ in $(seq 1 100); do curl -fsS --unix-socket "$B/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 DOCKER_HOST=unix://$B/d.sock ENGINE_PID=$BPID OUT=$OUTROOT/berth-run REGISTRY_BIN=${REGISTRY_BIN:-/usr/bin/docker-registry} \
   bash "$TOOLS/engine-bench.sh" berthd || true
-DOCKER_HOST=unix://$B/d.sock bash scripts/bench-exec.sh berthd | tee "$OUTROOT/exec-berthd.tsv" || true
+DOCKER_HOST=unix://$B/d.sock RUNC_ROOT=$B/exec/runtime bash scripts/bench-exec.sh berthd | tee "$OUTROOT/exec-berthd.tsv" || true
 kill -TERM $BPID; wait $BPID 2>/dev/null
 grep -o " $B[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 rm -rf "$B/data" "$B/exec"
@@ -56,3 +56,12 @@ files=$(ls "$OUTROOT"/floor/results.tsv "$OUTROOT"/berth-run/results.tsv "$OUTRO
 echo; echo "## Medians (ms unless stated) — $OUTROOT"
 FIELD=median bash "$TOOLS/compare.sh" $files | tee "$OUTROOT/compare.md"
 node scripts/bench-ratios.mjs $files | tee -a "$OUTROOT/compare.md"
+
+# 6. exec and stats latency (issue target: docker exec at most 0.4x the reference's).
+if [ -s "$OUTROOT/exec-berthd.tsv" ]; then
+  echo; echo "## docker exec / stats (medians, ms)"; echo
+  echo "| metric | berthd | dockerd | ratio |"; echo "| --- | ---: | ---: | ---: |"
+  awk -F'\t' 'FNR==NR { ref[$2]=$4; next } { r = ($2 in ref) ? ref[$2] : ""; printf "| %s | %s | %s | %s |\n", $2, $4, (r==""?"–":r), (r==""?"–":sprintf("%.2f", $4/r)) }' \
+    "$OUTROOT/exec-dockerd.tsv" "$OUTROOT/exec-berthd.tsv" 2>/dev/null | tee -a "$OUTROOT/compare.md"
+  echo "(runc-exec-floor is runc exec alone into berthd's container; its ratio is against the reference's whole docker exec)"
+fi

@@ -30,11 +30,12 @@ describe('docker cp with volumes and bind mounts', () => {
     for (const p of [work, bind, roBind]) mkdirSync(p, { recursive: true });
     writeFileSync(join(bind, 'b.txt'), 'from the bind\n');
     writeFileSync(join(roBind, 'r.txt'), 'read only\n');
+    writeFileSync(join(d.dir, 'single.txt'), 'a single file\n');
     writeFileSync(join(work, 'in.txt'), 'incoming\n');
     writeFileSync(join(work, marker), 'planted\n');
     assert.equal(d.docker(['volume', 'create', 'named']).status, 0);
     const r = d.docker(['run', '-d', '--name', 'mnt', '-v', 'named:/data', '-v', 'inner:/data/inner', '-v', '/anon',
-      '-v', `${bind}:/bind`, '-v', `${roBind}:/robind:ro`, '-v', 'rovol:/rovol:ro', '--tmpfs', '/scratch', 'busybox', 'sh', '-c',
+      '-v', `${bind}:/bind`, '-v', `${join(d.dir, 'single.txt')}:/etc/single.txt`, '-v', `${roBind}:/robind:ro`, '-v', 'rovol:/rovol:ro', '--tmpfs', '/scratch', 'busybox', 'sh', '-c',
       'echo vol > /data/v.txt && echo inner > /data/inner/i.txt && echo anon > /anon/a.txt && echo tmp > /scratch/t.txt && ' +
       `echo in-container > /etc/${marker} && ln -s /etc /data/etc-link && ln -s ../../../../../../etc /anon/etc-rel && touch /ready && ` +
       "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
@@ -57,6 +58,7 @@ describe('docker cp with volumes and bind mounts', () => {
     assert.equal(copyOut('mnt:/data/inner/i.txt', 'i.txt'), 'inner\n');
     assert.equal(copyOut('mnt:/anon/a.txt', 'a.txt'), 'anon\n');
     assert.equal(copyOut('mnt:/bind/b.txt', 'b.txt'), 'from the bind\n');
+    assert.equal(copyOut('mnt:/etc/single.txt', 'single.txt'), 'a single file\n', 'a bind-mounted file');
     // A directory copy walks into the mounts below it.
     ok(['cp', 'mnt:/data', join(work, 'data-dir')]);
     assert.equal(readFileSync(join(work, 'data-dir', 'v.txt'), 'utf8'), 'vol\n');
@@ -146,6 +148,8 @@ describe('docker cp with volumes and bind mounts', () => {
 
   test('a mount point itself cannot be replaced', () => {
     fails(['cp', join(work, 'in.txt'), 'mnt:/etc/hostname'], /device or resource busy/);
+    fails(['cp', join(work, 'in.txt'), 'mnt:/etc/single.txt'], /device or resource busy/);
+    assert.equal(readFileSync(join(d.dir, 'single.txt'), 'utf8'), 'a single file\n');
     assert.equal(ok(['exec', 'mnt', 'cat', '/etc/hostname']).length, 13);
   });
 });

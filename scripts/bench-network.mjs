@@ -242,17 +242,22 @@ async function measureWith(label, host) {
       result.throughput.ratio = result.throughput.publishedMBs / result.throughput.directMBs;
     }
 
-    // 2. Connection rate: sequential and CONCURRENCY in flight; median of max(3, ROUNDS/2) runs each.
+    // 2. Connection rate: sequential and CONCURRENCY in flight, the paths interleaved as above;
+    //    median of max(3, ROUNDS) runs each.
     const rate = {};
-    if (SECTIONS.has('connections')) for (const [k, [h, p]] of Object.entries(paths)) {
-      await connRate(h, p, 50, 1); // warm-up
-      const seq = []; const par = [];
-      for (let i = 0; i < Math.max(3, ROUNDS >> 1); i++) {
-        seq.push(await connRate(h, p, CONNS, 1));
-        par.push(await connRate(h, p, CONNS * 4, CONCURRENCY));
+    if (SECTIONS.has('connections')) {
+      const runs = { published: { sequential: [], concurrent: [] }, direct: { sequential: [], concurrent: [] } };
+      for (const [h, p] of Object.values(paths)) await connRate(h, p, 50, 1); // warm-up
+      for (let i = 0; i < Math.max(3, ROUNDS); i++) {
+        for (const k of i % 2 ? ['direct', 'published'] : ['published', 'direct']) {
+          runs[k].sequential.push(await connRate(...paths[k], CONNS, 1));
+          runs[k].concurrent.push(await connRate(...paths[k], CONNS * 4, CONCURRENCY));
+        }
       }
-      rate[k] = { sequential: median(seq), concurrent: median(par), samples: { sequential: seq, concurrent: par } };
-      log(`${label} connections/s ${k}: sequential ${rate[k].sequential.toFixed(0)}, ${CONCURRENCY} in flight ${rate[k].concurrent.toFixed(0)}`);
+      for (const k of ['published', 'direct']) {
+        rate[k] = { sequential: median(runs[k].sequential), concurrent: median(runs[k].concurrent), samples: runs[k] };
+        log(`${label} connections/s ${k}: sequential ${rate[k].sequential.toFixed(0)}, ${CONCURRENCY} in flight ${rate[k].concurrent.toFixed(0)}`);
+      }
     }
     if (SECTIONS.has('connections')) result.connections = rate;
   } finally {

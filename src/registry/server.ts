@@ -2,16 +2,15 @@
  * The HTTP edge of the registry: routes OCI distribution requests to storage, asks the
  * Authorizer first, and maps every error to an OCI error body in one place (sendError).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, read } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { errorBody, RegistryError } from './errors.js';
 import { type Access, type Authorizer, TokenIssuer } from './auth.js';
 import {
   isValidTag, isValidUploadId, parseReference, validateDigest, validateRepositoryName, type ParsedDigest,
 } from './names.js';
 import { parseContentRange, parseRangeHeader, uploadRangeHeader } from './range.js';
-import { MAX_MANIFEST_SIZE, type ManifestRecord, type RegistryStorage, type UploadStatus } from './storage.js';
+import { closeBlob, MAX_MANIFEST_SIZE, type ManifestRecord, type RegistryStorage, type UploadStatus } from './storage.js';
 import { acceptList, accepts, isIndexType, MediaTypes, type Descriptor } from './manifests.js';
 
 export interface RegistryHandlerOptions {
@@ -42,6 +41,27 @@ export interface RegistryEvent {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Blob GETs up to this size are read into one buffer and written at once; larger ones stream. */
+const SMALL_BLOB = 256 * 1024;
+/** Read size when streaming a blob. */
+const READ_CHUNK = 1 << 20;
+
+/** Reads `length` bytes at `position` (pread; short reads continue). */
+function readFully(fd: number, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  return new Promise((resolve, reject) => {
+    const step = (off: number): void => {
+      read(fd, buf, off, length - off, position + off, (err, n) => {
+        if (err) return reject(err);
+        if (n === 0) return reject(new Error('blob shorter than its size'));
+        if (off + n === length) return resolve(buf);
+        step(off + n);
+      });
+    };
+    step(0);
+  });
+}
 
 /** Bodies up to this size are read and discarded before an error answer (see sendError). */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
@@ -286,8 +306,6 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
   async function getBlob(ctx: Ctx, name: string, digest: string): Promise<void> {
     await authorize(ctx, repoAccess(name, 'pull'));
     const d = validateDigest(digest);
-    const blob = await storage.statBlob(name, d);
-    if (!blob) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: d.digest });
     const etag = `"${d.digest}"`;
     const headers: Record<string, string | number> = {
       'Content-Type': 'application/octet-stream',
@@ -296,28 +314,44 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
       'Accept-Ranges': 'bytes',
       'Cache-Control': 'max-age=31536000',
     };
-    if (ctx.req.headers['if-none-match'] === etag) { send(ctx, 304, headers); return; }
-    const range = parseRangeHeader(typeof ctx.req.headers.range === 'string' ? ctx.req.headers.range : undefined, blob.size);
-    if (range === 'unsatisfiable') {
-      send(ctx, 416, { 'Content-Range': `bytes */${blob.size}`, 'Content-Type': 'application/json' },
-        errorBody('BLOB_UNKNOWN', 'requested range not satisfiable', { size: blob.size }));
-      return;
+    const bodyWanted = ctx.req.method !== 'HEAD' && ctx.req.headers['if-none-match'] !== etag;
+    // A GET opens the file at once (its size comes from the open file); a HEAD only looks.
+    const opened = bodyWanted ? await storage.openBlob(name, d) : undefined;
+    const blob = opened ?? (bodyWanted ? undefined : await storage.statBlob(name, d));
+    if (!blob) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: d.digest });
+    let handedOff = false;
+    try {
+      if (ctx.req.headers['if-none-match'] === etag) { send(ctx, 304, headers); return; }
+      const range = parseRangeHeader(typeof ctx.req.headers.range === 'string' ? ctx.req.headers.range : undefined, blob.size);
+      if (range === 'unsatisfiable') {
+        send(ctx, 416, { 'Content-Range': `bytes */${blob.size}`, 'Content-Type': 'application/json' },
+          errorBody('BLOB_UNKNOWN', 'requested range not satisfiable', { size: blob.size }));
+        return;
+      }
+      const start = range?.start ?? 0;
+      const end = range?.end ?? blob.size - 1;
+      const status = range ? 206 : 200;
+      const length = blob.size === 0 ? 0 : end - start + 1;
+      headers['Content-Length'] = length;
+      if (range) headers['Content-Range'] = `bytes ${start}-${end}/${blob.size}`;
+      if (!opened || length === 0) { send(ctx, status, headers); return; }
+      if (length <= SMALL_BLOB) {
+        // Small blobs (configs, small layers): one read, one write; no stream machinery.
+        const body = await readFully(opened.fd, length, start);
+        ctx.res.writeHead(status, headers);
+        ctx.res.end(body);
+        return;
+      }
+      const stream = createReadStream('', { fd: opened.fd, start, end, highWaterMark: READ_CHUNK, autoClose: true });
+      handedOff = true;
+      ctx.res.writeHead(status, headers);
+      // pipe, not stream/promises' pipeline: that one builds an AbortError per request.
+      stream.on('error', () => ctx.res.destroy());
+      ctx.res.once('close', () => { if (!stream.destroyed) stream.destroy(); });
+      stream.pipe(ctx.res);
+    } finally {
+      if (opened && !handedOff) closeBlob(opened.fd);
     }
-    const start = range?.start ?? 0;
-    const end = range?.end ?? blob.size - 1;
-    const status = range ? 206 : 200;
-    headers['Content-Length'] = blob.size === 0 ? 0 : end - start + 1;
-    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${blob.size}`;
-    if (ctx.req.method === 'HEAD' || blob.size === 0) { send(ctx, status, headers); return; }
-    const stream = createReadStream(blob.path, { start, end, highWaterMark: 1 << 20 });
-    // Open before sending headers, so a blob swept between stat and open is still a clean 404.
-    await new Promise<void>((resolve, reject) => { stream.once('open', () => resolve()); stream.once('error', reject); })
-      .catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: d.digest });
-        throw err;
-      });
-    ctx.res.writeHead(status, headers);
-    await pipeline(stream, ctx.res).catch(() => { /* client went away */ });
   }
 
   async function deleteBlob(ctx: Ctx, name: string, digest: string): Promise<void> {

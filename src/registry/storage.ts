@@ -20,7 +20,7 @@
  * nested repositories. Callers validate names, tags and digests (names.ts) before they get here.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { close, createReadStream, createWriteStream, fstat, open, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -35,6 +35,8 @@ export interface StorageOptions {
 }
 
 export interface BlobInfo { digest: string; size: number; path: string; mtimeMs: number }
+/** A blob opened for reading: the caller owns `fd` and must close it (closeBlob, or a stream with autoClose). */
+export interface OpenBlob { fd: number; size: number; path: string }
 export interface UploadStatus { id: string; repository: string; offset: number }
 export interface ManifestRecord { digest: ParsedDigest; mediaType: string; size: number; path: string }
 interface RevisionMeta { mediaType: string; size: number }
@@ -63,6 +65,9 @@ async function fsyncPath(path: string): Promise<void> {
   const fh = await fsp.open(path, 'r');
   try { await fh.sync(); } finally { await fh.close(); }
 }
+
+/** Closes a descriptor from openBlob (errors ignored: nothing was written through it). */
+export function closeBlob(fd: number): void { close(fd, () => undefined); }
 
 export class RegistryStorage {
   readonly blobsDir: string;
@@ -144,6 +149,25 @@ export class RegistryStorage {
   async statBlob(repo: string, d: ParsedDigest): Promise<BlobInfo | undefined> {
     if (!(await statOrUndefined(this.layerLink(repo, d)))) return undefined;
     return this.statGlobalBlob(d);
+  }
+
+  /**
+   * Opens a blob as seen from a repository (linked there and present in the store), for a GET:
+   * the size comes from the open file, so a blob swept between the check and the read is simply
+   * absent, never half-served. Callback fs calls: this is the hot path of a pull.
+   */
+  async openBlob(repo: string, d: ParsedDigest): Promise<OpenBlob | undefined> {
+    if (!(await statOrUndefined(this.layerLink(repo, d)))) return undefined;
+    const path = this.blobPath(d);
+    const fd = await new Promise<number | undefined>((resolve, reject) => {
+      open(path, 'r', (err, fd) => (err ? (isNotFound(err) ? resolve(undefined) : reject(err)) : resolve(fd)));
+    });
+    if (fd === undefined) return undefined;
+    try {
+      const st = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
+      if (!st.isFile()) { closeBlob(fd); return undefined; }
+      return { fd, size: st.size, path };
+    } catch (err) { closeBlob(fd); throw err; }
   }
 
   async linkBlob(repo: string, d: ParsedDigest): Promise<void> {

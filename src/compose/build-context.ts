@@ -3,8 +3,9 @@
  * .dockerignore excludes, simple patterns), plus an inline Dockerfile when `dockerfile_inline` is used.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
-import { pack } from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 import type { Readable } from 'node:stream';
 import type { Query } from '../client/index.js';
 import type { BuildConfig } from './types.js';
@@ -37,6 +38,8 @@ function ignored(rules: Array<{ re: RegExp; negate: boolean }>, rel: string): bo
 export function buildContextTar(build: BuildConfig): Readable {
   const dir = build.context;
   const rules = ignoreRules(dir);
+  // tar-stream (and its streamx dependencies) only when something is built
+  const { pack } = createRequire(import.meta.url)('tar-stream') as typeof TarStream;
   const p = pack();
   const walk = (abs: string): void => {
     for (const name of readdirSync(abs).sort()) {

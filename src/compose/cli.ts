@@ -9,6 +9,7 @@ import { serviceConfigHash } from './config-hash.js';
 import { extractVariables } from './interpolation.js';
 import { COMMAND_FLAGS, runCommand } from './commands.js';
 import { ExitError, UsageError, parseFlags, type FlagSpec, type Parsed } from './flags.js';
+import { LoadCache } from './load-cache.js';
 import { loadComposeModel, loadProject } from './loader.js';
 import { serviceDependencies } from './normalize.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
@@ -149,6 +150,7 @@ async function run(argv: string[], io: ComposeIO): Promise<number> {
     return {
       cwd: io.cwd,
       env: io.env,
+      loadCache: LoadCache.forEnv(io.env),
       files,
       projectDirectory: g.flags.get('--project-directory')?.[0],
       projectName: g.flags.get('--project-name')?.[0],

@@ -14,6 +14,7 @@ import { mergeFiles, mergeService } from './merge.js';
 import { normalizeProject, ServiceError } from './normalize.js';
 import { resolvePath } from './short-syntax.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
+import type { LoadCache } from './load-cache.js';
 import { validateComposeSchema } from './validate-schema.js';
 import { parseComposeYaml, stripMarkers } from './yaml-file.js';
 
@@ -31,6 +32,8 @@ interface LoadContext {
   cache: Map<string, Dict>;
   /** The file that first defines each service (named in errors about it). */
   origins: Map<string, string>;
+  /** Parsed files and schema verdicts kept between runs. */
+  loadCache?: LoadCache;
 }
 
 /** Where the files, the environment and the project directory come from, before anything is parsed. */
@@ -123,22 +126,22 @@ function loadMerged(opts: ProjectOptions): {
   const name = resolveProjectName({
     flag: opts.projectName,
     env: resolved.env.COMPOSE_PROJECT_NAME,
-    fromFile: opts.projectName || resolved.env.COMPOSE_PROJECT_NAME ? undefined : peekName(files, resolved.env, opts.stdin),
+    fromFile: opts.projectName || resolved.env.COMPOSE_PROJECT_NAME ? undefined : peekName(files, resolved.env, opts.stdin, opts.loadCache),
     projectDir,
   });
   const env: Record<string, string> = { ...resolved.env, COMPOSE_PROJECT_NAME: name };
-  const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map(), origins: new Map() };
+  const ctx: LoadContext = { env, home: env.HOME || homedir(), warn, noInterpolate: !!opts.noInterpolate, stdin: opts.stdin, cache: new Map(), origins: new Map(), loadCache: opts.loadCache };
 
   const merged = loadModel(files, projectDir, ctx, []);
   return { merged, name, projectDir, files, env, warn, origins: ctx.origins };
 }
 
 /** The top-level `name:` of the last file that sets one, interpolated (errors are left for the real load). */
-function peekName(files: string[], env: Record<string, string>, stdin?: string): string | undefined {
+function peekName(files: string[], env: Record<string, string>, stdin?: string, loadCache?: LoadCache): string | undefined {
   let name: string | undefined;
   for (const f of files) {
     try {
-      const tree = parseComposeYaml(f === '-' ? (stdin ?? '') : readFileSync(f, 'utf8'), f);
+      const tree = parseComposeYaml(f === '-' ? (stdin ?? '') : readFileSync(f, 'utf8'), f, loadCache);
       if (typeof tree.name === 'string') name = substitute(tree.name, (k) => env[k]);
     } catch {
       // reported with file and line when the file is loaded
@@ -179,7 +182,7 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
       throw err;
     }
   }
-  let tree: unknown = parseComposeYaml(text, shown);
+  let tree: unknown = parseComposeYaml(text, shown, ctx.loadCache);
   if (Object.keys(tree as Dict).length === 0) throw new InvalidParameterError(`${shown}: empty compose file`);
   if ((tree as Dict).version !== undefined) {
     ctx.warn(`${shown}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
@@ -193,7 +196,7 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
       throw err;
     }
   }
-  validateComposeSchema(stripMarkers(tree), shown);
+  validateComposeSchema(stripMarkers(tree), shown, ctx.loadCache);
   try {
     return canonicalFile(tree as Dict, { dir: baseDir, home: ctx.home, lenient: ctx.noInterpolate });
   } catch (err) {

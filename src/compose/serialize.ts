@@ -3,9 +3,9 @@
  * services, networks, volumes and mapping entries sorted by name, durations as Go durations ("1m30s"),
  * sizes as strings of bytes ("104857600").
  */
-import { Document, visit } from 'yaml';
 import type { ComposeProject, ServiceConfig } from './types.js';
 import { formatDuration } from './units.js';
+import { yaml } from './yaml-file.js';
 
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -152,6 +152,7 @@ const YAML11_BOOL = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
 const YAML11_SEXAGESIMAL = /^[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$/;
 
 export function toYaml(v: unknown): string {
+  const { Document, visit } = yaml();
   const doc = new Document(v, { aliasDuplicateObjects: false });
   visit(doc, {
     Scalar(_k, node) {

@@ -3,6 +3,7 @@
  * runtime half turns into Engine API calls. Field names follow the Compose specification (snake_case)
  * so the model prints as `docker compose config` does; durations are nanoseconds and sizes bytes.
  */
+import type { LoadCache } from './load-cache.js';
 
 /** A duration in nanoseconds (Go's time.Duration, what the Engine API's HealthConfig takes). */
 export type Nanoseconds = number;
@@ -290,4 +291,6 @@ export interface ProjectOptions {
   services?: string[];
   /** Skip interpolation (`config --no-interpolate`). */
   noInterpolate?: boolean;
+  /** Where parsed files and schema verdicts are kept between runs (load-cache.ts); none when absent. */
+  loadCache?: LoadCache;
 }

@@ -3,9 +3,16 @@
  * compose uses), with docker compose's wording: the most specific failing field, in dotted form, and what it must be
  * ("validating compose.yaml: services.web.ports.0 must be a number, string or mapping").
  */
+import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { InvalidParameterError } from '../errors/index.js';
-import { validate as precompiled } from './compose-spec-validator.js';
+import type * as Precompiled from './compose-spec-validator.cjs';
+import { isJsonFaithful, LoadCache, moduleStamp } from './load-cache.js';
+
+const require = createRequire(import.meta.url);
+const VALIDATOR = './compose-spec-validator.cjs';
+let validator: ValidateFunction | undefined;
+let validatorStamp: string | undefined;
 
 export class SchemaValidationError extends InvalidParameterError {
   constructor(readonly file: string, readonly field: string, readonly detail: string) {
@@ -13,15 +20,26 @@ export class SchemaValidationError extends InvalidParameterError {
   }
 }
 
-/** The schema compiled ahead of time (generate-validator.ts): compiling it at run time costs ~0.8 s. */
+/**
+ * The schema compiled ahead of time (generate-validator.ts; compiling it at run time costs ~0.8 s), loaded on first
+ * use: with a cached verdict a warm run does not load it at all.
+ */
 function compiled(): ValidateFunction {
-  return precompiled as unknown as ValidateFunction;
+  return (validator ??= (require(VALIDATOR) as typeof Precompiled).validate as unknown as ValidateFunction);
 }
 
-/** Throws SchemaValidationError naming the file and the key when `config` does not match the schema. */
-export function validateComposeSchema(config: unknown, file: string): void {
+/**
+ * Throws SchemaValidationError naming the file and the key when `config` does not match the schema. With `cache`,
+ * a model that passed before (same JSON, same validator build) passes without running the validator.
+ */
+export function validateComposeSchema(config: unknown, file: string, cache?: LoadCache): void {
+  const key = cache && isJsonFaithful(config) && LoadCache.digest('valid', (validatorStamp ??= moduleStamp(new URL(VALIDATOR, import.meta.url))), JSON.stringify(config));
+  if (key && cache.get(key) !== undefined) return;
   const validate = compiled();
-  if (validate(config)) return;
+  if (validate(config)) {
+    if (key) cache.put(key, '');
+    return;
+  }
   const { field, detail } = describe(validate.errors ?? []);
   throw new SchemaValidationError(file, field, detail);
 }

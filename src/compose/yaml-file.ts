@@ -2,8 +2,23 @@
  * Parsing a compose file: YAML 1.2 with anchors, aliases and `<<` merge keys, and the Compose merge tags
  * `!reset` (drop what earlier files set) and `!override` (replace instead of merging), kept as markers for the merge.
  */
-import { parseDocument, visit, Scalar, YAMLMap, isNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { InvalidParameterError } from '../errors/index.js';
+import { isJsonFaithful, LoadCache, moduleStamp } from './load-cache.js';
+
+const require = createRequire(import.meta.url);
+let yamlLib: typeof Yaml | undefined;
+/** The yaml package, loaded on first use (about 40 modules: a warm `up` parses nothing, see load-cache.ts). */
+export function yaml(): typeof Yaml {
+  return (yamlLib ??= require('yaml') as typeof Yaml);
+}
+
+let parserStamp: string | undefined;
+/** What a cached parse depends on besides the text: this module and the yaml package. */
+function stamp(): string {
+  return (parserStamp ??= `${moduleStamp(new URL(import.meta.url))}|${moduleStamp(require.resolve('yaml'))}`);
+}
 
 export const RESET = '\u0000compose:reset';
 export const OVERRIDE = '\u0000compose:override';
@@ -18,8 +33,20 @@ const LEGACY_OCTAL = {
   resolve: (s: string): number => Number.parseInt(s, 8),
 };
 
-/** Parses one compose file's text into a plain object (markers for !reset/!override). */
-export function parseComposeYaml(text: string, file: string): Tree {
+/** Parses one compose file's text into a plain object (markers for !reset/!override); `cache` keeps the result. */
+export function parseComposeYaml(text: string, file: string, cache?: LoadCache): Tree {
+  const key = cache && LoadCache.digest('yaml', stamp(), text);
+  const hit = key && cache.get(key);
+  if (hit) {
+    try { return JSON.parse(hit) as Tree; } catch { /* torn or foreign entry: parse again */ }
+  }
+  const tree = parseText(text, file);
+  if (key && isJsonFaithful(tree)) cache.put(key, JSON.stringify(tree));
+  return tree;
+}
+
+function parseText(text: string, file: string): Tree {
+  const { parseDocument, visit, Scalar, YAMLMap, isNode } = yaml();
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false, customTags: (tags) => [LEGACY_OCTAL, ...(tags as never[])] });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];

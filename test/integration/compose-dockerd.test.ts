@@ -63,7 +63,7 @@ describe('berth compose against a real dockerd (docker.io)', () => {
       ].join(' '),
     };
     beltBefore = hasRule('DOCKER-USER', beltRule);
-    d = { dir, socket, cgroupParent, log, scriptEnv, env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'docker-config'), BERTH_DIST: distDir, NO_COLOR: '1' } };
+    d = { dir, socket, cgroupParent, log, scriptEnv, env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'docker-config'), BERTH_DIST: distDir, NO_COLOR: '1', XDG_CACHE_HOME: join(dir, 'cache') } };
     const started = spawnSync('bash', [join(sharedDir, 'tools', 'start-reference-dockerd.sh')], { env: scriptEnv, encoding: 'utf8', timeout: 90_000 });
     assert.equal(started.status, 0, `start-reference-dockerd.sh failed: ${started.stdout}${started.stderr}`);
     const imported = spawnSync('docker', ['import', '-c', 'CMD ["sh"]', busyboxRootfs(), 'busybox:latest'], { env: d.env, encoding: 'utf8' });

@@ -23,7 +23,18 @@ export function runProcess(cmd: string, args: string[], opts: { cwd: string; env
 
 /** The environment berth compose runs with against daemon `d` (this build's output directory). */
 export function composeEnv(d: Berthd, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...d.env, BERTH_DIST: distDir, NO_COLOR: '1', ...extra };
+  return { ...d.env, BERTH_DIST: distDir, NO_COLOR: '1', XDG_CACHE_HOME: loadCacheDir(), ...extra };
+}
+
+let cacheDir: string | undefined;
+/** berth compose's load cache for this test process (removed at exit), so tests leave nothing in ~/.cache. */
+export function loadCacheDir(): string {
+  if (!cacheDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-compose-cache-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    cacheDir = dir;
+  }
+  return cacheDir;
 }
 
 /** `berth compose <args>` in `cwd`. */

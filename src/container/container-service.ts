@@ -4,7 +4,7 @@
  * happen while the daemon is down.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
@@ -432,7 +432,7 @@ export class ContainerService {
       const rootfs = join(this.dir(c.Id), 'rootfs');
       if (isMounted(rootfs)) await unmount(rootfs).catch(() => undefined);
       if (this.o.runtime.hasState(c.Id)) await this.o.runtime.release(c.Id).catch(() => undefined);
-      rmSync(this.dir(c.Id), { recursive: true, force: true });
+      this.discardDir(c.Id);
       this.table.delete(c.Id);
       for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));
       this.o.events.emit('container', 'destroy', c.Id, this.attrs(cur));
@@ -552,7 +552,16 @@ export class ContainerService {
   // ---- daemon start / stop -------------------------------------------------------------------
 
   /** After a daemon (re)start: adopt live containers, record exits that happened while down. */
+  /** A removed container's directory is renamed away at once and deleted in the background (swept at start-up too). */
+  private discardDir(id: string): void {
+    const trash = join(this.o.dataRoot, 'containers', `.removed-${id}`);
+    try { renameSync(this.dir(id), trash); } catch { rmSync(this.dir(id), { recursive: true, force: true }); return; }
+    void fsp.rm(trash, { recursive: true, force: true }).catch((e) => this.o.log(`removing ${trash}: ${e.message}`));
+  }
+
   async restore(): Promise<void> {
+    const root = join(this.o.dataRoot, 'containers');
+    for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) rmSync(join(root, f), { recursive: true, force: true });
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
         if (c.State.Status === 'removing') { await this.remove(c.Id, { force: true, volumes: false }).catch(() => undefined); }

@@ -87,7 +87,8 @@ export class ServiceNetworking {
   }
 
   async tearDown(c: { Id: string }): Promise<void> {
-    await this.svc.releaseSandbox(c.Id);
+    // The namespace goes in the background: a container's exit (and `run --rm`) need not wait for it.
+    await this.svc.releaseSandbox(c.Id, { background: true });
   }
 
   /** NetworkSettings as Docker reports it; top-level address fields come from the default bridge. */

@@ -23,7 +23,7 @@
  * ms of noise when the shared machine is loaded; dockerd ~400 ms).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import type { Db } from '../store/index.js';
 import { DocumentTable } from '../store/index.js';
 import {
@@ -151,6 +151,8 @@ export class NetworkService {
   private readonly firewall: Firewall;
   private readonly dnsServer: EmbeddedDns;
   private readonly reservations = new PortReservations();
+  /** Namespace deletions still running (releaseSandbox with background), by namespace name. */
+  private readonly releasing = new Map<string, Promise<void>>();
   private readonly tag: string;
   private seq = Date.now();
 
@@ -181,6 +183,13 @@ export class NetworkService {
     this.firewall.recheck();
     await this.syncFirewall();
     const log = this.opts.log ?? (() => undefined);
+    // Namespaces of this instance without a sandbox: a stop or crash while their deletion ran.
+    const known = new Set(this.sandboxes.all().map((sb) => sb.netns));
+    let names: string[] = [];
+    try { names = readdirSync(kernel.NETNS_DIR); } catch { /* no namespaces yet */ }
+    for (const name of names) {
+      if (name.startsWith(this.netnsPrefix) && !known.has(name)) await kernel.deleteNetns(name, []);
+    }
     for (const n of this.networks.all()) {
       if (n.dns) await this.startDns(n).catch((e) => log(`network ${n.Name}: embedded DNS unavailable: ${(e as Error).message}`));
     }
@@ -201,6 +210,7 @@ export class NetworkService {
    * that come and go — tests with temporary data roots — leave nothing behind.
    */
   async shutdown(): Promise<void> {
+    await Promise.all(this.releasing.values());
     await this.dnsServer.closeAll();
     this.reservations.releaseAll();
     if (this.sandboxes.all().length === 0) {
@@ -212,6 +222,7 @@ export class NetworkService {
   /** Removes every namespace, veth, bridge, rule and record this instance made (tests). */
   async cleanupAll(): Promise<void> {
     for (const s of this.sandboxes.all()) await this.releaseSandbox(s.containerId).catch(() => undefined);
+    await Promise.all(this.releasing.values());
     await this.dnsServer.closeAll();
     this.reservations.releaseAll();
     for (const n of this.networks.all()) {
@@ -486,6 +497,8 @@ export class NetworkService {
       rec = { containerId, mode: 'host', netns: null, loopbackUp: true, defaultRouteEndpoint: null, ports: [] };
     } else if (mode === 'bridge' || mode === 'none') {
       const netns = `berth-${this.tag}-${containerId.slice(0, 12)}`;
+      // The same container's previous namespace (a restart) may still be going away.
+      await this.releasing.get(netns);
       const defer = mode === 'bridge' && !!o.deferNetns && !existsSync(kernel.netnsPath(netns));
       // For bridge mode loopback comes up in the first connect's namespace batch (one process less).
       if (!defer) await kernel.createNetns(netns, mode === 'none');
@@ -597,7 +610,7 @@ export class NetworkService {
       await kernel.addVeth({
         netns: sb.netns!, hostName: e.hostVeth!, ifName: e.ifName!, bridge: n.bridge!, mac: e.mac, mtu: n.mtu,
         addressCidr: `${e.ip}/${e.prefix}`, gateway: takesRoute ? e.gateway : undefined, loopbackUp: !sb.loopbackUp,
-        createNetns: !!sb.netnsPending,
+        createNetns: !!sb.netnsPending && !existsSync(kernel.netnsPath(sb.netns!)),
       });
     } catch (err) {
       this.ipam.release(n.Id, ip);
@@ -651,16 +664,35 @@ export class NetworkService {
     this.endpoints.delete(e.Id);
   }
 
-  /** Removes endpoints, veths, namespace, port reservations and rules of a container; idempotent. */
-  async releaseSandbox(containerId: string): Promise<void> {
+  /**
+   * Removes endpoints, veths, namespace, port reservations and rules of a container; idempotent.
+   * With `background`, the namespace (and with it the veths) is deleted after this returns: the
+   * records, addresses (IPAM hands them out round-robin, so not again at once), ports and rules
+   * are gone already, and a new sandbox for the same container, shutdown and cleanupAll wait for
+   * the deletion. That keeps one `ip` process off the path of a container's exit.
+   */
+  async releaseSandbox(containerId: string, o: { background?: boolean } = {}): Promise<void> {
     const sb = this.sandboxes.get(containerId);
     const eps = this.endpointsOf(containerId);
-    if (sb?.netns) await kernel.deleteNetns(sb.netns, eps.map((e) => e.hostVeth!).filter(Boolean));
+    if (sb?.netns) {
+      const deletion = this.deleteNetnsQueued(sb.netns, eps.map((e) => e.hostVeth!).filter(Boolean));
+      if (!o.background) await deletion;
+    }
     for (const e of eps) await this.removeEndpoint(e, !!sb?.netns);
     if (!sb) return;
     for (const p of sb.ports) this.reservations.release(p.proto, p.hostIp, p.hostPort);
     this.sandboxes.delete(containerId);
     await this.updateFirewall([], sb.ports);
+  }
+
+  private deleteNetnsQueued(name: string, veths: string[]): Promise<void> {
+    const log = this.opts.log ?? (() => undefined);
+    const p: Promise<void> = (this.releasing.get(name) ?? Promise.resolve())
+      .then(() => kernel.deleteNetns(name, veths))
+      .catch((e) => log(`namespace ${name} could not be deleted: ${(e as Error).message}`))
+      .finally(() => { if (this.releasing.get(name) === p) this.releasing.delete(name); });
+    this.releasing.set(name, p);
+    return p;
   }
 
   /** Renames a container's endpoints (DNS answers follow). */

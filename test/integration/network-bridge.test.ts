@@ -270,6 +270,33 @@ test('a deferred bridge namespace comes with the first veth, or on demand; a joi
   for (const id of ids) assert.ok(!NetworkService.netnsExists(ns(id)));
 });
 
+test('a sandbox released in the background: the container can start again at once; an orphaned namespace goes at init', async () => {
+  const id = randomBytes(32).toString('hex');
+  const ns = `${svc.netnsPrefix}${id.slice(0, 12)}`;
+  await svc.createSandbox(id, 'bridge', { deferNetns: true });
+  const first = await svc.connect(id, 'again', 'bridge', {});
+  await svc.releaseSandbox(id, { background: true });
+  // A restart of the same container right away: the new namespace is made after the old one went.
+  await svc.createSandbox(id, 'bridge', { deferNetns: true });
+  const second = await svc.connect(id, 'again', 'bridge', {});
+  assert.notEqual(second.IPAddress, first.IPAddress, 'addresses are handed out round-robin');
+  assert.match(sh('ip', ['-n', ns, '-o', 'addr', 'show', 'eth0']), new RegExp(`inet ${second.IPAddress.replace(/\./g, '\\.')}/`));
+  await svc.releaseSandbox(id);
+  assert.ok(!NetworkService.netnsExists(ns));
+
+  // A namespace of this instance that no sandbox owns (a daemon stopped while deleting it).
+  const orphan = `${svc.netnsPrefix}0rphan${randomBytes(3).toString('hex')}`;
+  sh('ip', ['netns', 'add', orphan]);
+  try {
+    await svc.shutdown();
+    svc = newService(db);
+    await svc.init();
+    assert.ok(!NetworkService.netnsExists(orphan), 'swept at init');
+  } finally {
+    if (NetworkService.netnsExists(orphan)) sh('ip', ['netns', 'del', orphan]);
+  }
+});
+
 test('published port is reachable on 127.0.0.1 and on the host address, and survives a service restart', async () => {
   const { Id } = await svc.create({ Name: `pub-${tag}`, IPAM: { Config: [{ Subnet: subnet(5) }] } });
   const web = await container('web', Id);

@@ -2,7 +2,7 @@
 // Classic-builder benchmark, as section (d) of ../shared/tools/engine-bench.sh: FROM busybox, 3x RUN,
 // COPY of a 50 MB file, ENV/WORKDIR/CMD; cold (--no-cache) and fully cached, median of RUNS (5).
 // Runs against a private berthd and, when it answers, the reference engine (REFERENCE_DOCKER_HOST,
-// default unix:///run/reference-docker.sock) in the same run, and prints both and their ratio.
+// default unix:///run/reference-docker.sock) in the same run, build by build in turn, and prints both and their ratio.
 //   BERTH_DIST=dist-x node scripts/bench-build.mjs      (needs root and a built tree)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -38,52 +38,60 @@ CMD ["sh", "-c", "ls -la /app"]
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-function measure(host, image, tag) {
-  writeFileSync(join(ctx, 'Dockerfile'), dockerfile(image));
+/** One engine: its docker env, the image to build FROM and the tag; built holds every final image ID. */
+function engine(name, host, image, tag) {
   const env = { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: '0' };
+  const built = new Set();
+  const dir = mkdtempSync(join(ctx, 'ctx-'));
+  // the same context for both engines, each with its own Dockerfile (FROM differs)
+  spawnSync('ln', [join(ctx, 'big.bin'), join(dir, 'big.bin')]);
+  writeFileSync(join(dir, 'Dockerfile'), dockerfile(image));
   const run = (args) => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('docker', ['build', '--force-rm', ...args, '-t', tag, ctx], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync('docker', ['build', '--force-rm', ...args, '-t', tag, dir], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`docker build failed on ${host}: ${r.stderr || r.stdout}`);
     const id = spawnSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { env, encoding: 'utf8' }).stdout.trim();
     if (id) built.add(id);
     return { ms, hits: (r.stdout.match(/ ---> Using cache/g) ?? []).length };
   };
-  const cold = []; const cached = []; const hits = [];
-  for (let i = 0; i < RUNS; i++) cold.push(run(['--no-cache']).ms);
-  for (let i = 0; i < RUNS; i++) { const r = run([]); cached.push(r.ms); hits.push(r.hits); }
-  return { cold: median(cold), cached: median(cached), coldAll: cold, cachedAll: cached, hits };
+  return { name, env, built, run, cold: [], cached: [], hits: [] };
+}
+
+/**
+ * The engines take turns, build by build (cold: all engines, RUNS times; then cached the same way),
+ * so a change in the machine's load (2 shared cores) hits both alike and the ratio stays fair.
+ */
+function measure(engines) {
+  for (let i = 0; i < RUNS; i++) for (const e of engines) e.cold.push(e.run(['--no-cache']).ms);
+  for (let i = 0; i < RUNS; i++) for (const e of engines) { const r = e.run([]); e.cached.push(r.ms); e.hits.push(r.hits); }
+  for (const e of engines) results[e.name] = { cold: median(e.cold), cached: median(e.cached), coldAll: e.cold, cachedAll: e.cached, hits: e.hits };
 }
 
 const results = {};
-const built = new Set();   // final images of every build, removed from the reference afterwards
 const d = await startBerthd();
+const refEnv = { ...process.env, DOCKER_HOST: refHost };
+const refImage = `${prefix}-busybox:latest`;
+let ref;
 try {
   importBusybox(d);
-  results.berthd = measure(d.host, 'busybox', `${prefix}:latest`);
-  built.clear();
+  const engines = [engine('berthd', d.host, 'busybox', `${prefix}:latest`)];
+  const refUp = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: refEnv, encoding: 'utf8', timeout: 10_000 });
+  if (refUp.status === 0) {
+    const imp = spawnSync('docker', ['import', '-c', 'CMD ["sh"]', busyboxRootfs(), refImage], { env: refEnv, encoding: 'utf8' });
+    if (imp.status !== 0) throw new Error(`import on the reference failed: ${imp.stderr}`);
+    ref = engine(`reference (dockerd ${refUp.stdout.trim()})`, refHost, refImage, `${prefix}:latest`);
+    engines.push(ref);
+  } else {
+    console.log(`reference engine at ${refHost} not answering; berthd only`);
+  }
+  measure(engines);
 } finally {
   await d.cleanup();
+  // removing each final image also removes its untagged intermediate parents
+  if (ref) spawnSync('docker', ['rmi', '-f', `${prefix}:latest`, ...ref.built, refImage], { env: refEnv });
+  rmSync(ctx, { recursive: true, force: true });
 }
-
-const refEnv = { ...process.env, DOCKER_HOST: refHost };
-const refUp = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: refEnv, encoding: 'utf8', timeout: 10_000 });
-if (refUp.status === 0) {
-  const image = `${prefix}-busybox:latest`;
-  const tag = `${prefix}:latest`;
-  try {
-    const imp = spawnSync('docker', ['import', '-c', 'CMD ["sh"]', busyboxRootfs(), image], { env: refEnv, encoding: 'utf8' });
-    if (imp.status !== 0) throw new Error(`import on the reference failed: ${imp.stderr}`);
-    results[`reference (dockerd ${refUp.stdout.trim()})`] = measure(refHost, image, tag);
-  } finally {
-    // removing each final image also removes its untagged intermediate parents
-    spawnSync('docker', ['rmi', '-f', tag, ...built, image], { env: refEnv });
-  }
-} else {
-  console.log(`reference engine at ${refHost} not answering; berthd only`);
-}
-rmSync(ctx, { recursive: true, force: true });
 
 console.log(`classic build, ${MB} MB COPY, median of ${RUNS} (ms)`);
 for (const [name, r] of Object.entries(results)) {

@@ -210,17 +210,21 @@ export class Builder {
     const run = new BuildRun(this.d, opts, out, tmp, signal);
     try {
       const id = await run.execute(context);
+      const t0 = performance.now();
       for (const t of tags) {
         this.d.images.tag(id, t);
         if (!opts.quiet) out.stream(`Successfully tagged ${t}\n`);
       }
+      run.trace(`tagged in ${(performance.now() - t0).toFixed(1)} ms`);
       // -q: the only output is the image ID, which the docker CLI prints
       if (opts.quiet) out.stream(id + '\n');
       return id;
     } finally {
+      const t0 = performance.now();
       await run.cleanup();
       this.running--;
       rmSync(tmp, { recursive: true, force: true });
+      run.trace(`cleaned up in ${(performance.now() - t0).toFixed(1)} ms`);
     }
   }
 }
@@ -249,7 +253,7 @@ class BuildRun {
 
   private print(text: string): void { if (!this.quiet) this.rawOut.stream(text); }
 
-  private trace(msg: string): void { if (TRACE) appendFileSync(TRACE, `${new Date().toISOString()} build: ${msg}\n`); }
+  trace(msg: string): void { if (TRACE) appendFileSync(TRACE, `${new Date().toISOString()} build: ${msg}\n`); }
 
   private checkCancelled(): void {
     if (this.signal?.aborted) throw new InvalidParameterError('build cancelled');
@@ -270,7 +274,7 @@ class BuildRun {
     mkdirSync(this.contextDir, { recursive: true });
     const context = this.context = await receiveContext(body, this.contextDir);
     const cfs = context.fs;
-    this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'})`);
+    this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'}; ${context.received.bytes} bytes, the first after ${(context.received.firstByteAt - t0).toFixed(0)} ms)`);
     const dfName = this.opts.dockerfile || 'Dockerfile';
     let dfPath = resolveInRoot(this.contextDir, dfName, true, cfs);
     if (!context.exists(dfPath) && !this.opts.dockerfile) {

@@ -316,6 +316,8 @@ interface LoggedEntry { h: TarHeader; chunks: Buffer[] }
 export class BuildContext {
   private materialised: boolean;
   private readonly removed: string[] = [];
+  /** Bytes of the body and when its first one came (performance.now()), for the build trace. */
+  received = { bytes: 0, firstByteAt: 0 };
 
   /** @internal built by receiveContext */
   constructor(readonly dir: string, readonly fs: FsView, private readonly tree: MemoryTree | undefined, private readonly log: LoggedEntry[]) {
@@ -409,6 +411,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
     let settled = false;
     let gunzip: Gunzip | undefined;
     let first = true;
+    const received = { bytes: 0, firstByteAt: 0 };
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
@@ -432,14 +435,17 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
         } else {
           ctx = new BuildContext(dir, tree!, tree, log);
         }
+        ctx.received = received;
         settled = true;
         resolve(ctx);
       } catch (e) { fail(e); }
     };
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
+      received.bytes += chunk.length;
       if (first) {
         first = false;
+        received.firstByteAt = performance.now();
         if (chunk[0] === 0x1f && chunk[1] === 0x8b) {
           gunzip = createGunzip({ chunkSize: 1 << 16 });
           gunzip.on('data', feed);

@@ -17,10 +17,13 @@
  * machine (30–45 ms while other test suites ran) with three `ip` processes; the namespace now comes
  * in the veth's host batch, two processes, as many as a `--network none` namespace (netns add, lo
  * up). Publishing ports adds one incremental iptables-restore (a few ms).
+ * On exit the namespace is deleted in the background (releaseSandbox's `background`), so the
+ * exit path waits for no `ip` process at all.
  * scripts/bench-network.mjs measures all of this through the docker CLI, beside the reference
- * engine: published/direct throughput 0.83–1.10 (dockerd's docker-proxy: ~0.5), and what the
- * default bridge adds to `docker run --rm` over `--network none` (3 ms on a quiet moment; tens of
- * ms of noise when the shared machine is loaded; dockerd ~400 ms).
+ * engine: published/direct throughput 0.73–1.10 over runs on the loaded shared machine (median
+ * of 5 × 200 MB; dockerd's docker-proxy 0.48–0.55), and what the default bridge adds to
+ * `docker run --rm` over `--network none`: -20 to +53 ms between runs (noise of ±40 ms at 21
+ * starts; 5–15 ms measured at the service), dockerd 250–430 ms.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';

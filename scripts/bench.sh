@@ -10,7 +10,7 @@ ROOT=$(pwd)
 SHARED=${SHARED:-$ROOT/../shared}
 TOOLS=$SHARED/tools
 export DEBIAN_FRONTEND=noninteractive
-for p in hyperfine jq curl; do command -v $p >/dev/null || apt-get install -y -qq $p >/dev/null; done
+for p in hyperfine jq curl wrk; do command -v $p >/dev/null || apt-get install -y -qq $p >/dev/null; done
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUTROOT=${OUTROOT:-/tmp/berth-bench-$STAMP}
 mkdir -p "$OUTROOT"
@@ -36,7 +36,7 @@ if [ -z "${NO_REFERENCE:-}" ]; then
   if bash "$TOOLS/start-reference-dockerd.sh" > "$OUTROOT/refd.log" 2>&1; then
     DOCKER_HOST=unix:///run/reference-docker.sock OUT=$OUTROOT/reference-run bash "$TOOLS/engine-bench.sh" dockerd || true
     DOCKER_HOST=unix:///run/reference-docker.sock bash scripts/bench-exec.sh dockerd | tee "$OUTROOT/exec-dockerd.tsv" || true
-    bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true
+    REF_STARTED=1   # kept up for the subsystem benchmarks below, stopped at the end
   else
     echo "reference dockerd could not start (see $OUTROOT/refd.log): ratios against it are omitted"
   fi
@@ -46,10 +46,13 @@ fi
 if [ -z "${ENGINE_ONLY:-}" ]; then
   REF=""; [ -S /run/reference-docker.sock ] && REF=unix:///run/reference-docker.sock
   echo; echo "## Distribution (push/pull, berth registry vs docker-registry)"; REFERENCE_DOCKER_HOST=$REF node scripts/bench-distribution.mjs || true
+  echo; echo "## Networking (published port vs direct, network cost at start)"; REFERENCE_DOCKER_HOST=$REF node scripts/bench-network.mjs || true
   echo; echo "## Builder (cold and cached)"; node scripts/bench-build.mjs || true
   echo; echo "## Compose (10 services, berth compose vs docker-compose 1.29)"; node scripts/bench-compose.mjs || true
   echo; echo "## Hub (token + blob HEAD rate, search page)"; node --test dist/test/bench/hub.bench.js || true
 fi
+
+if [ -n "${REF_STARTED:-}" ]; then bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true; fi
 
 # 5. Side by side, and the ratios the issues set as targets.
 files=$(ls "$OUTROOT"/floor/results.tsv "$OUTROOT"/berth-run/results.tsv "$OUTROOT"/reference-run/results.tsv 2>/dev/null)

@@ -504,52 +504,72 @@ async function run(p: Parsed, rt: ComposeRuntime, ctx: CommandContext): Promise<
 
 async function lifecycle(command: string, p: Parsed, rt: ComposeRuntime, ctx: CommandContext): Promise<number> {
   rt.checkServices(p.rest);
-  const order = rt.reverseOrder(); // dependents first
-  const startOrder = [...order].reverse();
-  const list = await rt.serviceContainers(p.rest);
-  const bySvc = (names: string[]) => names.flatMap((n) => list.filter((c) => c.Labels?.[LABEL_SERVICE] === n));
+  // the project's services only (not orphans)
+  const list = (await rt.serviceContainers(p.rest)).filter((c) => !!rt.project.services[c.Labels?.[LABEL_SERVICE] ?? '']);
   const timeout = num(p, '--timeout');
   const say = (c: ContainerSummary, s: string) => ctx.io.stderr.write(` Container ${containerNameOf(c)}  ${s}\n`);
+  // services grouped by how deep they sit below their dependents: a group's services do not depend on each other,
+  // so each group goes at once — dependents first when stopping, dependencies first when starting
+  const depth = rt.dependentDepth();
+  const groups = (dependentsFirst: boolean): ContainerSummary[][] => {
+    const byRank = new Map<number, ContainerSummary[]>();
+    for (const c of list) {
+      const r = depth.get(c.Labels?.[LABEL_SERVICE] ?? '') ?? 0;
+      byRank.set(r, [...(byRank.get(r) ?? []), c]);
+    }
+    return [...byRank.keys()].sort((a, b) => (dependentsFirst ? a - b : b - a)).map((r) => byRank.get(r)!);
+  };
+  const each = async <T>(xs: T[], fn: (x: T) => Promise<void>): Promise<void> => {
+    const failed = (await Promise.allSettled(xs.map(fn))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  const running = (c: ContainerSummary) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting';
   switch (command) {
     case 'start': {
       if (!list.length) throw new ExitError(1, 'service(s) have no containers: run `berth compose up` or `create` first');
-      for (const n of startOrder) {
-        const cs = bySvc([n]);
-        if (!cs.length) continue;
-        await rt.waitDependencies(n);
-        for (const c of cs) { if (c.State !== 'running') { say(c, 'Starting'); await rt.client.startContainer(c.Id); say(c, 'Started'); } }
+      for (const group of groups(false)) {
+        const services = [...new Set(group.map((c) => c.Labels?.[LABEL_SERVICE] ?? ''))];
+        await each(services, async (n) => {
+          await rt.waitDependencies(n);
+          await each(group.filter((c) => c.Labels?.[LABEL_SERVICE] === n && c.State !== 'running'), async (c) => {
+            say(c, 'Starting'); await rt.client.startContainer(c.Id); say(c, 'Started');
+          });
+        });
       }
       if (has(p, '--wait')) await rt.waitReady(p.rest.length ? p.rest : Object.keys(rt.project.services), (num(p, '--wait-timeout') ?? 600) * 1000);
       return 0;
     }
     case 'stop':
-      for (const c of bySvc(order)) {
-        if (c.State !== 'running' && c.State !== 'paused' && c.State !== 'restarting') continue;
-        say(c, 'Stopping'); await rt.client.stopContainer(c.Id, { timeout }); say(c, 'Stopped');
+      for (const group of groups(true)) {
+        await each(group.filter(running), async (c) => { say(c, 'Stopping'); await rt.client.stopContainer(c.Id, { timeout }); say(c, 'Stopped'); });
       }
       return 0;
     case 'restart':
-      for (const c of bySvc(startOrder)) { say(c, 'Restarting'); await rt.client.restartContainer(c.Id, { timeout }); say(c, 'Started'); }
+      for (const group of groups(false)) {
+        await each(group, async (c) => { say(c, 'Restarting'); await rt.client.restartContainer(c.Id, { timeout }); say(c, 'Started'); });
+      }
       return 0;
     case 'kill': {
-      const running = bySvc(order).filter((c) => c.State === 'running');
-      if (!running.length) { ctx.io.stderr.write('no container to kill\n'); return 0; }
-      for (const c of running) { say(c, 'Killing'); await rt.client.killContainer(c.Id, val(p, '--signal')); say(c, 'Killed'); }
+      const targets = list.filter((c) => c.State === 'running');
+      if (!targets.length) { ctx.io.stderr.write('no container to kill\n'); return 0; }
+      await each(targets, async (c) => { say(c, 'Killing'); await rt.client.killContainer(c.Id, val(p, '--signal')); say(c, 'Killed'); });
       return 0;
     }
     case 'pause':
-      for (const c of bySvc(order)) { if (c.State === 'running') { say(c, 'Pausing'); await rt.client.pauseContainer(c.Id); say(c, 'Paused'); } }
+      await each(list.filter((c) => c.State === 'running'), async (c) => { say(c, 'Pausing'); await rt.client.pauseContainer(c.Id); say(c, 'Paused'); });
       return 0;
     case 'unpause':
-      for (const c of bySvc(order)) { if (c.State === 'paused') { say(c, 'Unpausing'); await rt.client.unpauseContainer(c.Id); say(c, 'Unpaused'); } }
+      await each(list.filter((c) => c.State === 'paused'), async (c) => { say(c, 'Unpausing'); await rt.client.unpauseContainer(c.Id); say(c, 'Unpaused'); });
       return 0;
     case 'rm': {
-      const targets = bySvc(order).filter((c) => has(p, '--stop') || !['running', 'paused', 'restarting'].includes(c.State));
+      const targets = list.filter((c) => has(p, '--stop') || !running(c));
       if (!targets.length) { ctx.io.stderr.write('No stopped containers\n'); return 0; }
       if (!has(p, '--force')) ctx.io.stderr.write(`Going to remove ${targets.map(containerNameOf).join(', ')}\n`);
-      for (const c of targets) {
-        if (c.State === 'running') { say(c, 'Stopping'); await rt.client.stopContainer(c.Id); say(c, 'Stopped'); }
-        say(c, 'Removing'); await rt.client.removeContainer(c.Id, { force: true, volumes: has(p, '--volumes') }); say(c, 'Removed');
+      for (const group of groups(true)) {
+        await each(group.filter((c) => targets.includes(c)), async (c) => {
+          if (c.State === 'running') { say(c, 'Stopping'); await rt.client.stopContainer(c.Id); say(c, 'Stopped'); }
+          say(c, 'Removing'); await rt.client.removeContainer(c.Id, { force: true, volumes: has(p, '--volumes') }); say(c, 'Removed');
+        });
       }
       return 0;
     }

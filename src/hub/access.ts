@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { covers, isValidRepositoryName, parseBasicAuth, TokenAuthorizer, verifyToken, type Access, type AuthDecision, type Authorizer, type TokenKey } from '../registry/index.js';
+import { covers, isValidRepositoryName, parseBasicAuth, TokenAuthorizer, VerifiedTokens, type Access, type AuthDecision, type Authorizer, type TokenKey } from '../registry/index.js';
 import type { HubStore, Role, TokenScope, User } from './db.js';
 import { verifyPassword } from './passwords.js';
 
@@ -154,15 +154,18 @@ export interface HubTokenConfig { service: string; issuer: string; key: TokenKey
 /** Bearer tokens from the Hub's token endpoint, re-checked against current permissions. */
 export class HubAuthorizer implements Authorizer {
   readonly tokens: TokenAuthorizer;
+  /** Signature and lifetime checks of tokens seen before; permissions are still re-checked on every request. */
+  private readonly verified: VerifiedTokens;
   constructor(readonly store: HubStore, readonly cfg: HubTokenConfig) {
     this.tokens = new TokenAuthorizer({ realm: cfg.realm, service: cfg.service, issuer: cfg.issuer, key: cfg.key });
+    this.verified = new VerifiedTokens(cfg.key, { issuer: cfg.issuer, service: cfg.service, leewaySec: 5 });
   }
 
   /** The token's subject, if the request carries a valid token. */
   subject(req: IncomingMessage): { user?: User; valid: boolean } {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m) return { valid: false };
-    const claims = verifyToken(m[1], this.cfg.key, { issuer: this.cfg.issuer, service: this.cfg.service, leewaySec: 5 });
+    const claims = this.verified.verify(m[1]);
     if (!claims) return { valid: false };
     return { valid: true, user: claims.sub ? this.store.user(claims.sub) : undefined };
   }
@@ -175,7 +178,7 @@ export class HubAuthorizer implements Authorizer {
       challenge: this.tokens.challenge(req, access, error), detail: access.map((a) => ({ Type: a.type, Name: a.name, Action: a.actions.join(',') })),
     });
     if (!m) return deny();
-    const claims = verifyToken(m[1], this.cfg.key, { issuer: this.cfg.issuer, service: this.cfg.service, leewaySec: 5 });
+    const claims = this.verified.verify(m[1]);
     if (!claims) return deny('invalid_token');
     if (!covers(claims.access, access)) return deny('insufficient_scope');
     const user = claims.sub ? this.store.user(claims.sub) : undefined;

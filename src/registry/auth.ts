@@ -177,6 +177,34 @@ export function verifyToken(token: string, key: TokenKey, expect: { issuer: stri
   return claims;
 }
 
+/**
+ * Tokens that verified, by their exact text, until they expire: a client sends one token with
+ * many requests, and the signature check and JSON parsing need not run again for each. A changed
+ * (tampered) token is other text, so it is verified afresh; lifetime is checked on every use.
+ */
+export class VerifiedTokens {
+  private readonly claims = new Map<string, TokenClaims>();
+  constructor(readonly key: TokenKey, readonly expect: { issuer: string; service: string; leewaySec?: number }, readonly max = 10_000) {}
+
+  verify(token: string): TokenClaims | undefined {
+    const now = Math.floor(Date.now() / 1000);
+    const leeway = this.expect.leewaySec ?? 60;
+    const hit = this.claims.get(token);
+    if (hit) {
+      if (hit.exp + leeway >= now && (typeof hit.nbf !== 'number' || hit.nbf - leeway <= now)) return hit;
+      this.claims.delete(token);
+      return undefined;
+    }
+    const claims = verifyToken(token, this.key, { ...this.expect, now });
+    // Only tokens already valid are kept (one not yet valid may become so: verify it again then).
+    if (claims) {
+      if (this.claims.size >= this.max) this.claims.clear();
+      this.claims.set(token, claims);
+    }
+    return claims;
+  }
+}
+
 /** Whether granted access covers everything requested ('*' grants every action). */
 export function covers(granted: Access[], requested: Access[]): boolean {
   return requested.every((r) => {
@@ -197,7 +225,10 @@ export interface TokenAuthorizerOptions {
 
 /** Docker's bearer-token flow: 401 with `Bearer realm=…,service=…,scope=…` until a valid token covers the request. */
 export class TokenAuthorizer implements Authorizer {
-  constructor(readonly options: TokenAuthorizerOptions) {}
+  private readonly verified: VerifiedTokens;
+  constructor(readonly options: TokenAuthorizerOptions) {
+    this.verified = new VerifiedTokens(options.key, { issuer: options.issuer, service: options.service });
+  }
 
   challenge(req: IncomingMessage, access: Access[], error?: string): string {
     const realm = typeof this.options.realm === 'function' ? this.options.realm(req) : this.options.realm;
@@ -210,7 +241,7 @@ export class TokenAuthorizer implements Authorizer {
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthDecision> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'authentication required', challenge: this.challenge(req, access), detail: access };
-    const claims = verifyToken(m[1], this.options.key, { issuer: this.options.issuer, service: this.options.service });
+    const claims = this.verified.verify(m[1]);
     if (!claims) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'invalid or expired token', challenge: this.challenge(req, access, 'invalid_token') };
     if (!covers(claims.access, access)) {
       return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'token does not grant the requested access', challenge: this.challenge(req, access, 'insufficient_scope'), detail: access };

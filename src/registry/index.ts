@@ -20,7 +20,7 @@ export {
 export { parseRangeHeader, parseContentRange, type ByteRange } from './range.js';
 export { MediaTypes, parseManifest, type Descriptor, type ParsedManifest } from './manifests.js';
 export {
-  HtpasswdAuthorizer, HtpasswdFile, TokenAuthorizer, TokenIssuer, signToken, verifyToken, parseScope, formatScope, covers,
+  HtpasswdAuthorizer, HtpasswdFile, TokenAuthorizer, TokenIssuer, VerifiedTokens, signToken, verifyToken, parseScope, formatScope, covers,
   grantAuthenticated, parseBasicAuth,
   type Access, type Authorizer, type AuthDecision, type TokenKey, type TokenClaims, type TokenAlgorithm, type GrantPolicy,
   type TokenAuthorizerOptions, type TokenIssuerOptions,

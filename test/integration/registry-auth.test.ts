@@ -2,13 +2,14 @@
  * Authentication: Basic against an htpasswd file of bcrypt entries, and Docker's bearer-token
  * flow with the registry's own token endpoint (HS256 and ES256), driven by fetch and skopeo.
  */
-import { test, after } from 'node:test';
+import { test, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { errorCodes, pushBlob, spawnRegistry, tempDir } from './registry-harness.js';
+import { signToken, VerifiedTokens, type TokenKey } from '../../src/registry/index.js';
 
 const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0;
 const work = tempDir('berth-reg-auth-');
@@ -178,4 +179,27 @@ test('token auth (ES256): tokens signed with an EC key made by openssl', async (
   ].join('\n'));
   void users;
   await tokenFlow(config);
+});
+
+test('remembered tokens: a token verified once still expires, and a tampered copy is checked afresh', () => {
+  mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
+  try {
+    const key: TokenKey = { alg: 'HS256', secret: 'token-secret' };
+    const t0 = Math.floor(Date.now() / 1000);
+    const token = signToken({ iss: 'iss', sub: 'alice', aud: 'reg', exp: t0 + 60, nbf: t0 - 1, iat: t0, access: [] }, key);
+    const tokens = new VerifiedTokens(key, { issuer: 'iss', service: 'reg', leewaySec: 5 });
+    assert.equal(tokens.verify(token)?.sub, 'alice');
+    assert.equal(tokens.verify(token)?.sub, 'alice', 'again, from memory');
+    const [h, , sig] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ iss: 'iss', sub: 'mallory', aud: 'reg', exp: t0 + 60, access: [] })).toString('base64url');
+    assert.equal(tokens.verify(`${h}.${forged}.${sig}`), undefined);
+    mock.timers.tick(64_000);
+    assert.equal(tokens.verify(token)?.sub, 'alice', 'within the leeway');
+    mock.timers.tick(2_000);
+    assert.equal(tokens.verify(token), undefined, 'expired, although remembered');
+    const late = signToken({ iss: 'iss', sub: 'bob', aud: 'reg', exp: t0 + 600, nbf: t0 + 3600, iat: t0, access: [] }, key);
+    assert.equal(tokens.verify(late), undefined, 'not yet valid');
+  } finally {
+    mock.timers.reset();
+  }
 });

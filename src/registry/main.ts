@@ -58,6 +58,11 @@ async function superviseWorkers(n: number, url: (port: number) => string): Promi
       for (const o of Object.values(cluster.workers ?? {})) o?.kill();
       process.exit(code ?? 1);
     }
+    if (code === 0 && !signal) {
+      // Stopped on purpose (a Ctrl-C reaches every process of the group): not replaced.
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
     process.stderr.write(`berth-registry: worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
     fork();
   });

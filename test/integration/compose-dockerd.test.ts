@@ -28,13 +28,22 @@ const haveDockerd = spawnSync('sh', ['-c', 'command -v dockerd'], { encoding: 'u
 /** A started docker.io daemon private to this test. */
 interface Dockerd { dir: string; socket: string; env: NodeJS.ProcessEnv; scriptEnv: NodeJS.ProcessEnv; cgroupParent: string; log: string }
 
+/** A 10.x.0.0/16 no route on the host uses, outside the ranges other tests and benches take (10.100-189 berthd
+ * pools, 10.197 bench-network, 10.215-220, 10.226-254). */
+function freePool(): string {
+  const routes = spawnSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' }).stdout ?? '';
+  const free = [190, 191, 192, 193, 194, 195, 196, 198, 199, ...Array.from({ length: 15 }, (_, i) => 200 + i)]
+    .filter((o) => !routes.includes(`10.${o}.`));
+  if (!free.length) throw new Error('no free 10.x.0.0/16 for the test dockerd');
+  return `10.${free[Math.floor(Math.random() * free.length)]}.0.0/16`;
+}
+
 const iptables = (args: string[]) => spawnSync('iptables', args, { encoding: 'utf8' });
 const hasRule = (chain: string, rule: string[]) => iptables(['-C', chain, ...rule]).status === 0;
 
 describe('berth compose against a real dockerd (docker.io)', () => {
   let d: Dockerd | undefined;
   let sample: { dir: string; cleanup: () => void } | undefined;
-  const rnd = (n: number) => Math.floor(Math.random() * n);
   let bridge = '';
   const forwardRule = () => ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
   // start-reference-dockerd.sh's safety belt adds this to an existing DOCKER-USER chain; removed after if it was us.
@@ -59,7 +68,7 @@ describe('berth compose against a real dockerd (docker.io)', () => {
       // `--bip=` after the script's own --bip: -b none and --bip are mutually exclusive in dockerd.
       REFERENCE_DOCKERD_EXTRA: [
         '--bip=', '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false', '--ip=127.0.0.1',
-        `--default-address-pool=base=10.${190 + rnd(30)}.0.0/16,size=24`, `--cgroup-parent=${cgroupParent}`,
+        `--default-address-pool=base=${freePool()},size=24`, `--cgroup-parent=${cgroupParent}`,
       ].join(' '),
     };
     beltBefore = hasRule('DOCKER-USER', beltRule);
@@ -84,6 +93,9 @@ describe('berth compose against a real dockerd (docker.io)', () => {
       spawnSync('bash', [join(sharedDir, 'tools', 'stop-reference-dockerd.sh')], { env: d.scriptEnv, encoding: 'utf8', timeout: 60_000 });
       for (const pid of pidsMentioning(d.dir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
       cleanupDir(d.dir, d.cgroupParent);
+      // cgroup v2 (unified hierarchy at the root): the parent cgroup dockerd made, if any is left
+      const v2 = join('/sys/fs/cgroup', d.cgroupParent);
+      if (existsSync(join('/sys/fs/cgroup', 'cgroup.controllers')) && existsSync(v2)) spawnSync('find', [v2, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
     }
     while (bridge && hasRule('FORWARD', forwardRule())) iptables(['-D', 'FORWARD', ...forwardRule()]);
     if (!beltBefore && hasRule('DOCKER-USER', beltRule)) iptables(['-D', 'DOCKER-USER', ...beltRule]);

@@ -15,6 +15,7 @@
  *
  *   node scripts/bench-distribution.mjs [--sections pushpull,blob-get] [--rounds 5] [--layer-mb 50] [--json]
  *        [--blob-sizes 65536,16777216] [--blob-rounds 5] [--blob-seconds 3] [--workers N]
+ *   --json: with --sections pushpull alone, the push/pull rows as before; otherwise { pushpull, blobGet }.
  *   BERTH_DIST=dist-x  run berthd/berth-registry from dist-x/ instead of dist/
  * Needs root (berthd), docker CLI, /usr/bin/docker-registry. Everything it starts it stops by pid.
  */
@@ -252,11 +253,16 @@ async function measureBlobGet() {
     { label: 'docker-registry', reg: await startRegistry('docker-registry', { descriptorCache: true }) },
   ];
   try {
-    const rows = [];
+    // Push every blob first: a keep-alive connection left idle through long rounds may be closed under fetch.
+    const blobs = [];
     for (const size of BLOB_SIZES) {
       const bytes = randomBytes(size);
       const urls = [];
       for (const s of servers) urls.push(await putBlob(s.reg.address, 'bench/blob', bytes));
+      blobs.push({ size, urls });
+    }
+    const rows = [];
+    for (const { size, urls } of blobs) {
       const rps = servers.map(() => []);
       for (let round = 0; round < BLOB_ROUNDS; round++) {
         // Alternate who goes first, so a burst of load from elsewhere on the machine hits both alike.

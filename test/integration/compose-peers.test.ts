@@ -1,7 +1,7 @@
 /**
  * berth compose beside its peers: Debian's docker-compose 1.29 (Python) against the same berthd — each sees the
  * other's projects through docker compose's labels — and the docker CLI running berth compose as its compose
- * plugin (DOCKER_CONFIG/cli-plugins/docker-compose).
+ * plugin (DOCKER_CONFIG/cli-plugins/docker-compose). berth compose against a real dockerd: compose-dockerd.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,13 +3,14 @@
  * verified while streaming, ordered ingestion into the layer store, and dockerd's progress stream.
  */
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import { familiarName, ingestLayer, parseReference, type ImageStore, type Reference } from '../image/index.js';
-import { chainIdOf, type LayerInfo } from '../layer/index.js';
+import { familiarName, parseReference, type ImageStore, type Reference } from '../image/index.js';
+import { chainIdOf, type LayerStaging, type LayerStore } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
 import { registryHost } from './hosts.js';
@@ -176,236 +177,196 @@ async function fetchBlobBytes(client: RegistryClient, ref: Reference, d: Descrip
 }
 
 /**
- * Downloads the layers not present (by DiffID chain), at most 3 at once, each decompressed straight
- * into the content store as it streams (the exact tar, digest = DiffID, verified); then unpacks them
- * in order from there. Later layers download while earlier ones unpack.
+ * Downloads the layers not present (by ChainID), at most 3 at once, in a single pass each: while the blob streams in,
+ * its digest is computed, it is kept as downloaded (push sends it again as it is), and it is gunzipped straight into
+ * a staged layer directory (DiffID computed and checked, tar-split kept for save). Layer directories do not depend on
+ * each other, so layers unpack in parallel; once all are in, they are committed in order (one flush to disk, then
+ * each recorded on its parent). Nothing is written twice and nothing is read back.
  */
 async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: Reference, layers: Descriptor[], diffIds: string[], emit: Emit, signal?: AbortSignal): Promise<void> {
-  const { images } = deps;
+  const store = deps.images.layers;
   let present = 0;
-  while (present < layers.length && images.layers.has(chainIdOf(diffIds.slice(0, present + 1))) && images.content.has(diffIds[present])) present++;
+  while (present < layers.length && store.has(chainIdOf(diffIds.slice(0, present + 1)))) present++;
   for (let i = 0; i < present; i++) statusMessage(emit, shortId(layers[i].digest), 'Already exists');
   const todo = layers.map((_, i) => i).filter((i) => i >= present);
   for (const i of todo) statusMessage(emit, shortId(layers[i].digest), 'Pulling fs layer');
   todo.forEach((i, n) => { if (n >= DOWNLOAD_CONCURRENCY) statusMessage(emit, shortId(layers[i].digest), 'Waiting'); });
 
   const aborter = new AbortController();
-  const onAbort = () => aborter.abort(signal?.reason);
+  const onAbort = () => aborter.abort(signal?.reason ?? new Error('pull cancelled'));
+  if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort);
-  let running = 0;
-  const queue: (() => void)[] = [];
-  const slot = async (): Promise<void> => {
-    if (running < DOWNLOAD_CONCURRENCY) { running++; return; }
-    await new Promise<void>((r) => queue.push(r));
-  };
-  const release = () => { const next = queue.shift(); if (next) next(); else running--; };
-
-  /** Tars this pull put in the content store (removed again if the pull fails before they are layers). */
-  const stored = new Set<string>();
-  // The first layer streams straight into ingestLayer (tar kept and unpacked in one pass while it
-  // downloads); the others download into the content store meanwhile and are unpacked after it.
-  const direct = todo[0];
-  const directSlot = todo.length ? slot() : undefined;
-  const fetches = new Map<number, Promise<void>>();
-  const fetchToContent = (i: number): Promise<void> => {
-    const p = downloadToContent(deps, client, ref, layers[i], diffIds[i], emit, aborter.signal, stored);
-    p.catch(() => aborter.abort(new Error('another layer failed')));
-    return p;
-  };
-  for (const i of todo) {
-    if (i === direct) continue;
-    const p = (async () => {
-      await slot();
+  const staged: (LayerStaging | undefined)[] = new Array(layers.length);
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < todo.length && failure === undefined) {
+      const i = todo[next++];
       try {
-        if (aborter.signal.aborted) throw aborter.signal.reason ?? new Error('pull cancelled');
-        await fetchToContent(i);
-      } finally { release(); }
-    })();
-    p.catch(() => undefined);
-    fetches.set(i, p);
-  }
-
-  try {
-    let parentChain: string | null = present ? chainIdOf(diffIds.slice(0, present)) : null;
-    for (const i of todo) {
-      const id = shortId(layers[i].digest);
-      if (i === direct) {
-        await directSlot;
-        let info: LayerInfo | undefined;
-        try {
-          info = await streamLayer(deps, client, ref, layers[i], diffIds[i], { chainId: parentChain, diffIds: diffIds.slice(0, i) }, emit, aborter.signal);
-          if (!info) await fetchToContent(i);   // the connection broke: again, with retries
-        } finally { release(); }
-        if (info) {
-          parentChain = info.chainId;
-          statusMessage(emit, id, 'Pull complete');
-          continue;
-        }
-      } else {
-        await fetches.get(i)!;
+        staged[i] = await fetchLayer(deps, client, ref, layers[i], diffIds[i], emit, aborter.signal);
+      } catch (e) {
+        if (failure === undefined) { failure = e; aborter.abort(e); }
       }
-      const total = images.content.size(diffIds[i]);
-      const progress = new ProgressReporter(emit, id, 'Extracting', total);
-      let done = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) { done += chunk.length; progress.update(done); cb(null, chunk); },
-      });
-      const src = createReadStream(images.content.path(diffIds[i]), { highWaterMark: 1 << 20 });
-      src.on('error', (e) => counter.destroy(e));
-      src.pipe(counter);
-      const info = await images.layers.unpack(parentChain, counter, diffIds[i]);
-      stored.delete(diffIds[i]);
-      parentChain = info.chainId;
-      statusMessage(emit, id, 'Pull complete');
     }
-  } catch (e) {
-    aborter.abort(e);
-    await Promise.allSettled(fetches.values());
-    const kept = new Set(images.layers.list().map((l) => l.diffId));
-    for (const d of stored) if (!kept.has(d)) images.content.delete(d);
-    throw e;
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, todo.length) }, worker));
+    // Layers that arrived intact on top of what is here are kept even when a later one failed (as dockerd does).
+    let upTo = present;
+    while (upTo < layers.length && staged[upTo]) upTo++;
+    if (upTo > present) {
+      const parent = present ? chainIdOf(diffIds.slice(0, present)) : null;
+      await store.commit(parent, staged.slice(present, upTo) as LayerStaging[]);
+      if (failure === undefined) for (let i = present; i < upTo; i++) statusMessage(emit, shortId(layers[i].digest), 'Pull complete');
+    }
+    if (failure !== undefined) throw failure;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    await Promise.all(staged.map((s) => s && store.discard(s)));
   }
 }
 
-/**
- * Downloads a layer straight into ingestLayer, verifying the blob digest as it streams (the DiffID
- * check covers the content itself). Undefined when the connection broke (the caller retries).
- */
-async function streamLayer(
-  deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string,
-  parent: { chainId: string | null; diffIds: string[] }, emit: Emit, signal: AbortSignal,
-): Promise<LayerInfo | undefined> {
+/** One layer into a fresh staging, retrying a broken connection (as dockerd does, a few times). */
+async function fetchLayer(deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string, emit: Emit, signal: AbortSignal): Promise<LayerStaging> {
+  const store = deps.images.layers;
   const id = shortId(d.digest);
-  const alg = d.digest.split(':')[0] === 'sha512' ? 'sha512' : 'sha256';
-  const url = `/v2/${ref.path}/blobs/${d.digest}`;
-  let res;
-  try {
-    res = await client.request('GET', url, { follow: true });
-  } catch (e) {
-    if (signal.aborted) throw e;
-    return undefined;
-  }
-  if (res.statusCode !== 200) throw translatePullError(httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(url), 'GET'), ref, client);
-  const total = d.size || Number(res.headers['content-length'] ?? 0);
-  const progress = new ProgressReporter(emit, id, 'Downloading', total);
-  const hash = createHash(alg);
-  let n = 0;
-  let broken = false;
-  const counter = new Transform({
-    transform(chunk: Buffer, _e, cb) { hash.update(chunk); n += chunk.length; progress.update(n); cb(null, chunk); },
-  });
-  res.on('error', (e) => { broken = true; counter.destroy(e); });
-  res.on('aborted', () => { broken = true; counter.destroy(new Error('connection cut')); });
-  const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
-  signal.addEventListener('abort', abort);
-  res.pipe(counter);
-  const { content, layers } = deps.images;
-  const chainId = chainIdOf([...parent.diffIds, diffId]);
-  const hadLayer = layers.has(chainId);
-  const hadTar = content.has(diffId);
-  let info: LayerInfo;
-  try {
-    info = await ingestLayer(content, layers, parent, await gunzipped(counter), diffId);
-  } catch (e) {
-    if (broken && !signal.aborted) return undefined;
-    throw e;
-  } finally { signal.removeEventListener('abort', abort); }
-  statusMessage(emit, id, 'Verifying Checksum');
-  if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
-    // Unpacked already (it streamed): take back what this download added.
-    if (!hadLayer) { try { layers.delete(info.chainId); } catch { /* another image uses it meanwhile */ } }
-    if (!hadTar && !layers.list().some((l) => l.diffId === diffId)) content.delete(diffId);
-    throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
-  }
-  statusMessage(emit, id, 'Download complete');
-  emit({ status: 'Extracting', progressDetail: { current: n, total }, progress: progressBar(n, total), id });
-  return info;
-}
-
-/** GET blob → verify its digest while streaming → decompress → content store (verified against the DiffID). */
-async function downloadToContent(
-  deps: DistributionDeps, client: RegistryClient, ref: Reference, d: Descriptor, diffId: string,
-  emit: Emit, signal: AbortSignal, stored: Set<string>,
-): Promise<void> {
-  const { content } = deps.images;
-  const id = shortId(d.digest);
-  if (content.has(diffId)) {
-    // The tar is here already (an image with this layer was saved or pushed from here): nothing to fetch.
-    statusMessage(emit, id, 'Download complete');
-    return;
-  }
-  const alg = d.digest.split(':')[0] === 'sha512' ? 'sha512' : 'sha256';
-  const url = `/v2/${ref.path}/blobs/${d.digest}`;
   for (let attempt = 1; ; attempt++) {
+    const staged = store.staging();
+    let broken = false;
     try {
-      const res = await client.request('GET', url, { follow: true });
-      if (res.statusCode !== 200) throw httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(url), 'GET');
-      const total = d.size || Number(res.headers['content-length'] ?? 0);
-      const progress = new ProgressReporter(emit, id, 'Downloading', total);
-      const hash = createHash(alg);
-      let n = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) { hash.update(chunk); n += chunk.length; progress.update(n); cb(null, chunk); },
-      });
-      res.on('error', (e) => counter.destroy(e));
-      res.on('aborted', () => counter.destroy(new Error('connection cut while downloading')));
-      const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
-      signal.addEventListener('abort', abort);
-      res.pipe(counter);
-      let created = false;
-      try {
-        const tar = await gunzipped(counter);
-        const had = content.has(diffId);
-        try {
-          await content.put(tar, diffId);
-        } catch (e) {
-          if (e instanceof InvalidParameterError && /digest mismatch/.test(e.message)) {
-            throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}: the layer content does not match its diff ID ${diffId}`);
-          }
-          throw e;
-        }
-        created = !had;
-        if (created) stored.add(diffId);
-      } finally { signal.removeEventListener('abort', abort); }
-      statusMessage(emit, id, 'Verifying Checksum');
-      if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
-        if (created) { content.delete(diffId); stored.delete(diffId); }
-        throw new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
-      }
+      await downloadInto(client, ref, d, diffId, staged, store, emit, signal, () => { broken = true; });
       statusMessage(emit, id, 'Download complete');
-      return;
+      emit({ status: 'Extracting', progressDetail: { current: d.size, total: d.size }, progress: progressBar(d.size, d.size), id });
+      return staged;
     } catch (e) {
-      // Network hiccups are retried (as dockerd does, a few times); wrong content and registry answers are not.
-      const retriable = !(e instanceof RegistryHttpError) && !(e instanceof InvalidParameterError) && !signal.aborted;
-      if (!retriable || attempt >= 3) throw translatePullError(e, ref, client);
+      await store.discard(staged);
+      // Network hiccups are retried; wrong content, registry answers and a cancelled pull are not.
+      const retriable = broken && !(e instanceof RegistryHttpError) && !signal.aborted;
+      if (!retriable || attempt >= 3) throw signal.aborted && signal.reason instanceof Error && signal.reason !== e && !(e instanceof InvalidParameterError) ? signal.reason : translatePullError(e, ref, client);
       emit({ status: `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`, progressDetail: {}, id });
       await new Promise((r) => setTimeout(r, attempt * 1000));
     }
   }
 }
 
+/** Blob bytes are handed on in pieces of this size: each piece costs one zlib job, one hash call, one write. */
+const PIECE = 1 << 20;
+
 /**
- * The layer's tar: gunzipped when the blob is gzip (whatever its media type says), in 1 MiB chunks
- * (zlib's default 16 KiB chunks cost a write and several callbacks each downstream). zstd is refused.
+ * GET the blob; as it streams: hash it, write it to the staging's blob file, gunzip it into the staged layer. The
+ * digest (and size) is checked when the last byte is in, before the layer can be committed. `onBroken` is called when
+ * the connection (not the content) failed.
  */
-export async function gunzipped(src: Readable): Promise<Readable> {
-  const first: Buffer | null = await new Promise((resolve, reject) => {
-    const done = (v: Buffer | null, e?: Error) => { src.off('readable', onReadable); src.off('end', onEnd); src.off('error', onError); if (e) reject(e); else resolve(v); };
-    // Put the chunk back in the same tick: a stream that has ended must not emit 'end' in between.
-    const onReadable = () => { const c = src.read() as Buffer | null; if (c !== null) { src.unshift(c); done(c); } };
-    const onEnd = () => done(null);
-    const onError = (e: Error) => done(null, e);
-    src.on('readable', onReadable); src.on('end', onEnd); src.on('error', onError);
-  });
-  if (first === null) return src;
-  if (first.length >= 4 && first.readUInt32BE(0) === 0x28b52ffd) {
-    src.destroy();
-    throw new InvalidParameterError('zstd-compressed layers are not supported');
+async function downloadInto(
+  client: RegistryClient, ref: Reference, d: Descriptor, diffId: string, staged: LayerStaging, store: LayerStore,
+  emit: Emit, signal: AbortSignal, onBroken: () => void,
+): Promise<void> {
+  const id = shortId(d.digest);
+  const alg = d.digest.split(':')[0] === 'sha512' ? 'sha512' : 'sha256';
+  const url = `/v2/${ref.path}/blobs/${d.digest}`;
+  let res: IncomingMessage;
+  try {
+    res = await client.request('GET', url, { follow: true });
+  } catch (e) {
+    if (!(e instanceof RegistryHttpError)) onBroken();
+    throw e;
   }
-  if (first[0] !== 0x1f || first[1] !== 0x8b) return src;
-  const gunzip = createGunzip({ chunkSize: 1 << 20 });
-  src.on('error', (e) => gunzip.destroy(e));
-  return src.pipe(gunzip);
+  if (res.statusCode !== 200) throw httpError(res, await readBody(res, 1 << 20).catch(() => Buffer.alloc(0)), client.absolute(url), 'GET');
+  const total = d.size || Number(res.headers['content-length'] ?? 0);
+  const progress = new ProgressReporter(emit, id, 'Downloading', total);
+  const hash = createHash(alg);
+  const blobFd = openSync(staged.blobPath, 'w');
+  let blobOpen = true;
+  const closeBlob = () => { if (blobOpen) { blobOpen = false; closeSync(blobFd); } };
+  // What the layer store reads: the tar, gunzipped on the way when the blob is gzip (whatever its media type says).
+  const tar = new PassThrough({ highWaterMark: PIECE });
+  let sink: Writable | undefined;
+  const route = (b: Buffer, cb: (e?: Error | null) => void) => {
+    if (!sink) {
+      if (b.length >= 4 && b.readUInt32BE(0) === 0x28b52ffd) return cb(new InvalidParameterError('zstd-compressed layers are not supported'));
+      if (b[0] === 0x1f && b[1] === 0x8b) {
+        const gunzip = createGunzip({ chunkSize: PIECE });
+        gunzip.on('error', (e) => tar.destroy(e));
+        gunzip.pipe(tar);
+        sink = gunzip;
+      } else sink = tar;
+    }
+    if (sink.write(b)) cb(); else sink.once('drain', () => cb());
+  };
+  let n = 0;
+  let piece = Buffer.allocUnsafe(PIECE);
+  let fill = 0;
+  /** A full piece: hashed, appended to the blob file, passed on. */
+  const pass = (b: Buffer, cb: (e?: Error | null) => void) => {
+    try {
+      hash.update(b);
+      for (let off = 0; off < b.length;) off += writeSync(blobFd, b, off, b.length - off);
+    } catch (e) { return cb(e as Error); }
+    route(b, cb);
+  };
+  const body = new Writable({
+    highWaterMark: PIECE,
+    write(chunk: Buffer, _e, cb) {
+      n += chunk.length;
+      progress.update(n);
+      let off = 0;
+      // Copy into the current piece; when it is full, hand it on and continue once it is taken.
+      const more = (e?: Error | null): void => {
+        if (e) return cb(e);
+        while (off < chunk.length) {
+          const k = Math.min(PIECE - fill, chunk.length - off);
+          chunk.copy(piece, fill, off, off + k);
+          fill += k; off += k;
+          if (fill === PIECE) {
+            const full = piece;
+            piece = Buffer.allocUnsafe(PIECE); fill = 0;
+            return pass(full, more);
+          }
+        }
+        cb();
+      };
+      more();
+    },
+    final(cb) {
+      const end = (e?: Error | null) => {
+        if (e) return cb(e);
+        try { closeBlob(); } catch (err) { return cb(err as Error); }
+        statusMessage(emit, id, 'Verifying Checksum');
+        // Checked before the tar ends, so the layer store cannot complete a layer from a wrong blob.
+        if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
+          return cb(new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`));
+        }
+        if (!sink) tar.end(); else sink.end();
+        cb();
+      };
+      if (fill > 0) pass(piece.subarray(0, fill), end); else end();
+    },
+  });
+  let verifyError: Error | undefined;
+  body.on('error', (e) => {
+    if (e instanceof InvalidParameterError) verifyError = e;
+    sink?.destroy(e);
+    tar.destroy(e);
+  });
+  res.on('error', (e) => { onBroken(); body.destroy(e); });
+  res.on('aborted', () => { onBroken(); body.destroy(new Error('connection cut while downloading')); });
+  const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
+  if (signal.aborted) abort();
+  signal.addEventListener('abort', abort);
+  res.pipe(body);
+  try {
+    await store.stage(staged, tar, diffId);
+  } catch (e) {
+    res.destroy();
+    body.destroy();
+    // A blob that is not what its digest says is reported as such, even when its content also failed to unpack.
+    throw verifyError ?? (e instanceof InvalidParameterError && /does not match its diff ID/.test(e.message)
+      ? new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}: the layer content does not match its diff ID ${diffId}`)
+      : e);
+  } finally {
+    signal.removeEventListener('abort', abort);
+    closeBlob();
+  }
+  if (verifyError) throw verifyError;
+  staged.blob = { digest: d.digest, mediaType: d.mediaType, size: n };
 }

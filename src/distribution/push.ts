@@ -177,17 +177,45 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
     }
   }
 
-  // 2. Upload: POST for a session, PATCH the gzip stream while hashing it, PUT ?digest= to commit.
+  // 2. The blob this layer was pulled as, when kept: the registry may have it under that digest already, and
+  //    otherwise it is sent again byte for byte (same digest as where it came from, no compression work).
   const { content, layers } = deps.images;
-  const hasTar = content.has(diffId);
-  // Without the kept tar, the layer store regenerates the exact bytes from its tar-split data.
-  if (!hasTar && !layers.reproducible(chainId)) throw new Error(`layer ${diffId} cannot be pushed: its original tar is not kept`);
-  const total = hasTar ? content.size(diffId) : layers.get(chainId).size;
-  const level = hasTar ? await gzipLevelFor(content.path(diffId), total) : GZIP_LEVEL;
+  const kept = layers.has(chainId) ? layers.blob(chainId) : undefined;
+  const keptGzip = kept && GZIP_TYPES.has(kept.mediaType) ? kept : undefined;
+  if (keptGzip && !tried.has(keptGzip.digest)) {
+    const h = await client.fetchBytes('HEAD', `/v2/${ref.path}/blobs/${keptGzip.digest}`, { allow: [404] });
+    if (h.res.statusCode === 200) {
+      record({ digest: keptGzip.digest, size: keptGzip.size, mediaType: MediaType.dockerLayerGzip });
+      statusMessage(emit, id, 'Layer already exists');
+      return { digest: keptGzip.digest, size: keptGzip.size, mediaType: MediaType.dockerLayerGzip };
+    }
+  }
+
+  // 3. Upload: POST for a session, PATCH the (gzip) stream while hashing it, PUT ?digest= to commit.
+  let total: number;
+  let open: () => NodeJS.ReadableStream;
+  let level: number | null;
+  if (keptGzip) {
+    total = keptGzip.size;
+    open = () => createReadStream(keptGzip.path, { highWaterMark: 1 << 20 });
+    level = null;
+  } else if (content.has(diffId)) {
+    // A tar kept in the content store (data from older versions).
+    total = content.size(diffId);
+    open = () => createReadStream(content.path(diffId), { highWaterMark: 1 << 20 });
+    level = await gzipLevelFor(content.path(diffId), total);
+  } else {
+    // The layer store regenerates the exact bytes from its tar-split data.
+    if (!layers.reproducible(chainId)) throw new Error(`layer ${diffId} cannot be pushed: its original tar is not kept`);
+    total = layers.tarSize(chainId) ?? layers.get(chainId).size;
+    level = gzipLevelOf(await tarHead(layers.tar(chainId)));
+    open = () => layers.tar(chainId);
+  }
   const progress = new ProgressReporter(emit, id, 'Pushing', total);
   for (let attempt = 1; ; attempt++) {
     try {
-      const blob = await uploadLayerOnce(client, ref, () => (hasTar ? createReadStream(content.path(diffId), { highWaterMark: 1 << 20 }) : layers.tar(chainId)), level, progress, signal);
+      const blob = await uploadLayerOnce(client, ref, open, level, progress, signal);
+      if (keptGzip && blob.digest !== keptGzip.digest) throw new Error(`layer blob ${keptGzip.digest} changed on disk (read as ${blob.digest})`);
       progress.update(total, true);
       record({ ...blob, mediaType: MediaType.dockerLayerGzip });
       statusMessage(emit, id, 'Pushed');
@@ -201,9 +229,36 @@ async function pushLayer(deps: DistributionDeps, client: RegistryClient, ref: Re
   }
 }
 
-/** One upload session: POST, PATCH with the gzip stream (hashed as it goes), PUT ?digest= to commit. */
+const GZIP_TYPES = new Set<string>([MediaType.dockerLayerGzip, MediaType.ociLayerGzip]);
+const HEAD_BYTES = 1 << 20;
+
+/** The first MiB of a stream (or all of it), then the stream is closed. */
+async function tarHead(src: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of src as AsyncIterable<Buffer>) {
+    chunks.push(c); n += c.length;
+    if (n >= HEAD_BYTES) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** As gzipLevelFor, from samples of the tar's first MiB: stored blocks for incompressible data. */
+function gzipLevelOf(head: Buffer): number {
+  if (head.length < 16 * SAMPLE) return GZIP_LEVEL;
+  let raw = 0;
+  let packed = 0;
+  for (const at of [0.1, 0.35, 0.6, 0.85]) {
+    const buf = head.subarray(Math.floor(head.length * at), Math.floor(head.length * at) + SAMPLE);
+    raw += buf.length;
+    packed += deflateRawSync(buf, { level: 1 }).length;
+  }
+  return packed > raw * 0.95 ? 0 : GZIP_LEVEL;
+}
+
+/** One upload session: POST, PATCH with the (gzip) stream, hashed as it goes, PUT ?digest= to commit. */
 async function uploadLayerOnce(
-  client: RegistryClient, ref: Reference, open: () => NodeJS.ReadableStream, level: number, progress: ProgressReporter, signal?: AbortSignal,
+  client: RegistryClient, ref: Reference, open: () => NodeJS.ReadableStream, level: number | null, progress: ProgressReporter, signal?: AbortSignal,
 ): Promise<{ digest: string; size: number }> {
   const start = await client.fetchBytes('POST', `/v2/${ref.path}/blobs/uploads/`, { allow: [202] });
   let location = start.res.headers.location;
@@ -215,10 +270,11 @@ async function uploadLayerOnce(
   let size = 0;
   const src = open();
   const counter = new Transform({ transform(c: Buffer, _e, cb) { read += c.length; progress.update(read); cb(null, c); } });
-  const gzip = createGzip({ level, chunkSize: 1 << 20, strategy: zc.Z_DEFAULT_STRATEGY });
   const hasher = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
   const body = hasher;
-  const sent = pipeline(src, counter, gzip, hasher).catch((e) => { body.destroy(e); throw e; });
+  // level null: the source is a gzip blob already, sent as it is.
+  const sent = (level === null ? pipeline(src, counter, hasher) : pipeline(src, counter, createGzip({ level, chunkSize: 1 << 20, strategy: zc.Z_DEFAULT_STRATEGY }), hasher))
+    .catch((e) => { body.destroy(e); throw e; });
   const abort = () => body.destroy(new Error('push cancelled'));
   signal?.addEventListener('abort', abort);
   const refused = (status?: number) => status !== 202 && status !== 204;

@@ -13,6 +13,7 @@ import type { ImageConfig, ImageRecord, ImageStore } from './image-store.js';
 import { ingestLayer, decompressed } from './layer-ingest.js';
 import { parseReference, familiarName } from './reference.js';
 import { applyChanges } from './changes.js';
+import { chainIdsOf } from '../layer/index.js';
 
 const MAX_METADATA_FILE = 64 * 1024 * 1024;
 
@@ -121,7 +122,7 @@ export class ImageArchive {
         for (let i = 0; i < e.layers.length; i++) {
           const f = archive.resolve(e.layers[i]);
           if (!f) throw new InvalidParameterError(`invalid archive: layer ${e.layers[i]} missing`);
-          const info = await ingestLayer(this.images.content, this.images.layers, parent, createReadStream(f), diffIds[i]);
+          const info = await ingestLayer(this.images.content, this.images.layers, parent, createReadStream(f, { highWaterMark: 1 << 20 }), diffIds[i]);
           parent = { chainId: info.chainId, diffIds: [...parent.diffIds, diffIds[i]] };
         }
         const rec = await this.images.create(cfgBytes);
@@ -154,14 +155,29 @@ export class ImageArchive {
         else targets.push({ rec, tags });
       }
       const written = new Set<string>();
+      const addEntry = (digest: string, size: number, open: () => NodeJS.ReadableStream) => new Promise<void>((resolve, reject) => {
+        const entry = pack.entry({ name: blobPath(digest), size, mode: 0o444, mtime: new Date(0) }, (err) => err ? reject(err) : resolve());
+        pipeline(open(), entry).catch(reject);
+      });
       const addBlob = async (digest: string) => {
         if (written.has(digest)) return;
         written.add(digest);
-        const size = this.images.content.size(digest);
-        await new Promise<void>((resolve, reject) => {
-          const entry = pack.entry({ name: blobPath(digest), size, mode: 0o444, mtime: new Date(0) }, (err) => err ? reject(err) : resolve());
-          pipeline(this.images.content.read(digest), entry).catch(reject);
-        });
+        await addEntry(digest, this.images.content.size(digest), () => this.images.content.read(digest));
+      };
+      /** A layer's exact tar: rebuilt by the layer store (tar-split), or a tar kept in the content store by older versions. */
+      const layerSize = async (diffId: string, chainId: string): Promise<number> => {
+        if (this.images.content.has(diffId)) return this.images.content.size(diffId);
+        if (!this.images.layers.reproducible(chainId)) throw new InvalidParameterError(`layer ${diffId} cannot be saved: its original tar cannot be rebuilt`);
+        const known = this.images.layers.tarSize(chainId);
+        if (known !== undefined) return known;
+        let n = 0;
+        for await (const c of this.images.layers.tar(chainId) as AsyncIterable<Buffer>) n += c.length;
+        return n;
+      };
+      const addLayer = async (diffId: string, chainId: string, size: number) => {
+        if (written.has(diffId)) return;
+        written.add(diffId);
+        await addEntry(diffId, size, () => this.images.content.has(diffId) ? this.images.content.read(diffId) : this.images.layers.tar(chainId));
       };
       const addJson = (name: string, value: unknown) => new Promise<void>((resolve, reject) => {
         pack.entry({ name, mode: 0o444, mtime: new Date(0) }, Buffer.from(JSON.stringify(value)), (e) => e ? reject(e) : resolve());
@@ -175,15 +191,17 @@ export class ImageArchive {
         const config = await this.images.config(rec.id);
         await addBlob(rec.id);
         const diffIds = config.rootfs.diff_ids;
-        for (const d of diffIds) {
-          if (!this.images.content.has(d)) throw new InvalidParameterError(`layer ${d} of image ${rec.id} has no stored tar`);
-          await addBlob(d);
+        const chains = diffIds.length ? chainIdsOf(diffIds) : [];
+        const sizes: number[] = [];
+        for (let i = 0; i < diffIds.length; i++) {
+          sizes.push(await layerSize(diffIds[i], chains[i]));
+          await addLayer(diffIds[i], chains[i], sizes[i]);
         }
         manifest.push({ Config: blobPath(rec.id), RepoTags: tags.length ? tags : null, Layers: diffIds.map(blobPath) });
         const ociManifest = Buffer.from(JSON.stringify({
           schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
           config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: rec.id, size: this.images.content.size(rec.id) },
-          layers: diffIds.map((d) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: d, size: this.images.content.size(d) })),
+          layers: diffIds.map((d, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: d, size: sizes[i] })),
         }));
         const m = await this.images.content.putBytes(ociManifest);
         await addBlob(m.digest);

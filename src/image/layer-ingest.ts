@@ -1,12 +1,11 @@
 /**
- * Bringing a layer tar into the engine: decompress if needed, then in one pass keep the exact
- * tar bytes (content store, digest = DiffID, used by save and push) and unpack it (layer store).
+ * Bringing a layer tar into the engine: decompress if needed and unpack it into the layer store, which keeps what it
+ * needs to give back the exact tar (save, push).
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidParameterError } from '../errors/index.js';
 import type { LayerInfo, LayerStore } from '../layer/index.js';
-import { chainIdOf } from '../layer/index.js';
 import type { ContentStore } from './content-store.js';
 
 /** Peeks at the first bytes and returns a stream of the uncompressed tar. */
@@ -43,33 +42,20 @@ export async function decompressed(src: NodeJS.ReadableStream): Promise<Readable
 
 export interface IngestResult extends LayerInfo { tarSize: number }
 
+/**
+ * Unpacks a layer tar (plain or gzip) on top of `parent`. Only the layer store keeps it: the unpacked files plus a
+ * tar-split, from which LayerStore.tar() gives back the exact bytes (save, push) — no second copy of the tar.
+ * `content` is no longer written (kept in the signature for callers).
+ */
 export async function ingestLayer(
-  content: ContentStore, layers: LayerStore, parent: { chainId: string | null; diffIds: string[] },
+  _content: ContentStore, layers: LayerStore, parent: { chainId: string | null; diffIds: string[] },
   src: NodeJS.ReadableStream, expectedDiffId?: string,
 ): Promise<IngestResult> {
-  if (expectedDiffId) {
-    const chain = chainIdOf([...parent.diffIds, expectedDiffId]);
-    if (layers.has(chain) && content.has(expectedDiffId)) {
-      (src as Readable).resume();
-      await new Promise<void>((r) => { (src as Readable).once('end', r); (src as Readable).once('close', r); (src as Readable).once('error', () => r()); });
-      return { ...layers.get(chain), tarSize: content.size(expectedDiffId) };
-    }
-  }
-  const tar = await decompressed(src);
-  const toContent = new PassThrough({ highWaterMark: 1 << 20 });
-  const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
-  tar.pipe(toContent); tar.pipe(toLayer);
-  tar.on('error', (e) => { toContent.destroy(e); toLayer.destroy(e); });
-  const [stored, info] = await Promise.allSettled([
-    content.put(toContent, expectedDiffId),
-    layers.unpack(parent.chainId, toLayer, expectedDiffId),
-  ]);
-  if (info.status === 'rejected') {
-    if (stored.status === 'fulfilled' && !layers.list().some((l) => l.diffId === stored.value.digest)) content.delete(stored.value.digest);
-    throw wrapTarError(info.reason);
-  }
-  if (stored.status === 'rejected') throw wrapTarError(stored.reason);
-  return { ...info.value, tarSize: stored.value.size };
+  let info: LayerInfo;
+  try {
+    info = await layers.unpack(parent.chainId, src, expectedDiffId);   // gzip is detected there
+  } catch (e) { throw wrapTarError(e); }
+  return { ...info, tarSize: layers.tarSize(info.chainId) ?? 0 };
 }
 
 function wrapTarError(e: unknown): Error {

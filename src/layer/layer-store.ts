@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
 import type { Db } from '../store/index.js';
 import { migrate } from '../store/index.js';
 import { ConflictError, InvalidParameterError, NotFoundError } from '../errors/index.js';
@@ -92,6 +93,10 @@ export class LayerStore {
   /** Total content size of the chain (what `docker images` shows as an image's size). */
   chainSize(chainId: string): number { return this.chain(chainId).reduce((s, l) => s + l.size, 0); }
 
+  /**
+   * Unpacks one layer tar (plain or gzip) on top of `parentChainId`: stage() then commit(). With `expectedDiffId`, a
+   * chain that exists already is not unpacked again (the stream is only read to check it is what it claims).
+   */
   async unpack(parentChainId: string | null, tarStream: NodeJS.ReadableStream, expectedDiffId?: string): Promise<LayerInfo> {
     try {
       if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} not found`);
@@ -109,33 +114,90 @@ export class LayerStore {
         return this.get(chainId);
       }
     }
-    const tmp = fs.mkdtempSync(path.join(this.root, TMP_PREFIX));
-    this.active.add(tmp);
-    let placed = false;
+    const staged = this.staging();
     try {
-      const diffDir = path.join(tmp, 'diff');
-      fs.mkdirSync(diffDir, 0o755);
-      const r = await unpackTar(tarStream, diffDir, { splitDir: tmp });
-      if (expectedDiffId !== undefined && r.diffId !== expectedDiffId) {
-        throw new InvalidParameterError(`layer content does not match its diff ID: expected ${expectedDiffId}, got ${r.diffId}`);
-      }
-      const chainId = childChainId(parentChainId, r.diffId);
-      if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} was deleted during the unpack`);
-      if (this.has(chainId)) return this.get(chainId);     // someone else unpacked it meanwhile
-      if (this.durable) await run('sync', ['-f', tmp]);   // syncfs: every file of the layer is on disk
-      if (this.has(chainId)) return this.get(chainId);
-      const final = this.dirOf(chainId);
-      if (fs.existsSync(final)) this.removeInBackground(final);   // left by a crash before it was recorded
-      // Rename and record in one synchronous step, so no other unpack can slip in between.
-      fs.renameSync(tmp, final);
-      placed = true;
-      if (this.durable) fsyncDir(this.root);
-      this.stmts.put.run(chainId, r.diffId, parentChainId, r.size, new Date().toISOString());
-      return this.get(chainId);
+      await this.stage(staged, tarStream, expectedDiffId);
+      return (await this.commit(parentChainId, [staged]))[0]!;
     } finally {
-      this.active.delete(tmp);
-      if (!placed) await fs.promises.rm(tmp, { recursive: true, force: true });
+      await this.discard(staged);
     }
+  }
+
+  /**
+   * A fresh private directory to unpack one layer into, not yet part of any chain: the layers of one image can be
+   * staged at the same time (overlay layer directories do not depend on each other) and committed in order after.
+   * It stays until commit() takes it or discard() removes it (sweep() leaves it alone meanwhile).
+   */
+  staging(): LayerStaging {
+    const dir = fs.mkdtempSync(path.join(this.root, TMP_PREFIX));
+    this.active.add(dir);
+    fs.mkdirSync(path.join(dir, 'diff'), 0o755);
+    return new LayerStaging(dir);
+  }
+
+  /** Unpacks `tarStream` into the staging, with a tar-split; refuses content that is not `expectedDiffId`. */
+  async stage(staged: LayerStaging, tarStream: NodeJS.ReadableStream, expectedDiffId?: string): Promise<void> {
+    if (staged.diffId !== undefined) throw new ConflictError('this layer staging has been unpacked already');
+    const r = await unpackTar(tarStream, staged.diffDir, { splitDir: staged.dir });
+    if (expectedDiffId !== undefined && r.diffId !== expectedDiffId) {
+      throw new InvalidParameterError(`layer content does not match its diff ID: expected ${expectedDiffId}, got ${r.diffId}`);
+    }
+    staged.diffId = r.diffId;
+    staged.size = r.size;
+    staged.tarSize = r.tarSize;
+  }
+
+  /**
+   * Makes staged layers part of the store, stacked in order on `parentChainId`: one flush of the filesystem for all
+   * of them (when durable), then each is renamed into place and recorded. A layer whose chain exists already
+   * (another pull got there first) is left for discard(). Returns the layers, base first.
+   */
+  async commit(parentChainId: string | null, staged: LayerStaging[]): Promise<LayerInfo[]> {
+    const chains: string[] = [];
+    let parent = parentChainId;
+    for (const s of staged) {
+      if (s.diffId === undefined) throw new InvalidParameterError('cannot commit a layer staging that has not been unpacked');
+      parent = childChainId(parent, s.diffId);
+      chains.push(parent);
+    }
+    for (const s of staged) fs.writeFileSync(path.join(s.dir, META_FILE), JSON.stringify({ tarSize: s.tarSize, blob: s.blob }));
+    if (this.durable && chains.some((c) => !this.has(c))) await run('sync', ['-f', this.root]);   // syncfs: every file of the layers is on disk
+    // From here on synchronous, so no other commit can slip in between a check and its rename + record.
+    if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} was deleted during the unpack`);
+    let placed = false;
+    const out: LayerInfo[] = [];
+    this.db.transaction(() => {
+      parent = parentChainId;
+      staged.forEach((s, i) => {
+        const chainId = chains[i]!;
+        if (!this.has(chainId)) {
+          const final = this.dirOf(chainId);
+          if (fs.existsSync(final)) this.removeInBackground(final);   // left by a crash before it was recorded
+          fs.renameSync(s.dir, final);
+          this.active.delete(s.dir);
+          s.committed = true;
+          placed = true;
+          this.stmts.put.run(chainId, s.diffId, parent, s.size, new Date().toISOString());
+        }
+        out.push(this.get(chainId));
+        parent = chainId;
+      });
+    })();
+    if (placed && this.durable) fsyncDir(this.root);
+    return out;
+  }
+
+  /** Removes a staging that was not (or could not be) committed. */
+  async discard(staged: LayerStaging): Promise<void> {
+    if (staged.committed) return;
+    try { await fs.promises.rm(staged.dir, { recursive: true, force: true }); } finally { this.active.delete(staged.dir); }
+  }
+
+  /** The blob a layer was downloaded as, when it was kept (push sends it again as it is: same digest). */
+  blob(chainId: string): LayerBlob | undefined {
+    const dir = path.dirname(this.get(chainId).diffDir);
+    const b = readMeta(dir)?.blob;
+    return b ? { ...b, path: path.join(dir, BLOB_FILE) } : undefined;
   }
 
   delete(chainId: string): void {
@@ -172,15 +234,56 @@ export class LayerStore {
   }
 
   /** Whether tar() gives back the exact bytes the layer was unpacked from (so their sha256 is the DiffID). */
-  reproducible(chainId: string): boolean { return hasSplit(path.dirname(this.get(chainId).diffDir)); }
+  reproducible(chainId: string): boolean {
+    const dir = path.dirname(this.get(chainId).diffDir);
+    return hasSplit(dir) || readMeta(dir)?.blob !== undefined;
+  }
 
   /**
-   * The layer as a tar: the exact original bytes (sha256 = DiffID) from the kept tar-split when there is one,
-   * otherwise regenerated from the unpacked files by diffTar (same content, different bytes).
+   * The layer as a tar: the exact original bytes (sha256 = DiffID) from the kept tar-split when there is one, or from
+   * the kept blob; otherwise regenerated from the unpacked files by diffTar (same content, different bytes).
    */
   tar(chainId: string): NodeJS.ReadableStream {
     const { diffDir } = this.get(chainId);
     const layerDir = path.dirname(diffDir);
-    return hasSplit(layerDir) ? splitTarStream(layerDir, diffDir) : diffTar(diffDir);
+    if (hasSplit(layerDir)) return splitTarStream(layerDir, diffDir);
+    const blob = readMeta(layerDir)?.blob;
+    if (blob) {
+      const src = fs.createReadStream(path.join(layerDir, BLOB_FILE), { highWaterMark: 1 << 20 });
+      if (!/gzip/.test(blob.mediaType)) return src;
+      const gunzip = createGunzip({ chunkSize: 1 << 20 });
+      src.on('error', (e) => gunzip.destroy(e));
+      return src.pipe(gunzip);
+    }
+    return diffTar(diffDir);
   }
+
+  /** Bytes of tar() when it is reproducible (undefined for layers stored before the size was kept). */
+  tarSize(chainId: string): number | undefined {
+    return readMeta(path.dirname(this.get(chainId).diffDir))?.tarSize;
+  }
+}
+
+/** A layer being unpacked outside the store (LayerStore.staging/stage/commit/discard). */
+export class LayerStaging {
+  diffId: string | undefined;
+  /** Bytes of content (as LayerInfo.size) and of the uncompressed tar, once staged. */
+  size = 0;
+  tarSize = 0;
+  /** Set when the blob as downloaded was written to blobPath and is to be kept with the layer. */
+  blob: { digest: string; mediaType: string; size: number } | undefined;
+  committed = false;
+  constructor(readonly dir: string) {}
+  get diffDir(): string { return path.join(this.dir, 'diff'); }
+  /** Where to write the layer's blob (compressed, as downloaded) to keep it with the layer. */
+  get blobPath(): string { return path.join(this.dir, BLOB_FILE); }
+}
+
+export interface LayerBlob { digest: string; mediaType: string; size: number; path: string }
+
+const META_FILE = 'layer.json';
+const BLOB_FILE = 'blob';
+
+function readMeta(layerDir: string): { tarSize?: number; blob?: { digest: string; mediaType: string; size: number } } | undefined {
+  try { return JSON.parse(fs.readFileSync(path.join(layerDir, META_FILE), 'utf8')); } catch { return undefined; }
 }

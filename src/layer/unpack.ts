@@ -30,6 +30,7 @@ export const WHITEOUT_OPAQUE = '.wh..wh..opq';
 
 export interface UnpackResult {
   diffId: string;     // sha256 of the uncompressed tar
+  tarSize: number;    // bytes of the uncompressed tar
   size: number;       // bytes of content (regular files once per inode, symlink targets)
   entries: number;
   /** A tar-split was kept: the exact tar can be rebuilt from the unpacked files (splitTarStream). */
@@ -419,7 +420,7 @@ async function decompressed(input: NodeJS.ReadableStream): Promise<AsyncIterable
   if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return refuse('xz');
   if (is(0x42, 0x5a, 0x68)) return refuse('bzip2');
   if (!is(0x1f, 0x8b)) return rest();
-  const gunzip = createGunzip();
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });   // zlib's 16 KiB default costs a write and callbacks each
   return pipeline(Readable.from(rest()), gunzip, () => { /* errors surface through iterating gunzip */ });
 }
 
@@ -439,6 +440,7 @@ function invalid(err: unknown): Error {
  */
 export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts: { splitDir?: string } = {}): Promise<UnpackResult> {
   const hash = createHash('sha256');
+  let tarSize = 0;
   const split = new SplitWriter(opts.splitDir ?? null);
   const tree = new TreeWriter(dir, split);
   // allowUnknownFormat: pre-POSIX (v7) tars have no magic; Docker accepts them. Headers are still checksummed.
@@ -473,6 +475,7 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
     for await (const chunk of source) {
       if (failure || extract.destroyed) break;
       hash.update(chunk);
+      tarSize += chunk.length;
       split.push(chunk);
       if (!extract.write(chunk)) await new Promise<void>((resolve) => { drainWaiter = resolve; });
     }
@@ -489,7 +492,7 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
   } catch (e) { split.abort(); throw e; }
   try { await tree.finish(); } catch (e) { split.abort(); throw e; }
   const reproducible = await split.finish(tree.splitBroken ? null : tree.payloadPaths, tree.payloadSizes);
-  return { diffId: digestOf(hash), size: tree.size, entries: tree.entries, reproducible };
+  return { diffId: digestOf(hash), tarSize, size: tree.size, entries: tree.entries, reproducible };
 }
 
 /** Reads a layer stream to the end only to compute its DiffID (used when the layer already exists). */

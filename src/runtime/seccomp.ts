@@ -4,7 +4,7 @@
  * container's capabilities on this machine. Profiles given with `--security-opt seccomp=<file>`
  * (the CLI sends the file's JSON) go through the same conversion; OCI-form profiles pass through.
  */
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { release } from 'node:os';
 import { InvalidParameterError } from '../errors/index.js';
 import { DOCKER_DEFAULT_SECCOMP } from './seccomp-default.js';
@@ -46,9 +46,15 @@ let x32Support: boolean | undefined;
  * compiles them at every container start (about a third of runc's CPU time here). The daemon probes
  * once at start-up (kallsyms is a few MB); until then the x32 rules are kept.
  */
-export async function probeKernelX32(kallsyms = '/proc/kallsyms'): Promise<boolean> {
-  try { x32Support = /\b(x32_sys_call|x32_sys_call_table|__x32_sys_\w+)\b/.test(await readFile(kallsyms, 'utf8')); } catch { x32Support = true; }
-  return x32Support;
+export function probeKernelX32(kallsyms = '/proc/kallsyms'): Promise<boolean> {
+  // grep reads the table, so the daemon never holds its megabytes (idle memory counts).
+  return new Promise((resolve) => {
+    execFile('grep', ['-qE', ' (x32_sys_call|x32_sys_call_table|__x32_sys_[a-z0-9_]+)$', kallsyms], (err) => {
+      const code: unknown = err ? (err as { code?: unknown }).code : 0;
+      x32Support = code !== 1;   // 0: found; 1: not there; anything else: unknown, keep the rules
+      resolve(x32Support);
+    });
+  });
 }
 
 export function kernelRunsX32(): boolean { return x32Support ?? true; }

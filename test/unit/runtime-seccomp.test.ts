@@ -26,7 +26,7 @@ test('the x32 probe reads the kernel symbol table', async () => {
     const f = join(dir, 'kallsyms');
     writeFileSync(f, 'ffffffff81249190 T x64_sys_call\nffffffff8124b860 T ia32_sys_call\n');
     assert.equal(await probeKernelX32(f), false);
-    writeFileSync(f, 'ffffffff81249190 T x64_sys_call\nffffffff8124a000 T x32_sys_call\n');
+    writeFileSync(f, 'ffffffff81249190 T x64_sys_call\nffffffff8124a000 T x32_sys_call\nffffffff8124a001 T after\n');
     assert.equal(await probeKernelX32(f), true);
     assert.equal(await probeKernelX32(join(dir, 'missing')), true, 'unknown means keep the rules');
     // This machine: the probe agrees with the kernel's own configuration when it is published.

@@ -9,6 +9,7 @@ export {
   type ComposeIO,
 } from './cli.js';
 export { loadProject, loadComposeModel, resolveInputs, type ResolvedInputs } from './loader.js';
+export { LoadCache } from './load-cache.js';
 export { parseDotEnv } from './dotenv.js';
 export { substitute, interpolateTree, extractVariables, InterpolationError, type Lookup, type VariableUse } from './interpolation.js';
 export {

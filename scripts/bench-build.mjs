@@ -2,7 +2,8 @@
 // Classic-builder benchmark, as section (d) of ../shared/tools/engine-bench.sh: FROM busybox, 3x RUN,
 // COPY of a 50 MB file, ENV/WORKDIR/CMD; cold (--no-cache) and fully cached, median of RUNS (5).
 // Runs against a private berthd and, when it answers, the reference engine (REFERENCE_DOCKER_HOST,
-// default unix:///run/reference-docker.sock) in the same run, build by build in turn, and prints both and their ratio.
+// default unix:///run/reference-docker.sock) in the same run, build by build in turn (SETTLE_MS, default 500, between
+// builds), and prints both and their ratio.
 //   BERTH_DIST=dist-x node scripts/bench-build.mjs      (needs root and a built tree)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -15,6 +16,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = process.env.BERTH_DIST || 'dist';
 const { startBerthd, importBusybox, busyboxRootfs } = await import(join(root, dist, 'test/integration/helpers/berthd.js'));
 const RUNS = Number(process.env.RUNS || 5);
+/** A pause after each build, so what an engine still does after its CLI returned (dockerd removes the build's temp dirs) does not land on the next measured build. */
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 500);
+const settle = new Int32Array(new SharedArrayBuffer(4));
 const MB = Number(process.env.BUILD_FILE_MB || 50);
 const refHost = process.env.REFERENCE_DOCKER_HOST ?? 'unix:///run/reference-docker.sock';
 const prefix = `benchbuild${process.pid}`;
@@ -53,6 +57,7 @@ function engine(name, host, image, tag) {
     if (r.status !== 0) throw new Error(`docker build failed on ${host}: ${r.stderr || r.stdout}`);
     const id = spawnSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { env, encoding: 'utf8' }).stdout.trim();
     if (id) built.add(id);
+    if (SETTLE_MS > 0) Atomics.wait(settle, 0, 0, SETTLE_MS);
     return { ms, hits: (r.stdout.match(/ ---> Using cache/g) ?? []).length };
   };
   return { name, env, built, run, cold: [], cached: [], hits: [] };

@@ -5,8 +5,12 @@
  * `up -d --wait` (web built by dockerd's classic builder from its Dockerfile), its services answer each other by
  * name, and `down -v` leaves nothing behind.
  *
- * Isolation: the daemon runs with no default bridge (`--bridge=none`), no iptables rules of its own
- * (`--iptables=false --ip-masq=false --ip-forward=false`), its own cgroup parent and a test-only address pool. A
+ * Isolation: the daemon's default bridge is one this test creates (`brcmpd<tag>`, an address from the test's own
+ * 10.x range) and deletes after. Not `--bridge=none`: dockerd 20.10 then deletes the host's `docker0`
+ * (removeDefaultBridgeInterface), a bridge it did not create — a developer's real Docker or the shared reference
+ * daemon. No iptables rules or sysctls of its own (`--iptables=false --ip-masq=false --ip-forward=false`), its own
+ * cgroup parent and a test-only address pool. The last test stops the daemon and checks the host is as it was:
+ * docker0 (if any) still there with the same ifindex, forwarding sysctls and Docker's iptables chains unchanged. A
  * compose.override.yaml in the sample's temp copy names the project network's bridge (so this test knows it in
  * advance) and binds published ports to 127.0.0.1. The host's FORWARD policy may be DROP with bridged traffic going
  * through iptables, so the test adds one ACCEPT rule for traffic within that bridge and removes it after; nothing
@@ -28,23 +32,54 @@ const haveDockerd = spawnSync('sh', ['-c', 'command -v dockerd'], { encoding: 'u
 /** A started docker.io daemon private to this test. */
 interface Dockerd { dir: string; socket: string; env: NodeJS.ProcessEnv; scriptEnv: NodeJS.ProcessEnv; cgroupParent: string; log: string }
 
-/** A 10.x.0.0/16 no route on the host uses, outside the ranges other tests and benches take (10.100-189 berthd
+/** A 10.x.0.0/16 (as its second octet) no route on the host uses, outside the ranges other tests and benches take (10.100-189 berthd
  * pools, 10.197 bench-network, 10.215-220, 10.226-254). */
-function freePool(): string {
+function freePoolOctet(): number {
   const routes = spawnSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' }).stdout ?? '';
   const free = [190, 191, 192, 193, 194, 195, 196, 198, 199, ...Array.from({ length: 15 }, (_, i) => 200 + i)]
     .filter((o) => !routes.includes(`10.${o}.`));
   if (!free.length) throw new Error('no free 10.x.0.0/16 for the test dockerd');
-  return `10.${free[Math.floor(Math.random() * free.length)]}.0.0/16`;
+  return free[Math.floor(Math.random() * free.length)];
 }
 
 const iptables = (args: string[]) => spawnSync('iptables', args, { encoding: 'utf8' });
 const hasRule = (chain: string, rule: string[]) => iptables(['-C', chain, ...rule]).status === 0;
+const ip = (args: string[]) => spawnSync('ip', args, { encoding: 'utf8' });
+const linkExists = (name: string) => existsSync(join('/sys/class/net', name));
+const ifindex = (name: string): string | undefined => {
+  try { return readFileSync(join('/sys/class/net', name, 'ifindex'), 'utf8').trim(); } catch { return undefined; }
+};
+
+/** Host-global sysctls a dockerd may write (forwarding, bridge netfilter, localnet routing): value by path. */
+const watchedSysctls = [
+  '/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding', '/proc/sys/net/ipv6/conf/default/forwarding',
+  '/proc/sys/net/bridge/bridge-nf-call-iptables', '/proc/sys/net/bridge/bridge-nf-call-ip6tables',
+  '/proc/sys/net/ipv4/conf/all/route_localnet',
+];
+function readSysctls(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const p of watchedSysctls) { try { m.set(p, readFileSync(p, 'utf8').trim()); } catch { /* absent on this kernel */ } }
+  return m;
+}
+
+/** Docker's own iptables chains (filter and nat), e.g. a host Docker's DOCKER, DOCKER-USER, DOCKER-ISOLATION-*. */
+function dockerChains(): string[] {
+  return ['filter', 'nat'].flatMap((t) => (iptables(['-t', t, '-S']).stdout ?? '').split('\n')
+    .filter((l) => /^-N DOCKER/.test(l)).map((l) => `${t}:${l.slice(3)}`));
+}
 
 describe('berth compose against a real dockerd (docker.io)', () => {
   let d: Dockerd | undefined;
   let sample: { dir: string; cleanup: () => void } | undefined;
   let bridge = '';
+  /** The daemon's default bridge: created here, deleted by teardown. */
+  let defaultBridge = '';
+  let defaultBridgeCreated = false;
+  let defaultBridgeSubnet = '';
+  // The host as it was before the daemon started.
+  let docker0Before: string | undefined;
+  let sysctlsBefore = new Map<string, string>();
+  let chainsBefore: string[] = [];
   const forwardRule = () => ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
   // start-reference-dockerd.sh's safety belt adds this to an existing DOCKER-USER chain; removed after if it was us.
   const beltRule = ['-i', 'docker0', '!', '-o', 'docker0', '-j', 'DROP'];
@@ -55,6 +90,9 @@ describe('berth compose against a real dockerd (docker.io)', () => {
     const dir = mkdtempSync('/tmp/berth-cmpd-');
     const tag = dir.split('-').pop()!.toLowerCase().replace(/[^a-z0-9]/g, 'x');
     bridge = `brcmp${tag}`;
+    defaultBridge = `brcmpd${tag}`;
+    const octet = freePoolOctet();
+    defaultBridgeSubnet = `10.${octet}.255.0/24`;
     const cgroupParent = `/berth-cmpd-${tag}`;
     const socket = join(dir, 'd.sock');
     const log = join(dir, 'dockerd.log');
@@ -65,13 +103,23 @@ describe('berth compose against a real dockerd (docker.io)', () => {
       REFERENCE_DOCKER_DATA: join(dir, 'data'),
       REFERENCE_DOCKER_EXEC: join(dir, 'exec'),
       REFERENCE_DOCKER_LOG: log,
-      // `--bip=` after the script's own --bip: -b none and --bip are mutually exclusive in dockerd.
+      // `--bip=` after the script's own --bip: -b and --bip are mutually exclusive in dockerd; the default bridge
+      // takes its subnet from the address on it. User networks come from the rest of the same /16.
       REFERENCE_DOCKERD_EXTRA: [
-        '--bip=', '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false', '--ip=127.0.0.1',
-        `--default-address-pool=base=${freePool()},size=24`, `--cgroup-parent=${cgroupParent}`,
+        '--bip=', `--bridge=${defaultBridge}`, '--iptables=false', '--ip-masq=false', '--ip-forward=false', '--ip=127.0.0.1',
+        `--default-address-pool=base=10.${octet}.0.0/16,size=24`, `--cgroup-parent=${cgroupParent}`,
       ].join(' '),
     };
+    docker0Before = ifindex('docker0');
+    sysctlsBefore = readSysctls();
+    chainsBefore = dockerChains();
     beltBefore = hasRule('DOCKER-USER', beltRule);
+    assert.ok(!linkExists(defaultBridge), `${defaultBridge} already exists: not this test's`);
+    for (const args of [['link', 'add', defaultBridge, 'type', 'bridge'], ['addr', 'add', `10.${octet}.255.1/24`, 'dev', defaultBridge], ['link', 'set', defaultBridge, 'up']]) {
+      const r = ip(args);
+      assert.equal(r.status, 0, `ip ${args.join(' ')}: ${r.stderr}`);
+      defaultBridgeCreated = true;
+    }
     d = { dir, socket, cgroupParent, log, scriptEnv, env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'docker-config'), BERTH_DIST: distDir, NO_COLOR: '1', XDG_CACHE_HOME: join(dir, 'cache') } };
     const started = spawnSync('bash', [join(sharedDir, 'tools', 'start-reference-dockerd.sh')], { env: scriptEnv, encoding: 'utf8', timeout: 90_000 });
     assert.equal(started.status, 0, `start-reference-dockerd.sh failed: ${started.stdout}${started.stderr}`);
@@ -87,7 +135,8 @@ describe('berth compose against a real dockerd (docker.io)', () => {
     iptables(['-I', 'FORWARD', ...forwardRule()]);
   });
 
-  after(async () => {
+  /** Stops the daemon and removes all this test made (idempotent: the last test runs it, after() again). */
+  const teardown = async () => {
     if (d && sample) await compose(['down', '-v', '-t', '1']).catch(() => undefined);
     if (d) {
       spawnSync('bash', [join(sharedDir, 'tools', 'stop-reference-dockerd.sh')], { env: d.scriptEnv, encoding: 'utf8', timeout: 60_000 });
@@ -99,8 +148,19 @@ describe('berth compose against a real dockerd (docker.io)', () => {
     }
     while (bridge && hasRule('FORWARD', forwardRule())) iptables(['-D', 'FORWARD', ...forwardRule()]);
     if (!beltBefore && hasRule('DOCKER-USER', beltRule)) iptables(['-D', 'DOCKER-USER', ...beltRule]);
-    if (bridge) spawnSync('ip', ['link', 'del', bridge]);
+    // Only links this test created, by their exact names; the daemon is gone, so nothing re-creates them.
+    if (bridge && linkExists(bridge)) ip(['link', 'del', bridge]);
+    if (defaultBridgeCreated && linkExists(defaultBridge)) ip(['link', 'del', defaultBridge]);
     sample?.cleanup();
+    sample = undefined;
+    d = undefined;
+  };
+
+  after(async () => {
+    const sysctlsNow = readSysctls();
+    await teardown();
+    // A sysctl the daemon flipped goes back to what it was (the last test fails when that happened).
+    for (const [p, v] of sysctlsBefore) if (sysctlsNow.get(p) !== v) { try { writeFileSync(p, v); } catch { /* read-only */ } }
   });
 
   const compose = (args: string[]): Promise<RunResult> => runProcess(process.execPath, [join(repoRoot, 'bin', 'berth'), 'compose', ...args], { cwd: sample!.dir, env: d!.env });
@@ -152,6 +212,22 @@ describe('berth compose against a real dockerd (docker.io)', () => {
     assert.equal(docker(['volume', 'ls', '-q']).stdout, '');
     assert.notEqual(spawnSync('ip', ['link', 'show', bridge]).status, 0, `bridge ${bridge} removed`);
     assert.deepEqual(mountsUnder(join(d!.dir, 'data')).filter((x) => x.includes('/overlay2/')), [], 'no container filesystem left mounted');
+  });
+
+  test('stopping the daemon leaves the host as it was: docker0 untouched, its own bridge gone, no sysctl or Docker chain changed', async () => {
+    assert.ok(linkExists(defaultBridge), `the daemon ran on this test's bridge ${defaultBridge}`);
+    const def = docker(['network', 'inspect', 'bridge', '-f', '{{index .Options "com.docker.network.bridge.name"}} {{(index .IPAM.Config 0).Subnet}}']);
+    assert.equal(def.stdout.trim(), `${defaultBridge} ${defaultBridgeSubnet}`, `dockerd's default network is this test's bridge: ${def.stderr}`);
+    const sysctlsNow = readSysctls();
+    await teardown();
+    assert.equal(ifindex('docker0'), docker0Before, docker0Before ? `the host's docker0 (ifindex ${docker0Before}) is still there, the same link` : 'no docker0 appeared');
+    assert.ok(!linkExists(defaultBridge), `${defaultBridge} removed`);
+    assert.ok(!linkExists(bridge), `${bridge} removed`);
+    const changed = [...sysctlsBefore].filter(([p, v]) => sysctlsNow.get(p) !== v).map(([p, v]) => `${p}: ${v} -> ${sysctlsNow.get(p)}`);
+    assert.deepEqual(changed, [], 'no host sysctl changed while the daemon ran (after() restores any that did)');
+    const chainsNow = dockerChains();
+    assert.deepEqual(chainsBefore.filter((c) => !chainsNow.includes(c)), [], 'every Docker iptables chain the host had is still there');
+    assert.ok(!hasRule('FORWARD', forwardRule()), 'the test\'s FORWARD rule removed');
   });
 });
 

@@ -50,9 +50,13 @@ const ifindex = (name: string): string | undefined => {
   try { return readFileSync(join('/sys/class/net', name, 'ifindex'), 'utf8').trim(); } catch { return undefined; }
 };
 
-/** Host-global sysctls a dockerd may write (forwarding, bridge netfilter, localnet routing): value by path. */
+/**
+ * Host-global sysctls a dockerd may write (IPv6 forwarding, bridge netfilter, localnet routing): value by path.
+ * Not net.ipv4.ip_forward: berthd daemons of tests running beside this one turn it on (as dockerd does), so
+ * a change there is not this daemon's, and putting it back would break them.
+ */
 const watchedSysctls = [
-  '/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding', '/proc/sys/net/ipv6/conf/default/forwarding',
+  '/proc/sys/net/ipv6/conf/all/forwarding', '/proc/sys/net/ipv6/conf/default/forwarding',
   '/proc/sys/net/bridge/bridge-nf-call-iptables', '/proc/sys/net/bridge/bridge-nf-call-ip6tables',
   '/proc/sys/net/ipv4/conf/all/route_localnet',
 ];

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import type { ContainerService } from '../container/index.js';
-import { familiarName, ingestLayer, parseReference, type ImageConfig, type ImageStore } from '../image/index.js';
+import { familiarName, ingestLayer, parseReference, type ImageConfig, type ImageRecord, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, mountOverlay, unmount } from '../layer/index.js';
 import {
   BuildArgs, applyMetaArgs, commitMessage, expandFrom, expandInstruction, expansionEnv, exposedPortKeys, filesDaemonRemovesFromContext,
@@ -488,6 +488,10 @@ class BuildRun {
       ...(state.platform.variant ? { variant: state.platform.variant } : {}),
     };
     const rec = await images.create(Buffer.from(JSON.stringify(config)), { parent: state.imageId || undefined });
+    if (this.children && !this.children.get(rec.parent ?? '')?.some((r) => r.id === rec.id)) {
+      const list = this.children.get(rec.parent ?? '');
+      if (list) list.push(rec); else this.children.set(rec.parent ?? '', [rec]);
+    }
     state.imageId = rec.id;
   }
 
@@ -501,15 +505,43 @@ class BuildRun {
     return true;
   }
 
+  /** The image store's images by parent, read once per build (and again when a lookup misses). */
+  private children?: Map<string, ImageRecord[]>;
+  /** canonicalConfig of an image's container_config, by image ID (an ID names its config). */
+  private readonly canonical = new Map<string, string | undefined>();
+
+  private childrenOf(parent: string, reread: boolean): ImageRecord[] {
+    if (!this.children || reread) {
+      this.children = new Map();
+      for (const rec of this.d.images.all()) {
+        const key = rec.parent ?? '';
+        const list = this.children.get(key);
+        if (list) list.push(rec); else this.children.set(key, [rec]);
+      }
+    }
+    return this.children.get(parent) ?? [];
+  }
+
+  private async canonicalOf(id: string): Promise<string | undefined> {
+    if (this.canonical.has(id)) return this.canonical.get(id);
+    const cfg = await this.d.images.config(id).catch(() => undefined);
+    const c = cfg?.container_config ? canonicalConfig(cfg.container_config as RunConfig) : undefined;
+    this.canonical.set(id, c);
+    return c;
+  }
+
   /** Docker's local image cache: the newest child of `parent` made with this container config. */
   private async localCache(parent: string, containerConfig: RunConfig): Promise<string | undefined> {
     const want = canonicalConfig(containerConfig);
     let best: { id: string; created: string } | undefined;
-    for (const rec of this.d.images.all()) {
-      if ((rec.parent ?? '') !== parent) continue;
-      const cfg = await this.d.images.config(rec.id).catch(() => undefined);
-      if (!cfg?.container_config || canonicalConfig(cfg.container_config as RunConfig) !== want) continue;
-      if (!best || rec.created > best.created) best = { id: rec.id, created: rec.created };
+    // the list read earlier in this build first; a miss reads the store again (images made meanwhile)
+    for (const reread of [false, true]) {
+      for (const rec of this.childrenOf(parent, reread)) {
+        if ((await this.canonicalOf(rec.id)) !== want) continue;
+        if (!best || rec.created > best.created) best = { id: rec.id, created: rec.created };
+      }
+      if (best && !this.d.images.table.get(best.id)) best = undefined;   // removed since it was read
+      if (best) break;
     }
     if (best && this.cacheSources) {
       // with --cache-from, a local hit counts only on the way to one of the given images

@@ -18,7 +18,7 @@ import { totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { InvalidParameterError } from '../errors/index.js';
-import { hostFs, hostFsWithDigests, type EntryStat, type FsView } from './fs-view.js';
+import { hostFs, hostFsWithDigests, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
 import { TarParser, type TarHeader, type TarSink } from './tar-parse.js';
 
@@ -53,9 +53,10 @@ function entryPath(dir: string, h: TarHeader, fs: FsView): string | undefined {
 class DiskWriter {
   readonly digests: ContentDigests = new Map();
   private readonly dirTimes: [string, Date][] = [];
-  private file?: { fd: number; path: string; mode: number; mtime: Date; hash: Hash; size: number };
+  private file?: { fd: number; path: string; mode: number; mtime: Date; hash?: Hash; size: number };
 
-  constructor(private readonly dir: string) {}
+  /** `hashing`: compute the digests (not when writing out a context whose digests are known). */
+  constructor(private readonly dir: string, private readonly hashing = true) {}
 
   begin(h: TarHeader): void {
     const path = entryPath(this.dir, h, hostFs);
@@ -67,7 +68,7 @@ class DiskWriter {
       case 'file':
       case 'contiguous-file':
         rmSync(path, { force: true, recursive: true });
-        this.file = { fd: openSync(path, 'w', mode), path, mode, mtime, hash: createHash('sha256'), size: 0 };
+        this.file = { fd: openSync(path, 'w', mode), path, mode, mtime, hash: this.hashing ? createHash('sha256') : undefined, size: 0 };
         break;
       case 'directory': {
         let st;
@@ -99,10 +100,18 @@ class DiskWriter {
   data(chunk: Buffer): void {
     const f = this.file;
     if (!f) return;
-    f.hash.update(chunk);
+    f.hash?.update(chunk);
     let off = 0;
     while (off < chunk.length) off += writeSync(f.fd, chunk, off);
     f.size += chunk.length;
+  }
+
+  /** A whole file's data at once (a context written out from memory). */
+  dataAll(chunks: readonly Buffer[]): void {
+    const f = this.file;
+    if (!f) return;
+    for (const c of chunks) { f.hash?.update(c); f.size += c.length; }
+    writeBuffers(f.fd, chunks);
   }
 
   end(): void {
@@ -112,7 +121,7 @@ class DiskWriter {
     closeSync(f.fd);
     chmodSync(f.path, f.mode);
     utimesSync(f.path, f.mtime, f.mtime);
-    this.digests.set(f.path, { size: f.size, digest: f.hash.digest('hex') });
+    if (f.hash) this.digests.set(f.path, { size: f.size, digest: f.hash.digest('hex') });
   }
 
   /** Directory times last: creating their children changed them. */
@@ -351,10 +360,10 @@ export class BuildContext {
   materialise(): void {
     if (this.materialised) return;
     mkdirSync(this.dir, { recursive: true });
-    const w = new DiskWriter(this.dir);
+    const w = new DiskWriter(this.dir, false);
     for (const e of this.log) {
       w.begin(e.h);
-      for (const c of e.chunks) w.data(c);
+      w.dataAll(e.chunks);
       w.end();
     }
     w.finish();
@@ -377,7 +386,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
     const w = new DiskWriter(dir);
     for (const e of log) {
       w.begin(e.h);
-      for (const c of e.chunks) w.data(c);
+      w.dataAll(e.chunks);
       if (e !== current) w.end();
     }
     disk = w;

@@ -7,12 +7,12 @@
 import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readFileSync, readSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, type Stats,
+  readFileSync, readSync, rmSync, symlinkSync, utimesSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { spawn } from 'node:child_process';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
-import { hostFs, type EntryStat, type FsView } from './fs-view.js';
+import { hostFs, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
 
 /** One resolved source of a COPY/ADD. */
@@ -216,7 +216,7 @@ function clearFor(dest: string, wantDir: boolean): void {
 function writeChunks(dest: string, chunks: readonly Buffer[]): void {
   const fd = openSync(dest, 'w', 0o644);
   try {
-    for (const c of chunks) for (let off = 0; off < c.length;) off += writeSync(fd, c, off);
+    writeBuffers(fd, chunks);
   } finally { closeSync(fd); }
 }
 

@@ -2,7 +2,7 @@
  * What COPY/ADD read from their source root: the host file system (another stage's or an image's
  * root), or the build context held in memory (see context.ts). Paths are host paths either way.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, writeSync, writevSync } from 'node:fs';
 
 /** The parts of fs.Stats the builder looks at (fs.Stats is one). */
 export interface EntryStat {
@@ -41,4 +41,18 @@ export function hostFsWithDigests(known: ReadonlyMap<string, { size: number; dig
     ...hostFs,
     digest: (p, st) => { const k = known.get(p); return k && k.size === st.size ? k.digest : undefined; },
   };
+}
+
+/** Writes buffers to a file descriptor in few system calls (writev, up to 512 buffers at a time). */
+export function writeBuffers(fd: number, chunks: readonly Buffer[]): void {
+  for (let i = 0; i < chunks.length; i += 512) {
+    const batch = chunks.slice(i, i + 512);
+    let written = writevSync(fd, batch);
+    // a short write (rare for files): the rest one buffer at a time
+    for (const c of batch) {
+      if (written >= c.length) { written -= c.length; continue; }
+      for (let off = written; off < c.length;) off += writeSync(fd, c, off);
+      written = 0;
+    }
+  }
 }

@@ -4,6 +4,7 @@
  * HostConfig/NetworkingConfig into a sandbox, endpoints, published ports, /etc/hosts and
  * /etc/resolv.conf, in Docker's NetworkSettings shape.
  */
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { InvalidParameterError } from '../errors/index.js';
 import type { EndpointSettings, NetworkService, PortMap, SandboxMode } from './network-service.js';
 
@@ -90,6 +91,32 @@ export class ServiceNetworking {
     // The namespace goes in the background: a container's exit (and `run --rm`) need not wait for it.
     await this.svc.releaseSandbox(c.Id, { background: true });
   }
+
+  /**
+   * After a running container joined or left a network: points its /etc/resolv.conf at embedded
+   * DNS it can still reach (see NetworkService.refreshedResolvConf). `path` is the host side of the
+   * container's bind-mounted file; it is rewritten in place (same inode — a renamed file would not
+   * be what the bind mount shows). Returns whether the file changed; a missing file is no error.
+   */
+  refreshResolvConf(c: NetworkedContainer, path: string): boolean {
+    let fd: number;
+    try { fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW); } catch { return false; }
+    try {
+      const buf = Buffer.alloc(Math.min(fstatSync(fd).size, 1 << 20));
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      const next = this.svc.refreshedResolvConf(c.Id, buf.subarray(0, n).toString('utf8'), { dns: c.HostConfig?.Dns });
+      if (next === null) return false;
+      const out = Buffer.from(next);
+      ftruncateSync(fd, 0);
+      writeSync(fd, out, 0, out.length, 0);
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Containers sharing this container's namespace (`--network container:`), whose files follow it. */
+  namespaceSharers(containerId: string): string[] { return this.svc.namespaceSharers(containerId); }
 
   /** NetworkSettings as Docker reports it; top-level address fields come from the default bridge. */
   settings(containerId: string): Record<string, any> {

@@ -10,7 +10,10 @@
  *   veth), MAC 02:42:<ip>, default route via the first non-internal network;
  * - iptables chains BERTH-T-FWD/-OUT/-IN (filter) and BERTH-T-DNAT/-POST (nat), see firewall.ts;
  * - one UDP DNS server per user network on <gateway>:53 in the daemon (see dns-server.ts);
- *   containers get that address as nameserver;
+ *   containers get that address as nameserver; each server answers a client for all the networks
+ *   the client is on, and a connect/disconnect re-points a running container's resolv.conf at a
+ *   user network it is still on (NetworkService.refreshedResolvConf) — Docker's 127.0.0.11 without
+ *   per-namespace NAT rules;
  * - a held listening socket per published host port (see port-reservations.ts); traffic is DNAT-ed
  *   by the kernel (see the note at the top of network-service.ts for the measurements).
  * State lives in SQLite tables network_networks, network_endpoints, network_sandboxes, network_ipam*.

@@ -27,6 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Db } from '../store/index.js';
 import { DocumentTable } from '../store/index.js';
 import {
@@ -40,7 +41,7 @@ import { Firewall, type FirewallMapping } from './firewall.js';
 import * as kernel from './kernel.js';
 import { EmbeddedDns, type DnsBackend } from './dns-server.js';
 import { PortReservations } from './port-reservations.js';
-import { type HostsEntry, readHostResolvConf, renderHosts, renderResolvConf } from './etc-files.js';
+import { type HostsEntry, parseResolvConf, readHostResolvConf, renderHosts, renderResolvConf } from './etc-files.js';
 
 export interface AddressPool { base: string; size: number }
 
@@ -910,9 +911,47 @@ export class NetworkService {
       this.sandboxes.put(owner.containerId, { ...this.sandboxes.get(owner.containerId)!, dns: o.dns?.length ? o.dns : undefined });
       return renderResolvConf({ nameservers: [dnsNet.IPAM.Config[0].Gateway], search, options: o.dnsOptions?.length ? o.dnsOptions : host.options });
     }
-    let ns = o.dns?.length ? o.dns : host.nameservers.filter((x) => !x.startsWith('127.') && x !== '::1');
-    if (!ns.length) ns = ['8.8.8.8', '8.8.4.4'];
-    return renderResolvConf({ nameservers: ns, search, options: o.dnsOptions?.length ? o.dnsOptions : host.options });
+    return renderResolvConf({ nameservers: outsideNameservers(o.dns, host.nameservers), search, options: o.dnsOptions?.length ? o.dnsOptions : host.options });
+  }
+
+  /**
+   * The /etc/resolv.conf text a running container should have after it joined or left a network,
+   * given the file's current text; null when nothing changes or the user edited the nameservers.
+   *
+   * Why: a container's nameserver is one network's embedded DNS (its gateway). Every berth DNS
+   * server answers a client for all the networks that client is on (it is recognised by its
+   * source address), so after the named network is left (and perhaps removed) the file is
+   * pointed at another user network the container is still on; joining a first user network
+   * switches from outside resolvers to the embedded DNS, leaving the last switches back — what
+   * Docker's fixed 127.0.0.11 resolver gives. Only nameserver lines change (search and options
+   * stay); a file whose nameservers are not ones berth writes is left alone, as Docker leaves a
+   * user-modified resolv.conf alone.
+   */
+  refreshedResolvConf(containerId: string, current: string, o: { dns?: string[] | null } = {}): string | null {
+    const owner = this.ownerSandbox(containerId);
+    if (!owner || owner.mode === 'host') return null;
+    const host = readHostResolvConf();
+    const outside = outsideNameservers(o.dns, host.nameservers);
+    const have = parseResolvConf(current).nameservers;
+    const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+    const gateways = this.networks.all().filter((n) => n.dns).map((n) => n.IPAM.Config[0]?.Gateway).filter(Boolean);
+    const berthWrote = same(have, outside) || (have.length === 1 && gateways.includes(have[0]));
+    if (!berthWrote) return null;
+    const dnsNet = this.endpointsOf(owner.containerId).map((e) => this.networks.get(e.networkId))
+      .find((n) => n?.dns && this.dnsServer.listening(n.Id));
+    if (dnsNet && o.dns?.length) this.sandboxes.put(owner.containerId, { ...owner, dns: o.dns });
+    const want = dnsNet ? [dnsNet.IPAM.Config[0].Gateway] : outside;
+    if (same(have, want)) return null;
+    return replaceNameservers(current, want);
+  }
+
+  /** Containers that run in this container's namespace (`--network container:`), transitively. */
+  namespaceSharers(containerId: string): string[] {
+    const owner = this.ownerSandbox(containerId);
+    if (!owner) return [];
+    return this.sandboxes.all()
+      .filter((s) => s.mode === 'container' && s.containerId !== owner.containerId && this.ownerSandbox(s.containerId)?.containerId === owner.containerId)
+      .map((s) => s.containerId);
   }
 
   /** For tests and diagnostics: addresses handed out on a network. */
@@ -930,11 +969,32 @@ export class NetworkService {
     };
   }
 
+  /** Directory of the daemon's database, i.e. its data root (for wiring that knows no other way to it). */
+  get dataRoot(): string { return dirname(this.db.name); }
+
   /** Prefix of every namespace this instance creates. */
   get netnsPrefix(): string { return `berth-${this.tag}-`; }
 
   /** Whether the given netns file exists (diagnostics). */
   static netnsExists(name: string): boolean { return existsSync(kernel.netnsPath(name)); }
+}
+
+/** Resolvers for a container without embedded DNS: --dns, else the host's minus loopback ones. */
+function outsideNameservers(dns: string[] | null | undefined, hostNameservers: string[]): string[] {
+  if (dns?.length) return dns;
+  const ns = hostNameservers.filter((x) => !x.startsWith('127.') && x !== '::1');
+  return ns.length ? ns : ['8.8.8.8', '8.8.4.4'];
+}
+
+/** Swaps a resolv.conf's nameserver lines for `nameservers`, where the first one was; other lines stay. */
+function replaceNameservers(text: string, nameservers: string[]): string {
+  const body = text.replace(/\n+$/, '');
+  const lines = body ? body.split('\n') : [];
+  const isNs = (l: string) => /^\s*nameserver\s/.test(l);
+  const first = lines.findIndex(isNs);
+  const kept = lines.filter((l) => !isNs(l));
+  kept.splice(first < 0 ? kept.length : first, 0, ...nameservers.map((n) => `nameserver ${n}`));
+  return kept.join('\n') + '\n';
 }
 
 function labelMatch(labels: Record<string, string>, filter: string): boolean {

@@ -86,7 +86,7 @@ export class Daemon {
     const hooks: ContainerHooks[] = [mounts, specHardening(), restarts, health];
     const containers = new ContainerService({
       hooks,
-      db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref)),
+      db: this.db, dataRoot, images, runtime, events, networking: new EngineNetworking(networks, (ref) => containerLookup(ref), { resolvConfPath: (id): string => join(dataRoot, 'containers', id, 'resolv.conf') }),
       cgroupParent: this.opts.cgroupParent, log: this.log,
     });
     containerLookup = (ref) => containers.tryGet(ref);

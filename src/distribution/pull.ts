@@ -3,14 +3,13 @@
  * verified while streaming, ordered ingestion into the layer store, and dockerd's progress stream.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Writable, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { openSync, writeSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { familiarName, parseReference, type ImageStore, type Reference } from '../image/index.js';
-import { chainIdOf, type LayerStaging, type LayerStore } from '../layer/index.js';
+import { WritebackCounter, chainIdOf, closeAfterWriteback, type LayerStaging, type LayerStore } from '../layer/index.js';
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
 import { registryHost } from './hosts.js';
@@ -276,33 +275,25 @@ async function downloadInto(
   const progress = new ProgressReporter(emit, id, 'Downloading', total);
   const hash = createHash(alg);
   const blobFd = openSync(staged.blobPath, 'w');
+  const writeback = new WritebackCounter(blobFd);
   let blobOpen = true;
-  const closeBlob = () => { if (blobOpen) { blobOpen = false; closeSync(blobFd); } };
-  // What the layer store reads: the tar, gunzipped on the way when the blob is gzip (whatever its media type says).
-  const tar = new PassThrough({ highWaterMark: PIECE });
-  let sink: Writable | undefined;
-  const route = (b: Buffer, cb: (e?: Error | null) => void) => {
-    if (!sink) {
-      if (b.length >= 4 && b.readUInt32BE(0) === 0x28b52ffd) return cb(new InvalidParameterError('zstd-compressed layers are not supported'));
-      if (b[0] === 0x1f && b[1] === 0x8b) {
-        const gunzip = createGunzip({ chunkSize: PIECE });
-        gunzip.on('error', (e) => tar.destroy(e));
-        gunzip.pipe(tar);
-        sink = gunzip;
-      } else sink = tar;
-    }
-    if (sink.write(b)) cb(); else sink.once('drain', () => cb());
-  };
+  const closeBlob = () => { if (blobOpen) { blobOpen = false; closeAfterWriteback(blobFd); } };
+  // The layer store unpacks on a worker thread from the pieces handed over (gunzip there too: whatever the media
+  // type says, gzip is detected from the bytes).
+  const feed = store.stageOffThread(staged, diffId);
+  let stopping = false;
+  let verifyError: InvalidParameterError | undefined;
   let n = 0;
   let piece = Buffer.allocUnsafe(PIECE);
   let fill = 0;
-  /** A full piece: hashed, appended to the blob file, passed on. */
+  /** A piece: hashed, appended to the blob file, then handed to the unpacker (transferred: unusable after). */
   const pass = (b: Buffer, cb: (e?: Error | null) => void) => {
     try {
       hash.update(b);
       for (let off = 0; off < b.length;) off += writeSync(blobFd, b, off, b.length - off);
+      writeback.wrote(b.length);
     } catch (e) { return cb(e as Error); }
-    route(b, cb);
+    feed.write(b, true).then(() => cb(), cb);
   };
   const body = new Writable({
     highWaterMark: PIECE,
@@ -310,7 +301,7 @@ async function downloadInto(
       n += chunk.length;
       progress.update(n);
       let off = 0;
-      // Copy into the current piece; when it is full, hand it on and continue once it is taken.
+      // Copy into the current piece; when it is full, hand it on and continue once there is room.
       const more = (e?: Error | null): void => {
         if (e) return cb(e);
         while (off < chunk.length) {
@@ -332,41 +323,45 @@ async function downloadInto(
         if (e) return cb(e);
         try { closeBlob(); } catch (err) { return cb(err as Error); }
         statusMessage(emit, id, 'Verifying Checksum');
-        // Checked before the tar ends, so the layer store cannot complete a layer from a wrong blob.
+        // Checked before the unpacker sees the end, so no layer is ever completed from a wrong blob.
         if (`${alg}:${hash.digest('hex')}` !== d.digest || (d.size && n !== d.size)) {
-          return cb(new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`));
+          verifyError = new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}`);
+          return cb(verifyError);
         }
-        if (!sink) tar.end(); else sink.end();
+        feed.end();
         cb();
       };
       if (fill > 0) pass(piece.subarray(0, fill), end); else end();
     },
   });
-  let verifyError: Error | undefined;
-  body.on('error', (e) => {
-    if (e instanceof InvalidParameterError) verifyError = e;
-    sink?.destroy(e);
-    tar.destroy(e);
-  });
-  res.on('error', (e) => { onBroken(); body.destroy(e); });
-  res.on('aborted', () => { onBroken(); body.destroy(new Error('connection cut while downloading')); });
-  const abort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
+  let failure: Error | undefined;
+  const stop = (e: Error) => {
+    failure ??= e;
+    if (stopping) return;
+    stopping = true;
+    feed.abort();
+    res.destroy();
+    body.destroy();
+  };
+  body.on('error', (e) => stop(e));
+  res.on('error', (e) => { if (!stopping) { onBroken(); stop(e); } });
+  res.on('aborted', () => { if (!stopping) { onBroken(); stop(new Error('connection cut while downloading')); } });
+  const abort = () => stop(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
   if (signal.aborted) abort();
   signal.addEventListener('abort', abort);
   res.pipe(body);
   try {
-    await store.stage(staged, tar, diffId);
+    await feed.done;
   } catch (e) {
-    res.destroy();
-    body.destroy();
+    stop(e as Error);
     // A blob that is not what its digest says is reported as such, even when its content also failed to unpack.
     throw verifyError ?? (e instanceof InvalidParameterError && /does not match its diff ID/.test(e.message)
       ? new InvalidParameterError(`filesystem layer verification failed for digest ${d.digest}: the layer content does not match its diff ID ${diffId}`)
-      : e);
+      : failure ?? e);
   } finally {
     signal.removeEventListener('abort', abort);
     closeBlob();
   }
-  if (verifyError) throw verifyError;
+  if (failure) throw failure;   // stopped (cancelled) after the last byte was in
   staged.blob = { digest: d.digest, mediaType: d.mediaType, size: n };
 }

@@ -12,8 +12,9 @@
  * Needs root, and the `attr` package (setfattr/getfattr) for overlay opaque directories and xattrs.
  */
 export { chainIdOf, chainIdsOf, childChainId, isDigest } from './chain-id.js';
-export { LayerStore, LayerStaging, type LayerInfo, type LayerBlob } from './layer-store.js';
+export { LayerStore, LayerStaging, type LayerInfo, type LayerBlob, type LayerFeed } from './layer-store.js';
 export { diffTar, tarDirectory, type TarDirectoryOptions } from './diff.js';
 export { mountOverlay, unmount, isMounted } from './overlay.js';
 export { unpackTar, type UnpackResult } from './unpack.js';
 export { directorySize } from './size.js';
+export { WritebackCounter, closeAfterWriteback } from './writeback.js';

@@ -15,6 +15,7 @@ import { digestTar, drain, unpackTar } from './unpack.js';
 import { diffTar } from './diff.js';
 import { run } from './exec.js';
 import { hasSplit, splitTarStream } from './tar-split.js';
+import { OffThreadUnpack } from './unpack-pool.js';
 
 export interface LayerInfo {
   chainId: string;
@@ -148,6 +149,27 @@ export class LayerStore {
   }
 
   /**
+   * stage() on a worker thread, fed piece by piece (plain or gzip tar bytes): a download hands each piece over as it
+   * arrives, and the unpacking runs beside it instead of on the main thread. `done` settles once the layer is staged
+   * (its DiffID checked against `expectedDiffId`) or has failed; after abort() it rejects.
+   */
+  stageOffThread(staged: LayerStaging, expectedDiffId?: string): LayerFeed {
+    if (staged.diffId !== undefined) throw new ConflictError('this layer staging has been unpacked already');
+    if (expectedDiffId !== undefined) assertDigest(expectedDiffId, 'diff ID');
+    const job = new OffThreadUnpack(staged.dir);
+    const done = job.result.then((r) => {
+      if (expectedDiffId !== undefined && r.diffId !== expectedDiffId) {
+        throw new InvalidParameterError(`layer content does not match its diff ID: expected ${expectedDiffId}, got ${r.diffId}`);
+      }
+      staged.diffId = r.diffId;
+      staged.size = r.size;
+      staged.tarSize = r.tarSize;
+    });
+    done.catch(() => { /* the caller awaits it */ });
+    return { write: (b, owned) => job.write(b, owned), end: () => job.end(), abort: () => job.abort(), done };
+  }
+
+  /**
    * Makes staged layers part of the store, stacked in order on `parentChainId`: one flush of the filesystem for all
    * of them (when durable), then each is renamed into place and recorded. A layer whose chain exists already
    * (another pull got there first) is left for discard(). Returns the layers, base first.
@@ -277,6 +299,15 @@ export class LayerStaging {
   get diffDir(): string { return path.join(this.dir, 'diff'); }
   /** Where to write the layer's blob (compressed, as downloaded) to keep it with the layer. */
   get blobPath(): string { return path.join(this.dir, BLOB_FILE); }
+}
+
+/** Input of LayerStore.stageOffThread. */
+export interface LayerFeed {
+  /** Resolves when there is room for more; `owned` as OffThreadUnpack.write (the buffer is transferred). */
+  write(b: Buffer, owned?: boolean): Promise<void>;
+  end(): void;
+  abort(): void;
+  readonly done: Promise<void>;
 }
 
 export interface LayerBlob { digest: string; mediaType: string; size: number; path: string }

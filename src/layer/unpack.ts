@@ -23,8 +23,12 @@ import { BerthError, InvalidParameterError } from '../errors/index.js';
 import { execFile, run } from './exec.js';
 import { quotePath, setOpaque } from './xattr.js';
 import { SplitWriter } from './tar-split.js';
+import { WRITEBACK_STEP, WritebackCounter, closeAfterWriteback } from './writeback.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
+/** Contents the archive itself replaced, kept beside the tar-split (paths in the split are relative to diff/). */
+const STASH_DIR = 'tar-split-stash';
+const STASH_REL = `../${STASH_DIR}/`;
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
 export const WHITEOUT_OPAQUE = '.wh..wh..opq';
 
@@ -102,7 +106,25 @@ class TreeWriter {
 
   private readonly xattrTargets = new Map<string, Array<[string, Buffer]>>();
 
-  constructor(private readonly root: string, private readonly framer: SplitWriter) {}
+  /** stashDir: where the content of a file the archive later replaces is kept for the tar-split (null: no split). */
+  constructor(private readonly root: string, private readonly framer: SplitWriter, private readonly stashDir: string | null = null) {}
+
+  private stashed = 0;
+
+  /**
+   * A file whose content the tar-split points at is going away (the archive replaces or removes it): its content is
+   * moved next to the split instead, so the exact tar can still be rebuilt. False when there is no split.
+   */
+  private stash(rel: string): boolean {
+    if (this.stashDir === null) return false;
+    fs.mkdirSync(this.stashDir, { recursive: true, mode: 0o700 });
+    const name = String(this.stashed++);
+    fs.renameSync(this.abs(rel), path.join(this.stashDir, name));
+    const moved = STASH_REL + name;
+    for (let i = 0; i < this.payloadPaths.length; i++) if (this.payloadPaths[i] === rel) this.payloadPaths[i] = moved;
+    this.referenced.delete(rel);
+    return true;
+  }
 
   /** xattrs from the entry's PAX records, minus overlay's own (an archive must not forge overlay metadata). */
   private noteXattrs(rel: string, xa: Array<[string, Buffer]> | undefined): void {
@@ -162,9 +184,11 @@ class TreeWriter {
   private removeExisting(rel: string, keepDir: boolean): boolean {
     const node = this.nodes.get(rel);
     if (node === undefined) return false;
-    if (this.referenced.has(rel)) this.splitBroken = true;   // a kept file's content is going away
+    // A kept file's content is going away: stashed for the tar-split (or the split is given up).
+    let stashed = false;
+    if (this.referenced.has(rel)) { stashed = this.stash(rel); if (!stashed) this.splitBroken = true; }
     if (node.kind === 'dir' && !keepDir && this.referenced.size > 0) {
-      for (const r of this.referenced) if (r.startsWith(rel + '/')) { this.splitBroken = true; break; }
+      for (const r of [...this.referenced]) if (r.startsWith(rel + '/') && !this.stash(r)) this.splitBroken = true;
     }
     if (node.kind === 'dir') {
       if (keepDir) return true;
@@ -179,7 +203,7 @@ class TreeWriter {
       this.whiteouts.delete(rel);
     } else if (node.kind === 'special') {
       this.specials.delete(rel);
-    } else {
+    } else if (!stashed) {
       fs.unlinkSync(this.abs(rel));
     }
     this.sizes.delete(rel);
@@ -242,21 +266,24 @@ class TreeWriter {
         let failed = false;
         const finish = (err?: Error) => {
           if (failed) return;
-          if (err) { failed = true; try { fs.closeSync(fd); } catch { /* already failing */ } return done(err); }
+          if (err) { failed = true; try { closeAfterWriteback(fd); } catch { /* already failing */ } return done(err); }
           try {
             if (chown) fs.fchownSync(fd, uid, gid);
             if (chmod) fs.fchmodSync(fd, mode);   // after chown, which clears setuid/setgid
             if (mtime !== undefined) fs.futimesSync(fd, atime!, mtime);
-            fs.closeSync(fd);
-          } catch (e) { failed = true; try { fs.closeSync(fd); } catch { /* ignore */ } return done(e as Error); }
+            closeAfterWriteback(fd);
+          } catch (e) { failed = true; try { closeAfterWriteback(fd); } catch { /* ignore */ } return done(e as Error); }
           done();
         };
         if (!header.size) return finish();
+        // Big files start reaching the disk while the rest streams in (the layer's commit flushes with one syncfs).
+        const writeback = header.size >= WRITEBACK_STEP ? new WritebackCounter(fd) : null;
         stream.on('data', (chunk: Buffer) => {
           if (failed) return;
           try {
             let off = 0;
             while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+            writeback?.wrote(chunk.length);
           } catch (e) { finish(e as Error); }
         });
         stream.on('end', () => finish());
@@ -442,7 +469,7 @@ export async function unpackTar(input: NodeJS.ReadableStream, dir: string, opts:
   const hash = createHash('sha256');
   let tarSize = 0;
   const split = new SplitWriter(opts.splitDir ?? null);
-  const tree = new TreeWriter(dir, split);
+  const tree = new TreeWriter(dir, split, opts.splitDir ? path.join(opts.splitDir, STASH_DIR) : null);
   // allowUnknownFormat: pre-POSIX (v7) tars have no magic; Docker accepts them. Headers are still checksummed.
   const extract = tar.extract({ highWaterMark: 1 << 20, allowUnknownFormat: true } as object);
   let failure: Error | null = null;

@@ -125,15 +125,31 @@ test('tar() gives back the exact bytes a layer was unpacked from (tar-split), fo
   } finally { s.cleanup(); }
 });
 
+test('files an archive replaces are stashed, so its exact tar still comes back', async () => {
+  const s = scratch();
+  try {
+    // the same name twice, and a directory replaced by a file: the first contents are gone from diff/
+    const dup = await makeTar([
+      { name: 'f', data: 'first' }, { name: 'd/inner', data: 'inside d' }, { name: 'f', data: 'second' },
+      { name: 'd', data: 'now a file' }, { name: 'f', data: 'third' },
+    ]);
+    const layer = await s.store.unpack(null, streamOf(dup));
+    assert.ok(s.store.reproducible(layer.chainId));
+    assert.ok((await collect(s.store.tar(layer.chainId))).equals(dup));
+    assert.equal(fs.readFileSync(path.join(layer.diffDir, 'f'), 'utf8'), 'third');
+    assert.equal(fs.readFileSync(path.join(layer.diffDir, 'd'), 'utf8'), 'now a file');
+  } finally { s.cleanup(); }
+});
+
 test('a layer whose tar cannot be rebuilt falls back to diffTar; a tampered layer fails loudly', async () => {
   const s = scratch();
   try {
-    // the same name twice: the first content is gone from disk, so the original bytes cannot come back
-    const dup = await makeTar([{ name: 'f', data: 'first' }, { name: 'f', data: 'second' }]);
-    const layer = await s.store.unpack(null, streamOf(dup));
+    // a whiteout entry with content: that content is nowhere on disk, so the original bytes cannot come back
+    const odd = await makeTar([{ name: 'f', data: 'kept' }, { name: '.wh.g', data: 'whiteout with a body' }]);
+    const layer = await s.store.unpack(null, streamOf(odd));
     assert.equal(s.store.reproducible(layer.chainId), false);
     const regenerated = await listTar(await collect(s.store.tar(layer.chainId)));
-    assert.deepEqual(regenerated.map((e) => e.name), ['f']);
+    assert.deepEqual(regenerated.map((e) => e.name).sort(), ['.wh.g', 'f']);
 
     const ok = await s.store.unpack(null, streamOf(await makeTar([{ name: 'g', data: 'content' }])));
     assert.ok(s.store.reproducible(ok.chainId));

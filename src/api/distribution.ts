@@ -10,20 +10,10 @@ import type { Engine } from './engine.js';
 import { filtersParam, intParam, readJson, type ApiRequest, type Router } from './router.js';
 import { startJsonStream } from './server.js';
 
-const services = new WeakMap<Engine, DistributionService>();
-
-/** The daemon may build the service itself (e.g. with --insecure-registry values); otherwise one is made on first use. */
-export function setDistributionService(e: Engine, service: DistributionService): void {
-  services.set(e, service);
-}
-
+/** The daemon builds the service (with its --insecure-registry values); an engine assembled without one gets a default on first use. */
 export function distributionService(e: Engine): DistributionService {
-  let s = services.get(e);
-  if (!s) {
-    s = new DistributionService({ images: e.images, events: e.events, dataRoot: e.info.dataRoot });
-    services.set(e, s);
-  }
-  return s;
+  e.distribution ??= new DistributionService({ images: e.images, events: e.events, dataRoot: e.info.dataRoot });
+  return e.distribution;
 }
 
 /** Runs a streaming operation: a lazily started JSON stream, in-stream errors once it has started. */

@@ -4,6 +4,7 @@ import type { ExecService } from '../container/exec.js';
 import type { VolumeService } from '../volume/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageArchive, ImageStore } from '../image/index.js';
+import type { DistributionService } from '../distribution/index.js';
 
 export interface EngineInfo {
   id: string;
@@ -23,4 +24,5 @@ export interface Engine {
   events: EventBus;
   execs?: ExecService;
   volumes?: VolumeService;
+  distribution?: DistributionService;
 }

@@ -8,7 +8,6 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
-import { setDistributionService } from '../api/distribution.js';
 import { DistributionService } from '../distribution/index.js';
 import { ContainerService, type ContainerHooks } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
@@ -98,13 +97,12 @@ export class Daemon {
     containers.watchExits();
     await containers.restore();
     health.resume();
+    this.distribution = new DistributionService({ images, events, dataRoot, insecureRegistries: this.opts.insecureRegistries });
     this.engine = {
       info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
       images, archive, containers, events,
-      execs, volumes,
+      execs, volumes, distribution: this.distribution,
     };
-    this.distribution = new DistributionService({ images, events, dataRoot, insecureRegistries: this.opts.insecureRegistries });
-    setDistributionService(this.engine, this.distribution);
     const router = engineRouter(this.engine);
     networkRoutes(router, this.engine, networks);
     for (const h of this.opts.hosts) await this.listen(h, router);

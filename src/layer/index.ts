@@ -5,7 +5,12 @@
  *   let parent = null;
  *   for (const [i, blob] of blobs.entries()) parent = (await layers.unpack(parent, blob, config.rootfs.diff_ids[i])).chainId;
  *   await mountOverlay(layers.lowerDirs(parent), `${c}/upper`, `${c}/work`, `${c}/merged`);   // container rootfs
- *   layers.tar(chainId)      // exact original layer bytes (sha256 = DiffID) for docker save
+ *   // a pull: layers staged at once (unpacked on worker threads as they download), committed in order
+ *   const staged = layers.staging(); const feed = layers.stageOffThread(staged, diffId);
+ *   await feed.write(piece, true); …; feed.end(); await feed.done;  // piece: gzip or tar bytes, transferred
+ *   await layers.commit(parentChainId, [staged, …]); await layers.discard(staged);
+ *   layers.tar(chainId)      // exact original layer bytes (sha256 = DiffID) for docker save (tar-split, or kept blob)
+ *   layers.blob(chainId)     // the compressed blob a pulled layer came as (push re-sends it)
  *   diffTar(`${c}/upper`)    // docker commit / build step: the container's changes as a Docker layer
  *   tarDirectory(`${c}/merged`)  // docker export
  *

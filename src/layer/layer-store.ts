@@ -1,7 +1,9 @@
 /**
  * The layer store: every layer unpacked once per ChainID under <root>/<chainid hex>/diff and recorded in the
- * metadata DB (table `layer_chains`). A layer directory is complete before it is renamed into place, and recorded only
- * after the rename, so a crash leaves at worst a temp dir or an unrecorded dir, which sweep() removes.
+ * metadata DB (table `layer_chains`). A layer is unpacked into a private staging dir (tmp-*), flushed to disk (one
+ * syncfs, for all layers committed together), renamed into place and only then recorded, so a crash leaves at worst
+ * a temp dir or an unrecorded dir, which sweep() removes. Next to diff/ a layer keeps its tar-split (the exact tar
+ * comes back from it and the files), layer.json (tar size, kept blob) and, for a pull, the blob as downloaded.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

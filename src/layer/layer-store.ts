@@ -188,26 +188,26 @@ export class LayerStore {
     if (this.durable && chains.some((c) => !this.has(c))) await run('sync', ['-f', this.root]);   // syncfs: every file of the layers is on disk
     // From here on synchronous, so no other commit can slip in between a check and its rename + record.
     if (parentChainId !== null && !this.has(parentChainId)) throw new NotFoundError(`parent layer ${parentChainId} was deleted during the unpack`);
-    let placed = false;
-    const out: LayerInfo[] = [];
-    this.db.transaction(() => {
-      parent = parentChainId;
-      staged.forEach((s, i) => {
-        const chainId = chains[i]!;
-        if (!this.has(chainId)) {
-          const final = this.dirOf(chainId);
-          if (fs.existsSync(final)) this.removeInBackground(final);   // left by a crash before it was recorded
-          fs.renameSync(s.dir, final);
-          this.active.delete(s.dir);
-          s.committed = true;
-          placed = true;
-          this.stmts.put.run(chainId, s.diffId, parent, s.size, new Date().toISOString());
-        }
-        out.push(this.get(chainId));
-        parent = chainId;
-      });
-    })();
-    if (placed && this.durable) fsyncDir(this.root);
+    // Renamed into place (and the directory flushed) before anything is recorded: a record never names a dir that
+    // a crash could take back.
+    const placed: Array<{ chainId: string; diffId: string; parent: string | null; size: number }> = [];
+    parent = parentChainId;
+    staged.forEach((s, i) => {
+      const chainId = chains[i]!;
+      if (!this.has(chainId)) {
+        const final = this.dirOf(chainId);
+        if (fs.existsSync(final)) this.removeInBackground(final);   // left by a crash before it was recorded
+        fs.renameSync(s.dir, final);
+        this.active.delete(s.dir);
+        s.committed = true;
+        placed.push({ chainId, diffId: s.diffId!, parent, size: s.size });
+      }
+      parent = chainId;
+    });
+    if (placed.length > 0 && this.durable) fsyncDir(this.root);
+    const now = new Date().toISOString();
+    this.db.transaction(() => { for (const p of placed) this.stmts.put.run(p.chainId, p.diffId, p.parent, p.size, now); })();
+    const out = chains.map((c) => this.get(c));
     return out;
   }
 

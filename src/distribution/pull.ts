@@ -177,10 +177,10 @@ async function fetchBlobBytes(client: RegistryClient, ref: Reference, d: Descrip
 
 /**
  * Downloads the layers not present (by ChainID), at most 3 at once, in a single pass each: while the blob streams in,
- * its digest is computed, it is kept as downloaded (push sends it again as it is), and it is gunzipped straight into
- * a staged layer directory (DiffID computed and checked, tar-split kept for save). Layer directories do not depend on
- * each other, so layers unpack in parallel; once all are in, they are committed in order (one flush to disk, then
- * each recorded on its parent). Nothing is written twice and nothing is read back.
+ * its digest is computed, it is kept as downloaded (push sends it again as it is), and it is handed to a worker thread
+ * that gunzips it straight into a staged layer directory (DiffID computed and checked, tar-split kept for save and
+ * push). Layer directories do not depend on each other, so layers unpack in parallel; once all are in, they are
+ * committed in order (one flush to disk, then each recorded on its parent). Nothing is written twice or read back.
  */
 async function fetchLayers(deps: DistributionDeps, client: RegistryClient, ref: Reference, layers: Descriptor[], diffIds: string[], emit: Emit, signal?: AbortSignal): Promise<void> {
   const store = deps.images.layers;

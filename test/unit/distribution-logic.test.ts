@@ -85,7 +85,7 @@ test('layer streams are gunzipped when they are gzip, passed through otherwise, 
   const { PassThrough } = await import('node:stream');
   const { gzipSync } = await import('node:zlib');
   const { randomBytes } = await import('node:crypto');
-  const { gunzipped } = await import('../../src/distribution/pull.js');
+  const { decompressed: gunzipped } = await import('../../src/image/layer-ingest.js');
   for (const size of [100, 20_000, 2_000_000]) {
     for (const gz of [true, false]) {
       const data = randomBytes(size);

@@ -206,7 +206,10 @@ export class ContainerService {
     const hooks = this.o.hooks ?? [];
     try {
       // The root filesystem and the network are independent: set them up side by side.
-      const [fsSide, netSide] = await Promise.allSettled([
+      // The network goes first: its two ip processes run one after the other, the mount is one.
+      const netting = this.o.networking.setUp(c).then((n) => { netUp = true; return n; });
+      const [netSide, fsSide] = await Promise.allSettled([
+        netting,
         (async () => {
           await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
           mounted = true;
@@ -214,7 +217,6 @@ export class ContainerService {
           for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
           return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
         })(),
-        this.o.networking.setUp(c).then((n) => { netUp = true; return n; }),
       ]);
       if (fsSide.status === 'rejected') throw fsSide.reason;
       if (netSide.status === 'rejected') throw netSide.reason;

@@ -45,7 +45,7 @@ export class ConmonRuntime {
 
   /** Creates the container under a new conmon and starts its process. Returns the container's pid. */
   async start(s: MonitorStart): Promise<{ pid: number; monitorPid: number }> {
-    await fsp.rm(this.exitFile(s.id), { force: true });
+    if (existsSync(this.exitFile(s.id))) await fsp.rm(this.exitFile(s.id), { force: true });
     const args = [
       '--api-version', '1', '-c', s.id, '-u', s.id.slice(0, 12), '-n', s.id, '-r', this.cfg.path,
       '-b', s.bundle, '-p', join(s.bundle, 'pidfile'), '-P', join(s.bundle, 'conmon.pid'),

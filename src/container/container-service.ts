@@ -211,6 +211,7 @@ export class ContainerService {
       const [netSide, fsSide] = await Promise.allSettled([
         netting,
         (async () => {
+          if (isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
           await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
           mounted = true;
           const mounts: SpecMount[] = [];
@@ -308,10 +309,11 @@ export class ContainerService {
     const oom = this.oomKilled(c);
     // The process is gone: the runtime's state, the network and the root filesystem are released side by side.
     await Promise.all([
-      this.o.runtime.release(c.Id).catch((e) => this.o.log(`runtime release ${c.Id}: ${e.message}`)),
+      this.o.runtime.release(c.Id, { cgroupsInBackground: !!c.HostConfig.AutoRemove }).catch((e) => this.o.log(`runtime release ${c.Id}: ${e.message}`)),
       this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`)),
       (async () => {
-        await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
+        // An auto-removed container's root goes with its directory, unmounted in the background (discardDir).
+        if (!c.HostConfig.AutoRemove) await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
         for (const h of this.o.hooks ?? []) await h.afterStop?.(c).catch((e) => this.o.log(`after stop ${c.Id}: ${e.message}`));
       })(),
     ]);
@@ -431,10 +433,8 @@ export class ContainerService {
       const cur = this.table.get(c.Id);
       if (!cur) return;
       // An exited container was released when it exited; only what is left is cleaned up here.
-      const rootfs = join(this.dir(c.Id), 'rootfs');
-      if (isMounted(rootfs)) await unmount(rootfs).catch(() => undefined);
       if (this.o.runtime.hasState(c.Id)) await this.o.runtime.release(c.Id).catch(() => undefined);
-      this.discardDir(c.Id);
+      await this.discardDir(c.Id);
       this.table.delete(c.Id);
       for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));
       this.o.events.emit('container', 'destroy', c.Id, this.attrs(cur));
@@ -555,15 +555,31 @@ export class ContainerService {
 
   /** After a daemon (re)start: adopt live containers, record exits that happened while down. */
   /** A removed container's directory is renamed away at once and deleted in the background (swept at start-up too). */
-  private discardDir(id: string): void {
+  /**
+   * A removed container's directory is renamed away at once (a root still mounted inside moves with it) and is
+   * unmounted and deleted in the background; leftovers are swept at start-up. Nothing is deleted through a mount.
+   */
+  private async discardDir(id: string): Promise<void> {
     const trash = join(this.o.dataRoot, 'containers', `.removed-${id}`);
-    try { renameSync(this.dir(id), trash); } catch { rmSync(this.dir(id), { recursive: true, force: true }); return; }
-    void fsp.rm(trash, { recursive: true, force: true }).catch((e) => this.o.log(`removing ${trash}: ${e.message}`));
+    try { renameSync(this.dir(id), trash); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await this.deleteContainerDir(this.dir(id));
+      return;
+    }
+    void this.deleteContainerDir(trash);
+  }
+
+  private async deleteContainerDir(dir: string): Promise<void> {
+    const rootfs = join(dir, 'rootfs');
+    try {
+      if (isMounted(rootfs)) await unmount(rootfs);
+      await fsp.rm(dir, { recursive: true, force: true });
+    } catch (e) { this.o.log(`removing ${dir}: ${(e as Error).message}`); }
   }
 
   async restore(): Promise<void> {
     const root = join(this.o.dataRoot, 'containers');
-    for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) rmSync(join(root, f), { recursive: true, force: true });
+    for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
         if (c.State.Status === 'removing') { await this.remove(c.Id, { force: true, volumes: false }).catch(() => undefined); }

@@ -553,8 +553,6 @@ export class ContainerService {
 
   // ---- daemon start / stop -------------------------------------------------------------------
 
-  /** After a daemon (re)start: adopt live containers, record exits that happened while down. */
-  /** A removed container's directory is renamed away at once and deleted in the background (swept at start-up too). */
   /**
    * A removed container's directory is renamed away at once (a root still mounted inside moves with it) and is
    * unmounted and deleted in the background; leftovers are swept at start-up. Nothing is deleted through a mount.
@@ -577,6 +575,7 @@ export class ContainerService {
     } catch (e) { this.o.log(`removing ${dir}: ${(e as Error).message}`); }
   }
 
+  /** After a daemon (re)start: adopt live containers, record exits that happened while down. */
   async restore(): Promise<void> {
     const root = join(this.o.dataRoot, 'containers');
     for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));

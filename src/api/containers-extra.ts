@@ -62,7 +62,7 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   });
 
   const cs = e.containers;
-  const runtime = () => (cs as any).o.runtime as { run(args: string[]): Promise<string>; pause(id: string): Promise<void>; resume(id: string): Promise<void> };
+  const runtime = () => cs.runtime;
   const mustRun = (c: ContainerRecord) => {
     if (!cs.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
   };
@@ -109,24 +109,8 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     res.end();
   });
 
-  r.post('/containers/:id/pause', async (req) => {
-    const c = cs.get(req.params.id);
-    mustRun(c);
-    if (c.State.Status === 'paused') throw new ConflictError(`Container ${c.Id} is already paused`);
-    await runtime().pause(c.Id);
-    const cur = cs.get(c.Id); cur.State = { ...cur.State, Status: 'paused' }; cs.table.put(cur.Id, cur);
-    e.events.emit('container', 'pause', c.Id, attrs(c));
-    return undefined;
-  });
-
-  r.post('/containers/:id/unpause', async (req) => {
-    const c = cs.get(req.params.id);
-    if (c.State.Status !== 'paused') throw new ConflictError(`Container ${c.Id} is not paused`);
-    await runtime().resume(c.Id);
-    const cur = cs.get(c.Id); cur.State = { ...cur.State, Status: 'running' }; cs.table.put(cur.Id, cur);
-    e.events.emit('container', 'unpause', c.Id, attrs(c));
-    return undefined;
-  });
+  r.post('/containers/:id/pause', async (req) => { await cs.pause(req.params.id); return undefined; });
+  r.post('/containers/:id/unpause', async (req) => { await cs.unpause(req.params.id); return undefined; });
 
   r.post('/containers/:id/update', async (req) => {
     const c = cs.get(req.params.id);

@@ -87,6 +87,9 @@ export class ContainerService {
     o.images.setUsage({ containersUsing: (imageId) => this.table.all().filter((c) => c.ImageId === imageId).map((c) => ({ id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' })) });
   }
 
+  /** The OCI runtime the containers run under (top, update and commit talk to it directly). */
+  get runtime(): ConmonRuntime { return this.o.runtime; }
+
   dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
   logPath(id: string): string { return join(this.dir(id), 'container.log'); }
 
@@ -211,7 +214,7 @@ export class ContainerService {
       const [netSide, fsSide] = await Promise.allSettled([
         netting,
         (async () => {
-          if (isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
+          if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
           await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
           mounted = true;
           const mounts: SpecMount[] = [];
@@ -374,6 +377,29 @@ export class ContainerService {
       const timer = timeoutMs >= 0 ? setTimeout(() => { off(); resolve(!this.isRunning(id)); }, timeoutMs) : undefined;
       const off = this.onStop(id, () => { if (timer) clearTimeout(timer); off(); resolve(true); });
     });
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (!this.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
+    if (c.State.Status === 'paused') throw new ConflictError(`Container ${c.Id} is already paused`);
+    await this.o.runtime.pause(c.Id);
+    this.setStatus(c.Id, 'paused');
+    this.o.events.emit('container', 'pause', c.Id, this.attrs(c));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Status !== 'paused') throw new ConflictError(`Container ${c.Id} is not paused`);
+    await this.o.runtime.resume(c.Id);
+    this.setStatus(c.Id, 'running');
+    this.o.events.emit('container', 'unpause', c.Id, this.attrs(c));
+  }
+
+  private setStatus(id: string, status: 'paused' | 'running'): void {
+    const cur = this.get(id);
+    cur.State = { ...cur.State, Status: status };
+    this.table.put(cur.Id, cur);
   }
 
   async kill(ref: string, signal?: string | null): Promise<void> {

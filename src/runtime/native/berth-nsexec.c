@@ -1,0 +1,540 @@
+/*
+ * berth-nsexec: runs one process inside a running container the way `runc exec` does, without
+ * runc (whose start-up, seccomp compile and double fork cost ~30 ms per exec).
+ *
+ *   berth-nsexec exec key=value...        enter the container and run a process (see usage below)
+ *   berth-nsexec seccomp-compile < lines  compile a seccomp profile (berth's line format) to BPF on stdout
+ *
+ * exec: the daemon passes the container's init pid and start time (runc's state.json). The helper
+ * first re-executes itself from a sealed memfd (CVE-2019-5736: the child is visible in the
+ * container's pid namespace before execve, so /proc/PID/exe must never lead to a host file), makes
+ * itself non-dumpable, opens a pidfd on the init, checks its start time, joins its pid namespace
+ * for children and forks. The child enters the container's cgroups and namespaces, sets up the
+ * process in runc's order (keyring, no_new_privs, seccomp, bounding set, user, caps, cwd) and
+ * execs. The parent stays in the host namespaces and reports on fd 3, one JSON line:
+ *   {"pid":N}                          the process runs (N: its pid on the host)
+ *   {"code":126|127,"message":"..."}   it could not be started (runc's wording)
+ * then waits for the child and exits with its status (128+signal when killed).
+ *
+ * exec keys (repeatable ones marked *): pid, start, ns (CLONE_* bits for setns from the child),
+ * pidns (1: join the pid namespace), cgroup* (a host cgroup directory), keyring (session keyring
+ * name), uid, gid, groups (comma list), umask (octal), rlimit* (res:soft:hard), oom,
+ * capb/cape/capp/capi/capa (hex masks), nnp (0|1), seccomp (BPF file), seccompflags, cwd,
+ * env*, arg*.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/keyctl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <seccomp.h>
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+#define REPORT_FD 3
+#define MAX_LIST 4096
+
+struct config {
+  pid_t pid;
+  unsigned long long start;
+  int nsflags;
+  int pidns;
+  char *cgroups[64]; int ncgroups;
+  char *keyring;
+  uid_t uid; gid_t gid;
+  gid_t groups[256]; int ngroups;
+  mode_t umask;
+  struct { int res; struct rlimit lim; } rlimits[32]; int nrlimits;
+  char *oom;
+  uint64_t capb, cape, capp, capi, capa;
+  int nnp;
+  char *seccomp; unsigned int seccompflags;
+  char *cwd;
+  char *env[MAX_LIST]; int nenv;
+  char *args[MAX_LIST]; int nargs;
+};
+
+/* ---- errors: the child writes "code message" on a CLOEXEC pipe; the parent turns it into JSON ---- */
+
+static int errpipe = -1;
+
+static void json_report(int fd, int code, const char *msg) {
+  char out[8192]; size_t n = 0;
+  n += snprintf(out, sizeof out, "{\"code\":%d,\"message\":\"", code);
+  for (const char *p = msg; *p && n < sizeof out - 16; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\') { out[n++] = '\\'; out[n++] = c; }
+    else if (c < 0x20) n += snprintf(out + n, sizeof out - n, "\\u%04x", c);
+    else out[n++] = c;
+  }
+  n += snprintf(out + n, sizeof out - n, "\"}\n");
+  if (write(fd, out, n) < 0) { /* nobody listens: the exit code still says it */ }
+}
+
+/* Fails the exec: in the child through the error pipe, in the parent straight on the report fd. */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int code, const char *fmt, ...) {
+  char msg[4096];
+  va_list ap; va_start(ap, fmt); vsnprintf(msg, sizeof msg, fmt, ap); va_end(ap);
+  if (errpipe >= 0) {
+    char buf[4200];
+    int n = snprintf(buf, sizeof buf, "%d %s", code, msg);
+    if (write(errpipe, buf, n) < 0) { /* parent gone */ }
+  } else json_report(REPORT_FD, code, msg);
+  _exit(code);
+}
+
+/* Go's error strings are lowercase: match runc's wording. */
+static const char *errstr(int e) {
+  static char buf[256];
+  snprintf(buf, sizeof buf, "%s", strerror(e));
+  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] += 'a' - 'A';
+  return buf;
+}
+
+#define SYSFAIL(what, ...) fail(126, "unable to start container process: " what ": %s", ##__VA_ARGS__, errstr(errno))
+
+/* ---- self-protection ---- */
+
+/* Whether /proc/self/exe is already a fully sealed memfd (then it cannot be written through). */
+static int running_sealed(void) {
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int seals = fcntl(fd, F_GET_SEALS);
+  close(fd);
+  int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  return seals >= 0 && (seals & want) == want;
+}
+
+static void reexec_sealed(char **argv, char **envp) {
+  int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (src < 0) SYSFAIL("open /proc/self/exe");
+  int mfd = memfd_create("berth-nsexec", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) mfd = memfd_create("berth-nsexec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) SYSFAIL("memfd_create");
+  struct stat st;
+  if (fstat(src, &st) < 0) SYSFAIL("stat /proc/self/exe");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, src, &off, st.st_size - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) SYSFAIL("copy /proc/self/exe");
+  }
+  close(src);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) SYSFAIL("seal memfd");
+  syscall(SYS_execveat, mfd, "", argv, envp, AT_EMPTY_PATH);
+  SYSFAIL("execveat memfd");
+}
+
+/* ---- arguments ---- */
+
+static unsigned long long num(const char *key, const char *v, int base) {
+  char *end; errno = 0;
+  unsigned long long x = strtoull(v, &end, base);
+  if (errno || end == v || *end) fail(126, "berth-nsexec: bad value for %s: %s", key, v);
+  return x;
+}
+
+static void parse(struct config *c, int argc, char **argv) {
+  memset(c, 0, sizeof *c);
+  c->umask = 022;
+  for (int i = 2; i < argc; i++) {
+    char *kv = argv[i], *eq = strchr(kv, '=');
+    if (!eq) fail(126, "berth-nsexec: bad argument %s", kv);
+    *eq = 0; const char *k = kv; char *v = eq + 1;
+    if (!strcmp(k, "pid")) c->pid = (pid_t)num(k, v, 10);
+    else if (!strcmp(k, "start")) c->start = num(k, v, 10);
+    else if (!strcmp(k, "ns")) c->nsflags = (int)num(k, v, 10);
+    else if (!strcmp(k, "pidns")) c->pidns = (int)num(k, v, 10);
+    else if (!strcmp(k, "cgroup")) { if (c->ncgroups == 64) fail(126, "berth-nsexec: too many cgroups"); c->cgroups[c->ncgroups++] = v; }
+    else if (!strcmp(k, "keyring")) c->keyring = v;
+    else if (!strcmp(k, "uid")) c->uid = (uid_t)num(k, v, 10);
+    else if (!strcmp(k, "gid")) c->gid = (gid_t)num(k, v, 10);
+    else if (!strcmp(k, "groups")) {
+      for (char *s = strtok(v, ","); s; s = strtok(NULL, ",")) {
+        if (c->ngroups == 256) fail(126, "berth-nsexec: too many groups");
+        c->groups[c->ngroups++] = (gid_t)num(k, s, 10);
+      }
+    }
+    else if (!strcmp(k, "umask")) c->umask = (mode_t)num(k, v, 8);
+    else if (!strcmp(k, "rlimit")) {
+      if (c->nrlimits == 32) fail(126, "berth-nsexec: too many rlimits");
+      char *a = strtok(v, ":"), *b = strtok(NULL, ":"), *d = strtok(NULL, ":");
+      if (!a || !b || !d) fail(126, "berth-nsexec: bad rlimit");
+      c->rlimits[c->nrlimits].res = (int)num(k, a, 10);
+      c->rlimits[c->nrlimits].lim.rlim_cur = num(k, b, 10);
+      c->rlimits[c->nrlimits].lim.rlim_max = num(k, d, 10);
+      c->nrlimits++;
+    }
+    else if (!strcmp(k, "oom")) c->oom = v;
+    else if (!strcmp(k, "capb")) c->capb = num(k, v, 16);
+    else if (!strcmp(k, "cape")) c->cape = num(k, v, 16);
+    else if (!strcmp(k, "capp")) c->capp = num(k, v, 16);
+    else if (!strcmp(k, "capi")) c->capi = num(k, v, 16);
+    else if (!strcmp(k, "capa")) c->capa = num(k, v, 16);
+    else if (!strcmp(k, "nnp")) c->nnp = (int)num(k, v, 10);
+    else if (!strcmp(k, "seccomp")) c->seccomp = v;
+    else if (!strcmp(k, "seccompflags")) c->seccompflags = (unsigned int)num(k, v, 10);
+    else if (!strcmp(k, "cwd")) c->cwd = v;
+    else if (!strcmp(k, "env")) { if (c->nenv == MAX_LIST - 1) fail(126, "berth-nsexec: too many env"); c->env[c->nenv++] = v; }
+    else if (!strcmp(k, "arg")) { if (c->nargs == MAX_LIST - 1) fail(126, "berth-nsexec: too many args"); c->args[c->nargs++] = v; }
+    else fail(126, "berth-nsexec: unknown key %s", k);
+  }
+  if (c->pid <= 0 || !c->start) fail(126, "berth-nsexec: pid and start are required");
+  if (!c->nargs) fail(126, "berth-nsexec: no command");
+  if (!c->cwd || c->cwd[0] != '/') fail(126, "berth-nsexec: cwd must be absolute");
+}
+
+/* ---- the target ---- */
+
+/* Field 22 of /proc/PID/stat: the process start time in clock ticks since boot. */
+static unsigned long long start_time(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');   /* the command name may hold spaces and parentheses */
+  if (!p) return 0;
+  p++;
+  for (int field = 3; field < 22; field++) { p = strchr(p + 1, ' '); if (!p) return 0; }
+  return strtoull(p + 1, NULL, 10);
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (1 << 20)) { close(fd); errno = EINVAL; return NULL; }
+  unsigned char *b = malloc(st.st_size);
+  size_t got = 0;
+  while (b && got < (size_t)st.st_size) {
+    ssize_t n = read(fd, b + got, st.st_size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) { free(b); b = NULL; break; }
+    got += n;
+  }
+  close(fd);
+  *len = got;
+  return b;
+}
+
+/* ---- the child's set-up, in runc's order ---- */
+
+static int last_cap(void) {
+  char buf[16] = {0};
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return CAP_LAST_CAP;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n > 0 ? atoi(buf) : CAP_LAST_CAP;
+}
+
+static void load_seccomp(const struct sock_fprog *prog, unsigned int flags) {
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog) < 0) SYSFAIL("init seccomp");
+}
+
+/* Go's exec.LookPath as runc runs it: PATH from the process environment, mode bits only. */
+static const char *look_path(const struct config *c, char *out, size_t outlen) {
+  const char *file = c->args[0];
+  struct stat st;
+  if (strchr(file, '/')) {
+    if (stat(file, &st) < 0) fail(errno == ENOENT ? 127 : 126, "unable to start container process: exec: \"%s\": stat %s: %s", file, file, errstr(errno));
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) fail(126, "unable to start container process: exec: \"%s\": permission denied", file);
+    return file;
+  }
+  const char *path = NULL;
+  for (int i = 0; i < c->nenv; i++) if (!strncmp(c->env[i], "PATH=", 5)) path = c->env[i] + 5;   /* the last one wins */
+  if (path && *path) {
+    const char *p = path;
+    for (;;) {
+      const char *end = strchr(p, ':');
+      size_t dl = end ? (size_t)(end - p) : strlen(p);
+      if (dl == 0) snprintf(out, outlen, "./%s", file);
+      else snprintf(out, outlen, "%.*s/%s", (int)dl, p, file);
+      if (stat(out, &st) == 0 && !S_ISDIR(st.st_mode) && (st.st_mode & 0111)) {
+        if (out[0] != '/') fail(126, "unable to start container process: exec: \"%s\": cannot run executable found relative to current directory", file);
+        return out;
+      }
+      if (!end) break;
+      p = end + 1;
+    }
+  }
+  fail(127, "unable to start container process: exec: \"%s\": executable file not found in $PATH", file);
+}
+
+static void child(const struct config *c, int pidfd, const int *cgfds, const struct sock_fprog *prog) {
+  /* Signals as a fresh process has them. */
+  sigset_t all; sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+
+  /* Cgroups first (their files are host paths), then the namespaces in one atomic call. */
+  for (int i = 0; i < c->ncgroups; i++) {
+    if (cgfds[i] < 0) continue;
+    if (write(cgfds[i], "0", 1) < 0) SYSFAIL("join cgroup %s", c->cgroups[i]);
+    close(cgfds[i]);
+  }
+  if (c->oom) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, c->oom, strlen(c->oom)) < 0) SYSFAIL("set oom_score_adj");
+    close(fd);
+  }
+  int lc = last_cap();
+  if (c->nsflags && setns(pidfd, c->nsflags) < 0) SYSFAIL("setns into the container");
+  close(pidfd);
+
+  /* Only the error pipe (close-on-exec) survives above stdio. */
+  if (dup3(errpipe, REPORT_FD, O_CLOEXEC) < 0) SYSFAIL("dup");
+  errpipe = REPORT_FD;
+  syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+
+  umask(c->umask);
+  for (int i = 0; i < c->nrlimits; i++)
+    if (setrlimit(c->rlimits[i].res, &c->rlimits[i].lim) < 0) SYSFAIL("error setting rlimit type %d", c->rlimits[i].res);
+
+  /* runc: do not inherit the daemon's session keyring. */
+  if (c->keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c->keyring) < 0 && errno != ENOSYS) SYSFAIL("join session keyring");
+  if (c->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) SYSFAIL("set no_new_privs");
+  /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the capabilities go. */
+  if (prog && !c->nnp) load_seccomp(prog, c->seccompflags);
+
+  /* First try cwd as root (a directory only root may enter); again as the user after EPERM/EACCES. */
+  int chdir_later = 0;
+  if (chdir(c->cwd) < 0) {
+    if (errno == EPERM || errno == EACCES) chdir_later = 1;
+    else fail(errno == ENOENT ? 127 : 126, "unable to start container process: chdir to cwd (\"%s\") set in config.json failed: %s", c->cwd, errstr(errno));
+  }
+
+  for (int cap = 0; cap <= lc; cap++)
+    if (!(c->capb >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) SYSFAIL("drop bounding capability %d", cap);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) SYSFAIL("set keep caps");
+
+  /* runc hands stdio to the user unless it is /dev/null (so /proc/self/fd/N can be reopened). */
+  if (c->uid != 0 || c->gid != 0) {
+    for (int fd = 0; fd <= 2; fd++) {
+      struct stat st;
+      if (fstat(fd, &st) == 0 && !(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))) {
+        if (fchown(fd, c->uid, c->gid) < 0) { /* as runc: EINVAL/EPERM are fine */ }
+      }
+    }
+  }
+  if (setgroups(c->ngroups, c->groups) < 0) SYSFAIL("setgroups");
+  if (setresgid(c->gid, c->gid, c->gid) < 0) SYSFAIL("setgid");
+  if (setresuid(c->uid, c->uid, c->uid) < 0) SYSFAIL("setuid");
+  if (chdir_later && chdir(c->cwd) < 0)
+    fail(errno == ENOENT ? 127 : 126, "unable to start container process: chdir to cwd (\"%s\") set in config.json failed: %s", c->cwd, errstr(errno));
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) SYSFAIL("clear keep caps");
+
+  struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[2] = {
+    { (uint32_t)c->cape, (uint32_t)c->capp, (uint32_t)c->capi },
+    { (uint32_t)(c->cape >> 32), (uint32_t)(c->capp >> 32), (uint32_t)(c->capi >> 32) },
+  };
+  if (syscall(SYS_capset, &hdr, data) < 0) SYSFAIL("apply caps");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) SYSFAIL("clear ambient caps");
+  for (int cap = 0; cap <= lc; cap++)
+    if ((c->capa >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) SYSFAIL("raise ambient capability %d", cap);
+
+  char found[PATH_MAX];
+  const char *bin = look_path(c, found, sizeof found);
+  /* With no_new_privs the filter goes on last, so as few syscalls as possible run under it. */
+  if (prog && c->nnp) load_seccomp(prog, c->seccompflags);
+  char *args[MAX_LIST], *env[MAX_LIST];
+  memcpy(args, c->args, c->nargs * sizeof(char *)); args[c->nargs] = NULL;
+  memcpy(env, c->env, c->nenv * sizeof(char *)); env[c->nenv] = NULL;
+  execve(bin, args, env);
+  fail(errno == ENOENT ? 127 : 126, "unable to start container process: exec %s: %s", bin, errstr(errno));
+}
+
+static int run_exec(int argc, char **argv) {
+  struct config c;
+  parse(&c, argc, argv);
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) SYSFAIL("set non-dumpable");
+  if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) fail(126, "berth-nsexec: fd 3 (the report pipe) is not open");
+
+  int pidfd = (int)syscall(SYS_pidfd_open, c.pid, 0);
+  if (pidfd < 0) SYSFAIL("open container init %d", c.pid);
+  /* The pidfd pins the process: a matching start time now means it is the container's init. */
+  if (start_time(c.pid) != c.start) fail(126, "unable to start container process: container init %d has exited", c.pid);
+
+  int cgfds[64];
+  for (int i = 0; i < c.ncgroups; i++) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/cgroup.procs", c.cgroups[i]);
+    cgfds[i] = open(p, O_WRONLY | O_CLOEXEC);
+    if (cgfds[i] < 0 && errno != ENOENT) SYSFAIL("open %s", p);
+  }
+  struct sock_fprog prog, *progp = NULL;
+  if (c.seccomp) {
+    size_t len;
+    unsigned char *bpf = read_file(c.seccomp, &len);
+    if (!bpf || len % sizeof(struct sock_filter)) SYSFAIL("read seccomp filter %s", c.seccomp);
+    prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    progp = &prog;
+  }
+
+  if (c.pidns && setns(pidfd, CLONE_NEWPID) < 0) SYSFAIL("join the container's pid namespace");
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) < 0) SYSFAIL("pipe");
+  pid_t pid = fork();
+  if (pid < 0) SYSFAIL("fork");
+  if (pid == 0) {
+    close(ep[0]);
+    errpipe = ep[1];
+    child(&c, pidfd, cgfds, progp);
+  }
+  close(ep[1]);
+  close(pidfd);
+  for (int i = 0; i < c.ncgroups; i++) if (cgfds[i] >= 0) close(cgfds[i]);
+  /* The child's stdio must be the only holder of the client's pipes. */
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2); close(devnull); }
+
+  char buf[4200]; size_t got = 0;
+  for (;;) {
+    ssize_t n = read(ep[0], buf + got, sizeof buf - 1 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+    if (got == sizeof buf - 1) break;
+  }
+  close(ep[0]);
+  int status;
+  if (got) {
+    buf[got] = 0;
+    char *sp = strchr(buf, ' ');
+    int code = atoi(buf);
+    json_report(REPORT_FD, code == 127 ? 127 : 126, sp ? sp + 1 : buf);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return code == 127 ? 127 : 126;
+  }
+  char line[64];
+  int n = snprintf(line, sizeof line, "{\"pid\":%d}\n", pid);
+  if (write(REPORT_FD, line, n) < 0) { /* the daemon went away; the process runs on */ }
+  close(REPORT_FD);
+  while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) return 255;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* ---- seccomp-compile: berth's line format → BPF ----
+ *   default <action> <ret>
+ *   arch <libseccomp arch name>
+ *   rule <action> <ret> <syscall> <ncond> [<index> <op> <a> <b>]...
+ * actions: allow errno kill_thread kill_process trap trace log; ops: ne lt le eq ge gt masked_eq.
+ * Unknown syscalls are skipped (runc does the same); rules equal to the default are skipped. */
+
+static uint32_t action(const char *name, const char *ret) {
+  unsigned long long r = strtoull(ret, NULL, 10);
+  if (!strcmp(name, "allow")) return SCMP_ACT_ALLOW;
+  if (!strcmp(name, "errno")) return SCMP_ACT_ERRNO((uint32_t)r);
+  if (!strcmp(name, "kill_thread")) return SCMP_ACT_KILL_THREAD;
+  if (!strcmp(name, "kill_process")) return SCMP_ACT_KILL_PROCESS;
+  if (!strcmp(name, "trap")) return SCMP_ACT_TRAP;
+  if (!strcmp(name, "trace")) return SCMP_ACT_TRACE((uint32_t)r);
+  if (!strcmp(name, "log")) return SCMP_ACT_LOG;
+  fprintf(stderr, "berth-nsexec: unknown seccomp action %s\n", name);
+  exit(2);
+}
+
+static int cmp_op(const char *op) {
+  static const struct { const char *n; int op; } ops[] = {
+    { "ne", SCMP_CMP_NE }, { "lt", SCMP_CMP_LT }, { "le", SCMP_CMP_LE }, { "eq", SCMP_CMP_EQ },
+    { "ge", SCMP_CMP_GE }, { "gt", SCMP_CMP_GT }, { "masked_eq", SCMP_CMP_MASKED_EQ },
+  };
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) if (!strcmp(op, ops[i].n)) return ops[i].op;
+  fprintf(stderr, "berth-nsexec: unknown seccomp operator %s\n", op);
+  exit(2);
+}
+
+static int run_compile(void) {
+  scmp_filter_ctx ctx = NULL;
+  uint32_t def = 0;
+  char line[8192];
+  while (fgets(line, sizeof line, stdin)) {
+    char *tok[5 + 4 * 6 + 1]; int nt = 0;
+    for (char *s = strtok(line, " \n"); s && nt < (int)(sizeof tok / sizeof tok[0]); s = strtok(NULL, " \n")) tok[nt++] = s;
+    if (!nt) continue;
+    if (!strcmp(tok[0], "default") && nt == 3) {
+      def = action(tok[1], tok[2]);
+      ctx = seccomp_init(def);
+      if (!ctx) { fprintf(stderr, "berth-nsexec: seccomp_init failed\n"); return 2; }
+      /* berth loads the filter itself, setting no_new_privs only when the spec asks. */
+      seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    } else if (ctx && !strcmp(tok[0], "arch") && nt == 2) {
+      uint32_t a = seccomp_arch_resolve_name(tok[1]);
+      if (!a) { fprintf(stderr, "berth-nsexec: unknown architecture %s\n", tok[1]); return 2; }
+      int rc = seccomp_arch_add(ctx, a);
+      if (rc < 0 && rc != -EEXIST) { fprintf(stderr, "berth-nsexec: seccomp_arch_add %s: %s\n", tok[1], strerror(-rc)); return 2; }
+    } else if (ctx && !strcmp(tok[0], "rule") && nt >= 5) {
+      uint32_t act = action(tok[1], tok[2]);
+      int nr = seccomp_syscall_resolve_name(tok[3]);
+      int ncond = atoi(tok[4]);
+      if (ncond < 0 || ncond > 6 || nt != 5 + 4 * ncond) { fprintf(stderr, "berth-nsexec: bad rule for %s\n", tok[3]); return 2; }
+      if (nr == __NR_SCMP_ERROR || act == def) continue;
+      struct scmp_arg_cmp conds[6];
+      for (int i = 0; i < ncond; i++) {
+        conds[i].arg = (unsigned int)atoi(tok[5 + 4 * i]);
+        conds[i].op = cmp_op(tok[6 + 4 * i]);
+        conds[i].datum_a = strtoull(tok[7 + 4 * i], NULL, 10);
+        conds[i].datum_b = strtoull(tok[8 + 4 * i], NULL, 10);
+      }
+      int rc = seccomp_rule_add_array(ctx, act, nr, ncond, conds);
+      if (rc < 0) { fprintf(stderr, "berth-nsexec: seccomp rule for %s: %s\n", tok[3], strerror(-rc)); return 2; }
+    } else {
+      fprintf(stderr, "berth-nsexec: bad seccomp line: %s\n", tok[0]);
+      return 2;
+    }
+  }
+  if (!ctx) { fprintf(stderr, "berth-nsexec: no default action\n"); return 2; }
+  int rc = seccomp_export_bpf(ctx, 1);
+  if (rc < 0) { fprintf(stderr, "berth-nsexec: seccomp_export_bpf: %s\n", strerror(-rc)); return 2; }
+  seccomp_release(ctx);
+  return 0;
+}
+
+int main(int argc, char **argv, char **envp) {
+  if (argc >= 2 && !strcmp(argv[1], "exec")) {
+    if (!running_sealed()) reexec_sealed(argv, envp);
+    return run_exec(argc, argv);
+  }
+  if (argc == 2 && !strcmp(argv[1], "seccomp-compile")) return run_compile();
+  fprintf(stderr, "usage: berth-nsexec exec key=value... | berth-nsexec seccomp-compile < profile\n");
+  return 2;
+}

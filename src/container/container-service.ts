@@ -23,8 +23,10 @@ const LOG_ROTATE_BYTES = 20 * 1024 * 1024;
 
 /** What containers need from networking; the network service implements it. */
 export interface ContainerNetworking {
-  /** Prepares the container's network namespace; null means a fresh namespace made by the runtime (loopback only). */
-  setUp(c: ContainerRecord): Promise<{ netnsPath: string | null | 'host'; settings: Record<string, any>; hosts: string; resolvConf: string }>;
+  /** Makes the container's network namespace for the runtime to join; null means a fresh one made by the runtime (loopback only). */
+  prepare(c: ContainerRecord): Promise<{ netnsPath: string | null | 'host' }>;
+  /** After prepare, while the runtime creates the container: endpoints, ports, and the contents of /etc/hosts and /etc/resolv.conf. */
+  configure(c: ContainerRecord): Promise<{ settings: Record<string, any>; hosts: string; resolvConf: string }>;
   tearDown(c: ContainerRecord): Promise<void>;
   /** Joins a running container to one more network; returns its NetworkSettings afterwards. */
   connect?(c: ContainerRecord, network: string, cfg: Record<string, any>): Promise<Record<string, any>>;
@@ -205,14 +207,13 @@ export class ContainerService {
     if (!lower.length) { mkdirSync(join(dir, 'empty'), { recursive: true }); lower.push(join(dir, 'empty')); }
     let mounted = false;
     let netUp = false;
+    let configured: Promise<{ settings: Record<string, any>; hosts: string; resolvConf: string }> | undefined;
     let pending: AttachSession[] = [];
     const hooks = this.o.hooks ?? [];
     try {
-      // The root filesystem and the network are independent: set them up side by side.
-      // The network goes first: its two ip processes run one after the other, the mount is one.
-      const netting = this.o.networking.setUp(c).then((n) => { netUp = true; return n; });
+      // The root filesystem and the network namespace are independent: set them up side by side.
       const [netSide, fsSide] = await Promise.allSettled([
-        netting,
+        this.o.networking.prepare(c).then((n) => { netUp = true; return n; }),
         (async () => {
           if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
           await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
@@ -225,19 +226,18 @@ export class ContainerService {
       if (fsSide.status === 'rejected') throw fsSide.reason;
       if (netSide.status === 'rejected') throw netSide.reason;
       const { mounts: extraMounts, user } = fsSide.value;
-      const net = netSide.value;
-      c.NetworkSettings = net.settings;
+      // /etc/hosts and /etc/resolv.conf are bind-mounted at create: they exist now, their contents come with the network.
       const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
-      writeFileSync(files.hosts, net.hosts);
-      writeFileSync(files.resolvConf, net.resolvConf);
+      writeFileSync(files.hosts, '');
+      writeFileSync(files.resolvConf, '');
       const env = [...(c.Config.Env ?? [])];
       if (!env.some((e: string) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
       if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const spec = buildSpec({
         rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
-        hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath: net.netnsPath,
+        hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath: netSide.value.netnsPath,
         cgroupsPath: `${this.o.cgroupParent}/${c.Id}`, readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
         shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
@@ -248,21 +248,35 @@ export class ContainerService {
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
-      const { pid, monitorPid } = await this.o.runtime.start({
+      const starting = this.o.runtime.start({
         id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
         openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: LOG_ROTATE_BYTES * 4,
         beforeStart: async () => {
           const sock = this.o.runtime.attachSocketPath(c.Id);
-          await Promise.all(pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })));
+          const [net] = await Promise.all([
+            configured!,
+            ...pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })),
+          ]);
+          c.NetworkSettings = net.settings;
+          // Rewritten in place: the bind mounts hold these inodes.
+          writeFileSync(files.hosts, net.hosts);
+          writeFileSync(files.resolvConf, net.resolvConf);
         },
       });
+      // The endpoints are made while the runtime creates the container (its process waits for the
+      // start); begun once the monitor is spawned, the longer path.
+      configured = this.o.networking.configure(c);
+      configured.catch(() => undefined);
+      const { pid, monitorPid } = await starting;
       c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
       this.save(c);
       this.o.events.emit('container', 'start', c.Id, this.attrs(c));
       for (const h of hooks) h.started?.(c);
       // The process may already have exited before we started watching.
       if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
-    } catch (e) {
+    } catch (e0) {
+      // A network that could not be configured is the cause, not the runtime's complaint about its half-made namespace.
+      const e = (await configured?.then(() => undefined, (err: unknown) => err)) ?? e0;
       if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
       for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);

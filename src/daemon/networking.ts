@@ -23,7 +23,8 @@ export class EngineNetworking implements ContainerNetworking {
     this.resolvConfPath = o.resolvConfPath ?? ((id) => join(networks.dataRoot, 'containers', id, 'resolv.conf'));
   }
 
-  setUp(c: ContainerRecord) { return this.adapter.setUp(c); }
+  prepare(c: ContainerRecord) { return this.adapter.prepare(c); }
+  configure(c: ContainerRecord) { return this.adapter.configure(c); }
   tearDown(c: ContainerRecord) { return this.adapter.tearDown(c); }
 
   async connect(c: ContainerRecord, network: string, cfg: Record<string, any>): Promise<Record<string, any>> {

@@ -17,6 +17,9 @@ export interface NetworkedContainer {
   NetworkingConfig?: Record<string, any>;
 }
 
+/** What configure yields: NetworkSettings, and the contents of the container's /etc/hosts and /etc/resolv.conf. */
+export interface ConfiguredNetwork { settings: Record<string, any>; hosts: string; resolvConf: string }
+
 export interface ContainerNetworkingOptions {
   /** Resolves a container reference (name, ID or prefix) to its full ID, for container:<ref> and links. */
   resolveContainer?: (ref: string) => { Id: string; Name: string } | undefined;
@@ -25,62 +28,80 @@ export interface ContainerNetworkingOptions {
 export class ServiceNetworking {
   constructor(private readonly svc: NetworkService, private readonly o: ContainerNetworkingOptions = {}) {}
 
-  async setUp(c: NetworkedContainer): Promise<{ netnsPath: string | null | 'host'; settings: Record<string, any>; hosts: string; resolvConf: string }> {
-    const h = c.HostConfig ?? {};
-    const modeText: string = h.NetworkMode || 'default';
-    let mode: SandboxMode;
-    let primary: string | null = null;
-    if (modeText === 'host' || modeText === 'none') mode = modeText;
-    else if (modeText.startsWith('container:')) {
-      const ref = modeText.slice('container:'.length);
-      const target = this.o.resolveContainer ? this.o.resolveContainer(ref) : { Id: ref, Name: ref };
-      if (!target) throw new InvalidParameterError(`No such container: ${ref}`);
-      mode = { container: target.Id };
-    } else {
-      mode = 'bridge';
-      primary = modeText === 'default' ? 'bridge' : modeText;
-    }
-    // The namespace of a bridge-mode sandbox comes with the primary network's veth (one process less).
-    const { netnsPath } = await this.svc.createSandbox(c.Id, mode, { deferNetns: true });
+  /** prepare, then configure: the whole network of a container, for callers with nothing to overlap. */
+  async setUp(c: NetworkedContainer): Promise<{ netnsPath: string | null | 'host' } & ConfiguredNetwork> {
+    const { netnsPath } = await this.prepare(c);
     try {
-      const endpoints: Record<string, any> = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
-      if (modeText === 'host' || modeText === 'none') {
-        await this.svc.connect(c.Id, c.Name, modeText, {});
-      } else if (primary) {
-        // EndpointsConfig may name the primary network by name while NetworkMode has its ID (or
-        // the reverse): compare by ID so each network is joined once, the primary first.
-        const primaryId = this.svc.networkId(primary);
-        const cfgFor = (id: string) => Object.entries(endpoints).find(([k]) => this.idOf(k === 'default' ? 'bridge' : k) === id)?.[1];
-        const order = [primaryId, ...new Set(Object.keys(endpoints).map((k) => this.svc.networkId(k === 'default' ? 'bridge' : k)))].filter((id, i, a) => a.indexOf(id) === i);
-        for (const net of order) {
-          const cfg = cfgFor(net) ?? {};
-          await this.svc.connect(c.Id, c.Name, net, {
-            Aliases: cfg.Aliases, IPAMConfig: cfg.IPAMConfig,
-            MacAddress: cfg.MacAddress || (net === primaryId ? c.Config?.MacAddress : undefined),
-          });
-        }
-        const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = { ...(h.PortBindings ?? {}) };
-        if (h.PublishAllPorts) {
-          for (const p of Object.keys(c.Config?.ExposedPorts ?? {})) if (!bindings[p]?.length) bindings[p] = [{ HostIp: '', HostPort: '' }];
-        }
-        if (Object.keys(bindings).length) await this.svc.publishPorts(c.Id, bindings);
-      }
-      const links = (h.Links ?? []).map((l: string) => {
-        // "name:alias" or "/name:/container/alias" (the form Docker stores).
-        const [ref, alias] = l.split(':');
-        const target = this.o.resolveContainer?.(ref.replace(/^\//, ''));
-        return target ? { alias: alias.split('/').pop()!, containerId: target.Id, containerName: target.Name } : null;
-      }).filter(Boolean);
-      const hosts = this.svc.hostsFileFor(c.Id, {
-        hostname: c.Config?.Hostname, domainname: c.Config?.Domainname, extraHosts: h.ExtraHosts, links,
-      });
-      const resolvConf = this.svc.resolvConfFor(c.Id, { dns: h.Dns, dnsSearch: h.DnsSearch, dnsOptions: h.DnsOptions });
-      await this.svc.ensureNetns(c.Id);
-      return { netnsPath: mode === 'host' ? 'host' : netnsPath, settings: this.settings(c.Id), hosts, resolvConf };
+      return { netnsPath, ...(await this.configure(c)) };
     } catch (err) {
       await this.svc.releaseSandbox(c.Id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * First half of a start: the sandbox and its namespace exist (what the runtime joins), nothing
+   * in it yet — one `ip` process for a bridge-mode container. The endpoints come with configure,
+   * which may run while the runtime creates the container (its process runs only once started).
+   */
+  async prepare(c: NetworkedContainer): Promise<{ netnsPath: string | null | 'host' }> {
+    const { mode } = this.modeOf(c);
+    const { netnsPath } = await this.svc.createSandbox(c.Id, mode);
+    return { netnsPath: mode === 'host' ? 'host' : netnsPath };
+  }
+
+  /**
+   * Second half (after prepare): endpoints, published ports, and the contents of /etc/hosts and
+   * /etc/resolv.conf. On failure the caller releases the sandbox (tearDown), once the runtime let go of it.
+   */
+  async configure(c: NetworkedContainer): Promise<ConfiguredNetwork> {
+    const h = c.HostConfig ?? {};
+    const { modeText, primary } = this.modeOf(c);
+    const endpoints: Record<string, any> = { ...(c.NetworkingConfig?.EndpointsConfig ?? {}) };
+    if (modeText === 'host' || modeText === 'none') {
+      await this.svc.connect(c.Id, c.Name, modeText, {});
+    } else if (primary) {
+      // EndpointsConfig may name the primary network by name while NetworkMode has its ID (or
+      // the reverse): compare by ID so each network is joined once, the primary first.
+      const primaryId = this.svc.networkId(primary);
+      const cfgFor = (id: string) => Object.entries(endpoints).find(([k]) => this.idOf(k === 'default' ? 'bridge' : k) === id)?.[1];
+      const order = [primaryId, ...new Set(Object.keys(endpoints).map((k) => this.svc.networkId(k === 'default' ? 'bridge' : k)))].filter((id, i, a) => a.indexOf(id) === i);
+      for (const net of order) {
+        const cfg = cfgFor(net) ?? {};
+        await this.svc.connect(c.Id, c.Name, net, {
+          Aliases: cfg.Aliases, IPAMConfig: cfg.IPAMConfig,
+          MacAddress: cfg.MacAddress || (net === primaryId ? c.Config?.MacAddress : undefined),
+        });
+      }
+      const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = { ...(h.PortBindings ?? {}) };
+      if (h.PublishAllPorts) {
+        for (const p of Object.keys(c.Config?.ExposedPorts ?? {})) if (!bindings[p]?.length) bindings[p] = [{ HostIp: '', HostPort: '' }];
+      }
+      if (Object.keys(bindings).length) await this.svc.publishPorts(c.Id, bindings);
+    }
+    const links = (h.Links ?? []).map((l: string) => {
+      // "name:alias" or "/name:/container/alias" (the form Docker stores).
+      const [ref, alias] = l.split(':');
+      const target = this.o.resolveContainer?.(ref.replace(/^\//, ''));
+      return target ? { alias: alias.split('/').pop()!, containerId: target.Id, containerName: target.Name } : null;
+    }).filter(Boolean);
+    const hosts = this.svc.hostsFileFor(c.Id, {
+      hostname: c.Config?.Hostname, domainname: c.Config?.Domainname, extraHosts: h.ExtraHosts, links,
+    });
+    const resolvConf = this.svc.resolvConfFor(c.Id, { dns: h.Dns, dnsSearch: h.DnsSearch, dnsOptions: h.DnsOptions });
+    return { settings: this.settings(c.Id), hosts, resolvConf };
+  }
+
+  private modeOf(c: NetworkedContainer): { mode: SandboxMode; modeText: string; primary: string | null } {
+    const modeText: string = c.HostConfig?.NetworkMode || 'default';
+    if (modeText === 'host' || modeText === 'none') return { mode: modeText, modeText, primary: null };
+    if (modeText.startsWith('container:')) {
+      const ref = modeText.slice('container:'.length);
+      const target = this.o.resolveContainer ? this.o.resolveContainer(ref) : { Id: ref, Name: ref };
+      if (!target) throw new InvalidParameterError(`No such container: ${ref}`);
+      return { mode: { container: target.Id }, modeText, primary: null };
+    }
+    return { mode: 'bridge', modeText, primary: modeText === 'default' ? 'bridge' : modeText };
   }
 
   private idOf(ref: string): string | undefined {

@@ -24,4 +24,4 @@
 export { NetworkService } from './network-service.js';
 export type { NetworkServiceOptions, SandboxMode, EndpointSettings, PortMap, AddressPool } from './network-service.js';
 export { ServiceNetworking } from './container-networking.js';
-export type { NetworkedContainer, ContainerNetworkingOptions } from './container-networking.js';
+export type { NetworkedContainer, ContainerNetworkingOptions, ConfiguredNetwork } from './container-networking.js';

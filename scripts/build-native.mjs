@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Compiles berthd's native helpers (src/runtime/native/*.c) into <outDir>/native/.
+// Compiles berthd's native helpers into <outDir>/native/:
+//   berth-nsexec  (src/runtime/native) enters a running container for `exec`, as runc exec does;
+//   berth-hostops (src/hostops/native) does mounts and named network namespaces without a process each.
 // outDir is BERTH_OUT_DIR (default dist), so each engineer's dist-<name>/ gets its own copy.
-// A machine without a C compiler or libseccomp still builds: berthd then falls back to
-// `conmon` + `runc exec` for every exec, which works, only slower — so this warns, not fails.
+// A machine without a C compiler or libseccomp still builds: berthd then falls back to conmon +
+// `runc exec` for every exec, and to mount(8)/ip(8) for host operations, which works, only
+// slower — so this warns, not fails.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,14 +14,22 @@ const outDir = join(process.env.BERTH_OUT_DIR || 'dist', 'native');
 const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
 
-const target = join(outDir, 'berth-nsexec');
-const tmp = `${target}.tmp-${process.pid}`;
-const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, 'src/runtime/native/berth-nsexec.c', '-lseccomp'], { stdio: ['ignore', 'inherit', 'inherit'] });
-if (r.status !== 0) {
-  rmSync(tmp, { force: true });
-  const why = r.error ? `${cc}: ${r.error.message}` : `${cc} exited with ${r.status}`;
-  console.warn(`build-native: berth-nsexec not built (${why}); install gcc, libc6-dev and libseccomp-dev. berthd will run every exec through conmon + runc.`);
-  process.exit(0);
+const programs = [
+  { name: 'berth-nsexec', source: 'src/runtime/native/berth-nsexec.c', libs: ['-lseccomp'],
+    without: 'berthd will run every exec through conmon + runc' },
+  { name: 'berth-hostops', source: 'src/hostops/native/berth-hostops.c', libs: [],
+    without: 'berthd will spawn mount(8) and ip(8) instead' },
+];
+for (const p of programs) {
+  const target = join(outDir, p.name);
+  const tmp = `${target}.tmp-${process.pid}`;
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, p.source, ...p.libs], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    rmSync(tmp, { force: true });
+    const why = r.error ? `${cc}: ${r.error.message}` : `${cc} exited with ${r.status}`;
+    console.warn(`build-native: ${p.name} not built (${why}); install gcc, libc6-dev and libseccomp-dev. ${p.without}.`);
+    continue;
+  }
+  // A rename, so a daemon running the old binary is never handed a half-written file.
+  renameSync(tmp, target);
 }
-// A rename, so a daemon running the old binary is never handed a half-written file.
-renameSync(tmp, target);

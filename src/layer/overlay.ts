@@ -1,11 +1,11 @@
 /**
- * overlayfs mounts for container root filesystems. mount(8)/umount(8) are spawned (Node has no mount syscall).
+ * overlayfs mounts for container root filesystems, through src/hostops (Node has no mount syscall).
  * Options: redirect_dir and metacopy are forced off so every change lands as a full copy in the upper dir, which is
  * what diffTar needs to produce a complete layer; index is off so upper dirs stay portable.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { execFile } from './exec.js';
+import { mount, umount, MS_BIND, MNT_DETACH, type HostOpError } from '../hostops/index.js';
 import { InvalidParameterError, SystemError } from '../errors/index.js';
 
 const MAX_OPTIONS = 4000;   // the kernel takes mount options in one page; keep a margin
@@ -23,15 +23,13 @@ export async function mountOverlay(lowerDirs: string[], upperDir: string, workDi
   fs.mkdirSync(workDir, { recursive: true });
   fs.mkdirSync(target, { recursive: true });
   if (lowerDirs.length === 0) {
-    const r = await execFile('mount', ['--bind', upperDir, target]);
-    if (r.code !== 0) throw new SystemError(`bind-mounting ${upperDir} on ${target} failed: ${r.stderr}`);
+    await mount({ source: upperDir, target, flags: MS_BIND }).catch((e: Error) => { throw new SystemError(`bind-mounting ${upperDir} on ${target} failed: ${e.message}`); });
     return;
   }
   const tail = `,upperdir=${esc(path.resolve(upperDir))},workdir=${esc(path.resolve(workDir))},index=off,redirect_dir=off,metacopy=off`;
   const lower = lowerDirs.map((d) => esc(path.resolve(d))).join(':');
   if (lower.length + tail.length + 9 <= MAX_OPTIONS) {
-    const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower}${tail}`, path.resolve(target)]);
-    if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+    await mountOverlayWith(`lowerdir=${lower}${tail}`, target);
     return;
   }
   // Too long for one page: mount through short numbered symlinks, from inside their dir. The kernel resolves them at
@@ -41,24 +39,30 @@ export async function mountOverlay(lowerDirs: string[], upperDir: string, workDi
     lowerDirs.forEach((d, i) => fs.symlinkSync(path.resolve(d), path.join(links, i.toString(36))));
     const short = lowerDirs.map((_, i) => i.toString(36)).join(':');
     if (short.length + tail.length + 9 > MAX_OPTIONS) throw new InvalidParameterError(`too many layers to mount (${lowerDirs.length})`);
-    const r = await execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${short}${tail}`, path.resolve(target)], { cwd: links });
-    if (r.code !== 0) throw new SystemError(`mounting overlay on ${target} failed: ${r.stderr}`);
+    await mountOverlayWith(`lowerdir=${short}${tail}`, target, links);
   } finally {
     fs.rmSync(links, { recursive: true, force: true });
   }
 }
 
+function mountOverlayWith(options: string, target: string, cwd?: string): Promise<void> {
+  return mount({ source: 'overlay', target: path.resolve(target), fstype: 'overlay', data: options, cwd })
+    .catch((e: Error) => { throw new SystemError(`mounting overlay on ${target} failed: ${e.message}`); });
+}
+
 /** Unmounts `target`; not mounted or missing is fine; a busy mount is detached lazily. */
 export async function unmount(target: string): Promise<void> {
-  const r = await execFile('umount', [target]);
-  if (r.code === 0) return;
-  if (/not mounted|no mount point specified|no such file or directory|not found/i.test(r.stderr)) return;
-  if (/busy/i.test(r.stderr)) {
-    const l = await execFile('umount', ['-l', target]);
-    if (l.code === 0 || /not mounted/i.test(l.stderr)) return;
-    throw new SystemError(`unmounting ${target} failed: ${l.stderr}`);
+  const gone = (e: HostOpError) => e.code === 'EINVAL' || e.code === 'ENOENT';
+  try {
+    await umount(target);
+  } catch (e) {
+    const err = e as HostOpError;
+    if (gone(err)) return;
+    if (err.code !== 'EBUSY') throw new SystemError(`unmounting ${target} failed: ${err.message}`);
+    await umount(target, MNT_DETACH).catch((l: HostOpError) => {
+      if (!gone(l)) throw new SystemError(`unmounting ${target} failed: ${l.message}`);
+    });
   }
-  throw new SystemError(`unmounting ${target} failed: ${r.stderr}`);
 }
 
 /** Whether `target` is a mount point (from /proc/self/mountinfo). */

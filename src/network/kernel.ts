@@ -7,6 +7,8 @@
  * so a bridge endpoint costs two processes, as many as a `--network none` namespace.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import { addNetns, deleteNetns as removeNetns } from '../hostops/index.js';
+import { SystemError } from '../errors/index.js';
 import { run, tryRun } from './exec.js';
 
 export const NETNS_DIR = '/var/run/netns';
@@ -39,8 +41,11 @@ export async function deleteLink(name: string): Promise<void> {
 
 export function enableForwarding(): void { setSysctl('/proc/sys/net/ipv4/ip_forward', '1'); }
 
+/** A named namespace (made without a process, see src/hostops), its loopback up when asked. */
 export async function createNetns(name: string, loopbackUp: boolean): Promise<void> {
-  if (!existsSync(netnsPath(name))) await run('ip', ['netns', 'add', name]);
+  if (!existsSync(netnsPath(name))) {
+    await addNetns(netnsPath(name)).catch((e: Error) => { throw new SystemError(`creating network namespace ${name} failed: ${e.message}`); });
+  }
   if (loopbackUp) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
 }
 
@@ -50,7 +55,7 @@ export async function createNetns(name: string, loopbackUp: boolean): Promise<vo
  * ~10-20 ms per veth). Host ends are deleted explicitly only when the namespace is already gone.
  */
 export async function deleteNetns(name: string, veths: string[]): Promise<void> {
-  if (existsSync(netnsPath(name)) && await tryRun('ip', ['netns', 'del', name])) return;
+  if (existsSync(netnsPath(name)) && await removeNetns(netnsPath(name)).then(() => true, () => false)) return;
   for (const v of veths) await deleteLink(v);
 }
 

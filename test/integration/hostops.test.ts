@@ -1,0 +1,68 @@
+/**
+ * berth-hostops, the helper that mounts and makes named network namespaces for the daemon:
+ * real mounts and namespaces, checked from the kernel's side (mountinfo, ip(8)).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addNetns, deleteNetns, mount, umount, HostOpError, MNT_DETACH, MS_BIND } from '../../src/hostops/index.js';
+
+const mounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+
+test('mount, bind and umount through the helper; errors carry the errno name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-hostops-'));
+  const target = join(dir, 'm');
+  const bound = join(dir, 'b');
+  execFileSync('mkdir', ['-p', target, bound]);
+  try {
+    await mount({ source: 'tmpfs', target, fstype: 'tmpfs', data: 'size=1m,mode=0700' });
+    assert.ok(mounted(target), 'the tmpfs is in mountinfo');
+    writeFileSync(join(target, 'f'), 'hello');
+    await mount({ source: target, target: bound, flags: MS_BIND });
+    assert.equal(readFileSync(join(bound, 'f'), 'utf8'), 'hello', 'the bind mount shows the tmpfs');
+    await umount(bound);
+    await umount(target, MNT_DETACH);
+    assert.ok(!mounted(target) && !mounted(bound));
+    await assert.rejects(umount(target), (e: HostOpError) => e.code === 'EINVAL');
+    await assert.rejects(umount(join(dir, 'missing')), (e: HostOpError) => e.code === 'ENOENT');
+    await assert.rejects(mount({ source: 'x', target, fstype: 'no-such-fs' }), (e: HostOpError) => e.code === 'ENODEV');
+    // Concurrent requests are all answered, each with its own result.
+    const targets = [0, 1, 2, 3].map((i) => join(dir, `c${i}`));
+    execFileSync('mkdir', targets);
+    await Promise.all(targets.map((t) => mount({ source: 'tmpfs', target: t, fstype: 'tmpfs' })));
+    assert.ok(targets.every(mounted));
+    await Promise.all(targets.map((t) => umount(t)));
+    assert.ok(!targets.some(mounted));
+  } finally {
+    for (const p of [bound, target]) if (mounted(p)) execFileSync('umount', ['-l', p]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a named network namespace made by the helper is one ip(8) can enter, and it is removed again', async () => {
+  const name = `berth-hostops-test-${process.pid}`;
+  const path = `/var/run/netns/${name}`;
+  try {
+    await addNetns(path);
+    assert.ok(existsSync(path));
+    const links = execFileSync('ip', ['-n', name, '-o', 'link', 'show'], { encoding: 'utf8' });
+    assert.match(links, /: lo: /);
+    assert.doesNotMatch(links, /: eth0/, 'a fresh namespace, not the host one');
+    // The helper itself went back to the host's namespace.
+    const helper = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).find((p) => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('berth-hostops') && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(process.pid); } catch { return false; }
+    });
+    assert.ok(helper, 'the helper runs as a child of this process');
+    assert.equal(readlinkSync(`/proc/${helper}/ns/net`), readlinkSync('/proc/self/ns/net'));
+    assert.ok(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(name));
+    await assert.rejects(addNetns(path), (e: HostOpError) => e.code === 'EEXIST');
+    await deleteNetns(path);
+    assert.ok(!existsSync(path));
+    await deleteNetns(path);   // already gone is fine
+  } finally {
+    if (existsSync(path)) execFileSync('ip', ['netns', 'del', name]);
+  }
+});

@@ -1,6 +1,13 @@
 /**
- * Exec sessions: a process run inside a running container. Each session is held by its own
- * conmon (`conmon --exec --exec-attach`), so it is never a child of the daemon: conmon runs
+ * Exec sessions: a process run inside a running container, in one of two ways.
+ *
+ * Non-TTY sessions (what scripts and `docker exec c cmd` use) run through berth-nsexec
+ * (src/runtime/nsexec.ts): one small native helper that enters the container as `runc exec`
+ * would and execs the process, with its stdio as pipes to us. It costs a few milliseconds where
+ * conmon + runc cost ~60. Such a session does not outlive the daemon's connection to it.
+ *
+ * TTY sessions, and any spec the helper does not support, are held by their own conmon
+ * (`conmon --exec --exec-attach`), so they are never children of the daemon: conmon runs
  * `runc exec`, holds the pty or pipes, serves an attach socket (SOCK_SEQPACKET) and reports the
  * pid and then the exit code on its sync pipe. The handshake, as conmon defines it:
  *   fd 3 sync (conmon → us): {"data": pid} then {"data": exitCode}, or {"data": -1, "message"}
@@ -15,7 +22,7 @@ import { join } from 'node:path';
 import { SeqpacketSocket } from 'node-unix-socket';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import { boundingCapabilities, cleanRuntimeError, type ConmonRuntime } from '../runtime/index.js';
+import { boundingCapabilities, cleanRuntimeError, nsexecPlan, NsexecStartError, startNsexec, type ConmonRuntime } from '../runtime/index.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './attach.js';
 import type { ContainerService } from './container-service.js';
 import { frame } from './log-file.js';
@@ -110,11 +117,14 @@ export class ExecService {
     await this.o.runtime.resize(e.dir, h, w);
   }
 
-  /** The process spec: the container's own, with the exec's argv, env, cwd, user and tty. */
-  private processSpec(e: ExecRecord): Record<string, any> {
+  /**
+   * The process spec: the container's own, with the exec's argv, env, cwd, user and tty; and the
+   * user's home (runc sets HOME from it when the environment has none).
+   */
+  private processSpec(e: ExecRecord, config: { process: Record<string, any> }): { spec: Record<string, any>; home: string } {
     const cdir = this.o.containers.dir(e.ContainerID);
     const c = this.o.containers.get(e.ContainerID);
-    const spec = JSON.parse(readFileSync(join(cdir, 'config.json'), 'utf8')).process as Record<string, any>;
+    const spec = config.process;
     const cfg = e.config;
     const env = new Map<string, string>();
     for (const kv of [...(spec.env ?? []), ...(cfg.Env ?? [])] as string[]) { const i = kv.indexOf('='); env.set(i < 0 ? kv : kv.slice(0, i), kv); }
@@ -124,14 +134,17 @@ export class ExecService {
     if (cfg.User) { const home = env.get('HOME'); if (!cfg.Env?.some((x) => x.startsWith('HOME=')) && home) env.set('HOME', `HOME=${user.home}`); }
     const caps = cfg.Privileged ? boundingCapabilities() : spec.capabilities;
     return {
-      ...spec,
-      terminal: !!cfg.Tty,
-      args: cfg.Cmd,
-      env: [...env.values()],
-      cwd: cfg.WorkingDir || spec.cwd || '/',
-      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
-      capabilities: cfg.Privileged ? { bounding: caps, effective: caps, permitted: caps } : caps,
-      ...(cfg.ConsoleSize && cfg.Tty ? { consoleSize: { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] } } : {}),
+      home: user.home,
+      spec: {
+        ...spec,
+        terminal: !!cfg.Tty,
+        args: cfg.Cmd,
+        env: [...env.values()],
+        cwd: cfg.WorkingDir || spec.cwd || '/',
+        user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
+        capabilities: cfg.Privileged ? { bounding: caps, effective: caps, permitted: caps } : caps,
+        ...(cfg.ConsoleSize && cfg.Tty ? { consoleSize: { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] } } : {}),
+      },
     };
   }
 
@@ -139,6 +152,9 @@ export class ExecService {
    * Starts the session. With a client, its stdio is joined to the process and the promise settles
    * once the process has exited and all output was delivered (or the client detached);
    * without one (Detach) it settles once the process runs.
+   *
+   * Non-TTY sessions run through berth-nsexec when it is built and supports the spec (one helper
+   * process instead of conmon + runc); TTY sessions, and anything else, through conmon + runc.
    */
   async start(id: string, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] | null }, client?: ExecClient): Promise<void> {
     const e = this.get(id);
@@ -152,12 +168,70 @@ export class ExecService {
     const cfg = e.config;
     const attach = !opts.detach && !!client;
     const wantStdin = attach && !!cfg.AttachStdin;
+    let detached = false;
+    const sink: OutputSink | undefined = attach ? (stream, data) => {
+      if (detached || (stream === 1 ? cfg.AttachStdout === false : cfg.AttachStderr === false)) return;
+      client!.output.write(cfg.Tty ? data : frame(stream, data));
+    } : undefined;
+
+    let proc: ExecProcess;
+    try {
+      const cdir = this.o.containers.dir(c.Id);
+      const config = JSON.parse(readFileSync(join(cdir, 'config.json'), 'utf8'));
+      const { spec, home } = this.processSpec(e, config);
+      const rt = this.o.runtime.cfg;
+      const plan = !cfg.Tty && rt.name === 'runc'
+        ? await nsexecPlan({ id: c.Id, config, statePath: join(rt.stateRoot, c.Id, 'state.json'), cacheDir: cdir }, spec, home)
+        : undefined;
+      proc = plan ? await startNative(plan, wantStdin, sink) : await this.startConmon(e, spec, wantStdin, sink);
+    } catch (err) {
+      if (err instanceof ExecStartFailure || err instanceof NsexecStartError) {
+        const msg = err.message;
+        const code = execFailureCode(msg);
+        this.finish(e, code);
+        throw Object.assign(new SystemError(`OCI runtime exec failed: exec failed: ${msg}: unknown`), { execExitCode: code });
+      }
+      this.finish(e, 126);
+      throw err;
+    }
+    e.pid = proc.pid;
+    e.running = true;
+    this.o.events.emit('container', `exec_start: ${(cfg.Cmd ?? []).join(' ')}`, c.Id, { execID: id, image: c.Config.Image, name: c.Name });
+    void proc.exited.then((code) => this.finish(e, code));
+    if (!attach) return;
+
+    // Joined: stdin → process (with detach keys on a TTY), output until the process ends.
+    if (wantStdin && client!.input) {
+      const keys = cfg.DetachKeys ? parseDetachKeys(cfg.DetachKeys) : (cfg.Tty ? DEFAULT_DETACH_KEYS : undefined);
+      let matched = 0;
+      client!.input.on('data', (d: Buffer) => {
+        if (detached || !e.running) return;
+        if (keys) {
+          for (const b of d) {
+            if (b === keys[matched]) { matched++; if (matched === keys.length) { detached = true; proc.stop(); client!.end(); return; } }
+            else matched = b === keys[0] ? 1 : 0;
+          }
+        }
+        proc.write(Buffer.from(d));
+      });
+      client!.input.on('end', () => { if (!detached && e.running) proc.endInput(); });
+    }
+    let clientGone = false;
+    const gone = new Promise<void>((resolve) => client!.onClose(() => { clientGone = true; resolve(); }));
+    await Promise.race([Promise.all([proc.outputDone, e.exited]), gone]);
+    proc.stop();
+    if (!clientGone && !detached) client!.end();
+  }
+
+  /** The session under its own conmon, which runs `runc exec` (see the top of this file). */
+  private async startConmon(e: ExecRecord, spec: Record<string, any>, wantStdin: boolean, sink: OutputSink | undefined): Promise<ExecProcess> {
+    const cfg = e.config;
     mkdirSync(e.dir, { recursive: true });
-    try { writeFileSync(join(e.dir, 'process.json'), JSON.stringify(this.processSpec(e))); } catch (err) { this.finish(e, 126); throw err; }
+    writeFileSync(join(e.dir, 'process.json'), JSON.stringify(spec));
     const rt = this.o.runtime.cfg;
-    const uuid = 'x' + id.slice(0, 11);
+    const uuid = 'x' + e.ID.slice(0, 11);
     const args = [
-      '--api-version', '1', '-c', c.Id, '-u', uuid, '-r', rt.path, '-b', e.dir, '-p', join(e.dir, 'pid'),
+      '--api-version', '1', '-c', e.ContainerID, '-u', uuid, '-r', rt.path, '-b', e.dir, '-p', join(e.dir, 'pid'),
       '-l', `k8s-file:${join(e.dir, 'log')}`, '--log-size-max', String(1 << 20), '--exit-dir', e.dir,
       '--socket-dir-path', rt.socketDir, '--persist-dir', e.dir,
       '--runtime-arg', '--root', '--runtime-arg', rt.stateRoot, '--log-level', 'error',
@@ -182,7 +256,6 @@ export class ExecService {
 
     let sock: SeqpacketSocket | undefined;
     let sockEnded: Promise<void> = Promise.resolve();
-    let detached = false;
     const cleanup = () => {
       try { sync.destroy(); } catch { /* gone */ }
       try { startPipe.destroy(); } catch { /* gone */ }
@@ -196,63 +269,35 @@ export class ExecService {
         new Promise<never>((_, rej) => child.once('exit', (code) => { if (code) setTimeout(() => rej(new SystemError(cleanRuntimeError(stderr) || `conmon exited with ${code}`)), 20); })),
       ]);
       if (ready.data < 0) throw new SystemError(cleanRuntimeError(ready.message ?? stderr));
-      if (attach) {
+      if (sink) {
         sock = new SeqpacketSocket();
         const s = sock;
         sockEnded = new Promise<void>((resolve) => { s.on('end', resolve); s.on('close', resolve); s.on('error', () => resolve()); });
         s.on('data', (buf: Buffer) => {
-          if (buf.length < 2 || detached) return;
-          const kind = buf[0]; const data = Buffer.from(buf.subarray(1));
-          if (kind === 2 && cfg.AttachStdout !== false) client!.output.write(cfg.Tty ? data : frame(1, data));
-          else if (kind === 3 && cfg.AttachStderr !== false) client!.output.write(cfg.Tty ? data : frame(2, data));
+          if (buf.length < 2) return;
+          const kind = buf[0];
+          if (kind === 2 || kind === 3) sink(kind === 2 ? 1 : 2, Buffer.from(buf.subarray(1)));
         });
         await new Promise<void>((resolve, reject) => { try { s.connect(socketPath, () => resolve()); } catch (err) { reject(err); } });
       }
       if (cfg.Tty && cfg.ConsoleSize) await this.o.runtime.resize(e.dir, cfg.ConsoleSize[0], cfg.ConsoleSize[1]).catch(() => undefined);
       startPipe.write('0');
       const first = await messages.next();
-      if (first.data < 0) {
-        const msg = cleanRuntimeError(first.message ?? stderr).replace(/^exec failed: /, '');
-        const code = execFailureCode(msg);
-        this.finish(e, code);
-        const text = `OCI runtime exec failed: exec failed: ${msg}: unknown`;
-        throw Object.assign(new SystemError(text), { execExitCode: code });
-      }
-      e.pid = first.data;
-      e.running = true;
-      this.o.events.emit('container', `exec_start: ${(cfg.Cmd ?? []).join(' ')}`, c.Id, { execID: id, image: c.Config.Image, name: c.Name });
-      void messages.next().then((m) => m.data, () => readExitFile(e.dir, c.Id)).then((code) => { cleanup(); this.finish(e, code); });
+      if (first.data < 0) throw new ExecStartFailure(cleanRuntimeError(first.message ?? stderr).replace(/^exec failed: /, ''));
+      const exited = messages.next().then((m) => m.data, () => readExitFile(e.dir, e.ContainerID));
+      void exited.then(cleanup);
+      const s = sock;
+      return {
+        pid: first.data, exited, outputDone: sockEnded,
+        write: (d) => { try { s?.write(d); } catch { /* process gone */ } },
+        endInput: () => { try { s?.end(); } catch { /* gone */ } },
+        stop: () => { try { s?.destroy(); } catch { /* gone */ } },
+      };
     } catch (err) {
       cleanup();
       try { sock?.destroy(); } catch { /* gone */ }
-      if (e.exitCode === null) this.finish(e, 126);
       throw err;
     }
-    if (!attach) return;
-
-    // Joined: stdin → process (with detach keys on a TTY), output until the process ends.
-    const s = sock!;
-    if (wantStdin && client!.input) {
-      const keys = cfg.DetachKeys ? parseDetachKeys(cfg.DetachKeys) : (cfg.Tty ? DEFAULT_DETACH_KEYS : undefined);
-      let matched = 0;
-      client!.input.on('data', (d: Buffer) => {
-        if (detached || !e.running) return;
-        if (keys) {
-          for (const b of d) {
-            if (b === keys[matched]) { matched++; if (matched === keys.length) { detached = true; try { s.destroy(); } catch { /* gone */ } client!.end(); return; } }
-            else matched = b === keys[0] ? 1 : 0;
-          }
-        }
-        try { s.write(Buffer.from(d)); } catch { /* process gone */ }
-      });
-      client!.input.on('end', () => { if (!detached && e.running) { try { s.end(); } catch { /* gone */ } } });
-    }
-    let clientGone = false;
-    const gone = new Promise<void>((resolve) => client!.onClose(() => { clientGone = true; resolve(); }));
-    await Promise.race([Promise.all([sockEnded, e.exited]), gone]);
-    if (clientGone && !detached) { try { s.destroy(); } catch { /* gone */ } return; }
-    try { s.destroy(); } catch { /* gone */ }
-    if (!detached) client!.end();
   }
 
   private finish(e: ExecRecord, code: number): void {
@@ -271,6 +316,45 @@ export class ExecService {
   forgetContainer(containerId: string): void {
     for (const e of this.execs.values()) if (e.ContainerID === containerId) { this.finish(e, e.exitCode ?? 137); this.execs.delete(e.ID); }
   }
+}
+
+/** Where a session's output goes: stream 1 stdout, 2 stderr. */
+type OutputSink = (stream: 1 | 2, data: Buffer) => void;
+
+/** A started exec process, whichever way it runs. */
+interface ExecProcess {
+  pid: number;
+  /** The exit code. */
+  exited: Promise<number>;
+  /** All output was handed to the sink. */
+  outputDone: Promise<void>;
+  write(d: Buffer): void;
+  endInput(): void;
+  /** Stops relaying (the client left or detached); the process runs on. */
+  stop(): void;
+}
+
+/** The process could not be started; the message is the runtime's. */
+class ExecStartFailure extends Error {}
+
+/**
+ * The session as a direct berth-nsexec child: its stdio are pipes to us, its report fd gives the
+ * pid, its exit code is the process's. Output left after the exit is read until the pipes close,
+ * or for a moment more when a background process in the container still holds them.
+ */
+async function startNative(plan: string[], wantStdin: boolean, sink: OutputSink | undefined): Promise<ExecProcess> {
+  let relay = true;
+  const p = await startNsexec(plan, { stdin: wantStdin, output: sink && ((n, d) => { if (relay) sink(n, d); }) });
+  const outputDone = Promise.race([
+    p.outputEnded,
+    p.exited.then(() => new Promise<void>((resolve) => setTimeout(resolve, 250).unref())),
+  ]);
+  return {
+    pid: p.pid, exited: p.exited, outputDone,
+    write: (d) => { p.stdin?.write(d); },
+    endInput: () => { p.stdin?.end(); },
+    stop: () => { relay = false; },   // the pipes are still drained, so the process never blocks on them
+  };
 }
 
 interface PipeMessage { data: number; message?: string }

@@ -2,3 +2,5 @@ export { buildSpec, capabilitiesFor, boundingCapabilities, hardLimit, DEFAULT_CA
 export type { SpecInput } from './oci-spec.js';
 export { ConmonRuntime, cleanRuntimeError, findBinary } from './conmon-runtime.js';
 export type { RuntimeConfig, MonitorStart } from './conmon-runtime.js';
+export { nsexecBinary, nsexecPlan, startNsexec, seccompLines, compiledSeccomp, NsexecStartError } from './nsexec.js';
+export type { NsexecTarget, NsexecProcess, SeccompSpec } from './nsexec.js';

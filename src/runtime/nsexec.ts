@@ -1,0 +1,285 @@
+/**
+ * The fast exec path: berth-nsexec (src/runtime/native/berth-nsexec.c) enters a running
+ * container the way `runc exec` does, without runc or conmon. This module turns the container's
+ * config.json, runc's state.json and an exec's OCI process spec into the helper's arguments,
+ * compiles the container's seccomp profile once into a BPF file the helper loads per exec, and
+ * runs the helper with the exec's stdio.
+ *
+ * Anything the helper does not implement (AppArmor/SELinux labels, user namespaces, seccomp
+ * notify, a terminal, ...) makes `nsexecPlan` return undefined: the caller then uses runc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { SystemError } from '../errors/index.js';
+
+/** <outDir>/src/runtime/nsexec.js → <outDir>/native/berth-nsexec (built by scripts/build-native.mjs). */
+const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'berth-nsexec');
+
+let helperFound: boolean | undefined;
+/** The helper binary, or undefined when it was not built (then every exec goes through runc). */
+export function nsexecBinary(): string | undefined {
+  helperFound ??= existsSync(HELPER);
+  return helperFound ? HELPER : undefined;
+}
+
+const CAPS = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
+  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
+  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
+  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHECKPOINT_RESTORE',
+];
+
+const RLIMITS = [
+  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC',
+  'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE',
+  'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
+];
+
+/** OCI namespace types the child joins with one setns(pidfd, flags); pid is joined by the parent. */
+const NS_FLAGS: Record<string, number> = {
+  mount: 0x00020000, uts: 0x04000000, ipc: 0x08000000, network: 0x40000000, cgroup: 0x02000000,
+};
+
+const SECCOMP_FLAGS: Record<string, number> = {
+  SECCOMP_FILTER_FLAG_TSYNC: 1, SECCOMP_FILTER_FLAG_LOG: 2, SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+};
+const SECCOMP_ACTIONS: Record<string, string> = {
+  SCMP_ACT_ALLOW: 'allow', SCMP_ACT_ERRNO: 'errno', SCMP_ACT_KILL: 'kill_thread', SCMP_ACT_KILL_THREAD: 'kill_thread',
+  SCMP_ACT_KILL_PROCESS: 'kill_process', SCMP_ACT_TRAP: 'trap', SCMP_ACT_TRACE: 'trace', SCMP_ACT_LOG: 'log',
+};
+const SECCOMP_OPS: Record<string, string> = {
+  SCMP_CMP_NE: 'ne', SCMP_CMP_LT: 'lt', SCMP_CMP_LE: 'le', SCMP_CMP_EQ: 'eq', SCMP_CMP_GE: 'ge', SCMP_CMP_GT: 'gt',
+  SCMP_CMP_MASKED_EQ: 'masked_eq',
+};
+const EPERM = 1;
+
+class Unsupported extends Error {}
+
+export interface SeccompSpec {
+  defaultAction: string; defaultErrnoRet?: number; architectures?: string[]; flags?: string[]; listenerPath?: string;
+  syscalls?: { names: string[]; action: string; errnoRet?: number; args?: { index: number; value: number; valueTwo?: number; op: string }[] }[];
+}
+
+/**
+ * The container's seccomp profile in the helper's line format (see berth-nsexec.c), as runc
+ * builds its filter: per-rule and default errno (EPERM when unset), conditions on different
+ * arguments ANDed in one rule, conditions sharing an argument each a rule of its own.
+ */
+export function seccompLines(s: SeccompSpec): string {
+  if (s.listenerPath) throw new Unsupported('seccomp notify');
+  const act = (name: string, ret: number | undefined) => {
+    const a = SECCOMP_ACTIONS[name];
+    if (!a) throw new Unsupported(`seccomp action ${name}`);
+    return `${a} ${a === 'errno' || a === 'trace' ? ret ?? EPERM : 0}`;
+  };
+  const lines = [`default ${act(s.defaultAction, s.defaultErrnoRet)}`];
+  for (const a of s.architectures ?? []) lines.push(`arch ${a.replace(/^SCMP_ARCH_/, '').toLowerCase()}`);
+  for (const r of s.syscalls ?? []) {
+    const action = act(r.action, r.errnoRet);
+    const conds = (r.args ?? []).map((c) => {
+      const op = SECCOMP_OPS[c.op];
+      if (!op) throw new Unsupported(`seccomp operator ${c.op}`);
+      return `${c.index} ${op} ${BigInt(c.value)} ${BigInt(c.valueTwo ?? 0)}`;
+    });
+    const perArg = new Map<number, number>();
+    for (const c of r.args ?? []) perArg.set(c.index, (perArg.get(c.index) ?? 0) + 1);
+    const groups = [...perArg.values()].some((n) => n > 1) ? conds.map((c) => [c]) : [conds];
+    for (const name of r.names ?? []) for (const g of groups) lines.push(`rule ${action} ${name} ${g.length}${g.length ? ' ' + g.join(' ') : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const compiling = new Map<string, Promise<string>>();
+/** Per cache dir: the last profile (as JSON) and its BPF file, so an exec skips the conversion. */
+const compiled = new Map<string, { json: string; file: string }>();
+
+/** Compiles a profile once into <cacheDir>/exec-seccomp-<hash>.bpf; later calls find the file. */
+export async function compiledSeccomp(binary: string, cacheDir: string, s: SeccompSpec): Promise<string> {
+  const json = JSON.stringify(s);
+  const known = compiled.get(cacheDir);
+  if (known && known.json === json && existsSync(known.file)) return known.file;
+  const lines = seccompLines(s);
+  const file = join(cacheDir, `exec-seccomp-${createHash('sha256').update(lines).digest('hex').slice(0, 16)}.bpf`);
+  if (compiled.size > 256) compiled.clear();   // removed containers leave entries behind
+  if (existsSync(file)) { compiled.set(cacheDir, { json, file }); return file; }
+  let p = compiling.get(file);
+  if (!p) {
+    p = new Promise<Buffer>((resolve, reject) => {
+      const child = spawn(binary, ['seccomp-compile'], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+      const out: Buffer[] = []; let err = '';
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d) => { err += d; });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new SystemError(`compiling the container's seccomp filter failed: ${err.trim() || `exit ${code}`}`))));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(lines);
+    }).then(async (bpf) => {
+      const tmp = `${file}.tmp-${process.pid}`;
+      await fsp.writeFile(tmp, bpf, { mode: 0o600 });
+      await fsp.rename(tmp, file);
+      compiled.set(cacheDir, { json, file });
+      return file;
+    }).finally(() => compiling.delete(file));
+    compiling.set(file, p);
+  }
+  return p;
+}
+
+interface RuncState { init_process_pid: number; init_process_start: number | string; cgroup_paths?: Record<string, string> }
+const stateCache = new Map<string, { mtimeMs: number; state: RuncState }>();
+
+/** runc's state.json, parsed again only when runc rewrote it (a restart). */
+function readState(path: string): RuncState {
+  const st = statSync(path);
+  const hit = stateCache.get(path);
+  if (hit && hit.mtimeMs === st.mtimeMs) return hit.state;
+  const raw = JSON.parse(readFileSync(path, 'utf8'));
+  const state: RuncState = { init_process_pid: raw.init_process_pid, init_process_start: raw.init_process_start, cgroup_paths: raw.cgroup_paths };
+  stateCache.set(path, { mtimeMs: st.mtimeMs, state });
+  return state;
+}
+
+function capMask(names: string[] | undefined): string {
+  let m = 0n;
+  for (const n of names ?? []) { const i = CAPS.indexOf(n.replace(/^CAP_/, '')); if (i >= 0) m |= 1n << BigInt(i); }   // runc ignores unknown names too
+  return m.toString(16);
+}
+
+export interface NsexecTarget {
+  /** Container ID (names the session keyring, as runc does). */
+  id: string;
+  /** The container's OCI config (config.json). */
+  config: { process?: Record<string, any>; linux?: Record<string, any> };
+  /** runc's state.json for the container. */
+  statePath: string;
+  /** A daemon-owned directory of the container where the compiled seccomp filter is kept. */
+  cacheDir: string;
+}
+
+/**
+ * The helper's arguments for running `proc` (an OCI process spec) in the container, or
+ * undefined when the helper cannot do all the spec asks (the caller then uses runc).
+ * `home` is HOME for an environment without one (runc adds it from the container's passwd).
+ */
+export async function nsexecPlan(t: NsexecTarget, proc: Record<string, any>, home: string): Promise<string[] | undefined> {
+  const binary = nsexecBinary();
+  if (!binary) return undefined;
+  try {
+    const linux = t.config.linux ?? {};
+    if (proc.terminal || proc.apparmorProfile || proc.selinuxLabel || proc.ioPriority || proc.scheduler || proc.execCPUAffinity) throw new Unsupported('process option');
+    if (linux.mountLabel || linux.personality || linux.intelRdt) throw new Unsupported('linux option');
+    const state = readState(t.statePath);
+    if (!(state.init_process_pid > 0) || !state.init_process_start) throw new Unsupported('no init in state.json');
+    let ns = 0; let pidns = 0;
+    for (const n of (linux.namespaces ?? []) as { type: string }[]) {
+      if (n.type === 'pid') pidns = 1;
+      else if (NS_FLAGS[n.type]) ns |= NS_FLAGS[n.type];
+      else throw new Unsupported(`namespace ${n.type}`);
+    }
+    const args = ['exec', `pid=${state.init_process_pid}`, `start=${state.init_process_start}`, `ns=${ns}`, `pidns=${pidns}`];
+    for (const dir of new Set(Object.values(state.cgroup_paths ?? {}))) args.push(`cgroup=${dir}`);
+    args.push(`keyring=_ses.${t.id}`);
+    const user = proc.user ?? {};
+    args.push(`uid=${user.uid ?? 0}`, `gid=${user.gid ?? 0}`, `groups=${(user.additionalGids ?? []).join(',')}`);
+    if (user.umask !== undefined) args.push(`umask=${Number(user.umask).toString(8)}`);
+    for (const r of (proc.rlimits ?? []) as { type: string; soft: number; hard: number }[]) {
+      const i = RLIMITS.indexOf(r.type);
+      if (i < 0) throw new Unsupported(`rlimit ${r.type}`);
+      args.push(`rlimit=${i}:${BigInt(r.soft)}:${BigInt(r.hard)}`);
+    }
+    if (proc.oomScoreAdj !== undefined) args.push(`oom=${proc.oomScoreAdj}`);
+    const caps = proc.capabilities ?? {};
+    args.push(`capb=${capMask(caps.bounding)}`, `cape=${capMask(caps.effective)}`, `capp=${capMask(caps.permitted)}`,
+      `capi=${capMask(caps.inheritable)}`, `capa=${capMask(caps.ambient)}`, `nnp=${proc.noNewPrivileges ? 1 : 0}`);
+    if (linux.seccomp) {
+      const s = linux.seccomp as SeccompSpec;
+      let flags = 0;
+      for (const f of s.flags ?? []) { if (SECCOMP_FLAGS[f] === undefined) throw new Unsupported(`seccomp flag ${f}`); flags |= SECCOMP_FLAGS[f]; }
+      args.push(`seccomp=${await compiledSeccomp(binary, t.cacheDir, s)}`, `seccompflags=${flags}`);
+    }
+    args.push(`cwd=${proc.cwd || '/'}`);
+    const env: string[] = proc.env ?? [];
+    for (const e of env) args.push(`env=${e}`);
+    if (!env.some((e) => e.startsWith('HOME='))) args.push(`env=HOME=${home}`);
+    for (const a of (proc.args ?? []) as string[]) args.push(`arg=${a}`);
+    return args;
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined;
+    throw err;
+  }
+}
+
+/** A start failure, in runc's words; `code` is Docker's exit code for it (126, or 127 for not found). */
+export class NsexecStartError extends SystemError {
+  constructor(message: string, readonly code: number) { super(message); }
+}
+
+export interface NsexecProcess {
+  /** The process's pid on the host. */
+  pid: number;
+  child: ChildProcess;
+  /** The process's stdin (when asked for). */
+  stdin: Writable | null;
+  /** The exit code (128+signal when killed). */
+  exited: Promise<number>;
+  /** stdout and stderr have both ended (all output was handed to `output`). */
+  outputEnded: Promise<void>;
+}
+
+/**
+ * Runs the helper with `plan`. stdin is a pipe when asked for; stdout and stderr go to `output`
+ * (stream 1 or 2) from the first byte on, or to /dev/null without it. Resolves once the process
+ * runs, rejects with NsexecStartError when it could not be started.
+ */
+export function startNsexec(plan: string[], opts: { stdin: boolean; output?: (stream: 1 | 2, data: Buffer) => void }): Promise<NsexecProcess> {
+  const binary = nsexecBinary();
+  if (!binary) return Promise.reject(new SystemError('berth-nsexec is not built'));
+  const out = opts.output;
+  const child = spawn(binary, plan, {
+    stdio: [opts.stdin ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'],
+    env: {},
+    detached: true,   // its own process group: a signal for the daemon's group is not for it
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? osConstants.signals[signal] ?? 1 : 1)));
+    child.once('error', () => resolve(126));
+  });
+  // Listeners go on at once: Node drains and ends unread child streams at exit, and a fast
+  // process exits before its pid is even reported.
+  const ended: Promise<void>[] = [];
+  for (const [n, st] of [[1, child.stdout], [2, child.stderr]] as const) {
+    if (!st || !out) continue;
+    st.on('data', (d: Buffer) => out(n, d));
+    ended.push(new Promise<void>((resolve) => { st.once('end', resolve); st.once('close', resolve); st.once('error', () => resolve()); }));
+  }
+  const outputEnded = Promise.all(ended).then(() => undefined);
+  const report = child.stdio[3] as Readable;
+  child.stdin?.on('error', () => undefined);
+  return new Promise<NsexecProcess>((resolve, reject) => {
+    let buf = '';
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      done = true;
+      report.destroy();
+      let msg: { pid?: number; code?: number; message?: string } = {};
+      try { msg = JSON.parse(buf.slice(0, nl)); } catch { /* below */ }
+      if (msg.pid && msg.pid > 0) resolve({ pid: msg.pid, child, stdin: child.stdin, exited, outputEnded });
+      else reject(new NsexecStartError(msg.message ?? `berth-nsexec: unreadable report ${buf.slice(0, 200)}`, msg.code === 127 ? 127 : 126));
+    };
+    report.on('data', (d: Buffer) => { buf += d.toString(); settle(); });
+    const early = () => { if (!done) { done = true; void exited.then((code) => reject(new NsexecStartError(`berth-nsexec failed (exit ${code})`, 126))); } };
+    report.on('end', early); report.on('close', early); report.on('error', early);
+    child.once('error', (err) => { if (!done) { done = true; reject(new NsexecStartError(`berth-nsexec: ${err.message}`, 126)); } });
+  });
+}
+

@@ -171,7 +171,8 @@ function defaultIO(): CliIO {
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
   }
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+  // process.stdin is made on first use (a pipe or TTY stream costs a few ms): most commands never read it
+  return { get stdin() { return process.stdin; }, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
 }
 
 async function loadExternal<T>(spec: string, exportName: string, what: string): Promise<T> {
@@ -238,7 +239,8 @@ export async function main(argv: string[], io: CliIO = defaultIO()): Promise<num
   if (name === 'compose') {
     type RunCompose = (argv: string[], opts: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; env: NodeJS.ProcessEnv; cwd: string }) => Promise<number>;
     try {
-      const runCompose = await loadExternal<RunCompose>('../compose/index.js', 'runCompose', `'${PROG} compose'`);
+      // the command-line entry, not the index: the index also loads the project loader, which a warm run skips
+      const runCompose = await loadExternal<RunCompose>('../compose/cli.js', 'runCompose', `'${PROG} compose'`);
       const env = { ...io.env };
       if (globals.host) env.DOCKER_HOST = globals.host;
       if (globals.context) env.DOCKER_CONTEXT = globals.context;

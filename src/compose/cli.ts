@@ -6,12 +6,11 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { messageOf } from '../errors/index.js';
 import { serviceConfigHash } from './config-hash.js';
-import { extractVariables } from './interpolation.js';
 import { COMMAND_FLAGS, runCommand } from './commands.js';
 import { ExitError, UsageError, parseFlags, type FlagSpec, type Parsed } from './flags.js';
 import { LoadCache } from './load-cache.js';
-import { loadComposeModel, loadProject } from './loader.js';
-import { serviceDependencies } from './normalize.js';
+import { cachedProject, loadAndCache } from './project-cache.js';
+import { serviceDependencies } from './dependencies.js';
 import { projectToConfig, toJson, toYaml } from './serialize.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
 import { BERTH_COMPOSE_VERSION, COMPOSE_COMPAT_VERSION } from './version.js';
@@ -176,8 +175,13 @@ async function run(argv: string[], io: ComposeIO): Promise<number> {
           ansi: g.flags.get('--ansi')?.[0],
           project: async (services) => {
             const opts = await projectOptions(services);
+            const cache = opts.loadCache;
+            const hit = cache && cachedProject(cache, opts);
+            if (hit) return hit;
+            // the loader's modules are loaded only when the project cache cannot answer
+            const { loadProject } = await import('./loader.js');
             try {
-              return loading(() => loadProject(opts));
+              return loading(() => (cache ? loadAndCache(cache, opts, loadProject) : loadProject(opts)));
             } catch (e) {
               // like docker compose, commands that only need the project name work with -p and no compose file
               if (e instanceof ExitError && e.code === EXIT_FILE_NOT_FOUND && opts.projectName) return emptyProject(opts.projectName, io.cwd);
@@ -278,10 +282,12 @@ async function config(parsed: Parsed, io: ComposeIO, options: (s?: string[]) => 
     return 0;
   }
   const opts = await options(rest);
+  const { loadComposeModel, loadProject } = await import('./loader.js');
   const format = flags.get('--format')?.[0] ?? 'yaml';
   if (format !== 'yaml' && format !== 'json') throw new ExitError(1, `unsupported format "${format}"`);
   if (flags.has('--variables')) {
     opts.noInterpolate = true;
+    const { extractVariables } = await import('./interpolation.js');
     const vars = [...extractVariables(loading(() => loadComposeModel(opts))).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     io.stdout.write(table(['NAME', 'REQUIRED', 'DEFAULT VALUE', 'ALTERNATE VALUE'],
       vars.map((v) => [v.name, String(v.required), v.defaultValue, v.presenceValue])));

@@ -8,9 +8,8 @@ import { EngineClient, FrameDemuxer, STREAM_STDERR, STREAM_SYSTEMERR, type Conta
 import { messageOf } from '../errors/index.js';
 import { ExitError, UsageError, type FlagSpec, type Parsed } from './flags.js';
 import { LABEL_CONFIG_FILES, LABEL_CONTAINER_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKING_DIR } from './labels.js';
-import { LogPrinter } from './log-printer.js';
 import { ComposeRuntime, containerNameOf, where, type UpOptions } from './runtime.js';
-import { serviceDependencies } from './normalize.js';
+import { serviceDependencies } from './dependencies.js';
 import type { ComposeProject } from './types.js';
 
 export interface CommandIO {
@@ -118,8 +117,22 @@ export async function runCommand(command: string, args: string[], ctx: CommandCo
   }
   if (command === 'ls') return ls(p, ctx);
   const serviceArgs = ['exec', 'run', 'port'].includes(command) ? p.rest.slice(0, 1) : command === 'top' || command === 'images' ? p.rest : p.rest;
-  const project = await ctx.project(serviceArgs);
-  const client = EngineClient.fromEnvironment({}, ctx.io.env as NodeJS.ProcessEnv);
+  // The daemon's ping (API version negotiation) goes out first and is answered while the project loads; a failure
+  // to pick an endpoint or to connect is reported where it was before, after the project loaded.
+  let client: EngineClient | undefined;
+  let endpointError: unknown;
+  try {
+    client = EngineClient.fromEnvironment({}, ctx.io.env as NodeJS.ProcessEnv);
+    client.apiVersion().catch(() => {});
+  } catch (e) { endpointError = e; }
+  let project: ComposeProject;
+  try {
+    project = await ctx.project(serviceArgs);
+  } catch (e) {
+    client?.close();
+    throw e;
+  }
+  if (!client) throw endpointError;
   const rt = new ComposeRuntime(client, project, ctx.io.stdout, ctx.io.stderr, { envFiles: ctx.envFiles });
   try {
     switch (command) {
@@ -275,6 +288,7 @@ function expand(project: ComposeProject, roots: string[], noDeps: boolean): stri
 /** `up` in the foreground: every container's logs with prefixes until they all exit; Ctrl-C stops everything. */
 async function foreground(rt: ComposeRuntime, ctx: CommandContext, p: Parsed, services: string[],
   o: { abort: boolean; failureOnly: boolean; exitFrom?: string; timeout?: number }): Promise<number> {
+  const { LogPrinter } = await import('./log-printer.js');   // only the foreground prints logs
   const printer = new LogPrinter(ctx.io.stdout, colours(ctx, p), !has(p, '--no-log-prefix'));
   const containers = await rt.serviceContainers(services);
   for (const c of containers) printer.register(containerNameOf(c));
@@ -382,6 +396,7 @@ async function logs(p: Parsed, rt: ComposeRuntime, ctx: CommandContext): Promise
   const index = num(p, '--index');
   const list = (await rt.serviceContainers(p.rest, { oneoff: false }))
     .filter((c) => index === undefined || Number(c.Labels?.[LABEL_CONTAINER_NUMBER]) === index);
+  const { LogPrinter } = await import('./log-printer.js');
   const printer = new LogPrinter(ctx.io.stdout, colours(ctx, p), !has(p, '--no-log-prefix'));
   for (const c of list) printer.register(containerNameOf(c));
   await Promise.all(list.map(async (c) => {

@@ -12,7 +12,7 @@ import { serviceConfigHash } from './config-hash.js';
 import {
   LABEL_CONFIG_HASH, LABEL_CONTAINER_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, containerName,
 } from './labels.js';
-import { serviceDependencies } from './normalize.js';
+import { serviceDependencies } from './dependencies.js';
 import type { ComposeProject, ServiceConfig } from './types.js';
 
 export interface ExistingContainer {

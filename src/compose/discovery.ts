@@ -3,22 +3,14 @@
  * docker-compose.yaml, docker-compose.yml in the working directory or its parents (compose.yaml preferred),
  * COMPOSE_FILE, `.env` in the project directory or `--env-file`, and the project name rules.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { parseDotEnv } from './dotenv.js';
+import { exists, isFile, readText } from './load-inputs.js';
 
 export const DEFAULT_FILE_NAMES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 /** Override files docker compose picks up next to the default file. */
 export const OVERRIDE_FILE_NAMES = ['compose.override.yaml', 'compose.override.yml', 'docker-compose.override.yaml', 'docker-compose.override.yml'];
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The default compose file (and its override file, if any) in `dir` or the nearest parent that has one.
@@ -47,9 +39,9 @@ export function findDefaultComposeFiles(dir: string, warn: (m: string) => void =
 export function readEnvFiles(files: string[], lookup: (k: string) => string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of files) {
-    if (!existsSync(f)) throw new NotFoundError(`couldn't find env file: ${f}`);
+    if (!exists(f)) throw new NotFoundError(`couldn't find env file: ${f}`);
     if (!isFile(f)) throw new InvalidParameterError(`${f} is a directory`);
-    const parsed = parseDotEnv(readFileSync(f, 'utf8'), lookup, f, { fallback: (k) => out[k] });
+    const parsed = parseDotEnv(readText(f), lookup, f, { fallback: (k) => out[k] });
     Object.assign(out, parsed);
   }
   return out;

@@ -2,7 +2,6 @@
  * Loading a compose project: files found or given, environment, interpolation, schema validation, canonical
  * forms, merge of several files, `extends`, `include`, then normalisation into the typed model (normalize.ts).
  */
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -15,6 +14,7 @@ import { normalizeProject, ServiceError } from './normalize.js';
 import { resolvePath } from './short-syntax.js';
 import type { ComposeProject, ProjectOptions } from './types.js';
 import type { LoadCache } from './load-cache.js';
+import { readText } from './load-inputs.js';
 import { validateComposeSchema } from './validate-schema.js';
 import { parseComposeYaml, stripMarkers } from './yaml-file.js';
 
@@ -141,7 +141,7 @@ function peekName(files: string[], env: Record<string, string>, stdin?: string, 
   let name: string | undefined;
   for (const f of files) {
     try {
-      const tree = parseComposeYaml(f === '-' ? (stdin ?? '') : readFileSync(f, 'utf8'), f, loadCache);
+      const tree = parseComposeYaml(f === '-' ? (stdin ?? '') : readText(f), f, loadCache);
       if (typeof tree.name === 'string') name = substitute(tree.name, (k) => env[k]);
     } catch {
       // reported with file and line when the file is loaded
@@ -175,7 +175,7 @@ function loadFile(file: string, baseDir: string, ctx: LoadContext): Dict {
     text = ctx.stdin ?? '';
   } else {
     try {
-      text = readFileSync(file, 'utf8');
+      text = readText(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new NotFoundError(`open ${file}: no such file or directory`);

@@ -3,15 +3,18 @@
  * depends_on conditions, resource names `<project>_<key>`), env_file merged into environment, durations to
  * nanoseconds and sizes to bytes, profiles applied, and the semantic checks (references, dependency cycles).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { listOrDictToMap } from './canonical.js';
 import { parseDotEnv } from './dotenv.js';
+import { exists, readText } from './load-inputs.js';
 import type {
   ComposeProject, DependsOnCondition, FileObjectConfig, HealthcheckConfig, NetworkConfig, ServiceConfig,
   ServiceDependency, VolumeConfig,
 } from './types.js';
 import { parseBytes, parseDuration } from './units.js';
+import { serviceDependencies } from './dependencies.js';
+
+export { serviceDependencies };
 
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -202,11 +205,11 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
     const env: Record<string, string | null> = {};
     for (const ef of (raw.env_file as Dict[] | undefined) ?? []) {
       const path = String(ef.path);
-      if (!existsSync(path)) {
+      if (!exists(path)) {
         if (ef.required === false) continue;
         throw new NotFoundError(`env file ${path} not found: stat ${path}: no such file or directory`);
       }
-      const parsed = parseDotEnv(readFileSync(path, 'utf8'), (k) => env[k] ?? lookup(k), path, { environmentWins: false });
+      const parsed = parseDotEnv(readText(path), (k) => env[k] ?? lookup(k), path, { environmentWins: false });
       Object.assign(env, parsed);
     }
     for (const [k, v] of Object.entries((raw.environment as Dict | undefined) ?? {})) {
@@ -217,7 +220,7 @@ function normalizeService(name: string, raw: Dict, opts: NormalizeOptions): Serv
     if (raw.label_file !== undefined) {
       const labels: Record<string, string> = {};
       for (const f of raw.label_file as string[]) {
-        Object.assign(labels, parseDotEnv(readFileSync(f, 'utf8'), () => undefined, f, { environmentWins: false }));
+        Object.assign(labels, parseDotEnv(readText(f), () => undefined, f, { environmentWins: false }));
       }
       s.labels = { ...labels, ...(s.labels ?? {}) };
     }
@@ -374,18 +377,6 @@ function checkProject(p: ComposeProject, warn: (m: string) => void): void {
   }
   const cycle = findDependencyCycle(p.services);
   if (cycle) throw new ServiceError(cycle[0], `dependency cycle detected: ${cycle.join(' -> ')}`);
-}
-
-/**
- * The services a service needs started first: depends_on, links, volumes_from and shared namespaces
- * (network_mode/ipc/pid `service:x`), as compose-go's GetDependencies.
- */
-export function serviceDependencies(service: ServiceConfig): string[] {
-  const deps = new Set(Object.keys(service.depends_on ?? {}));
-  for (const l of service.links ?? []) deps.add(l.split(':')[0]);
-  for (const v of service.volumes_from ?? []) if (!v.startsWith('container:')) deps.add(v.split(':')[0]);
-  for (const m of [service.network_mode, service.ipc, service.pid]) if (m?.startsWith('service:')) deps.add(m.slice(8));
-  return [...deps];
 }
 
 /** Service names forming a cycle through depends_on (first one found, closed: a -> b -> a), or undefined. */

@@ -9,7 +9,6 @@ import {
   readBody, type ContainerInspect, type ContainerSummary, type EngineClient, type ImageInspect, type JsonMessage,
 } from '../client/index.js';
 import { ConflictError, messageOf, NotFoundError } from '../errors/index.js';
-import { buildContextTar, buildQuery } from './build-context.js';
 import { serviceConfigHash } from './config-hash.js';
 import { planConvergence, projectContainers, type ExistingContainer, type PlannedAction } from './convergence.js';
 import { containerSpec } from './engine-spec.js';
@@ -17,7 +16,7 @@ import { ExitError } from './flags.js';
 import {
   LABEL_CONTAINER_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_VERSION, defaultImageName,
 } from './labels.js';
-import { serviceDependencies } from './normalize.js';
+import { serviceDependencies } from './dependencies.js';
 import type { ComposeProject, ServiceConfig } from './types.js';
 import { COMPOSE_COMPAT_VERSION } from './version.js';
 
@@ -189,6 +188,7 @@ export class ComposeRuntime {
     this.status('Service', name, 'Building');
     let res;
     try {
+      const { buildContextTar, buildQuery } = await import('./build-context.js');   // only builds need it
       res = await this.client.buildImage(buildContextTar(service.build), buildQuery(service.build, tag, {
         pull: opts.pull, noCache: opts.noCache,
         labels: { [LABEL_PROJECT]: this.project.name, [LABEL_SERVICE]: name, [LABEL_VERSION]: COMPOSE_COMPAT_VERSION },
@@ -246,10 +246,22 @@ export class ComposeRuntime {
     await Promise.all(services.filter((n) => !building.includes(n)).map((n) => this.ensureImage(n, opts)));
   }
 
+  private pullPolicy(s: ServiceConfig, opts: Pick<UpOptions, 'pull'>): string {
+    return opts.pull && opts.pull !== 'policy' ? opts.pull : (s.pull_policy ?? 'missing');
+  }
+
+  /** True when `ensureImage` starts by inspecting the service's image (no forced build, no pull: always). */
+  private checksImageFirst(name: string, opts: Pick<UpOptions, 'build' | 'pull'>): boolean {
+    const s = this.project.services[name];
+    const policy = this.pullPolicy(s, opts);
+    if (s.build && opts.build !== 'never') return opts.build !== 'always' && policy !== 'build';
+    return policy !== 'always';
+  }
+
   private async ensureImage(name: string, opts: Pick<UpOptions, 'build' | 'pull'>): Promise<void> {
     const s = this.project.services[name];
     const ref = defaultImageName(this.project.name, s);
-    const policy = opts.pull && opts.pull !== 'policy' ? opts.pull : (s.pull_policy ?? 'missing');
+    const policy = this.pullPolicy(s, opts);
     if (s.build && opts.build !== 'never' && (opts.build === 'always' || policy === 'build' || !(await this.imageExists(ref)))) {
       await this.build(name);
       this.images.delete(ref);
@@ -424,6 +436,8 @@ export class ComposeRuntime {
   async up(opts: UpOptions): Promise<void> {
     const services = opts.services?.length ? opts.services : Object.keys(this.project.services);
     this.checkServices(services);
+    // the images `ensureImages` will look at are asked for while the containers are listed
+    for (const name of services) if (this.checksImageFirst(name, opts)) void this.inspectImageOnce(defaultImageName(this.project.name, this.project.services[name]));
     const existing = projectContainers(this.project.name, await this.summaries());
     const plan = planConvergence(this.project, existing, {
       services, noDeps: opts.noDeps, forceRecreate: opts.forceRecreate, noRecreate: opts.noRecreate, scale: opts.scale,

@@ -34,6 +34,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,9 +525,93 @@ static int cmp_op(const char *op) {
   exit(2);
 }
 
+/* runc's -ENOSYS stub, prepended to libseccomp's program: on each architecture of the profile,
+ * a syscall numbered above every syscall the profile names is one this profile predates, so it
+ * gets ENOSYS (programs then fall back to older calls) instead of the default errno. Not added
+ * when the default action allows (allow, log, trace) or already is errno ENOSYS. */
+
+#define MAX_STUB 64
+struct stub { struct sock_filter insn[MAX_STUB]; int target_t[MAX_STUB], target_f[MAX_STUB]; int n; };
+enum { T_NEXT = -1, T_ENOSYS = -2, T_FILTER = -3 };
+
+static int emit(struct stub *st, uint16_t code, uint32_t k, int jt, int jf) {
+  if (st->n == MAX_STUB) { fprintf(stderr, "berth-nsexec: ENOSYS stub too long\n"); exit(2); }
+  st->insn[st->n] = (struct sock_filter){ code, 0, 0, k };
+  st->target_t[st->n] = jt; st->target_f[st->n] = jf;
+  return st->n++;
+}
+
+/* Jumps are kept as absolute targets (or T_*) until the stub's length is known. */
+static void resolve(struct stub *st) {
+  int enosys = st->n, filter = st->n + 1;
+  emit(st, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), T_NEXT, T_NEXT);
+  for (int i = 0; i < st->n; i++) {
+    int t[2] = { st->target_t[i], st->target_f[i] };
+    for (int j = 0; j < 2; j++) {
+      int to = t[j] == T_NEXT ? i + 1 : t[j] == T_ENOSYS ? enosys : t[j] == T_FILTER ? filter : t[j];
+      int rel = to - (i + 1);
+      if (rel < 0 || rel > 255) { fprintf(stderr, "berth-nsexec: bad stub jump\n"); exit(2); }
+      if (BPF_CLASS(st->insn[i].code) == BPF_JMP && BPF_OP(st->insn[i].code) == BPF_JA) { if (j == 0) st->insn[i].k = (uint32_t)rel; }
+      else if (BPF_CLASS(st->insn[i].code) == BPF_JMP) { if (j == 0) st->insn[i].jt = (uint8_t)rel; else st->insn[i].jf = (uint8_t)rel; }
+    }
+  }
+}
+
+#define X32_BIT 0x40000000U
+
+static void enosys_stub(struct stub *st, const uint32_t *arches, int narch, char **names, int nnames) {
+  /* The largest syscall the profile names, per architecture token. */
+  uint32_t max[16] = {0};
+  for (int a = 0; a < narch; a++)
+    for (int i = 0; i < nnames; i++) {
+      int nr = seccomp_syscall_resolve_name_arch(arches[a], names[i]);
+      if (nr >= 0 && (uint32_t)nr > max[a]) max[a] = (uint32_t)nr;
+    }
+  /* Group by the kernel's AUDIT_ARCH (x32 shares x86_64's, telling its syscalls by bit 30). */
+  uint32_t natives[16]; int nnat = 0;
+  for (int a = 0; a < narch; a++) {
+    uint32_t native = arches[a] == SCMP_ARCH_X32 ? SCMP_ARCH_X86_64 : arches[a];
+    int seen = 0;
+    for (int i = 0; i < nnat; i++) if (natives[i] == native) seen = 1;
+    if (!seen && max[a]) natives[nnat++] = native;
+  }
+  uint32_t amd64 = 0, x32 = 0;
+  for (int a = 0; a < narch; a++) {
+    if (arches[a] == SCMP_ARCH_X86_64) amd64 = max[a];
+    if (arches[a] == SCMP_ARCH_X32) x32 = max[a];
+  }
+  emit(st, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), T_NEXT, T_NEXT);
+  int jumps[16];
+  for (int i = 0; i < nnat; i++) jumps[i] = emit(st, BPF_JMP | BPF_JEQ | BPF_K, natives[i], 0, T_NEXT);
+  emit(st, BPF_JMP | BPF_JA, 0, T_FILTER, T_FILTER);   /* an architecture not in the profile */
+  for (int i = 0; i < nnat; i++) {
+    st->target_t[jumps[i]] = st->n;
+    emit(st, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), T_NEXT, T_NEXT);
+    if (natives[i] == SCMP_ARCH_X86_64) {
+      int test = emit(st, BPF_JMP | BPF_JSET | BPF_K, X32_BIT, 0, 0);
+      /* x86_64 syscalls (bit 30 clear) */
+      st->target_f[test] = st->n;
+      if (amd64) emit(st, BPF_JMP | BPF_JGT | BPF_K, amd64, T_ENOSYS, T_FILTER);
+      else emit(st, BPF_JMP | BPF_JA, 0, T_FILTER, T_FILTER);
+      /* x32 syscalls */
+      st->target_t[test] = st->n;
+      if (x32) emit(st, BPF_JMP | BPF_JGT | BPF_K, x32, T_ENOSYS, T_FILTER);
+      else emit(st, BPF_JMP | BPF_JA, 0, T_FILTER, T_FILTER);
+    } else {
+      uint32_t m = 0;
+      for (int a = 0; a < narch; a++) if (arches[a] == natives[i]) m = max[a];
+      emit(st, BPF_JMP | BPF_JGT | BPF_K, m, T_ENOSYS, T_FILTER);
+    }
+  }
+  resolve(st);
+}
+
 static int run_compile(void) {
   scmp_filter_ctx ctx = NULL;
   uint32_t def = 0;
+  int stub_wanted = 0;
+  uint32_t arches[16]; int narch = 0;
+  char **names = NULL; int nnames = 0, cap = 0;
   char line[8192];
   while (fgets(line, sizeof line, stdin)) {
     char *tok[5 + 4 * 6 + 1]; int nt = 0;
@@ -534,6 +619,8 @@ static int run_compile(void) {
     if (!nt) continue;
     if (!strcmp(tok[0], "default") && nt == 3) {
       def = action(tok[1], tok[2]);
+      stub_wanted = def != SCMP_ACT_ALLOW && def != SCMP_ACT_LOG && (def & SECCOMP_RET_ACTION_FULL) != SCMP_ACT_TRACE(0)
+        && def != SCMP_ACT_ERRNO(ENOSYS);
       ctx = seccomp_init(def);
       if (!ctx) { fprintf(stderr, "berth-nsexec: seccomp_init failed\n"); return 2; }
       /* berth loads the filter itself, setting no_new_privs only when the spec asks. */
@@ -543,12 +630,15 @@ static int run_compile(void) {
       if (!a) { fprintf(stderr, "berth-nsexec: unknown architecture %s\n", tok[1]); return 2; }
       int rc = seccomp_arch_add(ctx, a);
       if (rc < 0 && rc != -EEXIST) { fprintf(stderr, "berth-nsexec: seccomp_arch_add %s: %s\n", tok[1], strerror(-rc)); return 2; }
+      if (narch < 16) arches[narch++] = a;
     } else if (ctx && !strcmp(tok[0], "rule") && nt >= 5) {
       uint32_t act = action(tok[1], tok[2]);
       int nr = seccomp_syscall_resolve_name(tok[3]);
       int ncond = atoi(tok[4]);
       if (ncond < 0 || ncond > 6 || nt != 5 + 4 * ncond) { fprintf(stderr, "berth-nsexec: bad rule for %s\n", tok[3]); return 2; }
-      if (nr == __NR_SCMP_ERROR || act == def) continue;
+      if (nnames == cap) { cap = cap ? cap * 2 : 256; names = realloc(names, cap * sizeof *names); if (!names) return 2; }
+      names[nnames++] = strdup(tok[3]);
+      if (nr == __NR_SCMP_ERROR || act == def) continue;   /* as runc: unknown here, or the default anyway */
       struct scmp_arg_cmp conds[6];
       for (int i = 0; i < ncond; i++) {
         conds[i].arg = (unsigned int)atoi(tok[5 + 4 * i]);
@@ -564,6 +654,9 @@ static int run_compile(void) {
     }
   }
   if (!ctx) { fprintf(stderr, "berth-nsexec: no default action\n"); return 2; }
+  struct stub st = { .n = 0 };
+  if (stub_wanted && narch) enosys_stub(&st, arches, narch, names, nnames);
+  if (st.n && write(1, st.insn, st.n * sizeof st.insn[0]) < 0) { perror("berth-nsexec: write"); return 2; }
   int rc = seccomp_export_bpf(ctx, 1);
   if (rc < 0) { fprintf(stderr, "berth-nsexec: seccomp_export_bpf: %s\n", strerror(-rc)); return 2; }
   seccomp_release(ctx);

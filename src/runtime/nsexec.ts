@@ -175,7 +175,8 @@ export async function nsexecPlan(t: NsexecTarget, proc: Record<string, any>, hom
     const linux = t.config.linux ?? {};
     if (proc.terminal || proc.apparmorProfile || proc.selinuxLabel || proc.ioPriority || proc.scheduler || proc.execCPUAffinity) throw new Unsupported('process option');
     if (linux.mountLabel || linux.personality || linux.intelRdt) throw new Unsupported('linux option');
-    const state = readState(t.statePath);
+    let state: RuncState;
+    try { state = readState(t.statePath); } catch { throw new Unsupported('no readable runc state'); }   // runc then says why
     if (!(state.init_process_pid > 0) || !state.init_process_start) throw new Unsupported('no init in state.json');
     let ns = 0; let pidns = 0;
     for (const n of (linux.namespaces ?? []) as { type: string }[]) {

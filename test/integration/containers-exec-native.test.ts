@@ -179,4 +179,25 @@ describe('docker exec through berth-nsexec', () => {
     }
     rmSync(specFile, { force: true });
   });
+
+  test('every syscall answers as under runc exec, newer-than-the-profile ones with ENOSYS', async (t) => {
+    // A static probe that makes raw syscalls and prints the errno names, built into the container's root.
+    const id = d.docker(['inspect', '-f', '{{.Id}}', 'box']).stdout.trim();
+    const src = join(d.dir, 'probe.c');
+    writeFileSync(src, '#define _GNU_SOURCE\n#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n'
+      + 'int main(int c, char **v) { for (int i = 1; i < c; i++) { errno = 0; long r = syscall(strtol(v[i], 0, 0), 0, 0, 0, 0, 0, 0); printf("%s=%s ", v[i], r < 0 ? strerrorname_np(errno) : "ok"); } return 0; }\n');
+    const built = spawnSync('cc', ['-O2', '-static', '-o', join(d.dataRoot, 'containers', id, 'rootfs', 'probe'), src], { encoding: 'utf8' });
+    if (built.status !== 0) { t.skip(`no static C toolchain: ${built.stderr || built.error}`); return; }
+    // Denied by the profile (EPERM), allowed, clone3 (ENOSYS by rule), and numbers past the profile's last syscall.
+    const nrs = ['165', '272', '310', '39', '435', '439', '448', '450', '452', '460', '470', '500', '1000'];
+    const ours = d.docker(['exec', 'box', '/probe', ...nrs]);
+    assert.equal(ours.status, 0, ours.stderr);
+    const config = JSON.parse(readFileSync(join(d.dataRoot, 'containers', id, 'config.json'), 'utf8'));
+    const specFile = join(d.dir, 'probe.json');
+    writeFileSync(specFile, JSON.stringify({ ...config.process, args: ['/probe', ...nrs] }));
+    const viaRunc = spawnSync('runc', ['--root', join(d.execRoot, 'runtime'), 'exec', '--process', specFile, id], { encoding: 'utf8' });
+    assert.equal(viaRunc.status, 0, viaRunc.stderr);
+    assert.equal(ours.stdout, viaRunc.stdout);
+    assert.match(ours.stdout, /165=EPERM .*435=ENOSYS .*1000=ENOSYS/);
+  });
 });

@@ -82,3 +82,10 @@ console.log(row('up -d (--wait berth)', results.berthUp, results.v1Up, 'ms', 'ms
 console.log(row('down', results.berthDown, results.v1Down, 'ms', 'ms'));
 console.log(row('up: client CPU', results.berthUp, results.v1Up, 'cpu', 'ms'));
 console.log(row('down: client CPU', results.berthDown, results.v1Down, 'cpu', 'ms'));
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  // Node 20 parses that bundle (and its own root certificates) when it starts, before any script runs
+  const boot = (e) => { const c = childCpu(); spawnSync(process.execPath, ['-e', '0'], { env: e }); return (childCpu() - c) * 1000; };
+  const noCa = { ...env }; delete noCa.NODE_EXTRA_CA_CERTS;
+  const w = median(Array.from({ length: 5 }, () => boot(env))); const wo = median(Array.from({ length: 5 }, () => boot(noCa)));
+  console.log(`note: NODE_EXTRA_CA_CERTS is set: node's own start-up costs ${w.toFixed(0)} ms CPU with it, ${wo.toFixed(0)} ms without; every berth run above paid it (unset it to measure berth as on a machine without it)`);
+}

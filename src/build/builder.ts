@@ -10,6 +10,7 @@
 import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -264,6 +265,7 @@ class BuildRun {
     this.mounts.clear();
     for (const id of this.tmpContainers) await this.d.containers.remove(id, { force: true, volumes: true }).catch(() => undefined);
     this.tmpContainers.clear();
+    this.context?.release();   // the context's memory (also what the hashing worker holds)
   }
 
   // ---- context -------------------------------------------------------------------------------
@@ -272,7 +274,8 @@ class BuildRun {
     this.loadCacheSources();
     const t0 = performance.now();
     mkdirSync(this.contextDir, { recursive: true });
-    const context = this.context = await receiveContext(body, this.contextDir);
+    // node's HTTP parser gives each body chunk a buffer of its own: those may move to the hashing worker
+    const context = this.context = await receiveContext(body, this.contextDir, { ownsChunks: body instanceof IncomingMessage });
     const cfs = context.fs;
     this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'}; ${context.received.bytes} bytes, the first after ${(context.received.firstByteAt - t0).toFixed(0)} ms)`);
     const dfName = this.opts.dockerfile || 'Dockerfile';
@@ -282,9 +285,12 @@ class BuildRun {
       if (context.exists(lower)) dfPath = lower;
     }
     let text: string;
+    if (context.needsLoad(dfPath)) await context.load();   // a Dockerfile large enough to be hashed in the worker
     try { text = context.readFile(dfPath).toString('utf8'); } catch { throw new InvalidParameterError(`Cannot locate specified Dockerfile: ${dfName}`); }
     let ignore: Buffer | undefined;
-    try { ignore = context.readFile(resolveInRoot(this.contextDir, '.dockerignore', true, cfs)); } catch { /* none */ }
+    const ignorePath = resolveInRoot(this.contextDir, '.dockerignore', true, cfs);
+    if (context.needsLoad(ignorePath)) await context.load();
+    try { ignore = context.readFile(ignorePath); } catch { /* none */ }
     if (ignore) {
       const patterns = readDockerignore(ignore.toString('utf8'));
       for (const f of filesDaemonRemovesFromContext(patterns, dfName)) context.remove(resolveInRoot(this.contextDir, f, false, cfs));
@@ -652,7 +658,10 @@ class BuildRun {
             key.push(`bind ${target} ${m.readOnly ? 'ro' : 'rw'} context:${source} ${src!.hash}`);
           }
           steps.push(async () => {
-            if (fromImage === undefined) this.context!.materialise();   // the bind needs it on disk
+            if (fromImage === undefined) {
+              await this.context!.load();
+              this.context!.materialise();   // the bind needs it on disk
+            }
             const root = fromImage !== undefined ? await this.mountImage(fromImage, join(this.tmp, `mnt-${++this.seq}`)) : this.contextDir;
             const host = resolveInRoot(root, source);
             if (!existsSync(host)) throw new InvalidParameterError(`RUN --mount: source ${source} not found`);
@@ -895,6 +904,7 @@ class BuildRun {
       const probe = copyRunConfig(state.runConfig, { Cmd: [...shell, `#(nop) ${message}`] });
       if (chmod !== undefined) probe.Cmd = [...shell, `#(nop) ${message}--chmod=${inst.chmod}`];
       if (await this.probeCache(state, probe)) return;
+      if (from === undefined) await this.context!.load();   // the files' data, from the hashing worker
       const work = join(this.tmp, `step-${++this.seq}`);
       const t0 = performance.now();
       const root = await this.mountImage(state.imageId, work);

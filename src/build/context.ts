@@ -20,6 +20,7 @@ import { createGunzip, type Gunzip } from 'node:zlib';
 import { InvalidParameterError } from '../errors/index.js';
 import { hostFs, hostFsWithDigests, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
+import { ParallelHasher, PARALLEL_HASH_MIN_SIZE, type HashJob } from './parallel-hash.js';
 import { TarParser, type TarHeader, type TarSink } from './tar-parse.js';
 
 /** sha256 (hex) of each regular file's content by host path, with the size it had. */
@@ -145,6 +146,8 @@ interface MemNode {
   size: number;
   digest?: string;
   chunks?: Buffer[];
+  /** A large file hashed in the worker: its `chunks` are complete only once the tree is loaded. */
+  job?: HashJob;
   target?: string;
   children?: Map<string, MemNode>;
   /** A directory the tar lists: its time is the header's, not changed by its children. */
@@ -175,7 +178,15 @@ class MemStat implements EntryStat {
 class MemoryTree implements FsView {
   readonly rootNode: MemNode = { type: 'dir', perm: IMPLICIT_DIR_MODE, mtime: new Date(), size: 0, children: new Map() };
   private readonly prefix: string;
-  private file?: { node: MemNode; hash: Hash };
+  private file?: { node: MemNode; hash?: Hash };
+  /** Files hashed in the worker. */
+  private readonly jobNodes: MemNode[] = [];
+  /**
+   * Set when the body's buffers may be taken away (see parallel-hash.ts): large files are hashed in
+   * the worker, which keeps their data until `load()`; small files' data is copied out of the
+   * buffers (which may go to the worker).
+   */
+  hasher?: ParallelHasher;
 
   constructor(readonly root: string) { this.prefix = root.endsWith('/') ? root : root + '/'; }
 
@@ -230,6 +241,7 @@ class MemoryTree implements FsView {
 
   contents(path: string): readonly Buffer[] | undefined {
     const n = this.find(path, true);
+    if (n?.job && this.remote) throw new Error(`internal error: ${path} is read before the build context was loaded`);
     return n?.type === 'file' ? n.chunks : undefined;
   }
 
@@ -256,9 +268,10 @@ class MemoryTree implements FsView {
     if (!parent.explicit) parent.mtime = new Date();
   }
 
-  begin(h: TarHeader, chunks: Buffer[]): void {
+  /** Starts an entry; returns the array its data will be held in. */
+  begin(h: TarHeader): Buffer[] {
     const path = entryPath(this.root, h, this);
-    if (path === undefined) return;
+    if (path === undefined) return [];
     if (path === this.root || !path.startsWith(this.prefix)) throw new InvalidParameterError(`invalid context entry: ${h.name}`);
     const parent = this.mkdirAll(dirname(path));
     const name = path.slice(path.lastIndexOf('/') + 1);
@@ -267,10 +280,13 @@ class MemoryTree implements FsView {
     switch (h.type) {
       case 'file':
       case 'contiguous-file': {
-        const node: MemNode = { type: 'file', perm, mtime, size: 0, chunks };
+        // a large file is hashed in the worker while the body arrives
+        const job = this.hasher && (h.size ?? 0) >= PARALLEL_HASH_MIN_SIZE ? this.hasher.begin() : undefined;
+        const node: MemNode = job ? { type: 'file', perm, mtime, size: 0, chunks: job.chunks, job } : { type: 'file', perm, mtime, size: 0, chunks: [] };
         this.setChild(parent, name, node);
-        this.file = { node, hash: createHash('sha256') };
-        break;
+        this.file = job ? { node } : { node, hash: createHash('sha256') };
+        if (job) this.jobNodes.push(node);
+        return node.chunks!;
       }
       case 'directory': {
         const have = parent.children!.get(name);
@@ -292,13 +308,14 @@ class MemoryTree implements FsView {
       default:
         break;   // devices, fifos: nothing a build copies
     }
+    return [];
   }
 
   data(chunk: Buffer): void {
     const f = this.file;
     if (!f) return;
-    f.hash.update(chunk);
-    f.node.chunks!.push(chunk);
+    if (f.node.job) this.hasher!.add(f.node.job, chunk);
+    else { f.hash!.update(chunk); f.node.chunks!.push(this.hasher ? Buffer.from(chunk) : chunk); }
     f.node.size += chunk.length;
   }
 
@@ -306,7 +323,32 @@ class MemoryTree implements FsView {
     const f = this.file;
     if (!f) return;
     this.file = undefined;
-    f.node.digest = f.hash.digest('hex');
+    if (f.node.job) this.hasher!.end(f.node.job);
+    else f.node.digest = f.hash!.digest('hex');
+  }
+
+  /** Resolves when every file's digest is known (their data may still be in the worker). */
+  async settled(): Promise<void> {
+    if (!this.hasher) return;
+    await this.hasher.settled();
+    for (const n of this.jobNodes) n.digest = n.job!.digest;
+  }
+
+  /** Whether file data is still in the worker. */
+  get remote(): boolean { return !!this.hasher?.remote; }
+
+  /** Whether reading `path` needs `load()` first. */
+  isRemote(path: string): boolean { return this.remote && !!this.find(path, true)?.job; }
+
+  /** Brings every file's data back from the worker. */
+  async load(): Promise<void> { if (this.hasher?.remote) await this.hasher.fetch(); }
+
+  /** What the tree held is given up (the build ended, the context spilled to disk, or the intake failed). */
+  release(): void {
+    this.file = undefined;
+    this.rootNode.children!.clear();
+    this.hasher?.close();
+    this.hasher = undefined;
   }
 
   remove(path: string): void {
@@ -340,13 +382,36 @@ export class BuildContext {
     try { this.fs.lstat(path); return true; } catch { return false; }
   }
 
+  /**
+   * Whether some file's data is still in the hashing worker (see parallel-hash.ts): `load()` before
+   * reading file content (`fs.contents`, `readFile` of a large file, `materialise`). A fully cached
+   * build needs only the digests and never loads.
+   */
+  get remote(): boolean { return !!this.tree?.remote; }
+
+  /** Whether `readFile(path)` needs `load()` first. */
+  needsLoad(path: string): boolean { return !!this.tree?.isRemote(path); }
+
+  /** Brings all file data into this thread. */
+  async load(): Promise<void> { await this.tree?.load(); }
+
   /** A regular file's content (symlinks followed); throws when it is missing or not a file. */
   readFile(path: string): Buffer {
     if (!this.tree) return readFileSync(path);
     const node = this.tree.find(path, true);
     if (!node) throw fsError('ENOENT', 'open', path);
     if (node.type !== 'file') throw fsError('EISDIR', 'read', path);
+    if (this.tree.isRemote(path)) throw new Error(`internal error: ${path} is read before the build context was loaded`);
     return Buffer.concat(node.chunks!, node.size);
+  }
+
+  /**
+   * The build is over: the memory the context was held in is let go (here and in the worker). The
+   * context must not be read after this.
+   */
+  release(): void {
+    this.tree?.release();
+    this.log.length = 0;
   }
 
   /** Removes a file (not a directory) from the context, as the daemon does with an ignored Dockerfile. */
@@ -359,6 +424,7 @@ export class BuildContext {
   /** Writes the context out to `dir` (once), for what needs it on disk (a RUN --mount bind of the context). */
   materialise(): void {
     if (this.materialised) return;
+    if (this.remote) throw new Error('internal error: the build context is written out before it was loaded');
     mkdirSync(this.dir, { recursive: true });
     const w = new DiskWriter(this.dir, false);
     for (const e of this.log) {
@@ -372,8 +438,19 @@ export class BuildContext {
   }
 }
 
+export interface ReceiveOptions {
+  /** Bytes held in memory before the context goes to disk instead (default 256 MiB or 1/8 of RAM). */
+  memoryLimit?: number;
+  /**
+   * The body's chunks are the receiver's to take: each a Buffer over an ArrayBuffer of its own that
+   * nothing else uses (what node's HTTP parser hands out for a request body). Large files are then
+   * hashed in a worker thread (their buffers moved there and back, see parallel-hash.ts).
+   */
+  ownsChunks?: boolean;
+}
+
 /** Reads a context tar (plain or gzip) from `body`; `dir` must exist (it is used when the context does not stay in memory). */
-export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: { memoryLimit?: number } = {}): Promise<BuildContext> {
+export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: ReceiveOptions = {}): Promise<BuildContext> {
   const limit = opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
   let tree: MemoryTree | undefined = new MemoryTree(dir);
   let log: LoggedEntry[] = [];
@@ -381,7 +458,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
   let held = 0;
   let disk: DiskWriter | undefined;
 
-  /** Over the limit: what came so far is written out, the rest follows straight to disk. */
+  /** Over the limit: what came so far is written out (all of it here: see drained), the rest follows straight to disk. */
   const spill = () => {
     const w = new DiskWriter(dir);
     for (const e of log) {
@@ -390,6 +467,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
       if (e !== current) w.end();
     }
     disk = w;
+    tree!.release();
     tree = undefined;
     log = [];
     current = undefined;
@@ -398,15 +476,13 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
   const sink: TarSink = {
     entry(h) {
       if (disk) return disk.begin(h);
-      current = { h, chunks: [] };
+      current = { h, chunks: tree!.begin(h) };
       log.push(current);
-      tree!.begin(h, current.chunks);
     },
     data(chunk) {
       if (disk) return disk.data(chunk);
       tree!.data(chunk);
       held += chunk.length;
-      if (held > limit) spill();
     },
     end() {
       if (disk) return disk.end();
@@ -420,33 +496,57 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
     let settled = false;
     let gunzip: Gunzip | undefined;
     let first = true;
+    /** A spill waiting for the worker to give back the data it holds (the body is paused meanwhile). */
+    let spilling: Promise<void> | undefined;
     const received = { bytes: 0, firstByteAt: 0 };
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
       disk?.abort();
+      tree?.release();
       gunzip?.destroy();
       (body as { resume?: () => void }).resume?.();   // drain what is left, so the response can be sent
       reject(e instanceof InvalidParameterError ? e : new InvalidParameterError(`failed to read the build context: ${(e as Error).message}`));
     };
     const feed = (chunk: Buffer) => {
       if (settled) return;
-      try { parser.push(chunk); } catch (e) { fail(e); }
+      try {
+        parser.push(chunk);
+        if (tree && held > limit) {
+          const hasher = tree.hasher;
+          if (!hasher) return spill();
+          body.pause();
+          spilling = hasher.fetch().then(() => {
+            spilling = undefined;
+            if (settled) return;
+            try { spill(); } catch (e) { return fail(e); }
+            body.resume();
+          }, fail);
+          return;
+        }
+        tree?.hasher?.flush();   // between chunks: the parser holds no part of this one
+      } catch (e) { fail(e); }
     };
     const done = () => {
       if (settled) return;
+      if (spilling) { void spilling.then(done); return; }
       try {
         parser.finish();
-        let ctx: BuildContext;
+        const finish = (ctx: BuildContext) => {
+          if (settled) return;
+          ctx.received = received;
+          settled = true;
+          resolve(ctx);
+        };
         if (disk) {
           disk.finish();
-          ctx = new BuildContext(dir, hostFsWithDigests(disk.digests), undefined, []);
+          finish(new BuildContext(dir, hostFsWithDigests(disk.digests), undefined, []));
         } else {
-          ctx = new BuildContext(dir, tree!, tree, log);
+          const t = tree!;
+          // the worker's last digests, and the buffers it still holds
+          if (!t.hasher) finish(new BuildContext(dir, t, t, log));
+          else t.settled().then(() => finish(new BuildContext(dir, t, t, log)), fail);
         }
-        ctx.received = received;
-        settled = true;
-        resolve(ctx);
       } catch (e) { fail(e); }
     };
     body.on('data', (chunk: Buffer) => {
@@ -462,9 +562,15 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: {
           gunzip.on('error', fail);
         } else if (chunk[0] === 0x28 && chunk[1] === 0xb5 && chunk[2] === 0x2f && chunk[3] === 0xfd) {
           return fail(new InvalidParameterError('zstd-compressed build contexts are not supported'));
+        } else if (opts.ownsChunks) {
+          tree!.hasher = new ParallelHasher();
         }
       }
-      if (!gunzip) return feed(chunk);
+      if (!gunzip) {
+        // a chunk that shares its buffer is not given away (only the HTTP parser's own copies are)
+        if (tree?.hasher && (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== chunk.length)) chunk = Buffer.from(chunk);
+        return feed(chunk);
+      }
       if (!gunzip.write(chunk)) { body.pause(); gunzip.once('drain', () => body.resume()); }
     });
     let ended = false;

@@ -73,7 +73,7 @@ export class TarParser {
             off += need;
           } else {
             const n = Math.min(need - this.heldLen, len - off);
-            this.held.push(buf.subarray(off, off + n));
+            this.held.push(Buffer.from(buf.subarray(off, off + n)));   // a copy: the chunk may be handed on (parallel-hash.ts)
             this.heldLen += n;
             off += n;
             if (this.heldLen < need) break;

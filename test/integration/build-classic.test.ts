@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,6 +139,45 @@ describe('classic builder with the docker CLI', () => {
     assert.equal(arg.status, 0, arg.stderr);
     assert.equal(d.docker(['run', '--rm', 'msg:3']).stdout, 'hi, berth\n');
     assert.equal(d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'msg:3']).status, 0);
+  });
+
+  test('large files (hashed in the daemon\'s worker thread) are copied, unpacked and bound right; cached, then busted by a change', () => {
+    const big = randomBytes(3 << 20);
+    const inner = randomBytes(400_000);
+    const dir = ctx('large', {
+      // a Dockerfile big enough to be hashed in the worker too
+      Dockerfile: [
+        'FROM busybox',
+        ...Array.from({ length: 5000 }, (_, i) => `# padding ${i} ${'-'.repeat(50)}`),
+        'COPY big.bin /big.bin',
+        'ADD inner.tar /unpacked/',
+        'RUN --mount=type=bind,source=big.bin,target=/mnt/big.bin sha256sum /mnt/big.bin | cut -d" " -f1 > /bound.sum',
+      ].join('\n') + '\n',
+    });
+    writeFileSync(join(dir, 'big.bin'), big);
+    writeFileSync(join(dir, 'inner.bin'), inner);
+    assert.equal(spawnSync('tar', ['-cf', 'inner.tar', 'inner.bin'], { cwd: dir }).status, 0);
+    rmSync(join(dir, 'inner.bin'));
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const check = (tag: string, content: Buffer) => {
+      const r = d.docker(['run', '--rm', tag, 'sh', '-c', 'sha256sum /big.bin /unpacked/inner.bin; cat /bound.sum']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `${sha(content)}  /big.bin\n${sha(inner)}  /unpacked/inner.bin\n${sha(content)}\n`);
+    };
+    const first = build(['-t', 'large:1', dir]);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    check('large:1', big);
+    const again = build(['-t', 'large:1', dir]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(cachedSteps(again.stdout), 3, again.stdout);
+    assert.equal(builtId(again.stdout), builtId(first.stdout));
+    big[big.length >> 1] ^= 1;
+    writeFileSync(join(dir, 'big.bin'), big);
+    const changed = build(['-t', 'large:2', dir]);
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.equal(cachedSteps(changed.stdout), 0, changed.stdout);
+    check('large:2', big);
+    assertClean();
   });
 
   test('--no-cache rebuilds every step; --target stops at a stage', () => {

@@ -264,6 +264,81 @@ describe('build context', () => {
     }
   });
 
+  /** The body as node's HTTP parser hands it out: each piece a copy over an ArrayBuffer of its own. */
+  const ownedPieces = (buf: Buffer, size = 65_000) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < buf.length; i += size) out.push(Buffer.from(buf.subarray(i, i + size)));
+    return Readable.from(out);
+  };
+
+  test('owned chunks: large files are hashed in the worker and their data stays there until load()', async () => {
+    const body = await sample();
+    const plainDir = tree({});
+    const plain = await receiveContext(pieces(body), plainDir);
+    for (const size of [65_000, 777]) {
+      const dir = tree({});
+      const ctx = await receiveContext(ownedPieces(body, size), dir, { ownsChunks: true });
+      const big = join(dir, 'big');
+      assert.ok(ctx.remote, 'the big file\'s data is in the worker');
+      assert.equal(ctx.fs.digest!(big, ctx.fs.lstat(big)), createHash('sha256').update(bigBody).digest('hex'));
+      assert.equal(ctx.fs.digest!(join(dir, 'hardbig'), ctx.fs.lstat(join(dir, 'hardbig'))), createHash('sha256').update(bigBody).digest('hex'));
+      assert.ok(ctx.needsLoad(big) && !ctx.needsLoad(join(dir, 'd/f')));
+      assert.equal(ctx.readFile(join(dir, 'd/f')).toString(), 'data', 'small files are here');
+      assert.throws(() => ctx.readFile(big), /before the build context was loaded/);
+      assert.throws(() => ctx.materialise(), /before it was loaded/);
+      // the cache keys need only the digests: the same as from a context hashed on this thread
+      for (const srcs of [['.'], ['big'], ['hardbig'], ['d/*', 'big'], ['pkg.tgz']]) {
+        const a = await collectSources(dir, srcs, 'COPY', { decompress: false, fs: ctx.fs });
+        const b = await collectSources(plainDir, srcs, 'COPY', { decompress: false, fs: plain.fs });
+        assert.equal(sourcesHash(a), sourcesHash(b), srcs.join(' '));
+      }
+      await ctx.load();
+      assert.ok(!ctx.remote);
+      assert.ok(ctx.readFile(big).equals(bigBody));
+      assert.ok(ctx.readFile(join(dir, 'hardbig')).equals(bigBody));
+      const root = tree({});
+      await copyInto(root, await collectSources(dir, ['big', 'pkg.tgz'], 'ADD', { decompress: true, fs: ctx.fs }), '/dst/', { identity: { uid: 0, gid: 0 } }, 'ADD');
+      assert.ok(readFileSync(join(root, 'dst/big')).equals(bigBody));
+      assert.equal(readFileSync(join(root, 'dst/pkg/file'), 'utf8'), 'packed');
+      ctx.materialise();
+      assert.ok(readFileSync(big).equals(bigBody));
+      ctx.release();
+      assert.ok(!ctx.exists(big), 'a released context holds nothing');
+    }
+  });
+
+  test('owned chunks: contexts received at once keep apart; a spill brings the data back from the worker first', async () => {
+    const other = Buffer.alloc(1_000_000, 3);
+    const [a, b] = await Promise.all([
+      receiveContext(ownedPieces(await sample(), 4096), tree({}), { ownsChunks: true }),
+      receiveContext(ownedPieces(await tarOf([{ name: 'big', body: other }]), 5000), tree({}), { ownsChunks: true }),
+    ]);
+    const digestOf = (c: typeof a, name: string) => c.fs.digest!(join(c.dir, name), c.fs.lstat(join(c.dir, name)));
+    assert.equal(digestOf(a, 'big'), createHash('sha256').update(bigBody).digest('hex'));
+    assert.equal(digestOf(b, 'big'), createHash('sha256').update(other).digest('hex'));
+    await b.load();
+    assert.ok(b.readFile(join(b.dir, 'big')).equals(other));
+    a.release();
+    b.release();
+    // over the limit in the middle of the big file, with earlier data in the worker
+    const dir = tree({});
+    const disk = await receiveContext(ownedPieces(await sample()), dir, { ownsChunks: true, memoryLimit: 2_000_000 });
+    assert.ok(!disk.inMemory && !disk.remote);
+    assert.ok(readFileSync(join(dir, 'big')).equals(bigBody));
+    assert.equal(disk.fs.digest!(join(dir, 'big'), disk.fs.lstat(join(dir, 'big'))), createHash('sha256').update(bigBody).digest('hex'));
+    assert.equal(readFileSync(join(dir, 'd/f'), 'utf8'), 'data');
+  });
+
+  test('owned chunks: a piece that shares its buffer is copied, never taken away', async () => {
+    const body = await sample();
+    const copy = Buffer.from(body);
+    const ctx = await receiveContext(pieces(body, 100_000), tree({}), { ownsChunks: true });
+    assert.ok(body.equals(copy), 'the sender\'s buffer is intact');
+    await ctx.load();
+    assert.ok(ctx.readFile(join(ctx.dir, 'big')).equals(bigBody));
+    ctx.release();
+  });
+
   test('gzip, and the docker CLI\'s unterminated `-f -` tar; a cut-off file is an error', async () => {
     const body = await tarOf([{ name: 'a', body: 'aaa' }, { name: 'b', body: 'bb' }]);
     const gz = await receiveContext(pieces(gzipSync(body), 10), tree({}));

@@ -133,16 +133,18 @@ export async function compiledSeccomp(binary: string, cacheDir: string, s: Secco
 }
 
 interface RuncState { init_process_pid: number; init_process_start: number | string; cgroup_paths?: Record<string, string> }
-const stateCache = new Map<string, { mtimeMs: number; state: RuncState }>();
+const stateCache = new Map<string, { key: string; state: RuncState }>();
 
-/** runc's state.json, parsed again only when runc rewrote it (a restart). */
+/** runc's state.json, parsed again only when runc rewrote it (a restart: a new file, renamed in). */
 function readState(path: string): RuncState {
   const st = statSync(path);
+  const key = `${st.ino}:${st.mtimeMs}:${st.size}`;
   const hit = stateCache.get(path);
-  if (hit && hit.mtimeMs === st.mtimeMs) return hit.state;
+  if (hit && hit.key === key) return hit.state;
   const raw = JSON.parse(readFileSync(path, 'utf8'));
   const state: RuncState = { init_process_pid: raw.init_process_pid, init_process_start: raw.init_process_start, cgroup_paths: raw.cgroup_paths };
-  stateCache.set(path, { mtimeMs: st.mtimeMs, state });
+  if (stateCache.size > 256) stateCache.clear();   // removed containers leave entries behind
+  stateCache.set(path, { key, state });
   return state;
 }
 

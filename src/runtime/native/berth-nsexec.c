@@ -330,13 +330,15 @@ static void child(const struct config *c, int pidfd, const int *cgfds, const str
     close(fd);
   }
   int lc = last_cap();
-  if (c->nsflags && setns(pidfd, c->nsflags) < 0) SYSFAIL("setns into the container");
-  close(pidfd);
 
-  /* Only the error pipe (close-on-exec) survives above stdio. */
+  /* No host file stays open inside: above stdio only the error pipe (close-on-exec) and the pidfd. */
   if (dup3(errpipe, REPORT_FD, O_CLOEXEC) < 0) SYSFAIL("dup");
   errpipe = REPORT_FD;
-  syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+  if (pidfd != REPORT_FD + 1 && dup3(pidfd, REPORT_FD + 1, O_CLOEXEC) < 0) SYSFAIL("dup");
+  pidfd = REPORT_FD + 1;
+  syscall(SYS_close_range, REPORT_FD + 2, ~0U, 0);
+  if (c->nsflags && setns(pidfd, c->nsflags) < 0) SYSFAIL("setns into the container");
+  close(pidfd);
 
   umask(c->umask);
   for (int i = 0; i < c->nrlimits; i++)

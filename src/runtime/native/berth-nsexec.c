@@ -463,6 +463,7 @@ static int run_exec(int argc, char **argv) {
   }
   close(ep[1]);
   close(pidfd);
+  signal(SIGPIPE, SIG_IGN);   /* a daemon that stopped reading must not cost us the exit status */
   for (int i = 0; i < c.ncgroups; i++) if (cgfds[i] >= 0) close(cgfds[i]);
   if (cg2dir >= 0) close(cg2dir);
   /* The child's stdio must be the only holder of the client's pipes. */

@@ -372,27 +372,61 @@ export class ComposeRuntime {
     this.status('Container', name, 'Waiting');
     const deadline = Date.now() + timeoutMs;
     let probeAt = 0;
-    for (;;) {
-      const info = await this.client.inspectContainer(c.Id);
-      const st = info.State;
-      if (!st.Running && !st.Restarting) {
-        throw new ExitError(1, `dependency failed to start: container ${name} exited (${st.ExitCode})`);
+    const watch = this.watchContainer(c.Id);
+    try {
+      for (;;) {
+        const info = await this.client.inspectContainer(c.Id);
+        const st = info.State;
+        if (!st.Running && !st.Restarting) {
+          throw new ExitError(1, `dependency failed to start: container ${name} exited (${st.ExitCode})`);
+        }
+        if (st.Health) {
+          if (st.Health.Status === 'healthy') break;
+          if (st.Health.Status === 'unhealthy') throw new ExitError(1, `dependency failed to start: container ${name} is unhealthy`);
+        } else if (!check && !info.Config.Healthcheck?.Test) {
+          if (orRunning) { this.status('Container', name, 'Running'); return; }
+          throw new ExitError(1, `dependency failed to start: container ${name} has no healthcheck configured`);
+        } else if (Date.now() >= probeAt) {
+          // the engine does not run health checks: probe from here with an exec of the same test
+          probeAt = Date.now() + Math.min(2000, (check?.interval ?? 2e9) / 1e6);
+          if (await this.probe(info)) break;
+        }
+        if (Date.now() > deadline) throw new ExitError(1, `timed out waiting for container ${name} to be healthy`);
+        await watch.next(250);
       }
-      if (st.Health) {
-        if (st.Health.Status === 'healthy') break;
-        if (st.Health.Status === 'unhealthy') throw new ExitError(1, `dependency failed to start: container ${name} is unhealthy`);
-      } else if (!check && !info.Config.Healthcheck?.Test) {
-        if (orRunning) { this.status('Container', name, 'Running'); return; }
-        throw new ExitError(1, `dependency failed to start: container ${name} has no healthcheck configured`);
-      } else if (Date.now() >= probeAt) {
-        // the engine does not run health checks (berthd): probe from here with an exec of the same test
-        probeAt = Date.now() + Math.min(2000, (check?.interval ?? 2e9) / 1e6);
-        if (await this.probe(info)) break;
-      }
-      if (Date.now() > deadline) throw new ExitError(1, `timed out waiting for container ${name} to be healthy`);
-      await sleep(250);
+    } finally {
+      watch.close();
     }
     this.status('Container', name, 'Healthy');
+  }
+
+  /**
+   * The engine's events about one container (health_status, die, ...): `next(ms)` resolves as soon as one came
+   * since the last call, else after `ms` (the poll stays: an engine without events, or an event that came before
+   * the subscription, costs at most one interval, as before).
+   */
+  private watchContainer(id: string): { next(ms: number): Promise<void>; close(): void } {
+    const abort = new AbortController();
+    let seen = false;
+    let wake: (() => void) | undefined;
+    void (async () => {
+      try {
+        for await (const e of this.client.events({ filters: { container: [id], type: ['container'] }, signal: abort.signal })) {
+          const about = e.Actor?.ID || e.id;
+          if (about && about !== id) continue;
+          seen = true;
+          wake?.();
+        }
+      } catch { /* no event stream: polling only */ }
+    })();
+    return {
+      next: (ms) => new Promise<void>((resolve) => {
+        if (seen) { seen = false; resolve(); return; }
+        const timer = setTimeout(() => { wake = undefined; resolve(); }, ms);
+        wake = () => { clearTimeout(timer); wake = undefined; seen = false; resolve(); };
+      }),
+      close: () => abort.abort(),
+    };
   }
 
   /** False when neither the service nor its image defines a health check (true when unsure). */

@@ -183,7 +183,7 @@ export class ExecService {
       const plan = !cfg.Tty && rt.name === 'runc'
         ? await nsexecPlan({ id: c.Id, config, statePath: join(rt.stateRoot, c.Id, 'state.json'), cacheDir: cdir }, spec, home)
         : undefined;
-      proc = plan ? await startNative(plan, wantStdin, sink) : await this.startConmon(e, spec, wantStdin, sink);
+      proc = plan ? await startNative(plan, wantStdin, sink, rt.socketDir) : await this.startConmon(e, spec, wantStdin, sink);
     } catch (err) {
       if (err instanceof ExecStartFailure || err instanceof NsexecStartError) {
         const msg = err.message;
@@ -338,13 +338,13 @@ interface ExecProcess {
 class ExecStartFailure extends Error {}
 
 /**
- * The session as a direct berth-nsexec child: its stdio are pipes to us, its report fd gives the
- * pid, its exit code is the process's. Output left after the exit is read until the pipes close,
+ * The session through berth-nsexec: its stdio are sockets to us, its report gives the pid and
+ * the exit code. Output left after the exit is read until the pipes close,
  * or for a moment more when a background process in the container still holds them.
  */
-async function startNative(plan: string[], wantStdin: boolean, sink: OutputSink | undefined): Promise<ExecProcess> {
+async function startNative(plan: string[], wantStdin: boolean, sink: OutputSink | undefined, socketDir: string): Promise<ExecProcess> {
   let relay = true;
-  const p = await startNsexec(plan, { stdin: wantStdin, output: sink && ((n, d) => { if (relay) sink(n, d); }) });
+  const p = await startNsexec(plan, { stdin: wantStdin, socketDir, output: sink && ((n, d) => { if (relay) sink(n, d); }) });
   const outputDone = Promise.race([
     p.outputEnded,
     p.exited.then(() => new Promise<void>((resolve) => setTimeout(resolve, 250).unref())),

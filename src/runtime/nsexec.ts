@@ -9,8 +9,9 @@
  * notify, a terminal, ...) makes `nsexecPlan` return undefined: the caller then uses runc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -227,7 +228,6 @@ export class NsexecStartError extends SystemError {
 export interface NsexecProcess {
   /** The process's pid on the host. */
   pid: number;
-  child: ChildProcess;
   /** The process's stdin (when asked for). */
   stdin: Writable | null;
   /** The exit code (128+signal when killed). */
@@ -236,53 +236,181 @@ export interface NsexecProcess {
   outputEnded: Promise<void>;
 }
 
+export interface NsexecOptions {
+  stdin: boolean;
+  /** Where stdout (1) and stderr (2) go; without it they are /dev/null. */
+  output?: (stream: 1 | 2, data: Buffer) => void;
+  /** A directory for the helper server's socket (the daemon's socket dir); without it each exec spawns the helper. */
+  socketDir?: string;
+}
+
+/** One exec's end of the helper: its report lines and the process's stdio. */
+interface Channel {
+  report: Readable;
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  /** The exit status, when the helper is our own child; else it comes as {"exit":N} on the report. */
+  exit?: Promise<number>;
+}
+
 /**
- * Runs the helper with `plan`. stdin is a pipe when asked for; stdout and stderr go to `output`
- * (stream 1 or 2) from the first byte on, or to /dev/null without it. Resolves once the process
- * runs, rejects with NsexecStartError when it could not be started.
+ * Runs `plan` in the container. Resolves once the process runs, rejects with NsexecStartError
+ * when it could not be started.
  */
-export function startNsexec(plan: string[], opts: { stdin: boolean; output?: (stream: 1 | 2, data: Buffer) => void }): Promise<NsexecProcess> {
+export async function startNsexec(plan: string[], opts: NsexecOptions): Promise<NsexecProcess> {
   const binary = nsexecBinary();
-  if (!binary) return Promise.reject(new SystemError('berth-nsexec is not built'));
-  const out = opts.output;
+  if (!binary) throw new SystemError('berth-nsexec is not built');
+  const stdio = { stdin: opts.stdin, stdout: !!opts.output, stderr: !!opts.output };
+  let server = opts.socketDir ? serverFor(binary, opts.socketDir) : undefined;
+  if (server) { try { await server.ready(); } catch { server = undefined; } }   // no socket here: spawn per exec
+  const channel = server ? await server.request(plan, stdio) : spawnChannel(binary, plan, stdio);
+  return run(channel, opts.output);
+}
+
+/** The helper as our own child, its stdio pipes to us (used without a server). */
+function spawnChannel(binary: string, plan: string[], stdio: { stdin: boolean; stdout: boolean; stderr: boolean }): Channel {
   const child = spawn(binary, plan, {
-    stdio: [opts.stdin ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'],
+    stdio: [stdio.stdin ? 'pipe' : 'ignore', stdio.stdout ? 'pipe' : 'ignore', stdio.stderr ? 'pipe' : 'ignore', 'pipe'],
     env: {},
     detached: true,   // its own process group: a signal for the daemon's group is not for it
   });
-  const exited = new Promise<number>((resolve) => {
+  const exit = new Promise<number>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? osConstants.signals[signal] ?? 1 : 1)));
     child.once('error', () => resolve(126));
   });
-  // Listeners go on at once: Node drains and ends unread child streams at exit, and a fast
-  // process exits before its pid is even reported.
+  return { report: child.stdio[3] as Readable, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit };
+}
+
+/** Relays a channel: output from the first byte on, the pid (or the start failure), the exit status. */
+function run(ch: Channel, out: NsexecOptions['output']): Promise<NsexecProcess> {
   const ended: Promise<void>[] = [];
-  for (const [n, st] of [[1, child.stdout], [2, child.stderr]] as const) {
-    if (!st || !out) continue;
-    st.on('data', (d: Buffer) => out(n, d));
+  for (const [n, st] of [[1, ch.stdout], [2, ch.stderr]] as const) {
+    if (!st) continue;
     ended.push(new Promise<void>((resolve) => { st.once('end', resolve); st.once('close', resolve); st.once('error', () => resolve()); }));
+    st.on('data', (d: Buffer) => out?.(n, d));
+    st.resume();
   }
   const outputEnded = Promise.all(ended).then(() => undefined);
-  const report = child.stdio[3] as Readable;
-  child.stdin?.on('error', () => undefined);
+  ch.stdin?.on('error', () => undefined);
+  ch.report.on('error', () => undefined);
   return new Promise<NsexecProcess>((resolve, reject) => {
     let buf = '';
-    let done = false;
-    const settle = () => {
-      if (done) return;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      done = true;
-      report.destroy();
-      let msg: { pid?: number; code?: number; message?: string } = {};
-      try { msg = JSON.parse(buf.slice(0, nl)); } catch { /* below */ }
-      if (msg.pid && msg.pid > 0) resolve({ pid: msg.pid, child, stdin: child.stdin, exited, outputEnded });
-      else reject(new NsexecStartError(msg.message ?? `berth-nsexec: unreadable report ${buf.slice(0, 200)}`, msg.code === 127 ? 127 : 126));
+    let started = false;
+    let settled = false;
+    let resolveExit!: (code: number) => void;
+    const exited = new Promise<number>((r) => { resolveExit = r; });
+    if (ch.exit) void ch.exit.then((code) => resolveExit(code));
+    const fail = (message: string, code = 126) => { if (!settled) { settled = true; reject(new NsexecStartError(message, code)); } };
+    const line = (text: string) => {
+      let msg: { pid?: number; exit?: number; code?: number; message?: string } = {};
+      try { msg = JSON.parse(text); } catch { /* below */ }
+      if (!started && msg.pid && msg.pid > 0) { started = settled = true; resolve({ pid: msg.pid, stdin: ch.stdin, exited, outputEnded }); }
+      else if (!started) fail(msg.message ?? `berth-nsexec: unreadable report ${text.slice(0, 200)}`, msg.code === 127 ? 127 : 126);
+      else if (typeof msg.exit === 'number') resolveExit(msg.exit);
     };
-    report.on('data', (d: Buffer) => { buf += d.toString(); settle(); });
-    const early = () => { if (!done) { done = true; void exited.then((code) => reject(new NsexecStartError(`berth-nsexec failed (exit ${code})`, 126))); } };
-    report.on('end', early); report.on('close', early); report.on('error', early);
-    child.once('error', (err) => { if (!done) { done = true; reject(new NsexecStartError(`berth-nsexec: ${err.message}`, 126)); } });
+    ch.report.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) { line(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+    });
+    ch.report.resume();
+    const closed = () => {
+      if (!started) { if (ch.exit) void ch.exit.then((code) => fail(`berth-nsexec failed (exit ${code})`)); else fail('berth-nsexec closed its report without a word'); }
+      else if (!ch.exit) resolveExit(255);   // the exec parent died: its status is lost
+    };
+    ch.report.once('end', closed);
+    ch.report.once('close', closed);
   });
 }
 
+/**
+ * The long-lived helper server of one daemon (`berth-nsexec serve`): the daemon writes one
+ * request per exec on its stdin and never forks itself — forking a process the daemon's size
+ * costs milliseconds with the event loop blocked. The server's exec parents connect back to a
+ * unix socket here, one connection per stream, each introduced by "<token> <kind>\n".
+ */
+class NsexecServer {
+  private proc?: ChildProcess;
+  private listening?: Promise<void>;
+  private readonly pending = new Map<string, { want: Set<string>; got: Map<string, Socket>; resolve: (c: Channel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly listener: Server;
+
+  constructor(private readonly binary: string, private readonly socketPath: string) {
+    this.listener = createServer({ allowHalfOpen: true }, (sock) => this.accept(sock));
+    this.listener.on('error', () => undefined);
+    this.listener.unref();
+  }
+
+  /** Listens and has a server process running; rejects when this daemon cannot listen there. */
+  async ready(): Promise<void> {
+    this.listening ??= (async () => {
+      await fsp.mkdir(dirname(this.socketPath), { recursive: true });
+      await fsp.rm(this.socketPath, { force: true });
+      await new Promise<void>((resolve, reject) => { this.listener.once('error', reject); this.listener.listen(this.socketPath, () => { this.listener.off('error', reject); resolve(); }); });
+      await fsp.chmod(this.socketPath, 0o600);
+    })();
+    await this.listening;
+    if (this.proc) return;
+    const proc = spawn(this.binary, ['serve', this.socketPath], { stdio: ['pipe', 'ignore', 'inherit'], env: {}, detached: true });
+    const gone = () => {
+      if (this.proc !== proc) return;
+      this.proc = undefined;   // the next exec starts a new one
+      for (const [token, p] of this.pending) { clearTimeout(p.timer); this.pending.delete(token); p.reject(new NsexecStartError('berth-nsexec server exited', 126)); }
+    };
+    proc.once('exit', gone);
+    proc.once('error', gone);
+    proc.stdin!.on('error', () => undefined);
+    // Neither keeps the daemon alive; the server ends when its stdin closes with the daemon.
+    proc.unref();
+    (proc.stdin as unknown as Socket).unref();
+    this.proc = proc;
+  }
+
+  async request(plan: string[], stdio: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<Channel> {
+    await this.ready();
+    const token = randomBytes(16).toString('hex');
+    const want = new Set(['report', ...(['stdin', 'stdout', 'stderr'] as const).filter((k) => stdio[k])]);
+    const body = Buffer.from([`token=${token}`, `stdio=${+stdio.stdin}${+stdio.stdout}${+stdio.stderr}`, ...plan.slice(1)].map((a) => a + '\0').join(''));
+    return new Promise<Channel>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const p = this.pending.get(token);
+        this.pending.delete(token);
+        for (const s of p?.got.values() ?? []) s.destroy();
+        reject(new NsexecStartError('berth-nsexec did not answer', 126));
+      }, 30_000);
+      timer.unref();
+      this.pending.set(token, { want, got: new Map(), resolve, reject, timer });
+      this.proc!.stdin!.write(Buffer.concat([Buffer.from(`${body.length}\n`), body]));
+    });
+  }
+
+  /** A connection from an exec parent: read its header, then hand the socket to its request. */
+  private accept(sock: Socket): void {
+    let head = Buffer.alloc(0);
+    sock.on('error', () => undefined);
+    const onData = (d: Buffer) => {
+      head = Buffer.concat([head, d]);
+      const nl = head.indexOf(10);
+      if (nl < 0) { if (head.length > 200) sock.destroy(); return; }
+      sock.off('data', onData);
+      sock.pause();
+      if (head.length > nl + 1) sock.unshift(head.subarray(nl + 1));
+      const [token, kind] = head.subarray(0, nl).toString().split(' ');
+      const p = this.pending.get(token);
+      if (!p || !p.want.has(kind) || p.got.has(kind)) { sock.destroy(); return; }
+      p.got.set(kind, sock);
+      if (p.got.size < p.want.size) return;
+      clearTimeout(p.timer);
+      this.pending.delete(token);
+      p.resolve({ report: p.got.get('report')!, stdin: p.got.get('stdin') ?? null, stdout: p.got.get('stdout') ?? null, stderr: p.got.get('stderr') ?? null });
+    };
+    sock.on('data', onData);
+  }
+}
+
+const servers = new Map<string, NsexecServer>();
+function serverFor(binary: string, socketDir: string): NsexecServer {
+  let s = servers.get(socketDir);
+  if (!s) { s = new NsexecServer(binary, join(socketDir, 'nsexec.sock')); servers.set(socketDir, s); }
+  return s;
+}

@@ -45,9 +45,11 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <seccomp.h>
@@ -402,6 +404,9 @@ static void child(const struct config *c, int pidfd, const int *cgfds, const str
   _exit(1);
 }
 
+/* Set in serve mode: the exit status also goes on the report fd (the daemon is not our parent). */
+static int report_exit = 0;
+
 static int run_exec(int argc, char **argv) {
   struct config c;
   parse(&c, argc, argv);
@@ -491,12 +496,113 @@ static int run_exec(int argc, char **argv) {
   char line[64];
   int n = snprintf(line, sizeof line, "{\"pid\":%d}\n", pid);
   if (write(REPORT_FD, line, n) < 0) { /* the daemon went away; the process runs on */ }
-  close(REPORT_FD);
-  while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) return 255;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
+  if (!report_exit) close(REPORT_FD);
+  int code = 255;
+  while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) goto done;
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
+done:
+  if (report_exit) {
+    n = snprintf(line, sizeof line, "{\"exit\":%d}\n", code);
+    if (write(REPORT_FD, line, n) < 0) { /* the daemon went away */ }
+  }
+  return code;
 }
+
+/* ---- serve: one long-lived helper per daemon ----
+ * Forking a process as large as the daemon costs it milliseconds per exec (page tables), with
+ * its event loop blocked meanwhile; this small process forks instead. It reads requests on
+ * stdin, each "<length>\n" then the exec keys, NUL-terminated, plus
+ *   token=<hex>   names the request in the connections back
+ *   stdio=<abc>   which of stdin, stdout, stderr are wanted ("1" or "0" each)
+ * and forks one exec parent per request. That parent connects to the daemon's socket once per
+ * stream, each connection starting with "<token> <report|stdin|stdout|stderr>\n": the report
+ * connection is its fd 3 (pid, then {"exit":N}), the others the process's stdio. It runs from
+ * the same sealed memfd as the server, so no exec of the helper happens per request. */
+
+static int connect_stream(const char *path, const char *token, const char *kind) {
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof a.sun_path) return -1;
+  memcpy(a.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  char hdr[160];
+  int n = snprintf(hdr, sizeof hdr, "%s %s\n", token, kind);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, hdr, n) != n) { close(fd); return -1; }
+  return fd;
+}
+
+/* Moves an fd out of the way of 0-3 (close-on-exec until dup2 puts it in place). */
+static int high_fd(int fd) {
+  if (fd < 0) return fd;
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return h;
+}
+
+static void __attribute__((noreturn)) serve_one(char *req, size_t len, const char *path) {
+  signal(SIGCHLD, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  static char *args[2 * MAX_LIST + 16];
+  int n = 0;
+  const char *token = NULL, *stdio = "000";
+  args[n++] = "berth-nsexec"; args[n++] = "exec";
+  for (size_t i = 0; i < len && n < (int)(sizeof args / sizeof args[0]) - 1; ) {
+    char *a = req + i;
+    size_t l = strnlen(a, len - i);
+    if (i + l == len) break;   /* not NUL-terminated: drop */
+    if (!strncmp(a, "token=", 6)) token = a + 6;
+    else if (!strncmp(a, "stdio=", 6)) stdio = a + 6;
+    else args[n++] = a;
+    i += l + 1;
+  }
+  args[n] = NULL;
+  if (!token || strlen(stdio) != 3) _exit(2);
+  int report = high_fd(connect_stream(path, token, "report"));
+  if (report < 0 || dup2(report, REPORT_FD) < 0) _exit(2);
+  close(report);
+  static const char *kinds[3] = { "stdin", "stdout", "stderr" };
+  int fds[3];
+  for (int fd = 0; fd < 3; fd++) {
+    /* A stream not wanted is /dev/null, read-only for stdin, write-only for output. */
+    fds[fd] = high_fd(stdio[fd] == '1' ? connect_stream(path, token, kinds[fd]) : open("/dev/null", (fd ? O_WRONLY : O_RDONLY) | O_CLOEXEC));
+    if (fds[fd] < 0) fail(126, "berth-nsexec: cannot connect %s to the daemon: %s", kinds[fd], errstr(errno));
+  }
+  /* Only now over 0-2 (the request pipe and the server's own stdio go). */
+  for (int fd = 0; fd < 3; fd++) if (dup2(fds[fd], fd) < 0) fail(126, "berth-nsexec: dup2: %s", errstr(errno));
+  for (int fd = 0; fd < 3; fd++) close(fds[fd]);
+  report_exit = 1;
+  _exit(run_exec(n, args));
+}
+
+static int run_serve(const char *path) {
+  signal(SIGCHLD, SIG_IGN);   /* exec parents are reaped by the kernel */
+  signal(SIGPIPE, SIG_IGN);
+  size_t size = 4 << 20, have = 0;
+  char *buf = malloc(size);
+  if (!buf) return 2;
+  for (;;) {
+    ssize_t r = read(0, buf + have, size - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return 0;   /* the daemon went away: running execs go on by themselves */
+    have += (size_t)r;
+    for (;;) {
+      char *nl = memchr(buf, '\n', have);
+      if (!nl) break;
+      size_t hl = (size_t)(nl - buf) + 1, len = strtoul(buf, NULL, 10);
+      if (len > size - hl) { fprintf(stderr, "berth-nsexec: request too large\n"); return 2; }
+      if (have < hl + len) break;
+      pid_t pid = fork();
+      if (pid == 0) serve_one(buf + hl, len, path);
+      if (pid < 0) fprintf(stderr, "berth-nsexec: fork: %s\n", strerror(errno));   /* the daemon times the request out */
+      memmove(buf, buf + hl + len, have - hl - len);
+      have -= hl + len;
+    }
+    if (have == size) { fprintf(stderr, "berth-nsexec: request too large\n"); return 2; }
+  }
+}
+
+
 
 /* ---- seccomp-compile: berth's line format → BPF ----
  *   default <action> <ret>
@@ -671,7 +777,12 @@ int main(int argc, char **argv, char **envp) {
     if (!running_sealed()) reexec_sealed(argv, envp);
     return run_exec(argc, argv);
   }
+  if (argc == 3 && !strcmp(argv[1], "serve")) {
+    if (!running_sealed()) reexec_sealed(argv, envp);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) { perror("berth-nsexec: prctl"); return 2; }
+    return run_serve(argv[2]);
+  }
   if (argc == 2 && !strcmp(argv[1], "seccomp-compile")) return run_compile();
-  fprintf(stderr, "usage: berth-nsexec exec key=value... | berth-nsexec seccomp-compile < profile\n");
+  fprintf(stderr, "usage: berth-nsexec exec key=value... | berth-nsexec serve SOCKET | berth-nsexec seccomp-compile < profile\n");
   return 2;
 }

@@ -281,7 +281,7 @@ class MemoryTree implements FsView {
       case 'file':
       case 'contiguous-file': {
         // a large file is hashed in the worker while the body arrives
-        const job = this.hasher && (h.size ?? 0) >= PARALLEL_HASH_MIN_SIZE ? this.hasher.begin() : undefined;
+        const job = this.hasher && (h.size ?? 0) >= PARALLEL_HASH_MIN_SIZE ? this.hasher.begin(path.slice(this.prefix.length), h.size!) : undefined;
         const node: MemNode = job ? { type: 'file', perm, mtime, size: 0, chunks: job.chunks, job } : { type: 'file', perm, mtime, size: 0, chunks: [] };
         this.setChild(parent, name, node);
         this.file = job ? { node } : { node, hash: createHash('sha256') };

@@ -6,6 +6,12 @@
  * spend most of the intake hashing (about 1.2 GB/s here even with SHA-NI), and V8 on the main
  * thread no longer sees that memory (fewer full collections there).
  *
+ * The worker keeps the large files of the last build it was done with (for a while, up to a
+ * limit): a file of the same path and size in the next build is compared with them byte by byte as
+ * it arrives (memcmp speed) and, when equal, gets their digest without being hashed again; the
+ * first difference falls back to hashing it from its start. An exact comparison decides as
+ * surely as the digest does.
+ *
  * A fully cached build never needs the data back: its digests are enough. What reads file content
  * (a COPY that misses, ADD, a RUN --mount bind of the context, a large Dockerfile) first calls
  * `fetch()`, which moves everything back; `close()` lets the worker drop it.
@@ -18,6 +24,8 @@ export interface HashBatch {
   owner: number;
   /** Moved here; appended to what the worker holds for the owner. */
   buffers: ArrayBuffer[];
+  /** Jobs started: id, size, path in the context (a file seen in the last build is compared, not hashed). */
+  begins: [number, number, string][];
   /** Flat quadruples: job id, index into what the worker holds for the owner, offset, length; in order. */
   ranges: number[];
   /** Jobs whose data ended (their digests are reported in the next reply). */
@@ -27,8 +35,14 @@ export interface HashBatch {
   /** Answer with the digests ('digests'), also moving every held buffer back ('all'); or drop everything ('close'). */
   reply?: 'digests' | 'all' | 'close';
 }
-/** Worker → main: digests of the jobs ended since the last reply; with 'all', the held buffers in order. */
-export interface HashReply { owner: number; digests: [number, string][]; buffers?: ArrayBuffer[] }
+/**
+ * Worker → main: digests of the jobs ended since the last reply (with 1 when the file was the same
+ * as in the last build, so not hashed); with 'all', the held buffers in order.
+ */
+export interface HashReply { owner: number; digests: [number, string, number][]; buffers?: ArrayBuffer[] }
+
+/** Files whose digest the worker computed, and those it took from the last build after comparing every byte (for tests and traces). */
+export const parallelHashStats = { hashed: 0, sameAsLastBuild: 0 };
 
 /** Files at least this big go to the worker (below it the hand-over costs about what the hash does). */
 export const PARALLEL_HASH_MIN_SIZE = 256 << 10;
@@ -88,6 +102,7 @@ export class ParallelHasher {
   private buffers: ArrayBuffer[] = [];
   private bufferIndex = new Map<ArrayBuffer, number>();
   private ranges: (HashJob | number)[] = [];
+  private begins: [number, number, string][] = [];
   private ends: number[] = [];
   private drops: number[] = [];
   private bytes = 0;
@@ -98,9 +113,11 @@ export class ParallelHasher {
   private failure?: Error;
   private closed = false;
 
-  begin(): HashJob {
+  /** A file of `size` bytes at `path` (its name in the context). */
+  begin(path: string, size: number): HashJob {
     const job: HashJob = { id: nextJob++, chunks: [] };
     this.jobs.set(job.id, job);
+    this.begins.push([job.id, size, path]);
     return job;
   }
 
@@ -163,7 +180,7 @@ export class ParallelHasher {
   private send(reply?: HashBatch['reply']): boolean {
     const flat: number[] = [];
     for (let k = 0; k < this.ranges.length; k += 4) flat.push((this.ranges[k] as HashJob).id, this.ranges[k + 1] as number, this.ranges[k + 2] as number, this.ranges[k + 3] as number);
-    const batch: HashBatch = { owner: this.owner, buffers: this.buffers, ranges: flat, ends: this.ends, drops: this.drops, ...(reply ? { reply } : {}) };
+    const batch: HashBatch = { owner: this.owner, buffers: this.buffers, begins: this.begins, ranges: flat, ends: this.ends, drops: this.drops, ...(reply ? { reply } : {}) };
     try {
       this.shared ??= workerFor(this);
       this.shared.worker.postMessage(batch, this.buffers);
@@ -176,6 +193,7 @@ export class ParallelHasher {
     this.buffers = [];
     this.bufferIndex = new Map();
     this.ranges = [];
+    this.begins = [];
     this.ends = [];
     this.drops = [];
     this.bytes = 0;
@@ -186,9 +204,10 @@ export class ParallelHasher {
   onReply(m: HashReply): void {
     const p = this.pending.shift();
     if (this.shared) awaiting(this.shared, -1);
-    for (const [id, digest] of m.digests) {
+    for (const [id, digest, same] of m.digests) {
       const job = this.jobs.get(id);
       if (job) job.digest = digest;
+      if (same) parallelHashStats.sameAsLastBuild++; else parallelHashStats.hashed++;
     }
     if (m.buffers) {
       const r = this.heldRanges;

@@ -16,6 +16,7 @@ import tar from 'tar-stream';
 import { archiveKind, canonicalConfig, cleanRelative, goMatch, resolveInRoot } from '../../src/build/index.js';
 import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash } from '../../src/build/copy.js';
 import { receiveContext } from '../../src/build/context.js';
+import { parallelHashStats } from '../../src/build/parallel-hash.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-build-unit-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -327,6 +328,35 @@ describe('build context', () => {
     assert.ok(readFileSync(join(dir, 'big')).equals(bigBody));
     assert.equal(disk.fs.digest!(join(dir, 'big'), disk.fs.lstat(join(dir, 'big'))), createHash('sha256').update(bigBody).digest('hex'));
     assert.equal(readFileSync(join(dir, 'd/f'), 'utf8'), 'data');
+  });
+
+  test('owned chunks: a file seen in the last build is compared with it, not trusted: any differing byte gives its own digest', async () => {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const first = Buffer.alloc(2_000_000, 9);
+    /** The digest, and whether the worker took it from the last build. */
+    const receive = async (body: Buffer, name = 'same.bin') => {
+      const before = parallelHashStats.sameAsLastBuild;
+      const ctx = await receiveContext(ownedPieces(await tarOf([{ name, body }]), 30_000), tree({}), { ownsChunks: true });
+      const digest = ctx.fs.digest!(join(ctx.dir, name), ctx.fs.lstat(join(ctx.dir, name)));
+      ctx.release();   // the worker keeps this build's files to compare the next one with
+      return [digest, parallelHashStats.sameAsLastBuild > before];
+    };
+    assert.deepEqual(await receive(first), [sha(first), false]);
+    assert.deepEqual(await receive(first), [sha(first), true], 'the same bytes again: compared, not hashed');
+    for (const at of [0, 1_000_000, 1_999_999]) {
+      const changed = Buffer.from(first);
+      changed[at] ^= 0x40;
+      assert.deepEqual(await receive(changed), [sha(changed), false], `a byte changed at ${at}`);
+      assert.deepEqual(await receive(first), [sha(first), false], 'compared with the changed one');
+      assert.deepEqual(await receive(first), [sha(first), true]);
+    }
+    assert.deepEqual(await receive(first, 'other.bin'), [sha(first), false], 'another path is hashed');
+    // data brought back to this thread is not kept for the next build
+    const ctx = await receiveContext(ownedPieces(await tarOf([{ name: 'same.bin', body: first }]), 30_000), tree({}), { ownsChunks: true });
+    await ctx.load();
+    assert.ok(ctx.readFile(join(ctx.dir, 'same.bin')).equals(first));
+    ctx.release();
+    assert.deepEqual(await receive(first), [sha(first), false]);
   });
 
   test('owned chunks: a piece that shares its buffer is copied, never taken away', async () => {

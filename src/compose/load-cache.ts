@@ -37,9 +37,10 @@ export class LoadCache {
     if (value.length > MAX_ENTRY) return;
     try {
       const sub = join(this.dir, key.slice(0, 2));
-      mkdirSync(sub, { recursive: true });
+      // owner only: a cached project holds the environment it was loaded with
+      mkdirSync(sub, { recursive: true, mode: 0o700 });
       const tmp = join(sub, `.${key}.${process.pid}.${randomBytes(4).toString('hex')}`);
-      writeFileSync(tmp, value);
+      writeFileSync(tmp, value, { mode: 0o600 });
       renameSync(tmp, join(sub, key));   // atomic: a concurrent reader sees the whole entry or none
     } catch { /* read-only home, full disk: no cache */ }
   }

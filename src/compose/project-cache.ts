@@ -10,7 +10,8 @@
  *    (recorded through load-inputs.ts: compose files, .env, env_file, label_file, extends, include, and the
  *    compose.yaml candidates in the working directory and its parents).
  * Only successful loads are stored; their warnings are stored too and replayed on a hit. A project that does not
- * survive JSON unchanged is not stored. `-f -` (stdin) is never cached.
+ * survive JSON unchanged is not stored. `-f -` (stdin) is never cached. Entries hold the environment, so they are
+ * written readable by their owner only (load-cache.ts).
  */
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadCache } from '../../src/compose/load-cache.js';
@@ -44,6 +44,12 @@ test('a second load with the same inputs is answered from the cache, warnings in
     const hit = cachedProject(cache, warm);
     assert.deepEqual(hit, loaded);
     assert.deepEqual(warm.warnings, cold.warnings);
+
+    // the entry holds the environment: readable by its owner only
+    const files = readdirSync(cache.dir, { recursive: true }).map(String).filter((f) => /[0-9a-f]{64}$/.test(f));
+    assert.ok(files.length > 0);
+    for (const f of files) assert.equal(statSync(join(cache.dir, f)).mode & 0o077, 0, f);
+    for (const d of readdirSync(cache.dir)) assert.equal(statSync(join(cache.dir, d)).mode & 0o077, 0, d);
   });
   p.cleanup();
 });

@@ -2,9 +2,10 @@
  * Exec sessions: a process run inside a running container, in one of two ways.
  *
  * Non-TTY sessions (what scripts and `docker exec c cmd` use) run through berth-nsexec
- * (src/runtime/nsexec.ts): one small native helper that enters the container as `runc exec`
- * would and execs the process, with its stdio as pipes to us. It costs a few milliseconds where
- * conmon + runc cost ~60. Such a session does not outlive the daemon's connection to it.
+ * (src/runtime/nsexec.ts): a small native helper that enters the container as `runc exec` would
+ * and execs the process, with its stdio as sockets to us. It costs a few milliseconds where
+ * conmon + runc cost ~60. The process outlives a daemon crash, but its output and exit code
+ * then go nowhere (nothing holds them as conmon does).
  *
  * TTY sessions, and any spec the helper does not support, are held by their own conmon
  * (`conmon --exec --exec-attach`), so they are never children of the daemon: conmon runs

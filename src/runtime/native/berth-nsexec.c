@@ -3,6 +3,8 @@
  * runc (whose start-up, seccomp compile and double fork cost ~30 ms per exec).
  *
  *   berth-nsexec exec key=value...        enter the container and run a process (see usage below)
+ *   berth-nsexec serve SOCKET             the same per request read on stdin, forked from one
+ *                                         long-lived process (see run_serve); what berthd uses
  *   berth-nsexec seccomp-compile < lines  compile a seccomp profile (berth's line format) to BPF on stdout
  *
  * exec: the daemon passes the container's init pid and start time (runc's state.json). The helper

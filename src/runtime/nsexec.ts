@@ -244,12 +244,36 @@ export interface NsexecOptions {
   socketDir?: string;
 }
 
+/**
+ * A readable caught from its first moment: data is kept until a consumer drains it, the end is
+ * seen whenever it comes. (Node ends a socket that hit EOF even while paused, and drains the
+ * pipes of an exited child, so listeners added later would miss both.)
+ */
+class Caught {
+  private chunks: Buffer[] | null = [];
+  private consumer?: (d: Buffer) => void;
+  readonly ended: Promise<void>;
+
+  constructor(stream: Readable, first?: Buffer) {
+    if (first?.length) this.chunks!.push(first);
+    stream.on('data', (d: Buffer) => { if (this.consumer) this.consumer(d); else this.chunks!.push(d); });
+    stream.on('error', () => undefined);
+    this.ended = new Promise<void>((resolve) => { stream.once('end', resolve); stream.once('close', resolve); });
+  }
+
+  drain(consumer: (d: Buffer) => void): void {
+    this.consumer = consumer;
+    for (const c of this.chunks ?? []) consumer(c);
+    this.chunks = null;
+  }
+}
+
 /** One exec's end of the helper: its report lines and the process's stdio. */
 interface Channel {
-  report: Readable;
+  report: Caught;
   stdin: Writable | null;
-  stdout: Readable | null;
-  stderr: Readable | null;
+  stdout: Caught | null;
+  stderr: Caught | null;
   /** The exit status, when the helper is our own child; else it comes as {"exit":N} on the report. */
   exit?: Promise<number>;
 }
@@ -279,21 +303,16 @@ function spawnChannel(binary: string, plan: string[], stdio: { stdin: boolean; s
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? osConstants.signals[signal] ?? 1 : 1)));
     child.once('error', () => resolve(126));
   });
-  return { report: child.stdio[3] as Readable, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit };
+  const caught = (r: Readable | null) => (r ? new Caught(r) : null);
+  return { report: new Caught(child.stdio[3] as Readable), stdin: child.stdin, stdout: caught(child.stdout), stderr: caught(child.stderr), exit };
 }
 
 /** Relays a channel: output from the first byte on, the pid (or the start failure), the exit status. */
 function run(ch: Channel, out: NsexecOptions['output']): Promise<NsexecProcess> {
-  const ended: Promise<void>[] = [];
-  for (const [n, st] of [[1, ch.stdout], [2, ch.stderr]] as const) {
-    if (!st) continue;
-    ended.push(new Promise<void>((resolve) => { st.once('end', resolve); st.once('close', resolve); st.once('error', () => resolve()); }));
-    st.on('data', (d: Buffer) => out?.(n, d));
-    st.resume();
-  }
-  const outputEnded = Promise.all(ended).then(() => undefined);
+  ch.stdout?.drain((d) => out?.(1, d));
+  ch.stderr?.drain((d) => out?.(2, d));
+  const outputEnded = Promise.all([ch.stdout?.ended, ch.stderr?.ended]).then(() => undefined);
   ch.stdin?.on('error', () => undefined);
-  ch.report.on('error', () => undefined);
   return new Promise<NsexecProcess>((resolve, reject) => {
     let buf = '';
     let started = false;
@@ -309,17 +328,14 @@ function run(ch: Channel, out: NsexecOptions['output']): Promise<NsexecProcess> 
       else if (!started) fail(msg.message ?? `berth-nsexec: unreadable report ${text.slice(0, 200)}`, msg.code === 127 ? 127 : 126);
       else if (typeof msg.exit === 'number') resolveExit(msg.exit);
     };
-    ch.report.on('data', (d: Buffer) => {
+    ch.report.drain((d) => {
       buf += d.toString();
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) { line(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
     });
-    ch.report.resume();
-    const closed = () => {
+    void ch.report.ended.then(() => {
       if (!started) { if (ch.exit) void ch.exit.then((code) => fail(`berth-nsexec failed (exit ${code})`)); else fail('berth-nsexec closed its report without a word'); }
-      else if (!ch.exit) resolveExit(255);   // the exec parent died: its status is lost
-    };
-    ch.report.once('end', closed);
-    ch.report.once('close', closed);
+      else if (!ch.exit) resolveExit(255);   // the exec parent died without a word: its status is lost
+    });
   });
 }
 
@@ -332,7 +348,7 @@ function run(ch: Channel, out: NsexecOptions['output']): Promise<NsexecProcess> 
 class NsexecServer {
   private proc?: ChildProcess;
   private listening?: Promise<void>;
-  private readonly pending = new Map<string, { want: Set<string>; got: Map<string, Socket>; resolve: (c: Channel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, { want: Set<string>; got: Map<string, Socket | Caught>; socks: Socket[]; resolve: (c: Channel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly listener: Server;
 
   constructor(private readonly binary: string, private readonly socketPath: string) {
@@ -375,11 +391,10 @@ class NsexecServer {
       const timer = setTimeout(() => {
         const p = this.pending.get(token);
         this.pending.delete(token);
-        for (const s of p?.got.values() ?? []) s.destroy();
+        for (const sock of p?.socks ?? []) sock.destroy();
         reject(new NsexecStartError('berth-nsexec did not answer', 126));
-      }, 30_000);
-      timer.unref();
-      this.pending.set(token, { want, got: new Map(), resolve, reject, timer });
+      }, 30_000);   // also keeps the event loop alive until the connections are in
+      this.pending.set(token, { want, got: new Map(), socks: [], resolve, reject, timer });
       this.proc!.stdin!.write(Buffer.concat([Buffer.from(`${body.length}\n`), body]));
     });
   }
@@ -393,16 +408,17 @@ class NsexecServer {
       const nl = head.indexOf(10);
       if (nl < 0) { if (head.length > 200) sock.destroy(); return; }
       sock.off('data', onData);
-      sock.pause();
-      if (head.length > nl + 1) sock.unshift(head.subarray(nl + 1));
       const [token, kind] = head.subarray(0, nl).toString().split(' ');
       const p = this.pending.get(token);
       if (!p || !p.want.has(kind) || p.got.has(kind)) { sock.destroy(); return; }
-      p.got.set(kind, sock);
+      // Caught at once, in this same tick: what follows the header is the stream's own.
+      p.got.set(kind, kind === 'stdin' ? sock : new Caught(sock, head.subarray(nl + 1)));
+      p.socks.push(sock);
       if (p.got.size < p.want.size) return;
       clearTimeout(p.timer);
       this.pending.delete(token);
-      p.resolve({ report: p.got.get('report')!, stdin: p.got.get('stdin') ?? null, stdout: p.got.get('stdout') ?? null, stderr: p.got.get('stderr') ?? null });
+      const got = (k: string) => (p.got.get(k) as Caught | undefined) ?? null;
+      p.resolve({ report: got('report')!, stdin: (p.got.get('stdin') as Socket | undefined) ?? null, stdout: got('stdout'), stderr: got('stderr') });
     };
     sock.on('data', onData);
   }

@@ -6,7 +6,7 @@
 // builds), and prints both and their ratio.
 //   BERTH_DIST=dist-x node scripts/bench-build.mjs      (needs root and a built tree)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,14 @@ CMD ["sh", "-c", "ls -la /app"]
 `;
 }
 
+/** CPU time (ms, user + system) of a process (all its threads) or of one thread, from /proc. */
+const cpuMs = (pid, tid) => {
+  try {
+    const f = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1000 / 100;   // clock ticks (USER_HZ 100)
+  } catch { return NaN; }
+};
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 /** One engine: its docker env, the image to build FROM and the tag; built holds every final image ID. */
@@ -60,7 +68,7 @@ function engine(name, host, image, tag) {
     if (SETTLE_MS > 0) Atomics.wait(settle, 0, 0, SETTLE_MS);
     return { ms, hits: (r.stdout.match(/ ---> Using cache/g) ?? []).length };
   };
-  return { name, env, built, run, cold: [], cached: [], hits: [] };
+  return { name, env, built, run, cold: [], cached: [], hits: [], cpu: [] };
 }
 
 /**
@@ -69,8 +77,18 @@ function engine(name, host, image, tag) {
  */
 function measure(engines) {
   for (let i = 0; i < RUNS; i++) for (const e of engines) e.cold.push(e.run(['--no-cache']).ms);
-  for (let i = 0; i < RUNS; i++) for (const e of engines) { const r = e.run([]); e.cached.push(r.ms); e.hits.push(r.hits); }
-  for (const e of engines) results[e.name] = { cold: median(e.cold), cached: median(e.cached), coldAll: e.cold, cachedAll: e.cached, hits: e.hits };
+  for (let i = 0; i < RUNS; i++) {
+    for (const e of engines) {
+      const c0 = e.pid ? [cpuMs(e.pid), cpuMs(e.pid, e.pid)] : undefined;
+      const r = e.run([]);
+      if (c0) e.cpu.push([cpuMs(e.pid) - c0[0], cpuMs(e.pid, e.pid) - c0[1]]);
+      e.cached.push(r.ms); e.hits.push(r.hits);
+    }
+  }
+  for (const e of engines) {
+    results[e.name] = { cold: median(e.cold), cached: median(e.cached), coldAll: e.cold, cachedAll: e.cached, hits: e.hits };
+    if (e.cpu.length) results[e.name].cpu = [median(e.cpu.map((c) => c[0])), median(e.cpu.map((c) => c[1]))];
+  }
 }
 
 const results = {};
@@ -81,6 +99,7 @@ let ref;
 try {
   importBusybox(d);
   const engines = [engine('berthd', d.host, 'busybox', `${prefix}:latest`)];
+  engines[0].pid = d.proc.pid;   // its CPU per cached build (the machine is shared: wall times are noisy)
   const refUp = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: refEnv, encoding: 'utf8', timeout: 10_000 });
   if (refUp.status === 0) {
     const imp = spawnSync('docker', ['import', '-c', 'CMD ["sh"]', busyboxRootfs(), refImage], { env: refEnv, encoding: 'utf8' });
@@ -101,6 +120,7 @@ try {
 console.log(`classic build, ${MB} MB COPY, median of ${RUNS} (ms)`);
 for (const [name, r] of Object.entries(results)) {
   console.log(`${name.padEnd(32)} cold ${r.cold.toFixed(0).padStart(6)}   cached ${r.cached.toFixed(0).padStart(6)}   (cold ${r.coldAll.map((x) => x.toFixed(0)).join(' ')}; cached ${r.cachedAll.map((x) => x.toFixed(0)).join(' ')}; cache hits ${r.hits.join(' ')})`);
+  if (r.cpu) console.log(`${''.padEnd(32)} CPU per cached build (median, in the settle pause too): ${r.cpu[0].toFixed(0)} ms, main thread ${r.cpu[1].toFixed(0)} ms`);
 }
 const names = Object.keys(results);
 if (names.length === 2) {

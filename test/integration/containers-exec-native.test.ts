@@ -181,6 +181,21 @@ describe('docker exec through berth-nsexec', () => {
     rmSync(specFile, { force: true });
   });
 
+  test('through the helper server: every quick exec gives its output, its end and its exit code', async () => {
+    const id = d.docker(['inspect', '-f', '{{.Id}}', 'box']).stdout.trim();
+    const config = JSON.parse(readFileSync(join(d.dataRoot, 'containers', id, 'config.json'), 'utf8'));
+    const target = { id, config, statePath: join(d.execRoot, 'runtime', id, 'state.json'), cacheDir: join(d.dataRoot, 'containers', id) };
+    for (let i = 0; i < 30; i++) {
+      const plan = await nsexecPlan(target, { ...config.process, args: ['sh', '-c', `echo ${i}; exit ${i % 4}`] }, '/root');
+      let out = '';
+      const p = await startNsexec(plan!, { stdin: false, socketDir: join(d.dir, 'nsexec'), output: (_n, data) => { out += data; } });
+      assert.equal(await p.exited, i % 4);
+      const ended = await Promise.race([p.outputEnded.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+      assert.ok(ended, `exec ${i}: output never ended`);
+      assert.equal(out, `${i}\n`);
+    }
+  });
+
   test('every syscall answers as under runc exec, newer-than-the-profile ones with ENOSYS', async (t) => {
     // A static probe that makes raw syscalls and prints the errno names, built into the container's root.
     const id = d.docker(['inspect', '-f', '{{.Id}}', 'box']).stdout.trim();

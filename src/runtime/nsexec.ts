@@ -3,7 +3,8 @@
  * container the way `runc exec` does, without runc or conmon. This module turns the container's
  * config.json, runc's state.json and an exec's OCI process spec into the helper's arguments,
  * compiles the container's seccomp profile once into a BPF file the helper loads per exec, and
- * runs the helper with the exec's stdio.
+ * runs the exec: through one long-lived `berth-nsexec serve` per daemon (it forks, so the daemon
+ * never does), or by spawning the helper when no server socket can be made.
  *
  * Anything the helper does not implement (AppArmor/SELinux labels, user namespaces, seccomp
  * notify, a terminal, ...) makes `nsexecPlan` return undefined: the caller then uses runc.

@@ -411,6 +411,7 @@ static int report_exit = 0;
 
 static int run_exec(int argc, char **argv) {
   struct config c;
+  syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);   /* whatever the caller leaked to us */
   parse(&c, argc, argv);
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) SYSFAIL("set non-dumpable");
   if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) fail(126, "berth-nsexec: fd 3 (the report pipe) is not open");
@@ -578,6 +579,7 @@ static void __attribute__((noreturn)) serve_one(char *req, size_t len, const cha
 }
 
 static int run_serve(const char *path) {
+  syscall(SYS_close_range, 3, ~0U, 0);   /* whatever the daemon leaked to us */
   signal(SIGCHLD, SIG_IGN);   /* exec parents are reaped by the kernel */
   signal(SIGPIPE, SIG_IGN);
   size_t size = 4 << 20, have = 0;

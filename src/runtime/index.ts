@@ -4,3 +4,4 @@ export { ConmonRuntime, cleanRuntimeError, findBinary } from './conmon-runtime.j
 export type { RuntimeConfig, MonitorStart } from './conmon-runtime.js';
 export { nsexecBinary, nsexecPlan, startNsexec, seccompLines, compiledSeccomp, NsexecStartError } from './nsexec.js';
 export type { NsexecTarget, NsexecProcess, SeccompSpec } from './nsexec.js';
+export type { NsexecOptions } from './nsexec.js';

@@ -20,7 +20,7 @@ import { createGunzip, type Gunzip } from 'node:zlib';
 import { InvalidParameterError } from '../errors/index.js';
 import { hostFs, hostFsWithDigests, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
-import { ParallelHasher, PARALLEL_HASH_MIN_SIZE, type HashJob } from './parallel-hash.js';
+import { ParallelHasher, PARALLEL_HASH_MIN_SIZE, parallelHashAvailable, type HashJob } from './parallel-hash.js';
 import { TarParser, type TarHeader, type TarSink } from './tar-parse.js';
 
 /** sha256 (hex) of each regular file's content by host path, with the size it had. */
@@ -562,7 +562,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: R
           gunzip.on('error', fail);
         } else if (chunk[0] === 0x28 && chunk[1] === 0xb5 && chunk[2] === 0x2f && chunk[3] === 0xfd) {
           return fail(new InvalidParameterError('zstd-compressed build contexts are not supported'));
-        } else if (opts.ownsChunks) {
+        } else if (opts.ownsChunks && parallelHashAvailable()) {
           tree!.hasher = new ParallelHasher();
         }
       }

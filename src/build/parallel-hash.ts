@@ -61,15 +61,37 @@ export interface HashJob {
 interface Shared { worker: Worker; users: Map<number, ParallelHasher>; waiting: number }
 let shared: Shared | undefined;
 let nextJob = 1;
-let nextOwner = 1;
+let nextOwner = 1;   // 0: the worker's "ready"
 
 /** The worker, started on first use and kept; it keeps the process alive only while a reply is awaited. */
+let workerUrl = new URL('./sha256-worker.js', import.meta.url);
+/** Set when a worker could not start: contexts are then hashed on the main thread (see parallelHashAvailable). */
+let cannotStart: Error | undefined;
+
+/** Whether large files can go to the worker (false once a worker failed to start: the intake that met it fails, later ones hash here). */
+export function parallelHashAvailable(): boolean { return !cannotStart; }
+
+/** @internal tests: another worker script (a missing one makes the next start fail); undefined restores it and forgets a failure. */
+export function setHashWorkerUrlForTests(url: URL | undefined): void {
+  workerUrl = url ?? new URL('./sha256-worker.js', import.meta.url);
+  if (!url) cannotStart = undefined;
+}
+
+/** @internal tests: ends the worker (the next intake starts one). */
+export async function stopHashWorkerForTests(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  await s?.worker.terminate();
+}
+
 function workerFor(user: ParallelHasher): Shared {
   if (!shared) {
-    const worker = new Worker(new URL('./sha256-worker.js', import.meta.url));
+    const worker = new Worker(workerUrl);
     const s: Shared = { worker, users: new Map(), waiting: 0 };
-    worker.on('message', (m: HashReply) => s.users.get(m.owner)?.onReply(m));
+    let ready = false;   // its script loaded (it says so with owner 0)
+    worker.on('message', (m: HashReply) => { if (m.owner === 0) ready = true; else s.users.get(m.owner)?.onReply(m); });
     const lost = (e?: Error) => {
+      if (!ready && e) cannotStart = e;
       if (shared === s) shared = undefined;
       const users = [...s.users.values()];
       s.users.clear();

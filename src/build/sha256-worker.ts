@@ -123,3 +123,5 @@ function remember(finished: Job[]): void {
   if (forget) clearTimeout(forget);
   forget = setTimeout(() => { lastBuild = new Map(); forget = undefined; }, LAST_BUILD_MS);
 }
+
+port.postMessage({ owner: 0, digests: [] } satisfies HashReply);   // loaded: a failure after this is not a failure to start

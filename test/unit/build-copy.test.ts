@@ -16,7 +16,7 @@ import tar from 'tar-stream';
 import { archiveKind, canonicalConfig, cleanRelative, goMatch, resolveInRoot } from '../../src/build/index.js';
 import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash } from '../../src/build/copy.js';
 import { receiveContext } from '../../src/build/context.js';
-import { parallelHashStats } from '../../src/build/parallel-hash.js';
+import { parallelHashAvailable, parallelHashStats, setHashWorkerUrlForTests, stopHashWorkerForTests } from '../../src/build/parallel-hash.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-build-unit-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -357,6 +357,22 @@ describe('build context', () => {
     assert.ok(ctx.readFile(join(ctx.dir, 'same.bin')).equals(first));
     ctx.release();
     assert.deepEqual(await receive(first), [sha(first), false]);
+  });
+
+  test('owned chunks: a hashing worker that cannot start fails that intake clearly; later ones hash on this thread', async (t) => {
+    const body = await tarOf([{ name: 'big', body: bigBody }]);
+    t.after(() => setHashWorkerUrlForTests(undefined));
+    // the next worker to start runs a script that does not exist
+    setHashWorkerUrlForTests(new URL('file:///nonexistent/berth-sha256-worker.js'));
+    await stopHashWorkerForTests();
+    await assert.rejects(receiveContext(ownedPieces(body), tree({}), { ownsChunks: true }), /failed to read the build context: .*(Cannot find module|ERR_MODULE_NOT_FOUND|nonexistent)/);
+    assert.ok(!parallelHashAvailable());
+    const ctx = await receiveContext(ownedPieces(body), tree({}), { ownsChunks: true });
+    assert.ok(!ctx.remote, 'hashed here');
+    assert.equal(ctx.fs.digest!(join(ctx.dir, 'big'), ctx.fs.lstat(join(ctx.dir, 'big'))), createHash('sha256').update(bigBody).digest('hex'));
+    assert.ok(ctx.readFile(join(ctx.dir, 'big')).equals(bigBody));
+    setHashWorkerUrlForTests(undefined);
+    assert.ok(parallelHashAvailable());
   });
 
   test('owned chunks: a piece that shares its buffer is copied, never taken away', async () => {

@@ -277,7 +277,7 @@ class BuildRun {
     // node's HTTP parser gives each body chunk a buffer of its own: those may move to the hashing worker
     const context = this.context = await receiveContext(body, this.contextDir, { ownsChunks: body instanceof IncomingMessage });
     const cfs = context.fs;
-    this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'}; ${context.received.bytes} bytes, the first after ${(context.received.firstByteAt - t0).toFixed(0)} ms)`);
+    this.trace(`context received in ${(performance.now() - t0).toFixed(0)} ms (${context.inMemory ? 'in memory' : 'on disk'}; ${context.received.bytes} bytes, the first after ${(context.received.firstByteAt - t0).toFixed(0)} ms, ready ${(performance.now() - context.received.lastByteAt).toFixed(1)} ms after the last)`);
     const dfName = this.opts.dockerfile || 'Dockerfile';
     let dfPath = resolveInRoot(this.contextDir, dfName, true, cfs);
     if (!context.exists(dfPath) && !this.opts.dockerfile) {

@@ -367,8 +367,8 @@ interface LoggedEntry { h: TarHeader; chunks: Buffer[] }
 export class BuildContext {
   private materialised: boolean;
   private readonly removed: string[] = [];
-  /** Bytes of the body and when its first one came (performance.now()), for the build trace. */
-  received = { bytes: 0, firstByteAt: 0 };
+  /** Bytes of the body and when its first and last came (performance.now()), for the build trace. */
+  received = { bytes: 0, firstByteAt: 0, lastByteAt: 0 };
 
   /** @internal built by receiveContext */
   constructor(readonly dir: string, readonly fs: FsView, private readonly tree: MemoryTree | undefined, private readonly log: LoggedEntry[]) {
@@ -498,7 +498,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: R
     let first = true;
     /** A spill waiting for the worker to give back the data it holds (the body is paused meanwhile). */
     let spilling: Promise<void> | undefined;
-    const received = { bytes: 0, firstByteAt: 0 };
+    const received = { bytes: 0, firstByteAt: 0, lastByteAt: 0 };
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
@@ -574,7 +574,7 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: R
       if (!gunzip.write(chunk)) { body.pause(); gunzip.once('drain', () => body.resume()); }
     });
     let ended = false;
-    body.on('end', () => { ended = true; if (gunzip) gunzip.end(); else done(); });
+    body.on('end', () => { ended = true; received.lastByteAt = performance.now(); if (gunzip) gunzip.end(); else done(); });
     body.on('error', fail);
     body.on('close', () => { if (!ended) fail(new Error('the connection closed before the context was complete')); });
   });

@@ -10,6 +10,8 @@ export {
 } from './cli.js';
 export { loadProject, loadComposeModel, resolveInputs, type ResolvedInputs } from './loader.js';
 export { LoadCache } from './load-cache.js';
+export { cachedProject, loadAndCache } from './project-cache.js';
+export { recordInputs, inputsUnchanged, type InputObservation } from './load-inputs.js';
 export { parseDotEnv } from './dotenv.js';
 export { substitute, interpolateTree, extractVariables, InterpolationError, type Lookup, type VariableUse } from './interpolation.js';
 export {

@@ -1,10 +1,9 @@
 /**
- * Bridges, network namespaces and veth pairs through iproute2. Each step is one batched `ip`
+ * Bridges, network namespaces and veth pairs. Named namespaces are made and removed by the
+ * hostops helper (a syscall, no process); links and addresses through iproute2, one batched `ip`
  * process per side (host: `ip -batch -`, namespace: `ip -n NS -batch -`) with the veth peer
  * created directly inside the namespace: ~5 ms per process here, against ~15 ms per command
- * when every step is its own process. A container's namespace is made in the same host batch
- * as its first veth (`netns add` restores the batch's namespace afterwards, iproute2 >= 5.x),
- * so a bridge endpoint costs two processes, as many as a `--network none` namespace.
+ * when every step is its own process.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { addNetns, deleteNetns as removeNetns } from '../hostops/index.js';
@@ -62,34 +61,14 @@ export async function deleteNetns(name: string, veths: string[]): Promise<void> 
 export interface VethSpec {
   netns: string; hostName: string; ifName: string; bridge: string; mac: string; mtu?: number;
   addressCidr: string; gateway?: string; loopbackUp: boolean; replaceDefaultRoute?: boolean;
-  /** Create the namespace in the host batch first (it must not exist yet). */
-  createNetns?: boolean;
 }
-
-/** Whether `netns add` works inside `ip -batch` here; cleared after the first failure of that form. */
-let netnsAddInBatch = true;
 
 export async function addVeth(s: VethSpec): Promise<void> {
   const mtu = s.mtu ? ` mtu ${s.mtu}` : '';
   const host = `link add ${s.hostName}${mtu} master ${s.bridge} up type veth peer name ${s.ifName} netns ${s.netns} address ${s.mac}${mtu}\n`
     // Hairpin: a container reaching its own published port through the host comes back out this port.
     + `link set ${s.hostName} type bridge_slave hairpin on\n`;
-  if (s.createNetns && netnsAddInBatch) {
-    try {
-      await run('ip', ['-batch', '-'], `netns add ${s.netns}\n${host}`);
-    } catch {
-      // Undo and take the separate steps, which report the real error if there is one; when they
-      // succeed, this iproute2 cannot do `netns add` in a batch (it stays in the new namespace).
-      await deleteLink(s.hostName);
-      if (existsSync(netnsPath(s.netns))) await tryRun('ip', ['netns', 'del', s.netns]);
-      await createNetns(s.netns, false);
-      await run('ip', ['-batch', '-'], host);
-      netnsAddInBatch = false;
-    }
-  } else {
-    if (s.createNetns) await createNetns(s.netns, false);
-    await run('ip', ['-batch', '-'], host);
-  }
+  await run('ip', ['-batch', '-'], host);
   const inner: string[] = [];
   if (s.loopbackUp) inner.push('link set lo up');
   inner.push(`link set ${s.ifName} up`, `addr add ${s.addressCidr} dev ${s.ifName}`);

@@ -486,16 +486,12 @@ export class NetworkService {
   // ───────────────────────── sandboxes and endpoints ─────────────────────────
 
   /**
-   * The namespace a container runs in: `bridge` and `none` get their own (loopback up), `host` none at all.
-   * With `deferNetns`, a bridge sandbox's namespace is made by its first connect, in the same `ip`
-   * process as the veth; the caller connects (or calls ensureNetns) before anything enters it.
+   * The namespace a container runs in: `bridge` and `none` get their own, `host` none at all. A
+   * bridge namespace's loopback comes up with its first endpoint (in that endpoint's `ip` batch).
    */
-  async createSandbox(containerId: string, mode: SandboxMode, o: { deferNetns?: boolean } = {}): Promise<{ netnsPath: string | null }> {
+  async createSandbox(containerId: string, mode: SandboxMode): Promise<{ netnsPath: string | null }> {
     const existing = this.sandboxes.get(containerId);
-    if (existing) {
-      if (!o.deferNetns) await this.ensureNetns(containerId);
-      return { netnsPath: this.netnsPathOf(existing) };
-    }
+    if (existing) return { netnsPath: this.netnsPathOf(existing) };
     let rec: SandboxRecord;
     if (mode === 'host') {
       rec = { containerId, mode: 'host', netns: null, loopbackUp: true, defaultRouteEndpoint: null, ports: [] };
@@ -503,29 +499,19 @@ export class NetworkService {
       const netns = `berth-${this.tag}-${containerId.slice(0, 12)}`;
       // The same container's previous namespace (a restart) may still be going away.
       await this.releasing.get(netns);
-      const defer = mode === 'bridge' && !!o.deferNetns && !existsSync(kernel.netnsPath(netns));
-      // For bridge mode loopback comes up in the first connect's namespace batch (one process less).
-      if (!defer) await kernel.createNetns(netns, mode === 'none');
-      rec = { containerId, mode, netns, loopbackUp: mode === 'none', defaultRouteEndpoint: null, ports: [], ...(defer ? { netnsPending: true } : {}) };
+      await kernel.createNetns(netns, mode === 'none');
+      rec = { containerId, mode, netns, loopbackUp: mode === 'none', defaultRouteEndpoint: null, ports: [] };
     } else {
       const owner = this.ownerSandbox(mode.container);
       if (!owner) throw new NotFoundError(`No such container: ${mode.container}`);
-      if (owner.netns && (!owner.loopbackUp || owner.netnsPending)) {
+      if (owner.netns && !owner.loopbackUp) {
         await kernel.createNetns(owner.netns, true);
-        this.sandboxes.put(owner.containerId, { ...owner, loopbackUp: true, netnsPending: false });
+        this.sandboxes.put(owner.containerId, { ...owner, loopbackUp: true });
       }
       rec = { containerId, mode: 'container', netns: null, sharedWith: owner.containerId, loopbackUp: true, defaultRouteEndpoint: null, ports: [] };
     }
     this.sandboxes.put(containerId, rec);
     return { netnsPath: this.netnsPathOf(rec) };
-  }
-
-  /** Makes a deferred namespace (see createSandbox) now, when no connect made it. */
-  async ensureNetns(containerId: string): Promise<void> {
-    const sb = this.sandboxes.get(containerId);
-    if (!sb?.netns || !sb.netnsPending) return;
-    await kernel.createNetns(sb.netns, true);
-    this.sandboxes.put(containerId, { ...this.sandboxes.get(containerId)!, netnsPending: false, loopbackUp: true });
   }
 
   /** The sandbox that owns the namespace a container uses (follows container: sharing). */
@@ -614,16 +600,13 @@ export class NetworkService {
       await kernel.addVeth({
         netns: sb.netns!, hostName: e.hostVeth!, ifName: e.ifName!, bridge: n.bridge!, mac: e.mac, mtu: n.mtu,
         addressCidr: `${e.ip}/${e.prefix}`, gateway: takesRoute ? e.gateway : undefined, loopbackUp: !sb.loopbackUp,
-        createNetns: !!sb.netnsPending && !existsSync(kernel.netnsPath(sb.netns!)),
       });
     } catch (err) {
       this.ipam.release(n.Id, ip);
-      // A namespace made before the failure stays (releaseSandbox removes it); lo's state is unknown.
-      if (sb.netnsPending && existsSync(kernel.netnsPath(sb.netns!))) this.sandboxes.put(containerId, { ...sb, netnsPending: false, loopbackUp: false });
       throw err;
     }
     this.endpoints.put(e.Id, e);
-    this.sandboxes.put(containerId, { ...sb, loopbackUp: true, netnsPending: false, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
+    this.sandboxes.put(containerId, { ...sb, loopbackUp: true, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
     return this.endpointSettings(e, n);
   }
 

@@ -241,27 +241,24 @@ test('--network container: shares the namespace', async () => {
   assert.ok(existsSync(`/var/run/netns/${owner.ns}`));
 });
 
-test('a deferred bridge namespace comes with the first veth, or on demand; a joiner gets it too', async () => {
-  const { Id } = await svc.create({ Name: `defer-${tag}`, IPAM: { Config: [{ Subnet: subnet(11) }] } });
-  const ids = [0, 1, 2].map(() => randomBytes(32).toString('hex'));
+test('a bridge namespace exists from createSandbox; loopback comes up with the first veth, or for a joiner', async () => {
+  const { Id } = await svc.create({ Name: `ns-${tag}`, IPAM: { Config: [{ Subnet: subnet(11) }] } });
+  const ids = [0, 1].map(() => randomBytes(32).toString('hex'));
   const ns = (id: string) => `${svc.netnsPrefix}${id.slice(0, 12)}`;
   try {
-    // Made by connect, in the host batch with the veth: eth0 addressed, loopback up, default route.
-    await svc.createSandbox(ids[0], 'bridge', { deferNetns: true });
-    assert.ok(!NetworkService.netnsExists(ns(ids[0])), 'not made before the connect');
-    const ep = await svc.connect(ids[0], 'deferred', Id, {});
+    // Made at once (the runtime joins it before any endpoint exists); the veth's batch brings lo up.
+    await svc.createSandbox(ids[0], 'bridge');
+    assert.ok(NetworkService.netnsExists(ns(ids[0])));
+    assert.doesNotMatch(sh('ip', ['-n', ns(ids[0]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
+    const ep = await svc.connect(ids[0], 'first', Id, {});
     assert.match(sh('ip', ['-n', ns(ids[0]), '-o', 'addr']), new RegExp(`eth0\\s+inet ${ep.IPAddress.replace(/\./g, '\\.')}/24`));
     assert.match(sh('ip', ['-n', ns(ids[0]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
     assert.match(sh('ip', ['-n', ns(ids[0]), 'route']), /default via/);
-    // Never connected: ensureNetns makes it (loopback up).
-    await svc.createSandbox(ids[1], 'bridge', { deferNetns: true });
-    await svc.ensureNetns(ids[1]);
-    assert.match(sh('ip', ['-n', ns(ids[1]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
-    // container: on a still-deferred owner makes the owner's namespace.
-    await svc.createSandbox(ids[2], 'bridge', { deferNetns: true });
+    // container: on an owner with no endpoint yet brings the owner's loopback up.
+    await svc.createSandbox(ids[1], 'bridge');
     const joiner = randomBytes(32).toString('hex');
-    assert.equal((await svc.createSandbox(joiner, { container: ids[2] })).netnsPath, `/var/run/netns/${ns(ids[2])}`);
-    assert.ok(NetworkService.netnsExists(ns(ids[2])));
+    assert.equal((await svc.createSandbox(joiner, { container: ids[1] })).netnsPath, `/var/run/netns/${ns(ids[1])}`);
+    assert.match(sh('ip', ['-n', ns(ids[1]), '-o', 'link', 'show', 'lo']), /<LOOPBACK,UP/);
     await svc.releaseSandbox(joiner);
   } finally {
     for (const id of ids) await svc.releaseSandbox(id);
@@ -273,11 +270,11 @@ test('a deferred bridge namespace comes with the first veth, or on demand; a joi
 test('a sandbox released in the background: the container can start again at once; an orphaned namespace goes at init', async () => {
   const id = randomBytes(32).toString('hex');
   const ns = `${svc.netnsPrefix}${id.slice(0, 12)}`;
-  await svc.createSandbox(id, 'bridge', { deferNetns: true });
+  await svc.createSandbox(id, 'bridge');
   const first = await svc.connect(id, 'again', 'bridge', {});
   await svc.releaseSandbox(id, { background: true });
   // A restart of the same container right away: the new namespace is made after the old one went.
-  await svc.createSandbox(id, 'bridge', { deferNetns: true });
+  await svc.createSandbox(id, 'bridge');
   const second = await svc.connect(id, 'again', 'bridge', {});
   assert.notEqual(second.IPAddress, first.IPAddress, 'addresses are handed out round-robin');
   assert.match(sh('ip', ['-n', ns, '-o', 'addr', 'show', 'eth0']), new RegExp(`inet ${second.IPAddress.replace(/\./g, '\\.')}/`));

@@ -1,9 +1,11 @@
 /**
  * The host operations of a container's start and exit — mounts and named network namespaces —
  * through berth-hostops, one long-lived root helper per process, instead of a mount(8) or ip(8)
- * process each (3-5 ms of fork and exec for the daemon, the syscall itself well under one).
- * Where the helper is not built (no C compiler) or has died, the same is done through those tools.
- * Failures carry the errno name as `code` (EINVAL for "not mounted", EBUSY, ENOENT, ...).
+ * process each (3-5 ms of fork and exec for the daemon, the syscall itself well under one); and
+ * the tools that remain (ip batches, runc) started by that helper, whose fork is cheap, rather
+ * than by the daemon, whose fork of a hundred MB blocks its event loop for milliseconds.
+ * Where the helper is not built (no C compiler) or has died, the same is done through the tools
+ * from here. Failures carry the errno name as `code` (EINVAL for "not mounted", EBUSY, ENOENT, ...).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,21 +23,29 @@ export class HostOpError extends Error {
   constructor(message: string, readonly code: string) { super(message); }
 }
 
-interface Waiting { resolve: () => void; reject: (e: Error) => void }
+/** What a tool run through runTool did. */
+export interface ToolResult { code: number; stdout: string; stderr: string }
+
+interface Waiting { resolve: (r: ToolResult | undefined) => void; reject: (e: Error) => void }
+
+/** Longest stdin the helper takes for a tool (it writes it into a pipe at once). */
+const MAX_TOOL_INPUT = 60000;
+/** Most arguments a tool gets through the helper (its request has room for 72 fields). */
+const MAX_TOOL_ARGS = 64;
 
 class HostOpsHelper {
   private child: ChildProcess | null = null;
   private nextId = 1;
   private readonly waiting = new Map<string, Waiting>();
-  private buffered = '';
+  private buffered: Buffer = Buffer.alloc(0);
   private broken = !existsSync(HELPER);
 
   get available(): boolean { return !this.broken; }
 
-  request(fields: string[]): Promise<void> {
+  request(fields: string[]): Promise<ToolResult | undefined> {
     const child = this.ensure();
     const id = String(this.nextId++);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<ToolResult | undefined>((resolve, reject) => {
       // Only a pending request keeps the event loop alive; an idle helper never holds a process open.
       if (this.waiting.size === 0) refHandle(child.stdout, true);
       this.waiting.set(id, { resolve, reject });
@@ -46,8 +56,7 @@ class HostOpsHelper {
   private ensure(): ChildProcess {
     if (this.child) return this.child;
     const child = spawn(HELPER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => this.onReplies(d));
+    child.stdout!.on('data', (d: Buffer) => this.onReplies(d));
     child.stdin!.on('error', () => undefined);
     child.on('error', () => this.lost(child));
     child.on('exit', () => this.lost(child));
@@ -58,21 +67,40 @@ class HostOpsHelper {
     return child;
   }
 
-  private onReplies(d: string): void {
-    this.buffered += d;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+  private onReplies(d: Buffer): void {
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, d]) : d;
+    for (;;) {
+      const nl = this.buffered.indexOf(10);
+      if (nl < 0) return;
+      const line = this.buffered.subarray(0, nl).toString('utf8');
+      // A tool's answer: its status, then its stdout and stderr (lengths in the header line).
+      const t = /^(\S+) =(\d+) (\d+) (\d+)$/.exec(line);
+      if (t) {
+        const outLen = Number(t[3]); const errLen = Number(t[4]);
+        if (this.buffered.length < nl + 1 + outLen + errLen) return;
+        const out = this.buffered.subarray(nl + 1, nl + 1 + outLen).toString('utf8');
+        const err = this.buffered.subarray(nl + 1 + outLen, nl + 1 + outLen + errLen).toString('utf8');
+        this.buffered = this.buffered.subarray(nl + 1 + outLen + errLen);
+        this.settle(t[1], (w) => w.resolve({ code: Number(t[2]), stdout: out, stderr: err }));
+        continue;
+      }
+      this.buffered = this.buffered.subarray(nl + 1);
       const m = /^(\S+) (\d+)(?: (.*))?$/.exec(line);
-      const w = m && this.waiting.get(m[1]);
-      if (!m || !w) continue;
-      this.waiting.delete(m[1]);
-      if (this.waiting.size === 0 && this.child) refHandle(this.child.stdout, false);
+      if (!m) continue;
       const errno = Number(m[2]);
-      if (errno === 0) w.resolve();
-      else w.reject(new HostOpError(m[3] ?? `errno ${errno}`, ERRNO_NAMES.get(errno) ?? `E${errno}`));
+      this.settle(m[1], (w) => {
+        if (errno === 0) w.resolve(undefined);
+        else w.reject(new HostOpError(m[3] ?? `errno ${errno}`, ERRNO_NAMES.get(errno) ?? `E${errno}`));
+      });
     }
+  }
+
+  private settle(id: string, fn: (w: Waiting) => void): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (this.waiting.size === 0 && this.child) refHandle(this.child.stdout, false);
+    fn(w);
   }
 
   /** A helper that died fails what it had; later requests use the tools. */
@@ -95,7 +123,8 @@ const helper = new HostOpsHelper();
 /** mount(2). Without the helper only the shapes mount(8) is asked for here: a bind, or a filesystem with options. */
 export async function mount(o: { source: string; target: string; fstype?: string; flags?: number; data?: string; cwd?: string }): Promise<void> {
   if (helper.available) {
-    return helper.request(['mount', o.source, o.target, o.fstype ?? '', String(o.flags ?? 0), o.data ?? '', o.cwd ?? '']);
+    await helper.request(['mount', o.source, o.target, o.fstype ?? '', String(o.flags ?? 0), o.data ?? '', o.cwd ?? '']);
+    return;
   }
   const args = o.flags === MS_BIND ? ['--bind', o.source, o.target]
     : ['-t', o.fstype ?? 'none', ...(o.data ? ['-o', o.data] : []), o.source, o.target];
@@ -104,32 +133,58 @@ export async function mount(o: { source: string; target: string; fstype?: string
 
 /** umount2(2): EINVAL when `target` is not a mount point, ENOENT when it does not exist. */
 export async function umount(target: string, flags = 0): Promise<void> {
-  if (helper.available) return helper.request(['umount', target, String(flags)]);
+  if (helper.available) { await helper.request(['umount', target, String(flags)]); return; }
   await tool('umount', [...(flags & MNT_DETACH ? ['-l'] : []), target]);
 }
 
 /** A new network namespace kept at `path` (in iproute2's /var/run/netns, so `ip -n NAME` finds it). */
 export async function addNetns(path: string): Promise<void> {
-  if (helper.available) return helper.request(['netns-add', path]);
+  if (helper.available) { await helper.request(['netns-add', path]); return; }
   if (dirname(path) !== '/var/run/netns' && dirname(path) !== '/run/netns') throw new HostOpError(`ip netns add cannot make ${path}`, 'EINVAL');
   await tool('ip', ['netns', 'add', basename(path)]);
 }
 
 /** Removes a namespace made by addNetns (the kernel frees it with its last user). */
 export async function deleteNetns(path: string): Promise<void> {
-  if (helper.available) return helper.request(['netns-del', path]);
+  if (helper.available) { await helper.request(['netns-del', path]); return; }
   await tool('ip', ['netns', 'del', basename(path)]);
 }
 
-/** The fallback: the tool's failure with an errno name read from its message. */
-function tool(cmd: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const text = String(stderr || err.message).trim();
-      const code = /not mounted|no mount point/i.test(text) ? 'EINVAL' : /busy/i.test(text) ? 'EBUSY'
-        : /no such file|not found|does not exist/i.test(text) ? 'ENOENT' : /exists/i.test(text) ? 'EEXIST' : 'EIO';
-      reject(new HostOpError(`${cmd} ${args.join(' ')}: ${text}`, code));
+/**
+ * Runs a tool (ip, runc, ...) with `input` on its stdin and resolves with its exit status and
+ * output, whatever the status; rejects only when it could not be run at all.
+ */
+export async function runTool(cmd: string, args: string[], input = ''): Promise<ToolResult> {
+  if (helper.available && args.length <= MAX_TOOL_ARGS && Buffer.byteLength(input) <= MAX_TOOL_INPUT
+    && !input.includes('\0') && ![cmd, ...args].some((a) => a.includes('\0'))) {
+    const r = await helper.request(['run', input, cmd, ...args]).catch((e: HostOpError) => {
+      if (e.code === 'EPIPE') return undefined;   // the helper died meanwhile: run it from here
+      throw e;
     });
+    if (r) return r;
+  }
+  return execTool(cmd, args, input);
+}
+
+/** A tool run from this process (no helper). */
+function execTool(cmd: string, args: string[], input = '', cwd?: string): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { maxBuffer: 64 << 20, cwd }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (err && typeof code !== 'number') return reject(new HostOpError(`${cmd}: ${err.message}`, typeof code === 'string' ? code : 'EIO'));
+      resolve({ code: err ? (code as number) : 0, stdout, stderr });
+    });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
+}
+
+/** The fallback of the operations above: the tool's failure with an errno name read from its message. */
+async function tool(cmd: string, args: string[], cwd?: string): Promise<void> {
+  const r = await execTool(cmd, args, '', cwd);
+  if (r.code === 0) return;
+  const text = r.stderr.trim();
+  const code = /not mounted|no mount point/i.test(text) ? 'EINVAL' : /busy/i.test(text) ? 'EBUSY'
+    : /no such file|not found|does not exist/i.test(text) ? 'ENOENT' : /exists/i.test(text) ? 'EEXIST' : 'EIO';
+  throw new HostOpError(`${cmd} ${args.join(' ')}: ${text}`, code);
 }

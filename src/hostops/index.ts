@@ -1,2 +1,3 @@
-/** Host operations (mounts, named network namespaces) without a process each; see host-ops.ts. */
-export { mount, umount, addNetns, deleteNetns, HostOpError, MS_BIND, MNT_DETACH } from './host-ops.js';
+/** Host operations (mounts, named network namespaces) without a process each, and tools run without forking the daemon; see host-ops.ts. */
+export { mount, umount, addNetns, deleteNetns, runTool, HostOpError, MS_BIND, MNT_DETACH } from './host-ops.js';
+export type { ToolResult } from './host-ops.js';

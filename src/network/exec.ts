@@ -1,15 +1,12 @@
 /** Runs the kernel tools (ip, iptables-restore) with optional stdin; failures become SystemErrors. */
-import { execFile } from 'node:child_process';
+import { runTool } from '../hostops/index.js';
 import { SystemError } from '../errors/index.js';
 
-export function run(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new SystemError(`${cmd} ${args.join(' ')} failed: ${(stderr || err.message).trim()}`));
-      else resolve(stdout);
-    });
-    if (input !== undefined) child.stdin!.end(input);
-  });
+/** Started by the hostops helper: the daemon's event loop does not stop for a fork of itself. */
+export async function run(cmd: string, args: string[], input?: string): Promise<string> {
+  const r = await runTool(cmd, args, input).catch((e: Error) => { throw new SystemError(`${cmd} ${args.join(' ')} failed: ${e.message}`); });
+  if (r.code !== 0) throw new SystemError(`${cmd} ${args.join(' ')} failed: ${(r.stderr || `exit status ${r.code}`).trim()}`);
+  return r.stdout;
 }
 
 /** Same as run, but a failure is ignored (for idempotent teardown). */

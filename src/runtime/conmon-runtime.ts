@@ -4,14 +4,12 @@
  * file with the exit code. The daemon only talks to it through files and sockets, which is what
  * lets containers outlive a daemon crash and be adopted again.
  */
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { promises as fsp, constants as fsConstants, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { SystemError } from '../errors/index.js';
-
-const execFileAsync = promisify(execFile);
+import { runTool } from '../hostops/index.js';
 
 export interface RuntimeConfig {
   name: 'runc' | 'crun';
@@ -181,10 +179,9 @@ export class ConmonRuntime {
   }
 
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
-    try {
-      const { stdout } = await execFileAsync(this.cfg.path, [...this.runtimeArgs(), 'state', id]);
-      return JSON.parse(stdout);
-    } catch { return undefined; }
+    const r = await runTool(this.cfg.path, [...this.runtimeArgs(), 'state', id]).catch(() => undefined);
+    if (!r || r.code !== 0) return undefined;
+    try { return JSON.parse(r.stdout); } catch { return undefined; }
   }
 
   async pause(id: string): Promise<void> { await this.run(['pause', id]); }
@@ -206,14 +203,12 @@ export class ConmonRuntime {
     try { await fh.write('2 0 0\n'); } finally { await fh.close(); }
   }
 
+  /** Runs the runtime (started by the hostops helper, not forked from the daemon). */
   async run(args: string[]): Promise<string> {
-    try {
-      const { stdout } = await execFileAsync(this.cfg.path, [...this.runtimeArgs(), ...args], { maxBuffer: 16 << 20 });
-      return stdout;
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      throw new SystemError(cleanRuntimeError(err.stderr || err.message));
-    }
+    const r = await runTool(this.cfg.path, [...this.runtimeArgs(), ...args])
+      .catch((e: Error) => { throw new SystemError(cleanRuntimeError(e.message)); });
+    if (r.code !== 0) throw new SystemError(cleanRuntimeError(r.stderr || `${this.cfg.name} exited with status ${r.code}`));
+    return r.stdout;
   }
 }
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addNetns, deleteNetns, mount, umount, HostOpError, MNT_DETACH, MS_BIND } from '../../src/hostops/index.js';
+import { addNetns, deleteNetns, mount, runTool, umount, HostOpError, MNT_DETACH, MS_BIND } from '../../src/hostops/index.js';
 
 const mounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
 
@@ -65,4 +65,20 @@ test('a named network namespace made by the helper is one ip(8) can enter, and i
   } finally {
     if (existsSync(path)) execFileSync('ip', ['netns', 'del', name]);
   }
+});
+
+test('tools run through the helper: stdin, stdout and stderr apart, exit status, side by side, and a long input', async () => {
+  const r = await runTool('sh', ['-c', 'read a; echo "out:$a"; echo "err:$a" >&2; exit 3'], 'hello\n');
+  assert.deepEqual(r, { code: 3, stdout: 'out:hello\n', stderr: 'err:hello\n' });
+  // Several at once, each answered with its own output (a slow one does not hold up the others' answers).
+  const many = await Promise.all([0, 1, 2, 3, 4].map((i) => runTool('sh', ['-c', `sleep 0.0${5 - i}; printf ${i}`])));
+  assert.deepEqual(many.map((x) => x.stdout), ['0', '1', '2', '3', '4']);
+  // Output larger than a pipe's buffer comes back whole.
+  const big = await runTool('head', ['-c', '300000', '/dev/zero']);
+  assert.equal(big.stdout.length, 300000);
+  // Input too long for the helper's pipe is run from this process instead, with the same result.
+  const input = 'x'.repeat(70000);
+  assert.equal((await runTool('wc', ['-c'], input)).stdout.trim(), '70000');
+  const missing = await runTool('/no/such/tool', []).catch((e: HostOpError) => e);
+  assert.ok(missing instanceof HostOpError ? missing.code === 'ENOENT' : missing.code === 127, 'a tool that does not exist is reported');
 });

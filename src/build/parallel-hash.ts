@@ -58,12 +58,18 @@ export interface HashJob {
   digest?: string;
 }
 
-interface Shared { worker: Worker; users: Map<number, ParallelHasher>; waiting: number }
+interface Shared { worker: Worker; users: Map<number, ParallelHasher>; waiting: number; idle?: NodeJS.Timeout }
 let shared: Shared | undefined;
 let nextJob = 1;
 let nextOwner = 1;   // 0: the worker's "ready"
 
-/** The worker, started on first use and kept; it keeps the process alive only while a reply is awaited. */
+/**
+ * A worker with no intake for this long ends, and its memory (the last build's files, its heap:
+ * ~100 MB after a 50 MB context) goes back: the worker forgets the last build after 60 s anyway.
+ */
+const WORKER_IDLE_MS = 61_000;
+
+/** The worker, started on first use and kept while used; it keeps the process alive only while a reply is awaited. */
 let workerUrl = new URL('./sha256-worker.js', import.meta.url);
 /** Set when a worker could not start: contexts are then hashed on the main thread (see parallelHashAvailable). */
 let cannotStart: Error | undefined;
@@ -102,6 +108,7 @@ function workerFor(user: ParallelHasher): Shared {
     worker.unref();
     shared = s;
   }
+  clearTimeout(shared.idle);
   shared.users.set(user.owner, user);
   return shared;
 }
@@ -250,8 +257,18 @@ export class ParallelHasher {
   }
 
   private detach(): void {
-    this.shared?.users.delete(this.owner);
+    const s = this.shared;
     this.shared = undefined;
+    if (!s) return;
+    s.users.delete(this.owner);
+    if (s.users.size) return;
+    clearTimeout(s.idle);
+    s.idle = setTimeout(() => {
+      if (shared !== s || s.users.size) return;
+      shared = undefined;
+      void s.worker.terminate();
+    }, WORKER_IDLE_MS);
+    s.idle.unref();
   }
 
   private fail(e: Error): void {

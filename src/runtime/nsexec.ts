@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SystemError } from '../errors/index.js';
+import { CAP_NAMES } from './oci-spec.js';
 
 /** <outDir>/src/runtime/nsexec.js → <outDir>/native/berth-nsexec (built by scripts/build-native.mjs). */
 const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'berth-nsexec');
@@ -28,15 +29,6 @@ export function nsexecBinary(): string | undefined {
   helperFound ??= existsSync(HELPER);
   return helperFound ? HELPER : undefined;
 }
-
-const CAPS = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
-  'CHECKPOINT_RESTORE',
-];
 
 const RLIMITS = [
   'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC',
@@ -152,7 +144,7 @@ function readState(path: string): RuncState {
 
 function capMask(names: string[] | undefined): string {
   let m = 0n;
-  for (const n of names ?? []) { const i = CAPS.indexOf(n.replace(/^CAP_/, '')); if (i >= 0) m |= 1n << BigInt(i); }   // runc ignores unknown names too
+  for (const n of names ?? []) { const i = CAP_NAMES.indexOf(n.replace(/^CAP_/, '')); if (i >= 0) m |= 1n << BigInt(i); }   // runc ignores unknown names too
   return m.toString(16);
 }
 

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-need=(runc conmon iptables iproute2 attr tini gcc libc6-dev libseccomp-dev)
+# gcc/libc6-dev/libseccomp-dev build berth's native helpers; g++/make/python3 build better-sqlite3
+# when npm cannot fetch its prebuilt binary.
+need=(runc conmon iptables iproute2 attr tini gcc g++ make python3 libc6-dev libseccomp-dev)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

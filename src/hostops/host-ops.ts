@@ -150,6 +150,23 @@ export async function deleteNetns(path: string): Promise<void> {
   await tool('ip', ['netns', 'del', basename(path)]);
 }
 
+/** Whether the helper is there to start programs (spawnDetached); without it the caller spawns them itself. */
+export function helperAvailable(): boolean { return helper.available; }
+
+/** A FIFO at `path` (mode 0600), for a program started by spawnDetached to write to. */
+export async function makeFifo(path: string): Promise<void> { await helper.request(['mkfifo', path]); }
+
+/**
+ * Starts a long-lived program (conmon) from the helper, in its own session, without waiting for it:
+ * stdin and stdout /dev/null, stderr into the file `stderrPath`, fd 3 the FIFO `fd3Path` (its
+ * reader must already be open here), `env` added to the daemon's environment. Only with the helper.
+ */
+export async function spawnDetached(o: { cmd: string; args: string[]; cwd: string; env: Record<string, string>; stderrPath: string; fd3Path: string }): Promise<void> {
+  const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
+  if (env.some((e) => e.includes('\n'))) throw new HostOpError('an environment value with a newline', 'EINVAL');
+  await helper.request(['spawn', o.cwd, o.stderrPath, o.fd3Path, env.join('\n'), o.cmd, ...o.args]);
+}
+
 /**
  * Runs a tool (ip, runc, ...) with `input` on its stdin and resolves with its exit status and
  * output, whatever the status; rejects only when it could not be run at all.

@@ -9,7 +9,7 @@ import { promises as fsp, constants as fsConstants, existsSync, openSync, readFi
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { SystemError } from '../errors/index.js';
-import { runTool } from '../hostops/index.js';
+import { helperAvailable, makeFifo, runTool, spawnDetached } from '../hostops/index.js';
 
 export interface RuntimeConfig {
   name: 'runc' | 'crun';
@@ -54,15 +54,8 @@ export class ConmonRuntime {
     if (s.logSizeMax) args.push('--log-size-max', String(s.logSizeMax));
     if (s.tty) args.push('-t');
     if (s.openStdin) { args.push('-i'); if (!s.stdinOnce) args.push('--leave-stdin-open'); }
-    const child = spawn(this.cfg.conmonPath, args, {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
-      cwd: s.bundle,   // conmon drops files (e.g. `oom`) in its working directory
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d) => { stderr += d; });
-    const sync = child.stdio[3] as NodeJS.ReadableStream;
+    const monitor = await this.launchMonitor(args, s.bundle);
+    const sync = monitor.sync;
     const pid = await new Promise<number>((resolve, reject) => {
       let buf = '';
       const onData = (d: Buffer) => {
@@ -74,19 +67,16 @@ export class ConmonRuntime {
         if (n < 0) {
           let msg = 'unknown error';
           try { msg = JSON.parse(m[0]).message ?? msg; } catch { /* keep default */ }
-          reject(new SystemError(cleanRuntimeError(msg || stderr)));
+          reject(new SystemError(cleanRuntimeError(msg || monitor.stderr())));
         } else resolve(n);
       };
       sync.on('data', onData);
       // conmon's first process exits after forking; the pipe closes without a pid only on failure.
-      const failed = () => { if (!/"data"/.test(buf)) reject(new SystemError(cleanRuntimeError(stderr) || 'conmon failed to create the container')); };
+      const failed = () => { if (!/"data"/.test(buf)) reject(new SystemError(cleanRuntimeError(monitor.stderr()) || 'conmon failed to create the container')); };
       sync.once('end', failed);
       sync.once('close', failed);
       sync.once('error', failed);
-    });
-    (sync as any).destroy?.();
-    child.stderr!.destroy();
-    child.unref();
+    }).finally(() => monitor.close());
     const monitorPid = Number(readFileSync(join(s.bundle, 'conmon.pid'), 'utf8').trim());
     try {
       await s.beforeStart?.();
@@ -96,6 +86,47 @@ export class ConmonRuntime {
       throw e;
     }
     return { pid, monitorPid };
+  }
+
+  /**
+   * Starts conmon with its sync pipe (fd 3) readable here. Through the hostops helper when it is
+   * there — a FIFO stands in for the pipe — so the daemon does not fork itself (milliseconds of a
+   * blocked event loop at every start); else as our own detached child.
+   */
+  private async launchMonitor(args: string[], bundle: string): Promise<{ sync: NodeJS.ReadableStream; stderr(): string; close(): void }> {
+    const env = { _OCI_SYNCPIPE: '3' };
+    if (helperAvailable()) {
+      const fifo = join(bundle, 'conmon.sync');
+      const errFile = join(bundle, 'conmon.stderr');
+      await fsp.rm(fifo, { force: true });
+      await makeFifo(fifo);
+      // The reader first: the helper opens the writer for conmon, and a FIFO with no reader refuses it.
+      const sync = new Socket({ fd: openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false });
+      sync.on('error', () => undefined);
+      try {
+        await spawnDetached({ cmd: this.cfg.conmonPath, args, cwd: bundle, env, stderrPath: errFile, fd3Path: fifo });
+      } catch (e) {
+        sync.destroy();
+        throw new SystemError(`starting conmon: ${(e as Error).message}`);
+      } finally {
+        await fsp.rm(fifo, { force: true });
+      }
+      return {
+        sync,
+        stderr: () => { try { return readFileSync(errFile, 'utf8'); } catch { return ''; } },
+        close: () => { sync.destroy(); void fsp.rm(errFile, { force: true }); },
+      };
+    }
+    const child = spawn(this.cfg.conmonPath, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      cwd: bundle,   // conmon drops files (e.g. `oom`) in its working directory
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+    return { sync, stderr: () => stderr, close: () => { sync.destroy(); child.stderr!.destroy(); child.unref(); } };
   }
 
   /**

@@ -5,10 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addNetns, deleteNetns, mount, runTool, umount, HostOpError, MNT_DETACH, MS_BIND } from '../../src/hostops/index.js';
+import { addNetns, deleteNetns, makeFifo, mount, runTool, spawnDetached, umount, HostOpError, MNT_DETACH, MS_BIND } from '../../src/hostops/index.js';
+import { Socket } from 'node:net';
 
 const mounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
 
@@ -82,3 +83,38 @@ test('tools run through the helper: stdin, stdout and stderr apart, exit status,
   const missing = await runTool('/no/such/tool', []).catch((e: HostOpError) => e);
   assert.ok(missing instanceof HostOpError ? missing.code === 'ENOENT' : missing.code === 127, 'a tool that does not exist is reported');
 });
+
+test('a program started detached by the helper writes to a FIFO as its fd 3, in its own session, with the env and cwd asked for', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-hostops-'));
+  const fifo = join(dir, 'sync');
+  try {
+    await makeFifo(fifo);
+    const reader = new Socket({ fd: openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    let got = '';
+    const ended = new Promise<void>((resolve) => { reader.on('data', (d) => { got += d; }); reader.on('end', resolve); reader.on('close', () => resolve()); });
+    await spawnDetached({
+      cmd: '/bin/sh', args: ['-c', 'echo "$BERTH_T $(pwd) $(ps -o sid= -p $$ | tr -d " ") $$" >&3; echo oops >&2'],
+      cwd: dir, env: { BERTH_T: 'hello' }, stderrPath: join(dir, 'err'), fd3Path: fifo,
+    });
+    await ended;
+    const [word, cwd, sid, pid] = got.trim().split(' ');
+    assert.equal(word, 'hello');
+    assert.equal(cwd, dir);
+    assert.equal(sid, pid, 'the program leads its own session');
+    await waitForFile(join(dir, 'err'), 'oops\n');
+    // No reader: refused at once rather than hanging.
+    await makeFifo(join(dir, 'lonely'));
+    await assert.rejects(spawnDetached({ cmd: '/bin/true', args: [], cwd: dir, env: {}, stderrPath: join(dir, 'err2'), fd3Path: join(dir, 'lonely') }),
+      (e: HostOpError) => e.code === 'ENXIO');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function waitForFile(path: string, want: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try { if (readFileSync(path, 'utf8') === want) return; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(readFileSync(path, 'utf8'), want);
+}

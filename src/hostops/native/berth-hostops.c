@@ -13,6 +13,10 @@
  *   netns-add PATH      a new network namespace kept at PATH (as `ip netns add`)
  *   netns-del PATH      (as `ip netns del`)
  *   run      INPUT ARGV...   runs a tool (ip, runc, ...) with INPUT on its stdin; answered when it exits
+ *   mkfifo   PATH
+ *   spawn    CWD STDERR FD3 ENV ARGV...   starts a long-lived program (conmon) in its own session, not
+ *            waited for: stdin/stdout /dev/null, stderr to the file STDERR, fd 3 the FIFO FD3 (whose
+ *            reader must be open), ENV newline-separated NAME=VALUE added to the environment
  * Reply, one line: "ID 0\n" or "ID ERRNO message\n"; for run "ID =STATUS OUTLEN ERRLEN\n" and then
  * OUTLEN bytes of its stdout and ERRLEN of its stderr (STATUS 128+N when killed by signal N).
  * Tools run side by side: the helper forks them (a few hundred KB to copy, not the daemon's
@@ -21,6 +25,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/types.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +90,35 @@ static int netns_del(const char *path) {
   return 0;
 }
 
+/* Starts a program that outlives the request (conmon double-forks; its first process is reaped by reap()). */
+static int spawn_detached(const char *cwd, const char *errpath, const char *fifo, char *env, char **argv) {
+  int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);   /* ENXIO when no reader is there */
+  if (w < 0) return -1;
+  if (fcntl(w, F_SETFL, 0) < 0) { int e = errno; close(w); errno = e; return -1; }
+  int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (err < 0) { int e = errno; close(w); errno = e; return -1; }
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) { int e = errno; close(w); close(err); errno = e; return -1; }
+  pid_t pid = fork();
+  if (pid < 0) { int e = errno; close(w); close(err); close(null); errno = e; return -1; }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(w, 3) < 0) _exit(127);
+    if (cwd[0] && chdir(cwd) < 0) { dprintf(2, "chdir %s: %s\n", cwd, strerror(errno)); _exit(127); }
+    for (char *line = strtok(env, "\n"); line; line = strtok(NULL, "\n")) putenv(line);
+    execv(argv[0], argv);
+    dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(w);
+  close(err);
+  close(null);
+  return 0;
+}
+
 static int serve(char **f, int n) {
   const char *op = f[1];
   errno = 0;
@@ -100,6 +134,8 @@ static int serve(char **f, int n) {
   if (!strcmp(op, "umount") && n == 4) return umount2(f[2], (int)strtol(f[3], NULL, 10));
   if (!strcmp(op, "netns-add") && n == 3) return netns_add(f[2]);
   if (!strcmp(op, "netns-del") && n == 3) return netns_del(f[2]);
+  if (!strcmp(op, "mkfifo") && n == 3) return mkfifo(f[2], 0600);
+  if (!strcmp(op, "spawn") && n >= 7) { f[n] = NULL; return spawn_detached(f[2], f[3], f[4], f[5], f + 6); }
   errno = EINVAL;
   return -1;
 }

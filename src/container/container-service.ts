@@ -263,8 +263,8 @@ export class ContainerService {
           writeFileSync(files.resolvConf, net.resolvConf);
         },
       });
-      // The endpoints are made while the runtime creates the container (its process waits for the
-      // start); begun once the monitor is spawned, the longer path.
+      // The endpoints are made while conmon and runc create the container (the longer path; its
+      // process waits for the start), begun just after them.
       configured = this.o.networking.configure(c);
       configured.catch(() => undefined);
       const { pid, monitorPid } = await starting;

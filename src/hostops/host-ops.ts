@@ -55,7 +55,9 @@ class HostOpsHelper {
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
-    const child = spawn(HELPER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Its own process group: a Ctrl-C for the daemon's group must not take it away mid-shutdown;
+    // it ends by itself when its stdin closes with the daemon.
+    const child = spawn(HELPER, [], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
     child.stdout!.on('data', (d: Buffer) => this.onReplies(d));
     child.stdin!.on('error', () => undefined);
     child.on('error', () => this.lost(child));

@@ -38,7 +38,8 @@ class HostOpsHelper {
   private nextId = 1;
   private readonly waiting = new Map<string, Waiting>();
   private buffered: Buffer = Buffer.alloc(0);
-  private broken = !existsSync(HELPER);
+  // BERTH_NO_NATIVE_HELPERS=1: the tools only (what a machine without a C compiler gets).
+  private broken = !!process.env.BERTH_NO_NATIVE_HELPERS || !existsSync(HELPER);
 
   get available(): boolean { return !this.broken; }
 

@@ -24,9 +24,9 @@ import { CAP_NAMES } from './oci-spec.js';
 const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'berth-nsexec');
 
 let helperFound: boolean | undefined;
-/** The helper binary, or undefined when it was not built (then every exec goes through runc). */
+/** The helper binary, or undefined when it was not built or BERTH_NO_NATIVE_HELPERS is set (then every exec goes through runc). */
 export function nsexecBinary(): string | undefined {
-  helperFound ??= existsSync(HELPER);
+  helperFound ??= !process.env.BERTH_NO_NATIVE_HELPERS && existsSync(HELPER);
   return helperFound ? HELPER : undefined;
 }
 

@@ -35,7 +35,7 @@ export interface Berthd {
   cleanup(): Promise<void>;
 }
 
-export interface StartOptions { dir?: string; extraArgs?: string[]; keep?: boolean }
+export interface StartOptions { dir?: string; extraArgs?: string[]; keep?: boolean; env?: Record<string, string> }
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'berth-it-'));
@@ -50,7 +50,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const netArgs = opts.extraArgs?.includes('--bridge') ? [] : ['--bridge', bridge, '--bip', `10.${226 + rnd(29)}.${rnd(256)}.1/24`, '--default-address-pool', `base=10.${100 + rnd(90)}.0.0/16,size=24`];
   let logText = '';
   const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'berthd'), '--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--cgroup-parent', cgroupParent, ...netArgs, ...(opts.extraArgs ?? [])], {
-    env: { ...process.env, BERTH_DIST: distDir }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_DIST: distDir, ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d) => { logText += d; });
   proc.stderr!.on('data', (d) => { logText += d; });

@@ -11,8 +11,9 @@ import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
 import { diffTar, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
-import { DocumentTable, type Db } from '../store/index.js';
+import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
+import { ContainerTable } from './container-table.js';
 import { mergeHealthcheck } from './health-config.js';
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord, type ContainerState } from './types.js';
@@ -76,7 +77,7 @@ export interface ContainerServiceOptions {
 type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
 
 export class ContainerService {
-  readonly table: DocumentTable<ContainerRecord>;
+  readonly table: ContainerTable;
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly pendingAttach = new Map<string, AttachSession[]>();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -85,7 +86,7 @@ export class ContainerService {
   private rotateTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: ContainerServiceOptions) {
-    this.table = new DocumentTable<ContainerRecord>(o.db, 'containers');
+    this.table = new ContainerTable(o.db);
     o.images.setUsage({ containersUsing: (imageId) => this.table.all().filter((c) => c.ImageId === imageId).map((c) => ({ id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' })) });
   }
 
@@ -108,14 +109,12 @@ export class ContainerService {
     if (!ref) return undefined;
     const byId = this.table.get(ref);
     if (byId) return byId;
-    const all = this.table.all();
-    const name = ref.startsWith('/') ? ref.slice(1) : ref;
-    const byName = all.find((c) => c.Name === name);
-    if (byName) return byName;
+    const byName = this.table.idOfName(ref.startsWith('/') ? ref.slice(1) : ref);
+    if (byName) return this.table.get(byName);
     if (/^[a-f0-9]+$/.test(ref)) {
-      const hits = all.filter((c) => c.Id.startsWith(ref));
+      const hits = this.table.ids().filter((id) => id.startsWith(ref));
       if (hits.length > 1) throw new InvalidParameterError(`multiple IDs found with provided prefix: ${ref}`);
-      return hits[0];
+      return hits.length ? this.table.get(hits[0]) : undefined;
     }
     return undefined;
   }
@@ -150,11 +149,10 @@ export class ContainerService {
     let name: string;
     if (nameParam) {
       name = validateName(nameParam);
-      const other = this.table.all().find((c) => c.Name === name);
-      if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      const other = this.table.idOfName(name);
+      if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
     } else {
-      const names = new Set(this.table.all().map((c) => c.Name));
-      name = randomName((n) => names.has(n));
+      name = randomName((n) => this.table.idOfName(n) !== undefined);
     }
 
     const id = randomBytes(32).toString('hex');
@@ -488,8 +486,8 @@ export class ContainerService {
     const c = this.get(ref);
     const name = validateName(newName);
     if (name === c.Name) throw new InvalidParameterError(`Renaming a container with the same name as its current name`);
-    const other = this.table.all().find((o) => o.Name === name);
-    if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const other = this.table.idOfName(name);
+    if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
     const old = c.Name;
     c.Name = name;
     this.save(c);

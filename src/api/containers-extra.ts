@@ -1,23 +1,20 @@
 /**
  * Container routes beyond the core: archive (docker cp), top, stats, pause/unpause, update,
- * export, changes (docker diff) and commit.
+ * export, changes (docker diff) and commit. top, update, pause and unpause are the container service's.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ContainerArchive, type PathStat } from '../container/archive.js';
 import { initLayerEntries, withoutInitLayer } from '../container/init-layer.js';
 import { mergeHealthcheck } from '../container/health-config.js';
 import type { ContainerRecord } from '../container/index.js';
 import { streamStats } from '../container/stats.js';
-import { ConflictError, InvalidParameterError } from '../errors/index.js';
+import { InvalidParameterError } from '../errors/index.js';
 import { applyChanges, ingestLayer } from '../image/index.js';
 import { diffTar, tarDirectory } from '../layer/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, filtersParam, readJson, type Router } from './router.js';
 
-const execFileAsync = promisify(execFile);
 void filtersParam;
 
 function statHeader(s: PathStat): string { return Buffer.from(JSON.stringify(s)).toString('base64'); }
@@ -62,33 +59,11 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   });
 
   const cs = e.containers;
-  const runtime = () => cs.runtime;
-  const mustRun = (c: ContainerRecord) => {
-    if (!cs.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
-  };
   const cgroupOf = (c: ContainerRecord) => {
     try { return String(JSON.parse(readFileSync(join(cs.dir(c.Id), 'config.json'), 'utf8')).linux.cgroupsPath); } catch { return ''; }
   };
 
-  r.get('/containers/:id/top', async (req) => {
-    const c = cs.get(req.params.id);
-    mustRun(c);
-    const pids = new Set((JSON.parse((await runtime().run(['ps', '--format', 'json', c.Id])) || '[]') as number[]).map(String));
-    const args = (req.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
-    let out: string;
-    try { out = (await execFileAsync('ps', args, { maxBuffer: 16 << 20 })).stdout; } catch (err) {
-      throw new InvalidParameterError(`Error running ps: ${String((err as { stderr?: string }).stderr || (err as Error).message).trim()}`);
-    }
-    const lines = out.split('\n').filter((l) => l.trim());
-    const titles = lines[0].trim().split(/\s+/);
-    const pidCol = titles.indexOf('PID');
-    if (pidCol < 0) throw new InvalidParameterError(`Couldn't find PID field in ps output`);
-    const processes = lines.slice(1).map((l) => {
-      const f = l.trim().split(/\s+/);
-      return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
-    }).filter((f) => pids.has(f[pidCol]));
-    return { body: { Titles: titles, Processes: processes } };
-  });
+  r.get('/containers/:id/top', async (req) => ({ body: await cs.top(req.params.id, req.query.get('ps_args') ?? '') }));
 
   r.get('/containers/:id/stats', async (req, res) => {
     const c0 = cs.get(req.params.id);
@@ -112,40 +87,7 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   r.post('/containers/:id/pause', async (req) => { await cs.pause(req.params.id); return undefined; });
   r.post('/containers/:id/unpause', async (req) => { await cs.unpause(req.params.id); return undefined; });
 
-  r.post('/containers/:id/update', async (req) => {
-    const c = cs.get(req.params.id);
-    const body = (await readJson(req.raw)) ?? {};
-    const h = { ...c.HostConfig };
-    const fields = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'KernelMemory'];
-    for (const f of fields) if (body[f] !== undefined && body[f] !== null && body[f] !== 0 && body[f] !== '') h[f] = body[f];
-    if (body.RestartPolicy?.Name !== undefined) {
-      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy '${body.RestartPolicy.Name}'`);
-      if (h.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== 'no') throw new InvalidParameterError('Restart policy cannot be updated because AutoRemove is enabled for the container');
-      h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
-    }
-    if (h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
-    if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
-    if (cs.isRunning(c.Id) && c.State.Status !== 'restarting') {
-      const a: string[] = [];
-      if (body.Memory) { a.push('--memory', String(h.Memory)); if (!body.MemorySwap && !(c.HostConfig.MemorySwap > 0)) a.push('--memory-swap', String(h.Memory * 2)); }
-      if (body.MemorySwap) a.push('--memory-swap', String(h.MemorySwap));
-      if (body.MemoryReservation) a.push('--memory-reservation', String(h.MemoryReservation));
-      if (body.NanoCpus) a.push('--cpu-period', '100000', '--cpu-quota', String(Math.round(h.NanoCpus / 1e9 * 100000)));
-      if (body.CpuQuota) a.push('--cpu-quota', String(h.CpuQuota));
-      if (body.CpuPeriod) a.push('--cpu-period', String(h.CpuPeriod));
-      if (body.CpuShares) a.push('--cpu-share', String(h.CpuShares));
-      if (body.CpusetCpus) a.push('--cpuset-cpus', String(h.CpusetCpus));
-      if (body.CpusetMems) a.push('--cpuset-mems', String(h.CpusetMems));
-      if (body.PidsLimit) a.push('--pids-limit', String(h.PidsLimit));
-      if (body.BlkioWeight) a.push('--blkio-weight', String(h.BlkioWeight));
-      if (a.length) {
-        try { await runtime().run(['update', ...a, c.Id]); } catch (err) { throw new InvalidParameterError(`Cannot update container ${c.Id}: ${(err as Error).message}`); }
-      }
-    }
-    const cur = cs.get(c.Id); cur.HostConfig = h; cs.table.put(cur.Id, cur);
-    e.events.emit('container', 'update', c.Id, attrs(c));
-    return { body: { Warnings: [] } };
-  });
+  r.post('/containers/:id/update', async (req) => ({ body: await cs.update(req.params.id, (await readJson(req.raw)) ?? {}) }));
 
   r.get('/containers/:id/export', async (req, res) => {
     const c = cs.get(req.params.id);
@@ -174,14 +116,14 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     const pause = boolParam(q, 'pause', true) && c.State.Status === 'running';
     const img = e.images.table.get(c.ImageId);
     const base = img ? await e.images.config(img.id) : undefined;
-    if (pause) await runtime().pause(c.Id).catch(() => undefined);
+    if (pause) await cs.runtime.pause(c.Id).catch(() => undefined);
     let info;
     try {
       // The read/write layer less the mount-point stubs Docker keeps in its init layer.
       const upper = join(cs.dir(c.Id), 'upper');
       const lower = img?.chainId ? e.images.layers.lowerDirs(img.chainId) : [];
       info = await ingestLayer(e.images.content, e.images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, diffTar(upper, { filter: withoutInitLayer(upper, lower) }));
-    } finally { if (pause) await runtime().resume(c.Id).catch(() => undefined); }
+    } finally { if (pause) await cs.runtime.resume(c.Id).catch(() => undefined); }
     const cc = c.Config;
     let config: Record<string, any> = {
       ...(base?.config ?? {}),

@@ -3,9 +3,11 @@
  * remove; exits are noticed through conmon's exit files, so they are recorded even when they
  * happen while the daemon is down.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
@@ -19,6 +21,7 @@ import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord, type ContainerState } from './types.js';
 import { resolveUser } from './user.js';
 
+const execFileAsync = promisify(execFile);
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LOG_ROTATE_BYTES = 20 * 1024 * 1024;
 
@@ -90,7 +93,7 @@ export class ContainerService {
     o.images.setUsage({ containersUsing: (imageId) => this.table.all().filter((c) => c.ImageId === imageId).map((c) => ({ id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' })) });
   }
 
-  /** The OCI runtime the containers run under (top, update and commit talk to it directly). */
+  /** The OCI runtime the containers run under (commit pauses and resumes through it). */
   get runtime(): ConmonRuntime { return this.o.runtime; }
 
   dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
@@ -389,6 +392,64 @@ export class ContainerService {
       const timer = timeoutMs >= 0 ? setTimeout(() => { off(); resolve(!this.isRunning(id)); }, timeoutMs) : undefined;
       const off = this.onStop(id, () => { if (timer) clearTimeout(timer); off(); resolve(true); });
     });
+  }
+
+  /** `docker top`: ps(1) on the host, narrowed to the container's processes (as the runtime lists them). */
+  async top(ref: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.get(ref);
+    if (!this.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
+    const pids = new Set((JSON.parse((await this.o.runtime.run(['ps', '--format', 'json', c.Id])) || '[]') as number[]).map(String));
+    const args = (psArgs || '-ef').split(/\s+/).filter(Boolean);
+    let out: string;
+    try { out = (await execFileAsync('ps', args, { maxBuffer: 16 << 20 })).stdout; } catch (err) {
+      throw new InvalidParameterError(`Error running ps: ${String((err as { stderr?: string }).stderr || (err as Error).message).trim()}`);
+    }
+    const lines = out.split('\n').filter((l) => l.trim());
+    const titles = lines[0].trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw new InvalidParameterError(`Couldn't find PID field in ps output`);
+    const processes = lines.slice(1).map((l) => {
+      const f = l.trim().split(/\s+/);
+      return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
+    }).filter((f) => pids.has(f[pidCol]));
+    return { Titles: titles, Processes: processes };
+  }
+
+  /** `docker update`: new resource limits (applied by the runtime to a running container) and restart policy. */
+  async update(ref: string, body: Record<string, any>): Promise<{ Warnings: string[] }> {
+    const c = this.get(ref);
+    const h = { ...c.HostConfig };
+    const fields = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'KernelMemory'];
+    for (const f of fields) if (body[f] !== undefined && body[f] !== null && body[f] !== 0 && body[f] !== '') h[f] = body[f];
+    if (body.RestartPolicy?.Name !== undefined) {
+      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy '${body.RestartPolicy.Name}'`);
+      if (h.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== 'no') throw new InvalidParameterError('Restart policy cannot be updated because AutoRemove is enabled for the container');
+      h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
+    }
+    if (h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
+    if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
+    if (this.isRunning(c.Id) && c.State.Status !== 'restarting') {
+      const a: string[] = [];
+      if (body.Memory) { a.push('--memory', String(h.Memory)); if (!body.MemorySwap && !(c.HostConfig.MemorySwap > 0)) a.push('--memory-swap', String(h.Memory * 2)); }
+      if (body.MemorySwap) a.push('--memory-swap', String(h.MemorySwap));
+      if (body.MemoryReservation) a.push('--memory-reservation', String(h.MemoryReservation));
+      if (body.NanoCpus) a.push('--cpu-period', '100000', '--cpu-quota', String(Math.round(h.NanoCpus / 1e9 * 100000)));
+      if (body.CpuQuota) a.push('--cpu-quota', String(h.CpuQuota));
+      if (body.CpuPeriod) a.push('--cpu-period', String(h.CpuPeriod));
+      if (body.CpuShares) a.push('--cpu-share', String(h.CpuShares));
+      if (body.CpusetCpus) a.push('--cpuset-cpus', String(h.CpusetCpus));
+      if (body.CpusetMems) a.push('--cpuset-mems', String(h.CpusetMems));
+      if (body.PidsLimit) a.push('--pids-limit', String(h.PidsLimit));
+      if (body.BlkioWeight) a.push('--blkio-weight', String(h.BlkioWeight));
+      if (a.length) {
+        try { await this.o.runtime.run(['update', ...a, c.Id]); } catch (err) { throw new InvalidParameterError(`Cannot update container ${c.Id}: ${(err as Error).message}`); }
+      }
+    }
+    const cur = this.get(c.Id);
+    cur.HostConfig = h;
+    this.save(cur);
+    this.o.events.emit('container', 'update', c.Id, this.attrs(c));
+    return { Warnings: [] };
   }
 
   async pause(ref: string): Promise<void> {

@@ -18,7 +18,7 @@ import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
 import { mergeHealthcheck } from './health-config.js';
 import { randomName, validateName } from './names.js';
-import { ZERO_TIME, type ContainerRecord, type ContainerState } from './types.js';
+import { ZERO_TIME, type ContainerRecord } from './types.js';
 import { resolveUser } from './user.js';
 
 const execFileAsync = promisify(execFile);

@@ -1,11 +1,12 @@
 /**
- * The host operations of a container's start and exit — mounts and named network namespaces —
- * through berth-hostops, one long-lived root helper per process, instead of a mount(8) or ip(8)
- * process each (3-5 ms of fork and exec for the daemon, the syscall itself well under one); and
- * the tools that remain (ip batches, runc) started by that helper, whose fork is cheap, rather
- * than by the daemon, whose fork of a hundred MB blocks its event loop for milliseconds.
- * Where the helper is not built (no C compiler) or has died, the same is done through the tools
- * from here. Failures carry the errno name as `code` (EINVAL for "not mounted", EBUSY, ENOENT, ...).
+ * The host operations of a container's start and exit — mounts, named network namespaces, the
+ * veth pairs of their endpoints (rtnetlink) — through berth-hostops, one long-lived root helper
+ * per process, instead of a mount(8) or ip(8) process each (3-5 ms of fork and exec for the
+ * daemon, the syscall itself well under one); and the tools that remain (ip batches, runc)
+ * started by that helper, whose fork is cheap, rather than by the daemon, whose fork of a
+ * hundred MB blocks its event loop for milliseconds. Where the helper is not built (no C
+ * compiler) or has died, the same is done through the tools from here. Failures carry the errno
+ * name as `code` (EINVAL for "not mounted", EBUSY, ENOENT, ...).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -151,6 +152,57 @@ export async function addNetns(path: string): Promise<void> {
 export async function deleteNetns(path: string): Promise<void> {
   if (helper.available) { await helper.request(['netns-del', path]); return; }
   await tool('ip', ['netns', 'del', basename(path)]);
+}
+
+/** A container's network endpoint: a veth pair with one end in a bridge, the other inside a namespace. */
+export interface VethPairSpec {
+  /** The namespace's path (a named one: /var/run/netns/NAME). */
+  netnsPath: string;
+  /** The host end, put in `bridge` and set up with hairpin mode on. */
+  hostName: string;
+  /** The peer's name inside the namespace (eth0). */
+  ifName: string;
+  bridge: string;
+  /** The peer's MAC address, aa:bb:cc:dd:ee:ff. */
+  mac: string;
+  mtu?: number;
+  /** The peer's IPv4 address with its prefix, 10.0.0.2/24. */
+  addressCidr: string;
+  /** The default route's gateway; none when absent. */
+  gateway?: string;
+  /** Sets the namespace's loopback up as well. */
+  loopbackUp: boolean;
+  /** Replaces a default route already there instead of failing with EEXIST. */
+  replaceDefaultRoute?: boolean;
+}
+
+function needHelper(what: string): void {
+  if (!helper.available) throw new HostOpError(`${what} needs berth-hostops, which is not available`, 'ENOSYS');
+}
+
+/**
+ * Creates a veth pair through rtnetlink in the helper, as `ip link add HOST master BRIDGE up type
+ * veth peer IFNAME netns NS address MAC` and then lo up, IFNAME up, its address and default route
+ * inside the namespace. On a failure nothing is left behind (the host end is deleted again); the
+ * error's code is the errno (EEXIST: a name in use, ENODEV: no such bridge) and its message names the
+ * step that failed. Only with the helper (helperAvailable()); without it the caller runs ip(8).
+ */
+export async function addVethPair(s: VethPairSpec): Promise<void> {
+  needHelper('addVethPair');
+  await helper.request(['veth', s.netnsPath, s.hostName, s.ifName, s.bridge, s.mac, s.mtu ? String(s.mtu) : '',
+    s.addressCidr, s.gateway ?? '', s.loopbackUp ? '1' : '0', s.replaceDefaultRoute ? '1' : '0']);
+}
+
+/** Sets the loopback up inside the namespace at `netnsPath`. Only with the helper. */
+export async function loopbackUp(netnsPath: string): Promise<void> {
+  needHelper('loopbackUp');
+  await helper.request(['lo-up', netnsPath]);
+}
+
+/** Deletes a link of the host's namespace by name (a veth takes its peer along); ENODEV when there is none. Only with the helper. */
+export async function deleteLinkByName(name: string): Promise<void> {
+  needHelper('deleteLinkByName');
+  await helper.request(['link-del', name]);
 }
 
 /** Whether the helper is there to start programs (spawnDetached); without it the caller spawns them itself. */

@@ -1,12 +1,14 @@
 /**
  * Bridges, network namespaces and veth pairs. Named namespaces are made and removed by the
- * hostops helper (a syscall, no process); links and addresses through iproute2, one batched `ip`
- * process per side (host: `ip -batch -`, namespace: `ip -n NS -batch -`) with the veth peer
- * created directly inside the namespace: ~5 ms per process here, against ~15 ms per command
- * when every step is its own process.
+ * hostops helper (a syscall, no process), and so are a container's veth pair, address and route
+ * and a namespace's loopback (rtnetlink, no process: a container start no longer runs ip(8)
+ * beside runc on the CPUs). Without the helper (BERTH_NO_NATIVE_HELPERS, no C compiler) they go
+ * through iproute2, one batched `ip` process per side (host: `ip -batch -`, namespace:
+ * `ip -n NS -batch -`) with the veth peer created directly inside the namespace. Bridges and the
+ * rarer changes (routes on disconnect) always use iproute2.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { addNetns, deleteNetns as removeNetns } from '../hostops/index.js';
+import { addNetns, addVethPair, deleteLinkByName, deleteNetns as removeNetns, helperAvailable, loopbackUp as setLoopbackUp, type HostOpError } from '../hostops/index.js';
 import { SystemError } from '../errors/index.js';
 import { run, tryRun } from './exec.js';
 
@@ -35,7 +37,9 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu?: numb
 }
 
 export async function deleteLink(name: string): Promise<void> {
-  if (linkExists(name)) await tryRun('ip', ['link', 'del', name]);
+  if (!linkExists(name)) return;
+  if (helperAvailable()) await deleteLinkByName(name).catch(() => undefined);
+  else await tryRun('ip', ['link', 'del', name]);
 }
 
 export function enableForwarding(): void { setSysctl('/proc/sys/net/ipv4/ip_forward', '1'); }
@@ -45,7 +49,12 @@ export async function createNetns(name: string, loopbackUp: boolean): Promise<vo
   if (!existsSync(netnsPath(name))) {
     await addNetns(netnsPath(name)).catch((e: Error) => { throw new SystemError(`creating network namespace ${name} failed: ${e.message}`); });
   }
-  if (loopbackUp) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  if (!loopbackUp) return;
+  if (helperAvailable()) {
+    await setLoopbackUp(netnsPath(name)).catch((e: Error) => { throw new SystemError(`setting lo up in network namespace ${name} failed: ${e.message}`); });
+  } else {
+    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
 }
 
 /**
@@ -63,7 +72,20 @@ export interface VethSpec {
   addressCidr: string; gateway?: string; loopbackUp: boolean; replaceDefaultRoute?: boolean;
 }
 
+/** The veth pair of an endpoint, its address and route; on a failure nothing of it is left. */
 export async function addVeth(s: VethSpec): Promise<void> {
+  if (helperAvailable()) {
+    try {
+      await addVethPair({ ...s, netnsPath: netnsPath(s.netns) });
+      return;
+    } catch (err) {
+      if ((err as HostOpError).code !== 'EPIPE') {
+        throw new SystemError(`creating veth ${s.hostName} (${s.ifName} in ${s.netns}, bridge ${s.bridge}) failed: ${(err as Error).message}`);
+      }
+      // The helper died mid-request: whatever it made goes, and ip(8) does it all.
+      await deleteLink(s.hostName);
+    }
+  }
   const mtu = s.mtu ? ` mtu ${s.mtu}` : '';
   const host = `link add ${s.hostName}${mtu} master ${s.bridge} up type veth peer name ${s.ifName} netns ${s.netns} address ${s.mac}${mtu}\n`
     // Hairpin: a container reaching its own published port through the host comes back out this port.

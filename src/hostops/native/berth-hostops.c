@@ -14,10 +14,18 @@
  *   netns-del PATH      (as `ip netns del`)
  *   run      INPUT ARGV...   runs a tool (ip, runc, ...) with INPUT on its stdin; answered when it exits
  *   mkfifo   PATH
+ *   veth     NETNS HOST PEER BRIDGE MAC MTU CIDR GATEWAY LO REPLACE   a container's endpoint through
+ *            rtnetlink (as `ip link add HOST master BRIDGE up type veth peer PEER netns NETNS` and then
+ *            `ip -n NETNS` link/addr/route): the host end in BRIDGE with hairpin on, the peer made
+ *            inside the namespace at path NETNS with MAC; then in there lo up (LO 1), PEER up, the
+ *            address CIDR and, when GATEWAY is not empty, the default route (replaced when REPLACE is 1).
+ *            Empty MTU: the default. On a failure the host end (and so the peer) is deleted again.
+ *   lo-up    NETNS     loopback up in the namespace at path NETNS
+ *   link-del NAME      deletes a host link (ENODEV when there is none)
  *   spawn    CWD STDERR FD3 ENV ARGV...   starts a long-lived program (conmon) in its own session, not
  *            waited for: stdin/stdout /dev/null, stderr to the file STDERR, fd 3 the FIFO FD3 (whose
  *            reader must be open), ENV newline-separated NAME=VALUE added to the environment
- * Reply, one line: "ID 0\n" or "ID ERRNO message\n"; for run "ID =STATUS OUTLEN ERRLEN\n" and then
+ * Reply, one line: "ID 0\n" or "ID ERRNO message\n" (veth names the failed step in the message); for run "ID =STATUS OUTLEN ERRLEN\n" and then
  * OUTLEN bytes of its stdout and ERRLEN of its stderr (STATUS 128+N when killed by signal N).
  * Tools run side by side: the helper forks them (a few hundred KB to copy, not the daemon's
  * hundred MB, whose fork blocks its event loop for milliseconds) and answers each as it exits.
@@ -31,6 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -90,6 +105,217 @@ static int netns_del(const char *path) {
   return 0;
 }
 
+/* rtnetlink: the links, addresses and routes of a container's endpoint without an ip(8) process.
+ * A request is built in one buffer (header, family struct, attributes) and sent with an ACK asked
+ * for; the kernel's answer is an errno. */
+union nlreq { struct nlmsghdr aligned; char buf[1024]; };
+
+/* What a multi-step op was doing when it failed, appended to its error reply. */
+static const char *step;
+
+static struct nlmsghdr *nl_start(union nlreq *r, int type, int flags, const void *fam, size_t len) {
+  struct nlmsghdr *h = (struct nlmsghdr *)r->buf;
+  memset(r, 0, sizeof *r);
+  h->nlmsg_len = NLMSG_LENGTH(len);
+  h->nlmsg_type = type;
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+  memcpy(NLMSG_DATA(h), fam, len);
+  return h;
+}
+
+/* Appends an attribute (returned, to be closed by nl_end when it nests others). Requests are far below the buffer's size. */
+static struct rtattr *nl_attr(struct nlmsghdr *h, int type, const void *data, size_t len) {
+  struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = RTA_LENGTH(len);
+  if (len) memcpy(RTA_DATA(a), data, len);
+  h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+  return a;
+}
+
+static void nl_end(struct nlmsghdr *h, struct rtattr *nest) { nest->rta_len = (char *)h + h->nlmsg_len - (char *)nest; }
+
+static int nl_open(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);   /* acks without our request echoed */
+  return fd;
+}
+
+/* Sends a request and waits for its ACK: 0, or -1 with the kernel's errno. */
+static int nl_talk(int fd, struct nlmsghdr *h) {
+  static unsigned seq;
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  h->nlmsg_seq = ++seq;
+  if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -1;
+  char reply[8192];
+  for (;;) {
+    ssize_t r = recv(fd, reply, sizeof reply, 0);
+    if (r < 0) { if (errno == EINTR) continue; return -1; }
+    for (struct nlmsghdr *m = (struct nlmsghdr *)reply; NLMSG_OK(m, r); m = NLMSG_NEXT(m, r)) {
+      if (m->nlmsg_seq != h->nlmsg_seq || m->nlmsg_type != NLMSG_ERROR) continue;
+      int err = ((struct nlmsgerr *)NLMSG_DATA(m))->error;
+      if (!err) return 0;
+      errno = -err;
+      return -1;
+    }
+  }
+}
+
+static int link_up(int fd, unsigned index) {
+  union nlreq r;
+  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+  return nl_talk(fd, nl_start(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi));
+}
+
+static int link_del(int fd, const char *name) {
+  union nlreq r;
+  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+  struct nlmsghdr *h = nl_start(&r, RTM_DELLINK, 0, &ifi, sizeof ifi);
+  nl_attr(h, IFLA_IFNAME, name, strlen(name) + 1);
+  return nl_talk(fd, h);
+}
+
+/* The veth pair HOST (in the bridge, up) and PEER (made right inside the namespace nsfd, with mac). */
+static int veth_add(int fd, const char *host, const char *peer, unsigned bridge, unsigned mtu, const unsigned char mac[6], int nsfd) {
+  union nlreq r;
+  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP }, peer_ifi = { .ifi_family = AF_UNSPEC };
+  struct nlmsghdr *h = nl_start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+  nl_attr(h, IFLA_IFNAME, host, strlen(host) + 1);
+  nl_attr(h, IFLA_MASTER, &bridge, sizeof bridge);
+  if (mtu) nl_attr(h, IFLA_MTU, &mtu, sizeof mtu);
+  struct rtattr *info = nl_attr(h, IFLA_LINKINFO, NULL, 0);
+  nl_attr(h, IFLA_INFO_KIND, "veth", 4);
+  struct rtattr *data = nl_attr(h, IFLA_INFO_DATA, NULL, 0);
+  struct rtattr *p = nl_attr(h, VETH_INFO_PEER, &peer_ifi, sizeof peer_ifi);   /* the peer: an ifinfomsg, then its attributes */
+  nl_attr(h, IFLA_IFNAME, peer, strlen(peer) + 1);
+  nl_attr(h, IFLA_NET_NS_FD, &nsfd, sizeof nsfd);
+  nl_attr(h, IFLA_ADDRESS, mac, 6);
+  if (mtu) nl_attr(h, IFLA_MTU, &mtu, sizeof mtu);
+  nl_end(h, p);
+  nl_end(h, data);
+  nl_end(h, info);
+  return nl_talk(fd, h);
+}
+
+static int addr_add(int fd, unsigned index, struct in_addr addr, unsigned prefix) {
+  union nlreq r;
+  struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = prefix, .ifa_index = index };
+  struct nlmsghdr *h = nl_start(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa);
+  nl_attr(h, IFA_LOCAL, &addr, sizeof addr);
+  nl_attr(h, IFA_ADDRESS, &addr, sizeof addr);
+  return nl_talk(fd, h);
+}
+
+static int default_route(int fd, unsigned index, struct in_addr gateway, int replace) {
+  union nlreq r;
+  struct rtmsg rt = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN, .rtm_protocol = RTPROT_BOOT,
+                      .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
+  struct nlmsghdr *h = nl_start(&r, RTM_NEWROUTE, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), &rt, sizeof rt);
+  nl_attr(h, RTA_GATEWAY, &gateway, sizeof gateway);
+  nl_attr(h, RTA_OIF, &index, sizeof index);
+  return nl_talk(fd, h);
+}
+
+/* A NETLINK_ROUTE socket of the namespace nsfd (a socket keeps the namespace it was made in) and the
+ * indexes there of lo and, when named, `link`; the helper itself is back in the host's namespace at once. */
+static int netns_socket(int nsfd, const char *link, unsigned *lo, unsigned *index) {
+  int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return -1;
+  if (setns(nsfd, CLONE_NEWNET) < 0) { int e = errno; close(home); errno = e; return -1; }
+  int fd = nl_open(), e = errno;
+  if (fd >= 0 && (!(*lo = if_nametoindex("lo")) || (link && !(*index = if_nametoindex(link))))) { e = errno; close(fd); fd = -1; }
+  if (setns(home, CLONE_NEWNET) < 0) {
+    fprintf(stderr, "berth-hostops: cannot return to the host network namespace: %s\n", strerror(errno));
+    exit(1);
+  }
+  close(home);
+  errno = e;
+  return fd;
+}
+
+static int valid_ifname(const char *name) { return name[0] && strlen(name) < IFNAMSIZ && !strchr(name, '/'); }
+
+/* The `veth` op; f: NETNS HOST PEER BRIDGE MAC MTU CIDR GATEWAY LO REPLACE. */
+static int veth_endpoint(char **f) {
+  const char *path = f[0], *host = f[1], *peer = f[2], *bridge_name = f[3], *cidr = f[6], *gw = f[7];
+  unsigned char mac[6];
+  char addr_text[INET_ADDRSTRLEN], *slash = strchr(cidr, '/'), *end;
+  struct in_addr addr, gateway;
+  unsigned long prefix = slash ? strtoul(slash + 1, &end, 10) : 0, mtu = strtoul(f[5], NULL, 10);
+  step = "parsing the request";
+  if (!valid_ifname(host) || !valid_ifname(peer) || !valid_ifname(bridge_name)
+      || sscanf(f[4], "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6
+      || !slash || slash - cidr >= (long)sizeof addr_text || *end || prefix > 32 || end == slash + 1
+      || (gw[0] && inet_pton(AF_INET, gw, &gateway) != 1)) { errno = EINVAL; return -1; }
+  memcpy(addr_text, cidr, slash - cidr);
+  addr_text[slash - cidr] = 0;
+  if (inet_pton(AF_INET, addr_text, &addr) != 1) { errno = EINVAL; return -1; }
+  step = "looking up the bridge";
+  unsigned bridge = if_nametoindex(bridge_name), lo = 0, index = 0;
+  if (!bridge) return -1;
+  step = "opening the namespace";
+  int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return -1;
+  int fd = nl_open(), nsock = -1, rc = -1, e;
+  if (fd < 0) { e = errno; close(nsfd); errno = e; return -1; }
+  step = "creating the veth pair";
+  if (veth_add(fd, host, peer, bridge, mtu, mac, nsfd) < 0) goto out;
+  /* From here on a failure deletes the host end again (the peer goes with it). */
+  char hairpin[64 + IFNAMSIZ];
+  snprintf(hairpin, sizeof hairpin, "/sys/class/net/%s/brport/hairpin_mode", host);
+  step = "setting hairpin mode";
+  int hp = open(hairpin, O_WRONLY | O_CLOEXEC);
+  if (hp < 0) goto undo;
+  if (write(hp, "1", 1) != 1) { e = errno; close(hp); errno = e; goto undo; }
+  close(hp);
+  step = "entering the namespace";
+  if ((nsock = netns_socket(nsfd, peer, &lo, &index)) < 0) goto undo;
+  step = "setting lo up";
+  if (f[8][0] == '1' && link_up(nsock, lo) < 0) goto undo;
+  step = "setting the interface up";
+  if (link_up(nsock, index) < 0) goto undo;
+  step = "adding the address";
+  if (addr_add(nsock, index, addr, prefix) < 0) goto undo;
+  step = "adding the default route";
+  if (gw[0] && default_route(nsock, index, gateway, f[9][0] == '1') < 0) goto undo;
+  rc = 0;
+  goto out;
+undo:
+  e = errno;
+  link_del(fd, host);
+  errno = e;
+out:
+  e = errno;
+  close(fd);
+  close(nsfd);
+  if (nsock >= 0) close(nsock);
+  errno = e;
+  return rc;
+}
+
+/* The `lo-up` op. */
+static int netns_lo_up(const char *path) {
+  unsigned lo = 0;
+  int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return -1;
+  int fd = netns_socket(nsfd, NULL, &lo, NULL), rc = fd < 0 ? -1 : link_up(fd, lo), e = errno;
+  if (fd >= 0) close(fd);
+  close(nsfd);
+  errno = e;
+  return rc;
+}
+
+static int host_link_del(const char *name) {
+  if (!valid_ifname(name)) { errno = EINVAL; return -1; }
+  int fd = nl_open();
+  if (fd < 0) return -1;
+  int rc = link_del(fd, name), e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
 /* Starts a program that outlives the request (conmon double-forks; its first process is reaped by reap()). */
 static int spawn_detached(const char *cwd, const char *errpath, const char *fifo, char *env, char **argv) {
   int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);   /* ENXIO when no reader is there */
@@ -135,6 +361,9 @@ static int serve(char **f, int n) {
   if (!strcmp(op, "netns-add") && n == 3) return netns_add(f[2]);
   if (!strcmp(op, "netns-del") && n == 3) return netns_del(f[2]);
   if (!strcmp(op, "mkfifo") && n == 3) return mkfifo(f[2], 0600);
+  if (!strcmp(op, "veth") && n == 12) return veth_endpoint(f + 2);
+  if (!strcmp(op, "lo-up") && n == 3) return netns_lo_up(f[2]);
+  if (!strcmp(op, "link-del") && n == 3) return host_link_del(f[2]);
   if (!strcmp(op, "spawn") && n >= 7) { f[n] = NULL; return spawn_detached(f[2], f[3], f[4], f[5], f + 6); }
   errno = EINVAL;
   return -1;
@@ -240,6 +469,7 @@ int main(void) {
       const char *id = n > 0 ? f[0] : "?";
       int rc;
       errno = 0;
+      step = NULL;
       if (n > MAX_FIELDS) { errno = E2BIG; rc = -1; }
       else if (n >= 4 && !strcmp(f[1], "run")) {
         f[n] = NULL;
@@ -247,6 +477,7 @@ int main(void) {
         if (rc == 0) { memmove(buf, buf + used, have - used); have -= used; continue; }
       } else rc = n >= 2 ? serve(f, n) : (errno = EINVAL, -1);
       if (rc == 0) printf("%s 0\n", id);
+      else if (step) printf("%s %d %s (%s)\n", id, errno, strerror(errno), step);
       else printf("%s %d %s\n", id, errno, strerror(errno));
       fflush(stdout);
       memmove(buf, buf + used, have - used);

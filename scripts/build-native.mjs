@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles berthd's native helpers into <outDir>/native/:
 //   berth-nsexec  (src/runtime/native) enters a running container for `exec`, as runc exec does;
+//   berth-monitor (src/runtime/native) holds a container's process, as conmon does, for less start-up;
 //   berth-hostops (src/hostops/native) does mounts and named network namespaces without a process each.
 // outDir is BERTH_OUT_DIR (default dist), so each engineer's dist-<name>/ gets its own copy.
 // A machine without a C compiler or libseccomp still builds: berthd then falls back to conmon +
@@ -17,6 +18,8 @@ mkdirSync(outDir, { recursive: true });
 const programs = [
   { name: 'berth-nsexec', source: 'src/runtime/native/berth-nsexec.c', libs: ['-lseccomp'],
     without: 'berthd will run every exec through conmon + runc' },
+  { name: 'berth-monitor', source: 'src/runtime/native/berth-monitor.c', libs: [],
+    without: 'berthd will hold containers with conmon' },
   { name: 'berth-hostops', source: 'src/hostops/native/berth-hostops.c', libs: [],
     without: 'berthd will spawn mount(8) and ip(8) instead' },
 ];

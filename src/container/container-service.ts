@@ -12,7 +12,7 @@ import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, 
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
 import { diffTar, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
-import { buildSpec, type ConmonRuntime } from '../runtime/index.js';
+import { buildSpec, isMonitorOf, type ConmonRuntime } from '../runtime/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
@@ -685,7 +685,7 @@ export class ContainerService {
       }
       const exitFile = this.o.runtime.exitFile(c.Id);
       if (existsSync(exitFile)) { await this.onExitFile(c.Id); continue; }
-      if (!monitorAlive(c.State.MonitorPid, c.Id)) {
+      if (!isMonitorOf(c.State.MonitorPid, c.Id)) {
         await this.locked(c.Id, () => this.recordExit(c, 255));
         continue;
       }
@@ -724,14 +724,6 @@ export class ContainerService {
       } catch { /* next round */ }
     }
   }
-}
-
-function monitorAlive(pid: number | undefined, id: string): boolean {
-  if (!pid) return false;
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('conmon') && cmd.includes(id);
-  } catch { return false; }
 }
 
 const SIGNALS: Record<string, number> = {

@@ -19,7 +19,7 @@ import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
 import { specHardening } from '../runtime/seccomp-hardening.js';
 import { probeKernelX32 } from '../runtime/seccomp.js';
-import { ConmonRuntime, findBinary } from '../runtime/index.js';
+import { ConmonRuntime, findBinary, monitorBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { NetworkService } from '../network/index.js';
 import { EngineNetworking } from './networking.js';
@@ -63,7 +63,7 @@ export class Daemon {
     void probeKernelX32();   // in the background: it only trims the seccomp filter
     const runtime = new ConmonRuntime({
       name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'),
-      exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon,
+      exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon, monitorPath: monitorBinary(conmon),
     });
     const networks = new NetworkService({
       db: this.db, execRoot, bridgeName: this.opts.bridge ?? 'berth0', bip: this.opts.bip,

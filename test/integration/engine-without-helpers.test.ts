@@ -1,6 +1,6 @@
 /**
  * berthd as a machine without a C compiler runs it (BERTH_NO_NATIVE_HELPERS=1): mounts and
- * namespaces through mount(8) and ip(8), conmon and the tools spawned by the daemon, exec through
+ * namespaces through mount(8) and ip(8), conmon (not berth-monitor) and the tools spawned by the daemon, exec through
  * conmon + runc exec. The same user-visible behaviour, checked through the real docker CLI.
  */
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +33,10 @@ describe('berthd without its native helpers', () => {
     assert.equal(run.stdout.trim().split('\n')[0], '1', 'eth0 has its address');
     const started = d.docker(['run', '-d', '--name', 'plain', 'busybox', 'sh', '-c', "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
     assert.equal(started.status, 0, started.stderr);
+    const initPid = d.docker(['inspect', '-f', '{{.State.Pid}}', 'plain']).stdout.trim();
+    const initStat = readFileSync(`/proc/${initPid}/stat`, 'utf8');
+    const monitor = initStat.slice(initStat.lastIndexOf(')') + 2).split(' ')[1];
+    assert.equal(readFileSync(`/proc/${monitor}/comm`, 'utf8').trim(), 'conmon', 'conmon holds the container');
     const ex = d.docker(['exec', 'plain', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
     assert.equal(ex.status, 5);
     assert.equal(ex.stdout, 'out\n');

@@ -1,0 +1,84 @@
+/**
+ * berth-monitor holds each container's process in place of conmon (src/runtime/native). What a
+ * user sees through it, checked with the real docker CLI: it is the container's parent, output
+ * lands in the log whole (partial lines joined, long lines unsplit, stdout and stderr apart),
+ * failures to create come back as Docker's errors, exit codes and signals are reported, an
+ * attached client gets the output, and the log is reopened after the daemon rotates it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+
+function parentOf(pid: number): { pid: number; comm: string } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return { pid: ppid, comm: readFileSync(`/proc/${ppid}/comm`, 'utf8').trim() };
+}
+
+describe('berth-monitor', () => {
+  let d: Berthd;
+
+  before(async () => {
+    d = await startBerthd();
+    importBusybox(d);
+  });
+  after(async () => { await d?.cleanup(); });
+
+  test('is the parent of the container process and writes its output to the log as it came', async () => {
+    const r = d.docker(['run', '-d', '--name', 'writer', 'busybox', 'sh', '-c',
+      "printf 'par'; sleep 0.1; printf 'tial\\n'; head -c 20000 /dev/zero | tr '\\0' x; echo; echo to-err >&2; exec sleep 1000"]);
+    assert.equal(r.status, 0, r.stderr);
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', 'writer']).stdout.trim());
+    const parent = parentOf(pid);
+    assert.equal(parent.comm, 'berth-monitor');
+    assert.ok(readFileSync(`/proc/${parent.pid}/cmdline`, 'utf8').includes(r.stdout.trim()), 'its command line names the container');
+    await waitFor(() => d.docker(['logs', 'writer']).stderr.includes('to-err'), 'all output logged');
+    const logs = d.docker(['logs', 'writer']);
+    assert.equal(logs.stdout, 'partial\n' + 'x'.repeat(20000) + '\n');
+    assert.equal(logs.stderr, 'to-err\n');
+    assert.equal(d.docker(['rm', '-f', 'writer']).status, 0);
+  });
+
+  test('a process that cannot start is reported as Docker reports it', () => {
+    const r = d.docker(['run', '--rm', 'busybox', '/no/such/program']);
+    assert.equal(r.status, 127);
+    assert.match(r.stderr, /no such file or directory/);
+    const ps = d.docker(['ps', '-aq']);
+    assert.equal(ps.stdout.trim(), '', 'the failed --rm container is gone');
+  });
+
+  test('exit codes and signals', () => {
+    assert.equal(d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'exit 42']).status, 42);
+    // A child killed by a signal: its shell reports 128+N, and so does the container.
+    assert.equal(d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'sh -c "kill -9 \\$\\$"; exit $?']).status, 137);
+    const id = d.docker(['run', '-d', 'busybox', 'sleep', '1000']).stdout.trim();
+    assert.equal(d.docker(['kill', id]).status, 0);
+    assert.equal(d.docker(['wait', id]).stdout.trim(), '137');
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}}', id]).stdout.trim(), '137');
+    assert.equal(d.docker(['rm', id]).status, 0);
+  });
+
+  test('an attached client gets the output; stdin closes after the one client when StdinOnce', () => {
+    const r = d.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo after-eof'], { input: 'one\ntwo\n' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'one\ntwo\nafter-eof\n');
+  });
+
+  test('the log is reopened after the daemon moves it away', async () => {
+    const r = d.docker(['run', '-d', '--name', 'rotating', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo n$i; sleep 0.05; done']);
+    assert.equal(r.status, 0, r.stderr);
+    const dir = join(d.dataRoot, 'containers', r.stdout.trim());
+    const log = join(dir, 'container.log');
+    await waitFor(() => readFileSync(log, 'utf8').includes(' n3\n'), 'first lines logged');
+    renameSync(log, log + '.1');
+    writeFileSync(join(dir, 'ctl'), '2 0 0\n');   // what the daemon's rotation writes
+    await waitFor(() => existsSync(log) && / n\d+\n/.test(readFileSync(log, 'utf8')), 'new lines in a new file');
+    const lines = d.docker(['logs', 'rotating']).stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['n1', 'n2', 'n3'], 'the old file is still read');
+    const numbers = lines.map((l) => Number(l.slice(1)));
+    assert.ok(numbers.every((n, i) => n === i + 1), 'no line lost or repeated across the two files');
+    assert.equal(d.docker(['rm', '-f', 'rotating']).status, 0);
+  });
+});

@@ -1,6 +1,6 @@
 /*
  * berth-hostops: a small long-lived root process that berthd asks for the host operations of a
- * container's start and exit (mount, umount, named network namespaces) so that none of them costs
+ * container's start and exit (mount, umount, named network namespaces, veth endpoints) so that none of them costs
  * a process: spawning mount(8) or ip(8) from the daemon costs 3-5 ms each, the syscall itself
  * well under one. It serves one request at a time on stdin and never leaves the host's namespaces
  * for longer than a request.
@@ -25,8 +25,9 @@
  *   spawn    CWD STDERR FD3 ENV ARGV...   starts a long-lived program (conmon) in its own session, not
  *            waited for: stdin/stdout /dev/null, stderr to the file STDERR, fd 3 the FIFO FD3 (whose
  *            reader must be open), ENV newline-separated NAME=VALUE added to the environment
- * Reply, one line: "ID 0\n" or "ID ERRNO message\n" (veth names the failed step in the message); for run "ID =STATUS OUTLEN ERRLEN\n" and then
- * OUTLEN bytes of its stdout and ERRLEN of its stderr (STATUS 128+N when killed by signal N).
+ * Reply, one line: "ID 0\n" or "ID ERRNO message\n" (for veth the message names the failed step);
+ * for run "ID =STATUS OUTLEN ERRLEN\n" and then OUTLEN bytes of its stdout and ERRLEN of its
+ * stderr (STATUS 128+N when killed by signal N).
  * Tools run side by side: the helper forks them (a few hundred KB to copy, not the daemon's
  * hundred MB, whose fork blocks its event loop for milliseconds) and answers each as it exits.
  */

@@ -1,8 +1,8 @@
 /*
  * berth-hostops: a small long-lived root process that berthd asks for the host operations of a
- * container's start and exit (mount, umount, named network namespaces, veth endpoints) so that none of them costs
- * a process: spawning mount(8) or ip(8) from the daemon costs 3-5 ms each, the syscall itself
- * well under one. It serves one request at a time on stdin and never leaves the host's namespaces
+ * container's start and exit (mount, umount, named network namespaces, veth endpoints) so that
+ * none of them costs a process: spawning mount(8) or ip(8) from the daemon costs 3-5 ms each, the
+ * syscall itself well under one. It serves one request at a time on stdin and never leaves the host's namespaces
  * for longer than a request.
  *
  * Request: NUL-terminated fields, each written with a leading ':' (so none is empty), the last

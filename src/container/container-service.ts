@@ -211,22 +211,22 @@ export class ContainerService {
     let configured: Promise<{ settings: Record<string, any>; hosts: string; resolvConf: string }> | undefined;
     let pending: AttachSession[] = [];
     const hooks = this.o.hooks ?? [];
+    let bothSettled: Promise<unknown> | undefined;
     try {
-      // The root filesystem and the network namespace are independent: set them up side by side.
-      const [netSide, fsSide] = await Promise.allSettled([
-        this.o.networking.prepare(c).then((n) => { netUp = true; return n; }),
-        (async () => {
-          if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
-          await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
-          mounted = true;
-          const mounts: SpecMount[] = [];
-          for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
-          return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
-        })(),
-      ]);
-      if (fsSide.status === 'rejected') throw fsSide.reason;
-      if (netSide.status === 'rejected') throw netSide.reason;
-      const { mounts: extraMounts, user } = fsSide.value;
+      // The root filesystem and the network namespace are independent: set them up side by side,
+      // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
+      const fsSide = (async () => {
+        if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
+        await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
+        mounted = true;
+        const mounts: SpecMount[] = [];
+        for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
+        return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
+      })();
+      const netSide = this.o.networking.prepare(c).then((n) => { netUp = true; return n; });
+      // On a failure, both settle before the clean-up below looks at what was made.
+      bothSettled = Promise.allSettled([fsSide, netSide]);
+      const { mounts: extraMounts, user } = await fsSide;
       // /etc/hosts and /etc/resolv.conf are bind-mounted at create: they exist now, their contents come with the network.
       const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
@@ -236,9 +236,10 @@ export class ContainerService {
       if (!env.some((e: string) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
       if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+      const { netnsPath } = await netSide;
       const spec = buildSpec({
         rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
-        hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath: netSide.value.netnsPath,
+        hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath,
         cgroupsPath: `${this.o.cgroupParent}/${c.Id}`, readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
         shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
@@ -252,6 +253,13 @@ export class ContainerService {
       const starting = this.o.runtime.start({
         id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
         openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: LOG_ROTATE_BYTES * 4,
+        // The endpoints are made while the runtime creates the container (the longer path; its
+        // process waits for the start), once the monitor is launched: the hostops helper serves one
+        // request at a time, and the launch must not wait behind them.
+        launched: () => {
+          configured = this.o.networking.configure(c);
+          configured.catch(() => undefined);
+        },
         beforeStart: async () => {
           const sock = this.o.runtime.attachSocketPath(c.Id);
           const [net] = await Promise.all([
@@ -264,10 +272,6 @@ export class ContainerService {
           writeFileSync(files.resolvConf, net.resolvConf);
         },
       });
-      // The endpoints are made while conmon and runc create the container (the longer path; its
-      // process waits for the start), begun just after them.
-      configured = this.o.networking.configure(c);
-      configured.catch(() => undefined);
       const { pid, monitorPid } = await starting;
       c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
       this.save(c);
@@ -278,6 +282,7 @@ export class ContainerService {
     } catch (e0) {
       // A network that could not be configured is the cause, not the runtime's complaint about its half-made namespace.
       const e = (await configured?.then(() => undefined, (err: unknown) => err)) ?? e0;
+      await bothSettled;
       if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
       for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);

@@ -31,6 +31,8 @@ export interface MonitorStart {
   openStdin: boolean;
   stdinOnce: boolean;
   logSizeMax?: number;
+  /** Called once the monitor is on its way (the runtime is starting the container): work that may run beside it. */
+  launched?: () => void;
   /** Called once the container is created but before its process runs: attach now to miss nothing. */
   beforeStart?: () => Promise<void>;
 }
@@ -58,6 +60,7 @@ export class ConmonRuntime {
     if (s.tty) args.push('-t');
     if (s.openStdin) { args.push('-i'); if (!s.stdinOnce) args.push('--leave-stdin-open'); }
     const monitor = await this.launchMonitor(args, s.bundle);
+    s.launched?.();
     const sync = monitor.sync;
     const pid = await new Promise<number>((resolve, reject) => {
       let buf = '';

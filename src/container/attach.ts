@@ -18,6 +18,16 @@ export interface AttachClient {
   onClose(fn: () => void): void;
 }
 
+const STDIN_PACKET = 8192;
+
+/**
+ * Stdin for a monitor's attach socket. Each write is one packet, which the monitor reads into a
+ * buffer of its own: conmon's holds 32 KiB and drops the rest of a larger packet. 8 KiB packets.
+ */
+export function writeStdinPackets(sock: SeqpacketSocket, data: Buffer): void {
+  for (let at = 0; at < data.length; at += STDIN_PACKET) sock.write(Buffer.from(data.subarray(at, at + STDIN_PACKET)));
+}
+
 export const DEFAULT_DETACH_KEYS = [16, 17]; // ctrl-p, ctrl-q
 
 /** Docker's detach key syntax: "ctrl-p,ctrl-q", "a", "ctrl-@"… */
@@ -81,7 +91,7 @@ export class AttachSession {
           else matched = b === keys[0] ? 1 : 0;
         }
       }
-      this.sock.write(Buffer.from(d));
+      writeStdinPackets(this.sock, d);
     });
     input.on('end', () => {
       if (this.closed) return;

@@ -24,7 +24,7 @@ import { SeqpacketSocket } from 'node-unix-socket';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { boundingCapabilities, cleanRuntimeError, nsexecPlan, NsexecStartError, startNsexec, type ConmonRuntime } from '../runtime/index.js';
-import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './attach.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys, writeStdinPackets } from './attach.js';
 import type { ContainerService } from './container-service.js';
 import { frame } from './log-file.js';
 import { resolveUser } from './user.js';
@@ -290,7 +290,7 @@ export class ExecService {
       const s = sock;
       return {
         pid: first.data, exited, outputDone: sockEnded,
-        write: (d) => { try { s?.write(d); } catch { /* process gone */ } },
+        write: (d) => { try { if (s) writeStdinPackets(s, d); } catch { /* process gone */ } },
         endInput: () => { try { s?.end(); } catch { /* gone */ } },
         stop: () => { try { s?.destroy(); } catch { /* gone */ } },
       };

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 /** Processes whose parent is `pid`, by command name. */
@@ -41,6 +42,11 @@ describe('berthd without its native helpers', () => {
     assert.equal(ex.status, 5);
     assert.equal(ex.stdout, 'out\n');
     assert.equal(ex.stderr, 'err\n');
+    // Large stdin through conmon's attach socket, for the container and for an exec.
+    const data = randomBytes(4 * 1024 * 1024);
+    const md5 = createHash('md5').update(data).digest('hex');
+    assert.equal(d.docker(['run', '-i', '--rm', 'busybox', 'md5sum'], { input: data }).stdout.split(' ')[0], md5);
+    assert.equal(d.docker(['exec', '-i', 'plain', 'md5sum'], { input: data }).stdout.split(' ')[0], md5);
     const missing = d.docker(['exec', 'plain', '/no/such/thing']);
     assert.equal(missing.status, 127);
     assert.ok(!childNames(d.proc.pid!).some((n) => n.startsWith('berth-hostops') || n.startsWith('berth-nsexec')), 'no helper was started');

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 function parentOf(pid: number): { pid: number; comm: string } {
@@ -64,6 +65,13 @@ describe('berth-monitor', () => {
     const r = d.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo after-eof'], { input: 'one\ntwo\n' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'one\ntwo\nafter-eof\n');
+  });
+
+  test('stdin arrives whole, however large', () => {
+    const data = randomBytes(8 * 1024 * 1024);
+    const r = d.docker(['run', '-i', '--rm', 'busybox', 'md5sum'], { input: data });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split(' ')[0], createHash('md5').update(data).digest('hex'));
   });
 
   test('the log is reopened after the daemon moves it away', async () => {

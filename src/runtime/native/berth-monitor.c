@@ -59,8 +59,9 @@ static long long log_bytes;
 static int stdin_fd = -1;               /* our end of the container's stdin (pipe write end or pty master) */
 static int out_fd = -1, err_fd = -1;    /* container output: pipes, or the pty master as out_fd */
 static int clients[MAX_CLIENTS], client_rdclosed[MAX_CLIENTS], n_clients;
-static char stdin_pending[65536];
+static char stdin_pending[256 * 1024];   /* the largest packet a client may send (the daemon sends 8 KiB) */
 static size_t stdin_pending_len;
+static int stdin_close_when_written;
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -195,21 +196,18 @@ static void close_stdin(void) {
   if (stdin_fd >= 0 && !opt_tty) { close(stdin_fd); stdin_fd = -1; stdin_pending_len = 0; }
 }
 
-/* Input from an attach client, for the container's stdin (kept when the pipe is full, to go on POLLOUT). */
+/* Input from an attach client, for the container's stdin: read only when the last input is written
+ * (what the pipe does not take waits for POLLOUT), into a buffer that holds any packet whole. */
 static void client_input(int i) {
-  char buf[32768];
-  ssize_t r = recv(clients[i], buf, sizeof buf, MSG_DONTWAIT);
+  ssize_t r = recv(clients[i], stdin_pending, sizeof stdin_pending, MSG_DONTWAIT);
   if (r < 0) { if (errno != EAGAIN && errno != EINTR) drop_client(i); return; }
   if (r == 0) {
-    /* The client's stdin ended: close the container's, unless it stays open for the next client. */
+    /* The client's stdin ended: close the container's once written, unless it stays open for the next client. */
     client_rdclosed[i] = 1;
-    if (!opt_leave_stdin_open) close_stdin();
+    if (!opt_leave_stdin_open) stdin_close_when_written = 1;
     return;
   }
-  if (stdin_fd < 0) return;
-  if ((size_t)r > sizeof stdin_pending - stdin_pending_len) r = sizeof stdin_pending - stdin_pending_len;
-  memcpy(stdin_pending + stdin_pending_len, buf, r);
-  stdin_pending_len += r;
+  stdin_pending_len = stdin_fd >= 0 ? (size_t)r : 0;
 }
 
 static void flush_stdin(void) {
@@ -223,6 +221,7 @@ static void flush_stdin(void) {
     memmove(stdin_pending, stdin_pending + w, stdin_pending_len - w);
     stdin_pending_len -= w;
   }
+  if (stdin_close_when_written && !stdin_pending_len) close_stdin();
 }
 
 /* ---- output ----------------------------------------------------------------------------------- */

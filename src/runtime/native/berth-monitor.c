@@ -440,6 +440,7 @@ int main(int argc, char **argv) {
   if (runtime < 0) die("fork: %s", strerror(errno));
   if (runtime == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_DFL);   /* an ignored signal would be inherited through exec */
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (dup2(in_pipe[0] >= 0 ? in_pipe[0] : devnull, 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) _exit(127);
     execv(opt_runtime, (char **)rargv);

@@ -6,3 +6,8 @@ export { readLogs, frame, dockerTimestamp, encodeLogBatch, LogEntry } from './lo
 export type { LogQuery } from './log-file.js';
 export type { AttachClient } from './attach.js';
 export { parseDetachKeys } from './attach.js';
+export { commitContainer } from './commit.js';
+export type { CommitOptions } from './commit.js';
+export { changesOf, containerChanges } from './changes.js';
+export type { ContainerChange } from './changes.js';
+export { exportContainer, containerEventAttrs } from './export.js';

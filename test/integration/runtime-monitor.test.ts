@@ -42,6 +42,13 @@ describe('berth-monitor', () => {
     assert.equal(d.docker(['rm', '-f', 'writer']).status, 0);
   });
 
+  test('an attached client gets all the output of a process that exits at once', async () => {
+    // The daemon connects the client before the process starts; the monitor must not lose what a
+    // process wrote and exited with before the monitor took that connection in.
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => d.dockerAsync(['run', '--rm', 'busybox', 'echo', `quick-${i}`])));
+    runs.forEach((r, i) => assert.equal(r.stdout, `quick-${i}\n`, `run ${i}: ${r.stderr}`));
+  });
+
   test('a process that cannot start is reported as Docker reports it', () => {
     const r = d.docker(['run', '--rm', 'busybox', '/no/such/program']);
     assert.equal(r.status, 127);

@@ -192,6 +192,18 @@ static void send_to_clients(int kind, const char *data, size_t len) {
   }
 }
 
+static void accept_clients(int listener) {
+  for (;;) {
+    int c = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) return;   /* EAGAIN: no more waiting (the listener is non-blocking) */
+    if (n_clients == MAX_CLIENTS) { close(c); continue; }
+    struct timeval tv = { 5, 0 };
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    clients[n_clients] = c;
+    client_rdclosed[n_clients++] = 0;
+  }
+}
+
 static void close_stdin(void) {
   if (stdin_fd >= 0 && !opt_tty) { close(stdin_fd); stdin_fd = -1; stdin_pending_len = 0; }
 }
@@ -532,6 +544,8 @@ int main(int argc, char **argv) {
       p[np++] = (struct pollfd){ clients[i], (short)(client_rdclosed[i] || stdin_pending_len ? 0 : POLLIN), 0 };
     if (poll(p, np, -1) < 0) { if (errno == EINTR) continue; die("poll: %s", strerror(errno)); }
 
+    /* New clients first: one that connected before the output it waits for must get that output. */
+    if (p[i_listen].revents) accept_clients(attach_listener);
     if (i_out >= 0 && p[i_out].revents && !pump(out_fd, 2)) { close(out_fd); out_fd = -1; }
     if (i_err >= 0 && p[i_err].revents && !pump(err_fd, 3)) { close(err_fd); err_fd = -1; }
     if (p[i_ctl].revents) control(ctl_fd);
@@ -545,15 +559,6 @@ int main(int argc, char **argv) {
       else if (p[k].revents & (POLLHUP | POLLERR)) drop_client(i);
     }
     flush_stdin();
-    if (p[i_listen].revents) {
-      int c = accept4(attach_listener, NULL, NULL, SOCK_CLOEXEC);
-      if (c >= 0 && n_clients < MAX_CLIENTS) {
-        struct timeval tv = { 5, 0 };
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        clients[n_clients] = c;
-        client_rdclosed[n_clients++] = 0;
-      } else if (c >= 0) close(c);
-    }
     if (p[i_sig].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) { /* drained */ }
@@ -563,7 +568,10 @@ int main(int argc, char **argv) {
     }
   }
 
-  /* What the container wrote before it exited is in the pipes still (or the pty's buffer). */
+  /* What the container wrote before it exited is in the pipes still (or the pty's buffer), for the
+   * clients too: the daemon connects them before it starts the process, and the monitor may not have
+   * accepted them yet when a short-lived process is already gone. */
+  accept_clients(attach_listener);
   for (int round = 0; round < 1024 && out_fd >= 0; round++) { char b[CHUNK]; ssize_t r = read(out_fd, b, sizeof b); if (r <= 0) break; log_output("stdout", b, r); send_to_clients(2, b, r); }
   for (int round = 0; round < 1024 && err_fd >= 0; round++) { char b[CHUNK]; ssize_t r = read(err_fd, b, sizeof b); if (r <= 0) break; log_output("stderr", b, r); send_to_clients(3, b, r); }
 

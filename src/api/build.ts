@@ -1,6 +1,6 @@
 /** Build routes: POST /build (the classic builder's JSON stream) and POST /build/prune. */
 import { InvalidParameterError, NotImplementedError } from '../errors/index.js';
-import { Builder, BuildStepError, type BuilderDeps, type BuildOptions } from '../build/index.js';
+import { BuildService, BuildStepError, type BuilderDeps, type BuildOptions } from '../build/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, intParam, type Router } from './router.js';
 import { startJsonStream } from './server.js';
@@ -43,9 +43,9 @@ function pullWith(e: Engine): NonNullable<BuilderDeps['pull']> {
   };
 }
 
-export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull'> = {}): Builder {
-  const builder = new Builder({ images: e.images, containers: e.containers, dataRoot: e.info.dataRoot, pull: pullWith(e), ...extra });
-  void builder.sweep().catch(() => undefined);   // leftovers of builds a crash interrupted
+export function buildRoutes(r: Router, e: Engine, extra: Pick<BuilderDeps, 'pull'> = {}): BuildService {
+  const builder = new BuildService({ images: e.images, containers: e.containers, dataRoot: e.info.dataRoot, pull: pullWith(e), ...extra });
+  void builder.sweepLeftovers().catch(() => undefined);   // leftovers of builds a crash interrupted
 
   r.post('/build', async (req, res) => {
     const q = req.query;

@@ -30,11 +30,10 @@ import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sources
 import { canonicalConfig, copyRunConfig, runConfigFrom, setEnv, type RunConfig } from './run-config.js';
 import { resolveInRoot } from './scoped-path.js';
 import { goQuote } from './dockerfile/go-format.js';
+import { BUILD_LABEL, BuildStepError, builderTmpRoot } from './build-service.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** Marks build containers, so a daemon restart after a crash can remove those a build left behind. */
-const BUILD_LABEL = 'berth.build.intermediate';
 /** BERTH_BUILD_TRACE=<file>: step timings appended there (for tuning). */
 const TRACE = process.env.BERTH_BUILD_TRACE;
 
@@ -77,10 +76,6 @@ export interface BuilderDeps {
   log?: (msg: string) => void;
 }
 
-/** A build error shown with Docker's JSON error code (a failing RUN's exit status). */
-export class BuildStepError extends InvalidParameterError {
-  constructor(message: string, readonly code: number) { super(message); }
-}
 
 interface StageState {
   stage?: Stage;
@@ -115,7 +110,7 @@ export class Builder {
   private sweeping?: Promise<void>;
 
   constructor(private readonly d: BuilderDeps) {
-    this.tmpRoot = join(d.dataRoot, 'builder', 'tmp');
+    this.tmpRoot = builderTmpRoot(d.dataRoot);
   }
 
   /** Removes what an interrupted build left behind (build containers, mounts, temp dirs). Run once at start-up. */

@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { archiveKind, canonicalConfig, cleanRelative, goMatch, resolveInRoot } from '../../src/build/index.js';
-import { collectSources, copyInto, inlineSource, parseChmod, parseChown, sourcesHash } from '../../src/build/copy.js';
+import { canonicalConfig } from '../../src/build/run-config.js';
+import { cleanRelative, resolveInRoot } from '../../src/build/scoped-path.js';
+import { archiveKind, collectSources, copyInto, goMatch, inlineSource, parseChmod, parseChown, sourcesHash } from '../../src/build/copy.js';
 import { receiveContext } from '../../src/build/context.js';
 import { parallelHashAvailable, parallelHashStats, setHashWorkerUrlForTests, stopHashWorkerForTests } from '../../src/build/parallel-hash.js';
 

@@ -538,6 +538,9 @@ export class ContainerService {
       if (!cur) return;
       // An exited container was released when it exited; only what is left is cleaned up here.
       if (this.o.runtime.hasState(c.Id)) await this.o.runtime.release(c.Id).catch(() => undefined);
+      // Released at exit; what is left is a start a daemon crash cut short (its namespace was made,
+      // the container never ran): without this it would stay, and keep this daemon's bridge and chains.
+      await this.o.networking.tearDown(cur).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`));
       await this.discardDir(c.Id);
       this.table.delete(c.Id);
       for (const h of this.o.hooks ?? []) await h.removed?.(cur, opts.volumes).catch((e) => this.o.log(`remove ${c.Id}: ${e.message}`));

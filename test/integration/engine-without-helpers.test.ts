@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+import { importBusybox, parentPid, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 /** Processes whose parent is `pid`, by command name. */
 function childNames(pid: number): string[] {
@@ -35,8 +35,7 @@ describe('berthd without its native helpers', () => {
     const started = d.docker(['run', '-d', '--name', 'plain', 'busybox', 'sh', '-c', "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
     assert.equal(started.status, 0, started.stderr);
     const initPid = d.docker(['inspect', '-f', '{{.State.Pid}}', 'plain']).stdout.trim();
-    const initStat = readFileSync(`/proc/${initPid}/stat`, 'utf8');
-    const monitor = initStat.slice(initStat.lastIndexOf(')') + 2).split(' ')[1];
+    const monitor = parentPid(initPid);
     assert.equal(readFileSync(`/proc/${monitor}/comm`, 'utf8').trim(), 'conmon', 'conmon holds the container');
     const ex = d.docker(['exec', 'plain', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
     assert.equal(ex.status, 5);

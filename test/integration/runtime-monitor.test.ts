@@ -10,11 +10,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+import { importBusybox, parentPid, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 function parentOf(pid: number): { pid: number; comm: string } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  const ppid = parentPid(pid);
   return { pid: ppid, comm: readFileSync(`/proc/${ppid}/comm`, 'utf8').trim() };
 }
 

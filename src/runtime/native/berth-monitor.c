@@ -238,16 +238,15 @@ static void flush_stdin(void) {
 
 /* ---- output ----------------------------------------------------------------------------------- */
 
-/* Reads what is there; returns 0 at the end of the stream (or when nothing more will come). */
-static int pump(int fd, int kind) {
+/* Reads what is there, at most `rounds` buffers; returns 0 at the end of the stream (or when nothing more will come). */
+static int pump(int fd, int kind, int rounds) {
   char buf[CHUNK];
-  for (int rounds = 0; rounds < 16; rounds++) {
+  while (rounds-- > 0) {
     ssize_t r = read(fd, buf, sizeof buf);
     if (r < 0) return errno == EAGAIN || errno == EINTR ? 1 : 0;   /* EIO: the pty's last holder is gone */
     if (r == 0) return 0;
     log_output(kind == 2 ? "stdout" : "stderr", buf, r);
     send_to_clients(kind, buf, r);
-    if (r < (ssize_t)sizeof buf) return 1;
   }
   return 1;
 }
@@ -546,8 +545,8 @@ int main(int argc, char **argv) {
 
     /* New clients first: one that connected before the output it waits for must get that output. */
     if (p[i_listen].revents) accept_clients(attach_listener);
-    if (i_out >= 0 && p[i_out].revents && !pump(out_fd, 2)) { close(out_fd); out_fd = -1; }
-    if (i_err >= 0 && p[i_err].revents && !pump(err_fd, 3)) { close(err_fd); err_fd = -1; }
+    if (i_out >= 0 && p[i_out].revents && !pump(out_fd, 2, 16)) { close(out_fd); out_fd = -1; }
+    if (i_err >= 0 && p[i_err].revents && !pump(err_fd, 3, 16)) { close(err_fd); err_fd = -1; }
     if (p[i_ctl].revents) control(ctl_fd);
     if (i_oom >= 0 && p[i_oom].revents) oom_event();
     if (i_stdin >= 0 && p[i_stdin].revents) flush_stdin();
@@ -572,8 +571,8 @@ int main(int argc, char **argv) {
    * clients too: the daemon connects them before it starts the process, and the monitor may not have
    * accepted them yet when a short-lived process is already gone. */
   accept_clients(attach_listener);
-  for (int round = 0; round < 1024 && out_fd >= 0; round++) { char b[CHUNK]; ssize_t r = read(out_fd, b, sizeof b); if (r <= 0) break; log_output("stdout", b, r); send_to_clients(2, b, r); }
-  for (int round = 0; round < 1024 && err_fd >= 0; round++) { char b[CHUNK]; ssize_t r = read(err_fd, b, sizeof b); if (r <= 0) break; log_output("stderr", b, r); send_to_clients(3, b, r); }
+  if (out_fd >= 0) pump(out_fd, 2, 1024);
+  if (err_fd >= 0) pump(err_fd, 3, 1024);
 
   char exit_path[4096], code[16];
   snprintf(exit_path, sizeof exit_path, "%s/%s", opt_exit_dir, opt_id);

@@ -128,6 +128,12 @@ export function removeChains(tag: string): void {
   }
 }
 
+/** The parent of a process (the monitor of a container's init, say), from /proc/PID/stat. */
+export function parentPid(pid: number | string): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** Processes whose command line names dir (conmon monitors of this daemon). */
 export function pidsMentioning(dir: string): number[] {
   const out: number[] = [];

@@ -5,20 +5,27 @@
  */
 import { createReadStream, existsSync, promises as fsp, watch } from 'node:fs';
 
-/** One log record: a view into the file's bytes, decoded only when asked (200k-line reads stay cheap). */
+/**
+ * One log record: offsets into the bytes read from the file, decoded only when asked. No view
+ * per record: a 200k-line read then allocates little more than the records themselves.
+ */
 export class LogEntry {
   constructor(
     readonly stream: 'stdout' | 'stderr',
-    private readonly line: Buffer,
+    private readonly buf: Buffer,
+    private readonly start: number,
     private readonly timeEnd: number,
-    readonly textStart: number,
+    private readonly textStart: number,
+    private readonly end: number,
     readonly partial: boolean,
   ) {}
-  get time(): string { return this.line.toString('latin1', 0, this.timeEnd); }
-  get text(): Buffer { return this.line.subarray(this.textStart); }
+  get time(): string { return this.buf.toString('latin1', this.start, this.timeEnd); }
+  get text(): Buffer { return this.buf.subarray(this.textStart, this.end); }
   /** The bytes as the container wrote them (a full line gets its newline back). */
   get data(): Buffer { return this.partial ? this.text : Buffer.concat([this.text, NL]); }
-  get size(): number { return this.line.length - this.textStart + (this.partial ? 0 : 1); }
+  get size(): number { return this.end - this.textStart + (this.partial ? 0 : 1); }
+  /** Copies the record's bytes (without the newline) into `out` at `at`; returns the count. */
+  copyText(out: Buffer, at: number): number { return this.buf.copy(out, at, this.textStart, this.end); }
   /** Docker's timestamp prefix, `2026-…Z `. */
   timestampPrefix(): string { return dockerTimestamp(this.time) + ' '; }
 }
@@ -55,20 +62,22 @@ class LineParser {
     for (;;) {
       const nl = buf.indexOf(10, start);
       if (nl < 0) break;
-      this.line(buf.subarray(start, nl));
+      this.line(buf, start, nl);
       start = nl + 1;
     }
     this.rest = Buffer.from(buf.subarray(start));
   }
 
-  private line(l: Buffer): void {
-    const s1 = l.indexOf(32);
-    const s2 = l.indexOf(32, s1 + 1);
-    const s3 = l.indexOf(32, s2 + 1);
-    if (s1 < 0 || s2 < 0) return;
-    const stream = l[s1 + 1] === 0x73 && l[s1 + 4] === 0x65 ? 'stderr' : 'stdout';   // "stderr" vs "stdout"
-    const partial = s3 >= 0 && l[s2 + 1] === 0x50;   // 'P'
-    this.onEntry(new LogEntry(stream, l, s1, s3 < 0 ? l.length : s3 + 1, partial));
+  /** The line is buf[start, end): `<time> <stream> <F|P> <text>`. */
+  private line(buf: Buffer, start: number, end: number): void {
+    const s1 = buf.indexOf(32, start);
+    const s2 = s1 < 0 || s1 >= end ? -1 : buf.indexOf(32, s1 + 1);
+    if (s2 < 0 || s2 >= end) return;
+    let s3 = buf.indexOf(32, s2 + 1);
+    if (s3 >= end) s3 = -1;
+    const stream = buf[s1 + 1] === 0x73 && buf[s1 + 4] === 0x65 ? 'stderr' : 'stdout';   // "stderr" vs "stdout"
+    const partial = s3 >= 0 && buf[s2 + 1] === 0x50;   // 'P'
+    this.onEntry(new LogEntry(stream, buf, start, s1, s3 < 0 ? end : s3 + 1, end, partial));
   }
 }
 
@@ -91,7 +100,7 @@ export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestam
       o += 8;
     }
     if (prefixes) { prefixes[i].copy(out, o); o += prefixes[i].length; }
-    o += e.text.copy(out, o);
+    o += e.copyText(out, o);
     if (!e.partial) out[o++] = 10;
   }
   return out;

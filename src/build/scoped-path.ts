@@ -4,9 +4,10 @@
  * absolute link nor `..` can lead outside it.
  */
 import { join } from 'node:path';
-import { InvalidParameterError } from '../errors/index.js';
+import { walkInRoot } from '../volume/index.js';
 import { hostFs, type FsView } from './fs-view.js';
 
+/** Docker's limit in FollowSymlinkInScope. */
 const MAX_LINKS = 255;
 
 /**
@@ -15,26 +16,7 @@ const MAX_LINKS = 255;
  * `fs` is where the root lives (the host, or the build context in memory).
  */
 export function resolveInRoot(root: string, p: string, followLast = true, fs: Pick<FsView, 'lstat' | 'readlink'> = hostFs): string {
-  let pending = p.split('/').filter((s) => s !== '');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '.') continue;
-    if (part === '..') { done.pop(); continue; }
-    const candidate = join(root, ...done, part);
-    let isLink = false;
-    try { isLink = fs.lstat(candidate).isSymbolicLink(); } catch { /* missing: keep the name */ }
-    if (isLink && (pending.length > 0 || followLast)) {
-      if (++links > MAX_LINKS) throw new InvalidParameterError(`too many links in ${p}`);
-      const target = fs.readlink(candidate);
-      if (target.startsWith('/')) done.length = 0;
-      pending = [...target.split('/').filter((s) => s !== ''), ...pending];
-      continue;
-    }
-    done.push(part);
-  }
-  return join(root, ...done);
+  return join(root, ...walkInRoot(p, followLast, (parts) => join(root, ...parts), { fs, maxLinks: MAX_LINKS }));
 }
 
 /** Go's path.Clean for slash paths that are relative to a context ("" and "/" mean "."). */

@@ -8,10 +8,10 @@
  * container's `/` (not the host's), whichever mount they land in — and every host path handed out
  * is paired with the mount it lies in, so callers check descriptors against that mount's source.
  */
-import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { InvalidParameterError } from '../errors/index.js';
-import { isInside, verifyInside } from '../volume/index.js';
+import { isInside, verifyInside, walkInRoot } from '../volume/index.js';
 
 export type ViewMountKind = 'rootfs' | 'volume' | 'bind' | 'network';
 
@@ -34,7 +34,6 @@ export interface ViewLocation {
   isMountRoot: boolean;
 }
 
-const MAX_LINKS = 40;
 
 export class ContainerFsView {
   readonly rootMount: ViewMount;
@@ -70,25 +69,7 @@ export class ContainerFsView {
    * terms (the last one only when `followFinal`), a missing component taken literally.
    */
   resolve(path: string, followFinal = true): string {
-    let parts = posix.normalize('/' + path).split('/').filter((p) => p && p !== '.');
-    const done: string[] = [];
-    let links = 0;
-    while (parts.length) {
-      const part = parts.shift()!;
-      if (part === '..') { done.pop(); continue; }
-      const here = this.locate('/' + [...done, part].join('/'));
-      let isLink = false;
-      try { isLink = lstatSync(here.host).isSymbolicLink(); } catch { /* missing: the rest is literal */ }
-      if (isLink && (parts.length > 0 || followFinal)) {
-        if (++links > MAX_LINKS) throw new InvalidParameterError(`too many levels of symbolic links: ${path}`);
-        const target = readlinkSync(here.host);
-        if (target.startsWith('/')) done.length = 0;
-        parts = [...target.split('/').filter((p) => p && p !== '.'), ...parts];
-        continue;
-      }
-      done.push(part);
-    }
-    return '/' + done.join('/');
+    return '/' + walkInRoot(posix.normalize('/' + path), followFinal, (parts) => this.locate('/' + parts.join('/')).host).join('/');
   }
 
   /** The location of `path` with its parents resolved and the last component itself not followed. */

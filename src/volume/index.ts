@@ -7,4 +7,5 @@ export { VolumeService, ANONYMOUS_LABEL, isMountPoint } from './volume-service.j
 export type { VolumeRecord, VolumeUsage } from './volume-service.js';
 export { ContainerMounts, dockerShape } from './container-mounts.js';
 export type { MountingContainer, PlannedMount, OciMount } from './container-mounts.js';
-export { resolveInRoot, isInside, verifyInside } from './scoped-path.js';
+export { resolveInRoot, walkInRoot, isInside, verifyInside } from './scoped-path.js';
+export type { LinkReader } from './scoped-path.js';

@@ -10,29 +10,45 @@ import { InvalidParameterError } from '../errors/index.js';
 
 const MAX_LINKS = 40;
 
-/** Host path of `path` inside `root`; follows the final symlink only when `followFinal`. */
-export function resolveInRoot(root: string, path: string, followFinal = true): string {
-  const rootClean = root.replace(/\/+$/, '') || '/';
-  let parts = posix.normalize('/' + path).split('/').filter((p) => p && p !== '.');
+/** What a walk reads links with: the host's filesystem, or a build context held elsewhere. */
+export interface LinkReader { lstat(path: string): { isSymbolicLink(): boolean }; readlink(path: string): string }
+const hostLinks: LinkReader = { lstat: (p) => lstatSync(p), readlink: (p) => readlinkSync(p) };
+
+/**
+ * Walks `path` a component at a time with `/` as the root: `..` stops at the root, an absolute
+ * symlink starts again there, a missing component is taken literally; the final symlink is
+ * followed only when `followFinal`. Returns the canonical components. `hostOf` says where
+ * canonical components lie on the host (a root directory, or a container's mounts).
+ */
+export function walkInRoot(path: string, followFinal: boolean, hostOf: (parts: string[]) => string,
+  opts: { fs?: LinkReader; maxLinks?: number } = {}): string[] {
+  const fs = opts.fs ?? hostLinks;
+  const maxLinks = opts.maxLinks ?? MAX_LINKS;
+  let parts = path.split('/').filter((p) => p && p !== '.');
   const done: string[] = [];
   let links = 0;
   while (parts.length) {
     const part = parts.shift()!;
     if (part === '..') { done.pop(); continue; }
-    const host = join(rootClean, ...done, part);
+    const host = hostOf([...done, part]);
     let isLink = false;
-    try { isLink = lstatSync(host).isSymbolicLink(); } catch { /* missing: the rest is taken literally */ }
+    try { isLink = fs.lstat(host).isSymbolicLink(); } catch { /* missing: the rest is taken literally */ }
     if (isLink && (parts.length > 0 || followFinal)) {
-      if (++links > MAX_LINKS) throw new InvalidParameterError(`too many levels of symbolic links: ${path}`);
-      const target = readlinkSync(host);
-      const rest = target.split('/').filter((p) => p && p !== '.');
+      if (++links > maxLinks) throw new InvalidParameterError(`too many levels of symbolic links: ${path}`);
+      const target = fs.readlink(host);
       if (target.startsWith('/')) done.length = 0;
-      parts = [...rest, ...parts];
+      parts = [...target.split('/').filter((p) => p && p !== '.'), ...parts];
       continue;
     }
     done.push(part);
   }
-  return join(rootClean, ...done);
+  return done;
+}
+
+/** Host path of `path` inside `root`; follows the final symlink only when `followFinal`. */
+export function resolveInRoot(root: string, path: string, followFinal = true): string {
+  const rootClean = root.replace(/\/+$/, '') || '/';
+  return join(rootClean, ...walkInRoot(posix.normalize('/' + path), followFinal, (parts) => join(rootClean, ...parts)));
 }
 
 /** True when host path `p` is `root` or below it. */

@@ -18,6 +18,7 @@ import { totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { InvalidParameterError } from '../errors/index.js';
+import { compressionOf } from '../layer/index.js';
 import { hostFs, hostFsWithDigests, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
 import { ParallelHasher, PARALLEL_HASH_MIN_SIZE, parallelHashAvailable, type HashJob } from './parallel-hash.js';
@@ -555,13 +556,14 @@ export function receiveContext(body: NodeJS.ReadableStream, dir: string, opts: R
       if (first) {
         first = false;
         received.firstByteAt = performance.now();
-        if (chunk[0] === 0x1f && chunk[1] === 0x8b) {
+        const compression = compressionOf(chunk);
+        if (compression === 'gzip') {
           gunzip = createGunzip({ chunkSize: 1 << 16 });
           gunzip.on('data', feed);
           gunzip.on('end', done);
           gunzip.on('error', fail);
-        } else if (chunk[0] === 0x28 && chunk[1] === 0xb5 && chunk[2] === 0x2f && chunk[3] === 0xfd) {
-          return fail(new InvalidParameterError('zstd-compressed build contexts are not supported'));
+        } else if (compression) {
+          return fail(new InvalidParameterError(`${compression}-compressed build contexts are not supported`));
         } else if (opts.ownsChunks && parallelHashAvailable()) {
           tree!.hasher = new ParallelHasher();
         }

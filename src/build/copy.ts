@@ -12,6 +12,7 @@ import {
 import { basename, join, posix } from 'node:path';
 import { spawn } from 'node:child_process';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
+import { compressionOf } from '../layer/index.js';
 import { hostFs, writeBuffers, type EntryStat, type FsView } from './fs-view.js';
 import { cleanRelative, resolveInRoot } from './scoped-path.js';
 
@@ -270,9 +271,8 @@ export function archiveKind(path: string, fs: FsView = hostFs): 'tar' | 'gzip' |
     const fd = openSync(path, 'r');
     try { n = readSync(fd, buf, 0, 512, 0); } finally { closeSync(fd); }
   }
-  if (n >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip';
-  if (n >= 3 && buf.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (n >= 6 && buf.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  const compression = compressionOf(buf.subarray(0, n));
+  if (compression && compression !== 'zstd') return compression;
   if (n >= 262 && buf.subarray(257, 262).equals(TAR_MAGIC)) return 'tar';
   return undefined;
 }

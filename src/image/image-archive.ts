@@ -10,10 +10,10 @@ import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { InvalidParameterError } from '../errors/index.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './image-store.js';
-import { ingestLayer, decompressed } from './layer-ingest.js';
+import { ingestLayer } from './layer-ingest.js';
 import { parseReference, familiarName } from './reference.js';
 import { applyChanges } from './changes.js';
-import { chainIdsOf } from '../layer/index.js';
+import { chainIdsOf, decompressed } from '../layer/index.js';
 
 const MAX_METADATA_FILE = 64 * 1024 * 1024;
 
@@ -70,7 +70,7 @@ async function spool(src: NodeJS.ReadableStream, dir: string): Promise<SpooledAr
     stream.on('end', () => done()); stream.resume();
   });
   try {
-    const input = await decompressed(src);
+    const input = await decompressed(src, 'archives');
     await pipeline(input, extract);
   } catch (e) {
     throw new InvalidParameterError(`failed to load archive: ${(e as Error).message || 'invalid tar header'}`);

@@ -406,8 +406,25 @@ export function drain(input: NodeJS.ReadableStream): void {
   if (typeof r.resume === 'function' && !r.destroyed) r.resume();
 }
 
-/** Peeks at the first bytes: gzip is decompressed, other compressions are refused clearly, anything else is tar. */
-async function decompressed(input: NodeJS.ReadableStream): Promise<AsyncIterable<Buffer>> {
+/** The compression a stream's first bytes announce (at least 6 bytes to tell them all apart). */
+export function compressionOf(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2' | undefined {
+  const is = (...m: number[]) => head.length >= m.length && m.every((v, i) => head[i] === v);
+  if (is(0x1f, 0x8b)) return 'gzip';
+  if (is(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
+  if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
+  // "BZh" and a block size: a tar whose first name starts "BZh" must still be a tar
+  if (is(0x42, 0x5a, 0x68) && head.length >= 4 && head[3] >= 0x31 && head[3] <= 0x39) {
+    const block = head.subarray(4, 10).toString('hex');
+    if (head.length < 10 || block === '314159265359' || block === '177245385090') return 'bzip2';
+  }
+  return undefined;
+}
+
+/**
+ * Peeks at the first bytes: gzip is decompressed, other compressions are refused clearly (naming
+ * `what`: layers, archives), anything else is passed on as tar.
+ */
+export async function decompressed(input: NodeJS.ReadableStream, what = 'layers'): Promise<AsyncIterable<Buffer>> {
   const r = input as Readable;
   // destroyOnReturn: false — leaving the loop early must not destroy the caller's stream (see drain)
   const it: AsyncIterator<Buffer | string> = typeof r.iterator === 'function'
@@ -441,12 +458,9 @@ async function decompressed(input: NodeJS.ReadableStream): Promise<AsyncIterable
       await release();
     }
   }
-  const is = (...m: number[]) => m.every((v, i) => first[i] === v);
-  const refuse = async (what: string) => { await release(); throw new InvalidParameterError(`${what}-compressed layers are not supported`); };
-  if (is(0x28, 0xb5, 0x2f, 0xfd)) return refuse('zstd');
-  if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return refuse('xz');
-  if (is(0x42, 0x5a, 0x68)) return refuse('bzip2');
-  if (!is(0x1f, 0x8b)) return rest();
+  const kind = compressionOf(first);
+  if (kind === undefined) return rest();
+  if (kind !== 'gzip') { await release(); throw new InvalidParameterError(`${kind}-compressed ${what} are not supported`); }
   const gunzip = createGunzip({ chunkSize: 1 << 20 });   // zlib's 16 KiB default costs a write and callbacks each
   return pipeline(Readable.from(rest()), gunzip, () => { /* errors surface through iterating gunzip */ });
 }

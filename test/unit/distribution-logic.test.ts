@@ -85,7 +85,7 @@ test('layer streams are gunzipped when they are gzip, passed through otherwise, 
   const { PassThrough } = await import('node:stream');
   const { gzipSync } = await import('node:zlib');
   const { randomBytes } = await import('node:crypto');
-  const { decompressed: gunzipped } = await import('../../src/image/layer-ingest.js');
+  const { decompressed: gunzipped } = await import('../../src/layer/unpack.js');
   for (const size of [100, 20_000, 2_000_000]) {
     for (const gz of [true, false]) {
       const data = randomBytes(size);
@@ -104,4 +104,18 @@ test('layer streams are gunzipped when they are gzip, passed through otherwise, 
   const zstd = new PassThrough();
   zstd.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
   await assert.rejects(gunzipped(zstd), /zstd-compressed layers are not supported/);
+});
+
+test('compression is told by its magic bytes, and a tar whose first name starts "BZh" is still a tar', async () => {
+  const { compressionOf } = await import('../../src/layer/unpack.js');
+  const { gzipSync } = await import('node:zlib');
+  assert.equal(compressionOf(gzipSync(Buffer.from('x'))), 'gzip');
+  assert.equal(compressionOf(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0])), 'zstd');
+  assert.equal(compressionOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 4])), 'xz');
+  assert.equal(compressionOf(Buffer.from('BZh91AY&SY\x00\x00', 'latin1')), 'bzip2');
+  const tarHead = Buffer.alloc(512);
+  tarHead.write('BZhello.txt');
+  tarHead.write('ustar', 257);
+  assert.equal(compressionOf(tarHead), undefined);
+  assert.equal(compressionOf(Buffer.alloc(0)), undefined);
 });

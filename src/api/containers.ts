@@ -25,7 +25,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     return { status: 201, body: await cs.create(body, req.query.get('name')) };
   });
 
-  r.get('/containers/json', (req) => {
+  r.get('/containers/json', async (req) => {
     const filters = filtersParam(req.query);
     checkFilters(filters, ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume']);
     const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
@@ -55,27 +55,31 @@ export function containerRoutes(r: Router, e: Engine): void {
     const limit = intParam(req.query, 'limit');
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const size = boolParam(req.query, 'size');
-    return { body: list.map((c) => listShape(c, size ? { rw: 0, rootfs: e.images.table.get(c.ImageId)?.size ?? 0 } : undefined)) };
+    const sizes = size ? await Promise.all(list.map((c) => cs.sizeOf(c))) : undefined;
+    return { body: list.map((c, i) => listShape(c, sizes?.[i])) };
   });
 
   r.post('/containers/prune', async (req) => {
     const filters = filtersParam(req.query);
     checkFilters(filters, ['label', 'label!', 'until']);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const c of cs.list()) {
       if (cs.isRunning(c.Id)) continue;
       if (filters.label?.length && !filters.label.every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
       if (filters['label!']?.length && filters['label!'].some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
       if (filters.until?.length && Date.parse(c.Created) * 1e6 > parseTimeArg(filters.until[0])) continue;
-      await cs.remove(c.Id, { force: false, volumes: false }).then(() => deleted.push(c.Id), () => undefined);
+      const { rw } = await cs.sizeOf(c);
+      await cs.remove(c.Id, { force: false, volumes: false }).then(() => { deleted.push(c.Id); reclaimed += rw; }, () => undefined);
     }
-    return { body: { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 } };
+    return { body: { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed } };
   });
 
-  r.get('/containers/:id/json', (req) => {
+  r.get('/containers/:id/json', async (req) => {
     const c = cs.get(req.params.id);
     const img = e.images.table.get(c.ImageId);
     const body: any = inspectShape(c, cs.dir(c.Id), img?.chainId ? e.images.layers.lowerDirs(img.chainId) : []);
+    if (boolParam(req.query, 'size')) { const s = await cs.sizeOf(c); body.SizeRw = s.rw; body.SizeRootFs = s.rootfs; }
     const execIds = e.execs?.idsOf(c.Id) ?? [];
     body.ExecIDs = execIds.length ? execIds : null;
     // Before API 1.44 Docker listed the short container ID among a user network's aliases; old clients

@@ -19,10 +19,8 @@ export function imageRoutes(r: Router, e: Engine): void {
     const all = boolParam(req.query, 'all');
     const containers = e.containers.list();
     const out = [];
-    for (const i of e.images.all()) {
+    for (const i of e.images.listed(all)) {
       const dangling = i.repoTags.length === 0;
-      // Without `all`, Docker hides untagged images that are parents of other images (build intermediates).
-      if (!all && dangling && e.images.all().some((o) => o.parent === i.id)) continue;
       if (filters.dangling?.length) {
         const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
         if (want !== dangling) continue;

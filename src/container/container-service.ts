@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
-import { diffTar, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
+import { diffTar, directorySize, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, isMonitorOf, type ConmonRuntime } from '../runtime/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -369,6 +369,12 @@ export class ContainerService {
     if (!set) { set = new Set(); this.stopListeners.set(id, set); }
     set.add(fn);
     return () => { set!.delete(fn); };
+  }
+
+  /** Docker's SizeRw (what the container wrote: its upper layer) and SizeRootFs (that and its image). */
+  async sizeOf(c: ContainerRecord): Promise<{ rw: number; rootfs: number }> {
+    const rw = await directorySize(join(this.dir(c.Id), 'upper'));
+    return { rw, rootfs: rw + (this.o.images.table.get(c.ImageId)?.size ?? 0) };
   }
 
   isRunning(id: string): boolean {

@@ -111,6 +111,27 @@ export class ImageStore {
     return rec;
   }
 
+  /** The images `docker images` lists: without `all`, untagged parents of other images (build intermediates) are left out. */
+  listed(all = false): ImageRecord[] {
+    const images = this.all();
+    if (all) return images;
+    const parents = new Set(images.map((o) => o.parent));
+    return images.filter((i) => i.repoTags.length > 0 || !parents.has(i.id));
+  }
+
+  /**
+   * `system df`'s view of images: how much of each one is in layers another image uses too
+   * (SharedSize), and every layer in the store counted once (LayersSize).
+   */
+  diskUsage(): { layersSize: number; sharedSize: Map<string, number> } {
+    const images = this.all();
+    const chains = images.map((i) => (i.chainId ? this.layers.chain(i.chainId) : []));
+    const users = new Map<string, number>();
+    for (const chain of chains) for (const l of chain) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
+    const sharedSize = new Map(images.map((img, k) => [img.id, chains[k].filter((l) => users.get(l.chainId)! > 1).reduce((s, l) => s + l.size, 0)]));
+    return { layersSize: this.layers.list().reduce((s, l) => s + l.size, 0), sharedSize };
+  }
+
   /** Points name:tag at an image, moving it from any other image (which may become dangling). */
   tag(id: string, ref: string): string {
     const parsed = parseReference(ref);

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
+import { directorySize } from '../layer/index.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -196,9 +197,6 @@ export function isMountPoint(path: string): boolean {
 }
 
 async function duBytes(path: string): Promise<number> {
-  try {
-    if (!statSync(path).isDirectory()) return 0;
-    const { stdout } = await execFileAsync('du', ['-sb', path]);
-    return Number(stdout.split(/\s+/)[0]) || 0;
-  } catch { return 0; }
+  // Docker's volume size: file sizes summed, directories not counted, a hard-linked file once
+  try { return statSync(path).isDirectory() ? await directorySize(path) : 0; } catch { return 0; }
 }

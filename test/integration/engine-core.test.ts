@@ -40,6 +40,34 @@ describe('engine core with the docker CLI', () => {
     assert.equal(ps.stdout.trim(), '');
   });
 
+  test('ps -s, inspect -s, system df and container prune report what containers wrote, volumes and shared layers', () => {
+    const run = d.docker(['run', '--name', 'sized', '--label', 'sizetest=1', '-v', 'sizedvol:/data', 'busybox', 'sh', '-c',
+      'head -c 100000 /dev/zero > /big && head -c 5000 /dev/zero > /data/f']);
+    assert.equal(run.status, 0, run.stderr);
+    const ps = d.docker(['ps', '-a', '-s', '--filter', 'name=sized', '--format', '{{.Size}}']);
+    assert.match(ps.stdout.trim(), /^100kB \(virtual [\d.]+MB\)$/);
+    assert.equal(d.docker(['inspect', '-s', '-f', '{{.SizeRw}}', 'sized']).stdout.trim(), '100000');
+    const df = d.docker(['system', 'df', '-v']);
+    assert.equal(df.status, 0, df.stderr);
+    assert.match(df.stdout, /\nsizedvol\s+1\s+5kB\n/, df.stdout);
+    // the container's row: one local volume, 100kB written
+    assert.match(df.stdout.split('\n').find((l) => /\ssized$/.test(l)) ?? '', /\s1\s+100kB\s/, df.stdout);
+    // An image built on busybox shares its layer: busybox's size is then all shared.
+    const child = d.docker(['commit', 'sized', 'sized-image']);
+    assert.equal(child.status, 0, child.stderr);
+    const images = d.docker(['system', 'df', '-v', '--format', '{{json .Images}}']);
+    const rows: { Repository: string; SharedSize: string; UniqueSize: string }[] = JSON.parse(images.stdout);
+    const bb = rows.find((r) => r.Repository === 'busybox')!;
+    assert.equal(bb.UniqueSize, '0B', images.stdout);
+    assert.notEqual(bb.SharedSize, '0B', images.stdout);
+    assert.equal(rows.find((r) => r.Repository === 'sized-image')!.UniqueSize, '100kB', images.stdout);
+    const prune = d.docker(['container', 'prune', '-f', '--filter', 'label=sizetest=1']);
+    assert.equal(prune.status, 0, prune.stderr);
+    assert.match(prune.stdout, /Total reclaimed space: 100kB/);
+    assert.equal(d.docker(['rmi', 'sized-image']).status, 0);
+    assert.equal(d.docker(['volume', 'rm', 'sizedvol']).status, 0);
+  });
+
   test('a missing command gives 127 like docker', () => {
     const r = d.docker(['run', '--rm', 'busybox', 'no-such-binary']);
     assert.equal(r.status, 127);

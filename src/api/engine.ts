@@ -14,6 +14,9 @@ export interface EngineInfo {
   runtime: string;
   startedAt: number;
   version: string;
+  cgroupVersion: '1' | '2';
+  /** The OCI runtime's `--version` commit line, read when first asked. */
+  runtimeCommit(): Promise<string>;
 }
 
 export interface Engine {

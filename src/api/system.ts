@@ -7,6 +7,7 @@ import { listShape } from '../container/index.js';
 import type { Engine } from './engine.js';
 import { checkFilters, filtersParam, type Router } from './router.js';
 import { API_VERSION, MIN_API_VERSION } from './server.js';
+import { HOST_ARCH } from '../image/index.js';
 
 function kernelVersion(): string { return os.release(); }
 
@@ -21,12 +22,13 @@ export function systemRoutes(r: Router, e: Engine): void {
 
   r.get('/version', () => ({ body: {
     Platform: { Name: 'berth Engine' },
-    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: 'amd64', KernelVersion: kernelVersion() } }],
+    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion() } }],
     Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
-    Os: 'linux', Arch: 'amd64', KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
+    Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
   } }));
 
-  r.get('/info', () => {
+  r.get('/info', async () => {
+    const runcCommit = await e.info.runtimeCommit();
     const cs = e.containers.list();
     const running = cs.filter((c) => c.State.Status === 'running').length;
     const paused = cs.filter((c) => c.State.Status === 'paused').length;
@@ -36,13 +38,13 @@ export function systemRoutes(r: Router, e: Engine): void {
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
       MemoryLimit: true, SwapLimit: true, KernelMemory: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true,
       PidsLimit: true, IPv4Forwarding: true, BridgeNfIptables: true, BridgeNfIp6tables: true, Debug: false, NFd: 0, OomKillDisable: true,
-      NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: '1',
-      NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: 'x86_64',
+      NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: e.info.cgroupVersion,
+      NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: os.machine(),
       IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
       NCPU: os.cpus().length, MemTotal: os.totalmem(), DockerRootDir: e.info.dataRoot, HttpProxy: '', HttpsProxy: '', NoProxy: '',
       Name: e.info.name, Labels: [], ExperimentalBuild: false, ServerVersion: e.info.version,
       Runtimes: { runc: { path: 'runc' }, crun: { path: 'crun' } }, DefaultRuntime: e.info.runtime, Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', RemoteManagers: null },
-      LiveRestoreEnabled: false, Isolation: '', InitBinary: 'tini', SecurityOptions: ['name=seccomp,profile=builtin'], Warnings: [],
+      LiveRestoreEnabled: false, Isolation: '', InitBinary: 'tini', RuncCommit: { ID: runcCommit, Expected: runcCommit }, SecurityOptions: ['name=seccomp,profile=builtin'], Warnings: [],
     } };
   });
 

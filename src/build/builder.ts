@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import type { ContainerService } from '../container/index.js';
-import { familiarName, ingestLayer, parseReference, type ImageConfig, type ImageRecord, type ImageStore } from '../image/index.js';
+import { HOST_ARCH, HOST_OS, familiarName, ingestLayer, parseReference, type ImageConfig, type ImageRecord, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, mountOverlay, unmount } from '../layer/index.js';
 import {
   BuildArgs, applyMetaArgs, commitMessage, expandFrom, expandInstruction, expansionEnv, exposedPortKeys, filesDaemonRemovesFromContext,
@@ -360,7 +360,7 @@ class BuildRun {
     if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
       throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
     }
-    const state: StageState = { stage, imageId: '', runConfig: runConfigFrom(undefined), buildArgs, cmdSet: false, platform: { architecture: 'amd64', os: 'linux' } };
+    const state: StageState = { stage, imageId: '', runConfig: runConfigFrom(undefined), buildArgs, cmdSet: false, platform: { architecture: HOST_ARCH, os: HOST_OS } };
     let onBuild: string[] = [];
     if (image.toLowerCase() === 'scratch') {
       this.print(' ---> \n');
@@ -370,7 +370,7 @@ class BuildRun {
       const cfg = id ? await this.d.images.config(id) : undefined;
       state.imageId = id;
       state.runConfig = runConfigFrom(cfg?.config);
-      state.platform = { architecture: cfg?.architecture ?? 'amd64', os: cfg?.os ?? 'linux', variant: cfg?.variant };
+      state.platform = { architecture: cfg?.architecture ?? HOST_ARCH, os: cfg?.os ?? HOST_OS, variant: cfg?.variant };
       onBuild = [...(state.runConfig.OnBuild ?? [])];
       state.runConfig.OnBuild = null;
       state.runConfig.Image = id;

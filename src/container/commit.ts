@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { InvalidParameterError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import { applyChanges, ingestLayer, type ImageStore } from '../image/index.js';
+import { HOST_ARCH, HOST_OS, applyChanges, ingestLayer, type ImageStore } from '../image/index.js';
 import { diffTar } from '../layer/index.js';
 import type { ContainerService } from './container-service.js';
 import { containerEventAttrs } from './export.js';
@@ -59,7 +59,7 @@ export async function commitContainer(
   for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
   const now = new Date().toISOString();
   const imageConfig = {
-    architecture: base?.architecture ?? 'amd64', os: base?.os ?? 'linux', created: now,
+    architecture: base?.architecture ?? HOST_ARCH, os: base?.os ?? HOST_OS, created: now,
     ...(author ? { author } : {}),
     config, container: c.Id, container_config: { ...cc },
     rootfs: { type: 'layers', diff_ids: [...(base?.rootfs?.diff_ids ?? []), info.diffId] },

@@ -2,6 +2,7 @@
  * berthd: assembles the engine's services on a data root and serves the Engine API
  * on its listeners. Several daemons with their own roots and sockets run side by side.
  */
+import { execFile } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -49,6 +50,7 @@ export class Daemon {
     this.lockPidfile();
     const conmon = findBinary('conmon');
     const runtimePath = runtimeBinary(this.opts.runtime, execRoot);
+    let runtimeCommit: Promise<string> | undefined;
     if (!conmon) throw new Error('conmon not found: install it (apt-get install conmon)');
     if (!runtimePath) throw new Error(`${this.opts.runtime} not found: install it (apt-get install ${this.opts.runtime})`);
 
@@ -99,7 +101,10 @@ export class Daemon {
     health.resume();
     this.distribution = new DistributionService({ images, events, dataRoot, insecureRegistries: this.opts.insecureRegistries });
     this.engine = {
-      info: { id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION },
+      info: {
+        id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION,
+        cgroupVersion: existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1', runtimeCommit: () => (runtimeCommit ??= commitOf(runtimePath)),
+      },
       images, archive, containers, events,
       execs, volumes, distribution: this.distribution,
     };
@@ -214,3 +219,13 @@ function removeEmptyCgroupParents(parent: string): void {
 }
 
 export function touch(path: string): void { closeSync(openSync(path, 'a')); }
+
+/** The commit `runc --version` (or crun's) reports, as `docker info` shows it; "" when it cannot say. */
+function commitOf(binary: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(binary, ['--version'], { timeout: 5000 }, (err, stdout) => {
+      const m = /^commit:\s*(\S+)/m.exec(String(stdout ?? ''));
+      resolve(err || !m ? '' : m[1]);
+    });
+  });
+}

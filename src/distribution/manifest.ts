@@ -1,6 +1,7 @@
 /** Manifest kinds a pull understands, platform selection from an index, and the manifests push writes. */
 import { createHash } from 'node:crypto';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
+import { HOST_ARCH, HOST_OS } from '../image/index.js';
 
 export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -68,10 +69,10 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined, na
 }
 
 export function parsePlatform(s: string | null | undefined): Platform {
-  if (!s) return { os: 'linux', architecture: 'amd64' };
+  if (!s) return { os: HOST_OS, architecture: HOST_ARCH };
   const [os, architecture, variant] = s.toLowerCase().split('/');
   const arch = architecture === 'x86_64' || architecture === 'x86-64' ? 'amd64' : architecture === 'aarch64' ? 'arm64' : architecture;
-  return { os: os || 'linux', architecture: arch || 'amd64', variant };
+  return { os: os || HOST_OS, architecture: arch || HOST_ARCH, variant };
 }
 
 export function formatPlatform(p: Platform): string {

@@ -14,6 +14,7 @@ import { ingestLayer } from './layer-ingest.js';
 import { parseReference, familiarName } from './reference.js';
 import { applyChanges } from './changes.js';
 import { chainIdsOf, decompressed } from '../layer/index.js';
+import { HOST_ARCH, HOST_OS } from './platform.js';
 
 const MAX_METADATA_FILE = 64 * 1024 * 1024;
 
@@ -227,7 +228,7 @@ export class ImageArchive {
     const info = await ingestLayer(this.images.content, this.images.layers, { chainId: null, diffIds: [] }, src);
     const now = new Date().toISOString();
     const config: ImageConfig = {
-      architecture: 'amd64', os: 'linux', created: now,
+      architecture: HOST_ARCH, os: HOST_OS, created: now,
       config: applyChanges({}, opts.changes),
       rootfs: { type: 'layers', diff_ids: [info.diffId] },
       history: [{ created: now, comment: opts.message || 'Imported from -' }],
@@ -249,7 +250,7 @@ async function flattenIndex(archive: SpooledArchive, descs: OciDescriptor[], dep
   for (const d of descs) {
     if (/index|manifest\.list/.test(d.mediaType ?? '') && depth < 4) {
       const child = await archive.json<{ manifests: (OciDescriptor & { platform?: { os: string; architecture: string } })[] }>(blobPath(d.digest));
-      const picked = (child?.manifests ?? []).filter((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
+      const picked = (child?.manifests ?? []).filter((m) => !m.platform || (m.platform.os === HOST_OS && m.platform.architecture === HOST_ARCH));
       for (const c of await flattenIndex(archive, picked.slice(0, 1), depth + 1)) out.push({ ...c, annotations: { ...d.annotations, ...c.annotations } });
     } else out.push(d);
   }

@@ -10,6 +10,7 @@ import { chainIdOf } from '../layer/index.js';
 import type { ContentStore } from './content-store.js';
 import { familiarName, familiarTagged, looksLikeImageId, parseReference } from './reference.js';
 import type { EventBus } from '../events/index.js';
+import { HOST_ARCH } from './platform.js';
 
 export interface ImageConfig {
   architecture?: string; os?: string; created?: string; author?: string;
@@ -258,7 +259,7 @@ export class ImageStore {
       DockerVersion: config.docker_version ?? '',
       Author: config.author ?? '',
       Config: normaliseContainerConfig(config.config ?? {}),
-      Architecture: config.architecture ?? 'amd64',
+      Architecture: config.architecture ?? HOST_ARCH,
       Variant: config.variant,
       Os: config.os ?? 'linux',
       Size: rec.size,

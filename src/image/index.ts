@@ -6,3 +6,4 @@ export { ingestLayer } from './layer-ingest.js';
 export { parseReference, familiarName, familiarTagged, looksLikeImageId } from './reference.js';
 export type { Reference } from './reference.js';
 export { applyChanges } from './changes.js';
+export { HOST_ARCH, HOST_OS } from './platform.js';

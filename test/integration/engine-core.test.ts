@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
@@ -66,6 +66,17 @@ describe('engine core with the docker CLI', () => {
     assert.match(prune.stdout, /Total reclaimed space: 100kB/);
     assert.equal(d.docker(['rmi', 'sized-image']).status, 0);
     assert.equal(d.docker(['volume', 'rm', 'sizedvol']).status, 0);
+  });
+
+  test('info and version describe this machine: runc commit, cgroup version, architecture', () => {
+    const runc = spawnSync('runc', ['--version']).stdout.toString();
+    const commit = /^commit:\s*(\S+)/m.exec(runc)?.[1] ?? '';
+    const cgroup = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
+    const info = d.docker(['info', '--format', '{{.RuncCommit.ID}}|{{.CgroupVersion}}|{{.Architecture}}']);
+    assert.equal(info.status, 0, info.stderr);
+    assert.equal(info.stdout.trim(), `${commit}|${cgroup}|${machine()}`);
+    const goArch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
+    assert.equal(d.docker(['version', '--format', '{{.Server.Arch}}']).stdout.trim(), goArch);
   });
 
   test('a missing command gives 127 like docker', () => {

@@ -27,8 +27,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
     const body = await readJson(req.raw);
     if (!body?.Container) throw new InvalidParameterError('container is required');
     const net = networks.inspect(req.params.id);
-    await e.containers.connectNetwork(body.Container, net.Name, body.EndpointConfig ?? {});
-    e.events.emit('network', 'connect', net.Id, { name: net.Name, type: net.Driver, container: e.containers.get(body.Container).Id });
+    await e.containers.connectNetwork(body.Container, net.Name, body.EndpointConfig ?? {});   // a running container's endpoint tells the events
     return { status: 200 };
   });
 
@@ -36,8 +35,11 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
     const body = await readJson(req.raw);
     if (!body?.Container) throw new InvalidParameterError('container is required');
     const net = networks.inspect(req.params.id);
+    const id = e.containers.get(body.Container).Id;
+    const hadEndpoint = e.containers.isRunning(id);
     await e.containers.disconnectNetwork(body.Container, net.Name, !!body.Force);
-    e.events.emit('network', 'disconnect', net.Id, { name: net.Name, type: net.Driver, container: e.containers.get(body.Container).Id });
+    // A running container's endpoint tells the events as it goes; Docker reports a stopped one's too.
+    if (!hadEndpoint) e.events.emit('network', 'disconnect', net.Id, { container: id, name: net.Name, type: net.Driver });
     return { status: 200 };
   });
 

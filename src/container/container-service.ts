@@ -330,7 +330,24 @@ export class ContainerService {
 
   private async recordExit(c: ContainerRecord, code: number): Promise<void> {
     const oom = this.oomKilled(c);
-    // The process is gone: the runtime's state, the network and the root filesystem are released side by side.
+    // Stopped first, then released (as Docker: `die` comes before the network's `disconnect`);
+    // the mark makes a start-up after a crash finish the release.
+    c.State = { ...c.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), MonitorPid: undefined };
+    c.PendingRelease = true;
+    this.save(c);
+    if (oom) this.o.events.emit('container', 'oom', c.Id, this.attrs(c));
+    this.o.events.emit('container', 'die', c.Id, this.attrs(c, { exitCode: String(code) }));
+    await this.releaseAfterExit(c);
+    for (const fn of this.stopListeners.get(c.Id) ?? []) fn();
+    this.resolveWaiters(c.Id, 'next-exit', code);
+    for (const h of this.o.hooks ?? []) h.exited?.(c, code);
+    if (c.HostConfig.AutoRemove) {
+      setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => this.o.log(`autoremove ${c.Id}: ${e.message}`)); });
+    }
+  }
+
+  /** The process is gone: the runtime's state, the network and the root filesystem are released side by side. */
+  private async releaseAfterExit(c: ContainerRecord): Promise<void> {
     await Promise.all([
       this.o.runtime.release(c.Id, { cgroupsInBackground: !!c.HostConfig.AutoRemove }).catch((e) => this.o.log(`runtime release ${c.Id}: ${e.message}`)),
       this.o.networking.tearDown(c).catch((e) => this.o.log(`network teardown ${c.Id}: ${e.message}`)),
@@ -341,16 +358,9 @@ export class ContainerService {
       })(),
     ]);
     rmSync(this.o.runtime.exitFile(c.Id), { force: true });
-    c.State = { ...c.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), MonitorPid: undefined };
-    this.save(c);
-    if (oom) this.o.events.emit('container', 'oom', c.Id, this.attrs(c));
-    this.o.events.emit('container', 'die', c.Id, this.attrs(c, { exitCode: String(code) }));
-    for (const fn of this.stopListeners.get(c.Id) ?? []) fn();
-    this.resolveWaiters(c.Id, 'next-exit', code);
-    for (const h of this.o.hooks ?? []) h.exited?.(c, code);
-    if (c.HostConfig.AutoRemove) {
-      setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => this.o.log(`autoremove ${c.Id}: ${e.message}`)); });
-    }
+    const cur = this.table.get(c.Id);
+    if (cur?.PendingRelease) { delete cur.PendingRelease; this.save(cur); }
+    delete c.PendingRelease;
   }
 
   private resolveWaiters(id: string, condition: 'next-exit' | 'removed', code: number): void {
@@ -694,6 +704,7 @@ export class ContainerService {
     for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
+        if (c.PendingRelease) await this.locked(c.Id, () => this.releaseAfterExit(c));
         if (c.State.Status === 'removing') { await this.remove(c.Id, { force: true, volumes: false }).catch(() => undefined); }
         continue;
       }

@@ -29,6 +29,8 @@ export interface ContainerRecord {
   NetworkingConfig?: Record<string, any>;
   Mounts?: Record<string, any>[];
   ManuallyStopped?: boolean;
+  /** Exited, its runtime state, network and root not yet released (done again at start-up after a crash). */
+  PendingRelease?: boolean;
   Platform: string;
 }
 

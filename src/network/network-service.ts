@@ -56,6 +56,8 @@ export interface NetworkServiceOptions {
   defaultAddressPools?: AddressPool[];
   /** Short tag making this daemon's kernel objects and iptables chains its own. */
   instanceId: string;
+  /** Told when a container's endpoint is made or removed (Docker's `network connect`/`disconnect` events). */
+  onEndpoint?: (action: 'connect' | 'disconnect', network: { Id: string; Name: string; Driver: string }, containerId: string) => void;
   /** Resolvers that DNS relays unknown names to ("ip" or "ip:port"); default: the host's /etc/resolv.conf. */
   upstreamResolvers?: string[];
   /** Port of the embedded DNS servers (53; tests may choose another). */
@@ -553,6 +555,7 @@ export class NetworkService {
         aliases: [], ipamConfig: cfg.IPAMConfig ?? null, hostVeth: null, ifName: null, seq: this.seq++,
       };
       this.endpoints.put(e.Id, e);
+      this.opts.onEndpoint?.('connect', n, containerId);
       return this.endpointSettings(e, n);
     }
     if (sb.mode !== 'bridge') {
@@ -607,6 +610,7 @@ export class NetworkService {
     }
     this.endpoints.put(e.Id, e);
     this.sandboxes.put(containerId, { ...sb, loopbackUp: true, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
+    this.opts.onEndpoint?.('connect', n, containerId);
     return this.endpointSettings(e, n);
   }
 
@@ -649,6 +653,8 @@ export class NetworkService {
     if (e.hostVeth && !kernelDone) await kernel.deleteLink(e.hostVeth);
     if (e.ip) this.ipam.release(e.networkId, parseIPv4(e.ip));
     this.endpoints.delete(e.Id);
+    const n = this.networks.get(e.networkId);
+    if (n) this.opts.onEndpoint?.('disconnect', n, e.containerId);
   }
 
   /**

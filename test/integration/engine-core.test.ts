@@ -221,12 +221,18 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     assert.equal(d.docker(['rm', 'taken']).status, 0);
   });
 
-  test('events stream container lifecycle with filters', async () => {
-    const since = Math.floor(Date.now() / 1000) - 1;
+  test('events stream container lifecycle with filters, ordered with the network as Docker orders them', async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     d.docker(['run', '--rm', '--name', 'evented', 'busybox', 'true']);
-    const r = d.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=evented', '--format', '{{.Action}}']);
-    const actions = r.stdout.trim().split('\n');
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const r = d.docker(['events', '--since', since, '--until', until, '--filter', 'container=evented', '--format', '{{.Action}} {{.Actor.ID}}']);
+    const actions = r.stdout.trim().split('\n').map((l) => l.split(' ')[0]);
     for (const a of ['create', 'start', 'die', 'destroy']) assert.ok(actions.includes(a), `missing ${a} in ${actions}`);
+    const id = r.stdout.split('\n')[0].split(' ')[1];
+    // A network event names the container in its attributes: connect comes before the start, disconnect after the die.
+    const all = d.docker(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}}']);
+    const seq = all.stdout.trim().split('\n').filter((l) => l.includes(id)).map((l) => l.split(' ').slice(0, 2).join(' ')).filter((l) => l !== 'container attach');
+    assert.deepEqual(seq, ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy']);
   });
 });
 

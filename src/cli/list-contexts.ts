@@ -121,10 +121,10 @@ export function imageRows(img: ImageSummary, trunc: boolean, showDigests: boolea
       Digest: digest,
       ID: trunc ? truncateId(img.Id) : img.Id,
       Repository: repo,
-      SharedSize: img.SharedSize === -1 || img.SharedSize === undefined ? 'N/A' : humanSizeWithPrecision(img.SharedSize, 3),
+      SharedSize: img.SharedSize === -1 || img.SharedSize === undefined ? 'N/A' : humanSizeWithPrecision(img.SharedSize, 4),
       Size: humanSizeWithPrecision(img.Size, 3),
       Tag: tag,
-      UniqueSize: img.SharedSize === -1 || img.SharedSize === undefined ? 'N/A' : humanSizeWithPrecision(img.Size - img.SharedSize, 3),
+      UniqueSize: img.SharedSize === -1 || img.SharedSize === undefined ? 'N/A' : humanSizeWithPrecision(img.Size - img.SharedSize, 4),
       VirtualSize: humanSizeWithPrecision(img.VirtualSize ?? img.Size, 4),
     };
     return { ...row, toJSON: () => row };

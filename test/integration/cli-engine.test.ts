@@ -290,3 +290,27 @@ test('volumes through bin/berth', (t) => {
   assert.equal(berth(['run', '--rm', '-v', `${vol}:/data`, IMAGE, 'cat', '/data/f']).stdout, 'kept\n');
   assert.equal(berth(['volume', 'rm', vol]).stdout, `${vol}\n`);
 });
+
+test('system df and system df -v through bin/berth: sizes of what containers wrote, volumes and images', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const vol = `${prefix}dfvol`;
+  const name = `${prefix}dfc`;
+  const r = berth(['run', '--name', name, '-v', `${vol}:/d`, IMAGE, 'sh', '-c', 'head -c 5000 /dev/zero > /d/f; head -c 3000 /dev/zero > /g']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    const v = berth(['system', 'df', '-v']);
+    assert.equal(v.code, 0, v.stderr);
+    const sections = ['Images space usage:', 'Containers space usage:', 'Local Volumes space usage:', 'Build cache usage: 0B'];
+    let at = -1;
+    for (const s of sections) { const i = v.stdout.indexOf(s); assert.ok(i > at, `${s} in order in\n${v.stdout}`); at = i; }
+    const lines = v.stdout.split('\n');
+    assert.match(lines.find((l) => l.endsWith(` ${name}`)) ?? '', /"sh -c 'head -c 5000…"\s+1\s+3kB\s/);
+    assert.match(lines.find((l) => l.startsWith(`${vol} `)) ?? '', new RegExp(`^${vol}\\s+1\\s+5kB$`));
+    assert.match(v.stdout, /REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE\s+SHARED SIZE\s+UNIQUE SIZE\s+CONTAINERS\n/);
+    const summary = berth(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}']);
+    assert.match(summary.stdout, /^Images \d+\nContainers \d+\nLocal Volumes \d+\nBuild Cache 0\n$/);
+  } finally {
+    berth(['rm', '-f', name]);
+    berth(['volume', 'rm', vol]);
+  }
+});

@@ -11,6 +11,7 @@ import { tabulate } from '../format/tabwriter.js';
 import { apiTimestamp, confirm, describeErr } from '../shared.js';
 import { printPrune } from './containers.js';
 import { selectedContext } from '../connect.js';
+import { CONTAINER_HEADERS, IMAGE_HEADERS, VOLUME_HEADERS, containerRow, imageRows, volumeRow } from '../list-contexts.js';
 
 export const BERTH_VERSION = '0.1.0';
 
@@ -201,6 +202,23 @@ const df: Command = {
       mk('Local Volumes', vols.length, vols.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length, volTotal, pct(volReclaim, volTotal)),
       mk('Build Cache', cache.length, cache.filter((c) => c.InUse).length, cacheTotal, humanSize(cacheReclaim)),
     ];
+    if (p.flags.verbose) {
+      // One row per image (its first tag), as docker system df -v prints them.
+      const sections = {
+        Images: imgs.map((i) => imageRows(i, true, false)[0]),
+        Containers: ctrs.map((c) => containerRow({ ...c, SizeRootFs: 0 }, true)),   // without the virtual size, as docker
+        Volumes: vols.map((v) => volumeRow(v)),
+        BuildCache: [] as Record<string, unknown>[],
+      };
+      if (p.flags.format) { ctx.out(renderEach(p.flags.format as string, [sections])); return 0; }
+      const table = (fmt: string, rows: unknown[], headers: unknown) => renderList(`table ${fmt}`, rows, headers);
+      ctx.out('Images space usage:\n\n' + table('{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}', sections.Images, IMAGE_HEADERS)
+        + '\nContainers space usage:\n\n' + table('{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}', sections.Containers, CONTAINER_HEADERS)
+        + '\nLocal Volumes space usage:\n\n' + table('{{.Name}}\t{{.Links}}\t{{.Size}}', sections.Volumes, VOLUME_HEADERS)
+        + `\nBuild cache usage: ${humanSize(cacheTotal)}\n\n` + table('{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}', [],
+          { ID: 'CACHE ID', CacheType: 'CACHE TYPE', Size: 'SIZE', CreatedSince: 'CREATED', LastUsedSince: 'LAST USED', UsageCount: 'USAGE', Shared: 'SHARED' }));
+      return 0;
+    }
     const format = resolveFormat(p.flags.format as string | undefined, 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}');
     ctx.out(renderList(format, rows, { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' }));
     return 0;

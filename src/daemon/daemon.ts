@@ -26,6 +26,7 @@ import { NetworkService } from '../network/index.js';
 import { EngineNetworking } from './networking.js';
 import { createHash } from 'node:crypto';
 import type { DaemonOptions } from './options.js';
+import { startMemoryTrimmer } from './memory-trim.js';
 
 export const VERSION = '0.1.0';
 
@@ -37,6 +38,7 @@ export class Daemon {
   engine?: Engine;
   private restarts?: RestartManager;
   private health?: HealthMonitor;
+  private stopTrimmer?: () => void;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -55,6 +57,7 @@ export class Daemon {
     if (!runtimePath) throw new Error(`${this.opts.runtime} not found: install it (apt-get install ${this.opts.runtime})`);
 
     this.db = openDatabase(join(dataRoot, 'berth.db'));
+    this.stopTrimmer = startMemoryTrimmer();
     const events = new EventBus();
     const content = new ContentStore(join(dataRoot, 'content'));
     content.sweep();
@@ -169,6 +172,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     for (const s of this.servers) { s.close(); s.closeAllConnections?.(); }
+    this.stopTrimmer?.();
     this.restarts?.close();
     this.health?.close();
     await this.engine?.containers.shutdown(this.opts.liveRestore);

@@ -10,14 +10,11 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
   r.post('/networks/create', async (req) => {
     const body = await readJson(req.raw);
     if (!body?.Name) throw new InvalidParameterError('network name must not be empty');
-    const out = await networks.create(body);
-    e.events.emit('network', 'create', out.Id, { name: body.Name, type: body.Driver ?? 'bridge' });
-    return { status: 201, body: out };
+    return { status: 201, body: await networks.create(body) };
   });
 
   r.post('/networks/prune', async (req) => {
     const out = await networks.prune(filtersParam(req.query));
-    for (const id of out.NetworksDeleted) e.events.emit('network', 'destroy', id, {});
     return { body: { NetworksDeleted: out.NetworksDeleted.length ? out.NetworksDeleted : null } };
   });
 
@@ -44,9 +41,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
   });
 
   r.delete('/networks/:id', async (req) => {
-    const net = networks.inspect(req.params.id);
     await networks.remove(req.params.id);
-    e.events.emit('network', 'destroy', net.Id, { name: net.Name, type: net.Driver });
     return undefined;
   });
 }

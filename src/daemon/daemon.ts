@@ -74,7 +74,7 @@ export class Daemon {
       db: this.db, execRoot, bridgeName: this.opts.bridge ?? 'berth0', bip: this.opts.bip,
       defaultAddressPools: this.opts.defaultAddressPools,
       instanceId: createHash('sha256').update(execRoot).digest('hex').slice(0, 6), log: this.log,
-      onEndpoint: (action, n, containerId) => events.emit('network', action, n.Id, { container: containerId, name: n.Name, type: n.Driver }),
+      onEvent: (action, n, containerId) => events.emit('network', action, n.Id, { ...(containerId ? { container: containerId } : {}), name: n.Name, type: n.Driver }),
     });
     await networks.init();
     this.networks = networks;

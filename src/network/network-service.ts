@@ -56,8 +56,11 @@ export interface NetworkServiceOptions {
   defaultAddressPools?: AddressPool[];
   /** Short tag making this daemon's kernel objects and iptables chains its own. */
   instanceId: string;
-  /** Told when a container's endpoint is made or removed (Docker's `network connect`/`disconnect` events). */
-  onEndpoint?: (action: 'connect' | 'disconnect', network: { Id: string; Name: string; Driver: string }, containerId: string) => void;
+  /**
+   * Told of what Docker reports as network events: a network created or removed, a container's
+   * endpoint made or removed (`containerId` then names the container).
+   */
+  onEvent?: (action: 'create' | 'destroy' | 'connect' | 'disconnect', network: { Id: string; Name: string; Driver: string }, containerId?: string) => void;
   /** Resolvers that DNS relays unknown names to ("ip" or "ip:port"); default: the host's /etc/resolv.conf. */
   upstreamResolvers?: string[];
   /** Port of the embedded DNS servers (53; tests may choose another). */
@@ -375,6 +378,7 @@ export class NetworkService {
       await this.syncFirewall().catch(() => undefined);
       throw err;
     }
+    this.opts.onEvent?.('create', rec);
     return { Id: id, Warning: warning };
   }
 
@@ -470,6 +474,7 @@ export class NetworkService {
     if (n.bridge && n.createdBridge) await kernel.deleteLink(n.bridge);
     this.ipam.releasePool(n.Id);
     this.networks.delete(n.Id);
+    this.opts.onEvent?.('destroy', n);
     await this.syncFirewall();
   }
 
@@ -555,7 +560,7 @@ export class NetworkService {
         aliases: [], ipamConfig: cfg.IPAMConfig ?? null, hostVeth: null, ifName: null, seq: this.seq++,
       };
       this.endpoints.put(e.Id, e);
-      this.opts.onEndpoint?.('connect', n, containerId);
+      this.opts.onEvent?.('connect', n, containerId);
       return this.endpointSettings(e, n);
     }
     if (sb.mode !== 'bridge') {
@@ -610,7 +615,7 @@ export class NetworkService {
     }
     this.endpoints.put(e.Id, e);
     this.sandboxes.put(containerId, { ...sb, loopbackUp: true, defaultRouteEndpoint: takesRoute ? e.Id : sb.defaultRouteEndpoint });
-    this.opts.onEndpoint?.('connect', n, containerId);
+    this.opts.onEvent?.('connect', n, containerId);
     return this.endpointSettings(e, n);
   }
 
@@ -654,7 +659,7 @@ export class NetworkService {
     if (e.ip) this.ipam.release(e.networkId, parseIPv4(e.ip));
     this.endpoints.delete(e.Id);
     const n = this.networks.get(e.networkId);
-    if (n) this.opts.onEndpoint?.('disconnect', n, e.containerId);
+    if (n) this.opts.onEvent?.('disconnect', n, e.containerId);
   }
 
   /**

@@ -233,6 +233,16 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     const all = d.docker(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}}']);
     const seq = all.stdout.trim().split('\n').filter((l) => l.includes(id)).map((l) => l.split(' ').slice(0, 2).join(' ')).filter((l) => l !== 'container attach');
     assert.deepEqual(seq, ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy']);
+    // Networks made and removed (by rm and by prune) are reported by ID, with their name and driver.
+    const netSince = String(Math.floor(Date.now() / 1000) - 1);
+    const made = d.docker(['network', 'create', 'evnet-a']).stdout.trim();
+    const pruned = d.docker(['network', 'create', 'evnet-b']).stdout.trim();
+    assert.equal(d.docker(['network', 'rm', 'evnet-a']).status, 0);
+    assert.equal(d.docker(['network', 'prune', '-f', '--filter', 'label!=keep']).status, 0);
+    const nets = d.docker(['events', '--since', netSince, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=network',
+      '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}']).stdout.trim().split('\n');
+    assert.deepEqual(nets.filter((l) => / evnet-/.test(l)), [
+      `create ${made} evnet-a bridge`, `create ${pruned} evnet-b bridge`, `destroy ${made} evnet-a bridge`, `destroy ${pruned} evnet-b bridge`]);
   });
 });
 

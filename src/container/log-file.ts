@@ -20,17 +20,12 @@ export class LogEntry {
     readonly partial: boolean,
   ) {}
   get time(): string { return this.buf.toString('latin1', this.start, this.timeEnd); }
-  get text(): Buffer { return this.buf.subarray(this.textStart, this.end); }
-  /** The bytes as the container wrote them (a full line gets its newline back). */
-  get data(): Buffer { return this.partial ? this.text : Buffer.concat([this.text, NL]); }
   get size(): number { return this.end - this.textStart + (this.partial ? 0 : 1); }
   /** Copies the record's bytes (without the newline) into `out` at `at`; returns the count. */
   copyText(out: Buffer, at: number): number { return this.buf.copy(out, at, this.textStart, this.end); }
   /** Docker's timestamp prefix, `2026-…Z `. */
   timestampPrefix(): string { return dockerTimestamp(this.time) + ' '; }
 }
-
-const NL = Buffer.from('\n');
 
 export interface LogQuery {
   stdout: boolean; stderr: boolean;

@@ -8,4 +8,3 @@ export type { VolumeRecord, VolumeUsage } from './volume-service.js';
 export { ContainerMounts, dockerShape } from './container-mounts.js';
 export type { MountingContainer, PlannedMount, OciMount } from './container-mounts.js';
 export { resolveInRoot, walkInRoot, isInside, verifyInside } from './scoped-path.js';
-export type { LinkReader } from './scoped-path.js';

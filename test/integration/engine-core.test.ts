@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+import { distDir, importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 describe('engine core with the docker CLI', () => {
   let d: Berthd;
@@ -292,6 +292,21 @@ describe('save/load across daemons and a restart', () => {
       assert.deepEqual(pidsMentioning(d.dir), []);
       assert.deepEqual(d.netnsLeft(), []);
     } finally { await d.cleanup(); rmSync(d.dir, { recursive: true, force: true }); }
+  });
+
+  test('a second daemon on the same exec root is refused and touches nothing of the first', async () => {
+    const a = await startBerthd();
+    try {
+      const other = join(a.dir, 'other.sock');
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'berthd'), '--data-root', a.dataRoot, '--exec-root', a.execRoot, '-H', `unix://${other}`], {
+        encoding: 'utf8', timeout: 30_000, env: { ...process.env, BERTH_DIST: distDir },
+      });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /pid file .* is in use by a running berthd \(pid \d+\)/);
+      assert.equal(readFileSync(join(a.execRoot, 'berthd.pid'), 'utf8').trim(), String(a.proc.pid));
+      assert.equal(existsSync(other), false);
+      assert.equal((await a.api('GET', '/_ping')).status, 200);
+    } finally { await a.cleanup(); }
   });
 });
 

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
-import { diffTar, directorySize, isMounted, mountOverlay, unmount, unpackTar } from '../layer/index.js';
+import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, isMonitorOf, type ConmonRuntime } from '../runtime/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -32,6 +32,8 @@ export interface ContainerNetworking {
   /** After prepare, while the runtime creates the container: endpoints, ports, and the contents of /etc/hosts and /etc/resolv.conf. */
   configure(c: ContainerRecord): Promise<{ settings: Record<string, any>; hosts: string; resolvConf: string }>;
   tearDown(c: ContainerRecord): Promise<void>;
+  /** Whether anything of the container's network (namespace, endpoints) exists. */
+  hasSandbox?(id: string): boolean;
   /** Joins a running container to one more network; returns its NetworkSettings afterwards. */
   connect?(c: ContainerRecord, network: string, cfg: Record<string, any>): Promise<Record<string, any>>;
   disconnect?(c: ContainerRecord, network: string, force: boolean): Promise<Record<string, any>>;
@@ -702,10 +704,13 @@ export class ContainerService {
   async restore(): Promise<void> {
     const root = join(this.o.dataRoot, 'containers');
     for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));
+    const mounted = mountPoints();
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
-        if (c.PendingRelease) await this.locked(c.Id, () => this.releaseAfterExit(c));
-        if (c.State.Status === 'removing') { await this.remove(c.Id, { force: true, volumes: false }).catch(() => undefined); }
+        const cutShort = !c.PendingRelease && this.startCutShort(c, mounted);
+        if (c.PendingRelease || cutShort) await this.locked(c.Id, () => this.releaseAfterExit(c));
+        if (cutShort) this.o.log(`container ${c.Id}: its start was cut short by a daemon stop; released what it had made`);
+        if (c.State.Status === 'removing' || (cutShort && c.HostConfig.AutoRemove)) { await this.remove(c.Id, { force: true, volumes: c.State.Status !== 'removing' }).catch(() => undefined); }
         continue;
       }
       const exitFile = this.o.runtime.exitFile(c.Id);
@@ -716,6 +721,14 @@ export class ContainerService {
       }
       // Still running: the exit watcher will see its exit.
     }
+  }
+
+  /**
+   * A start a daemon crash cut short: the container was never recorded as running, yet the
+   * runtime's state (a created or even started container), its root mount or its network are there.
+   */
+  private startCutShort(c: ContainerRecord, mounted: Set<string>): boolean {
+    return this.o.runtime.hasState(c.Id) || mounted.has(join(this.dir(c.Id), 'rootfs')) || !!this.o.networking.hasSandbox?.(c.Id);
   }
 
   /** Graceful shutdown: stop running containers as dockerd does, unless live-restore. */

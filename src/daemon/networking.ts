@@ -26,6 +26,7 @@ export class EngineNetworking implements ContainerNetworking {
   prepare(c: ContainerRecord) { return this.adapter.prepare(c); }
   configure(c: ContainerRecord) { return this.adapter.configure(c); }
   tearDown(c: ContainerRecord) { return this.adapter.tearDown(c); }
+  hasSandbox(id: string): boolean { return this.networks.hasSandbox(id); }
 
   async connect(c: ContainerRecord, network: string, cfg: Record<string, any>): Promise<Record<string, any>> {
     await this.networks.connect(c.Id, c.Name, network, { Aliases: cfg.Aliases, IPAMConfig: cfg.IPAMConfig, MacAddress: cfg.MacAddress });

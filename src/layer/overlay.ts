@@ -66,12 +66,14 @@ export async function unmount(target: string): Promise<void> {
 }
 
 /** Whether `target` is a mount point (from /proc/self/mountinfo). */
-export function isMounted(target: string): boolean {
-  const want = path.resolve(target);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) {
+export function isMounted(target: string): boolean { return mountPoints().has(path.resolve(target)); }
+
+/** Every mount point of this mount namespace, as paths. */
+export function mountPoints(): Set<string> {
+  const out = new Set<string>();
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mp = line.split(' ')[4];
-    if (mp !== undefined && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === want) return true;
+    if (mp !== undefined) out.add(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
   }
-  return false;
+  return out;
 }

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+import Database from 'better-sqlite3';
+import { importBusybox, mountsUnder, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
 
 describe('containers outlive a daemon crash', () => {
   let d: Berthd;
@@ -55,6 +56,40 @@ describe('containers outlive a daemon crash', () => {
     assert.equal(d.docker(['stop', 'quiet']).status, 0);
     assert.equal((await waiter).stdout.trim(), '0');
     assert.ok(!existsSync(`/proc/${pids.quiet}`) || !require_alive(pids.quiet));
+  });
+
+  test('a start cut short by kill -9 of berthd is released when the daemon comes back', async () => {
+    const r = d.docker(['run', '-d', '--name', 'halfway', 'busybox', 'sleep', '1000']);
+    assert.equal(r.status, 0, r.stderr);
+    const id = r.stdout.trim();
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', 'halfway']).stdout.trim());
+    await d.stop('SIGKILL');
+    // The crash came between the runtime's start and the record of it: the runtime state, the root
+    // mount, the namespace and the process exist, the record still says "created" (set here in the
+    // real database file, as the daemon wrote it before the start).
+    const db = new Database(join(d.dataRoot, 'berth.db'));
+    const doc = JSON.parse((db.prepare('SELECT doc FROM containers WHERE id = ?').get(id) as { doc: string }).doc);
+    doc.State = { ...doc.State, Status: 'created', Running: false, Pid: 0, MonitorPid: 0, StartedAt: '0001-01-01T00:00:00Z' };
+    db.prepare('UPDATE containers SET doc = ? WHERE id = ?').run(JSON.stringify(doc), id);
+    db.close();
+    const state = join(d.execRoot, 'runtime', id);
+    const rootfsMounted = () => mountsUnder(d.dir).some((m) => m.endsWith(`${id}/rootfs`));
+    const netnsOf = () => d.netnsLeft().filter((n) => n.endsWith(id.slice(0, 12)));
+    assert.ok(existsSync(`/proc/${pid}`) && existsSync(state) && rootfsMounted() && netnsOf().length === 1);
+
+    d = await startBerthd({ dir: d.dir });
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Status}} {{.State.Pid}}', 'halfway']).stdout.trim(), 'created 0');
+    assert.equal(existsSync(state), false, 'runtime state removed');
+    assert.equal(rootfsMounted(), false, 'root filesystem unmounted');
+    assert.equal(existsSync(`/proc/${pid}`), false, 'the process the record did not know is gone');
+    await waitFor(() => netnsOf().length === 0, 'the network namespace to go (removed in the background)');
+    assert.equal(id in JSON.parse(d.docker(['network', 'inspect', 'bridge', '-f', '{{json .Containers}}']).stdout), false, 'no endpoint left on the bridge');
+    // And it starts normally afterwards.
+    const again = d.docker(['start', 'halfway']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Status}}', 'halfway']).stdout.trim(), 'running');
+    assert.equal(d.docker(['rm', '-f', 'halfway']).status, 0);
+    assert.equal(rootfsMounted(), false);
   });
 });
 

@@ -28,4 +28,6 @@ export interface Engine {
   execs?: ExecService;
   volumes?: VolumeService;
   distribution?: DistributionService;
+  /** `GET /system/df`, in Docker's shape. */
+  diskUsage(): Promise<Record<string, unknown>>;
 }

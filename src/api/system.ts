@@ -3,7 +3,6 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { eventMatches, parseTimeArg } from '../events/index.js';
 import { InvalidParameterError } from '../errors/index.js';
-import { listShape } from '../container/index.js';
 import type { Engine } from './engine.js';
 import { checkFilters, filtersParam, type Router } from './router.js';
 import { API_VERSION, MIN_API_VERSION } from './server.js';
@@ -72,23 +71,5 @@ export function systemRoutes(r: Router, e: Engine): void {
     res.on('close', finish);
   });
 
-  r.get('/system/df', async () => {
-    const images = e.images.listed();
-    const containers = e.containers.list();
-    const sizes = await Promise.all(containers.map((c) => e.containers.sizeOf(c)));
-    const usage = e.images.diskUsage();
-    const configs = new Map(await Promise.all(images.map(async (i) => [i.id, await e.images.config(i.id).catch(() => undefined)] as const)));
-    const volumes = e.volumes ? await Promise.all(e.volumes.list().map(async (v) => ({ ...e.volumes!.inspectShape(v), UsageData: await e.volumes!.usageData(v.Name) }))) : [];
-    return { body: {
-      LayersSize: usage.layersSize,
-      Images: images.map((i) => ({
-        Id: i.id, ParentId: i.parent ?? '', RepoTags: i.repoTags, RepoDigests: i.repoDigests, Created: Math.floor(Date.parse(i.created) / 1000),
-        Size: i.size, SharedSize: usage.sharedSize.get(i.id) ?? 0, VirtualSize: i.size, Labels: configs.get(i.id)?.config?.Labels ?? {},
-        Containers: containers.filter((c) => c.ImageId === i.id).length,
-      })),
-      Containers: containers.map((c, i) => listShape(c, sizes[i])),
-      Volumes: volumes,
-      BuildCache: [],
-    } };
-  });
+  r.get('/system/df', async () => ({ body: await e.diskUsage() }));
 }

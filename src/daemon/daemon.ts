@@ -20,6 +20,7 @@ import { ContentStore, ImageArchive, ImageStore } from '../image/index.js';
 import { LayerStore } from '../layer/index.js';
 import { specHardening } from '../runtime/seccomp-hardening.js';
 import { probeKernelX32 } from '../runtime/seccomp.js';
+import { diskUsage } from './disk-usage.js';
 import { ConmonRuntime, findBinary, monitorBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { NetworkService } from '../network/index.js';
@@ -111,6 +112,7 @@ export class Daemon {
       },
       images, archive, containers, events,
       execs, volumes, distribution: this.distribution,
+      diskUsage: () => diskUsage(images, containers, volumes),
     };
     const router = engineRouter(this.engine);
     networkRoutes(router, this.engine, networks);

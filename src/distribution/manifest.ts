@@ -2,36 +2,15 @@
 import { createHash } from 'node:crypto';
 import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import { HOST_ARCH, HOST_OS } from '../image/index.js';
+import { MediaType, type Descriptor, type Platform } from '../oci/index.js';
 
-export const MediaType = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
-  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  dockerForeignLayer: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-} as const;
+export { MediaType, type Descriptor, type Platform } from '../oci/index.js';
 
 export const MANIFEST_ACCEPT = [
   MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.ociIndex,
   MediaType.dockerSchema1Signed, MediaType.dockerSchema1,
 ].join(', ');
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  urls?: string[];
-  platform?: Platform;
-}
-
-export interface Platform { os?: string; architecture?: string; variant?: string }
 
 export type ParsedManifest =
   | { kind: 'index'; mediaType: string; manifests: Descriptor[] }

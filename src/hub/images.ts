@@ -3,9 +3,9 @@
  * platforms, last push time and layers (with the history lines that made them, when known).
  */
 import { readFile } from 'node:fs/promises';
-import { MediaTypes, parseDigest, type RegistryStorage } from '../registry/index.js';
+import { isIndexType } from '../oci/index.js';
+import { parseDigest, type RegistryStorage } from '../registry/index.js';
 
-const isIndexType = (t: string): boolean => t === MediaTypes.ociIndex || t === MediaTypes.dockerManifestList;
 const parseDigestOrUndefined = (d: string): ReturnType<typeof parseDigest> => parseDigest(d);
 
 export interface LayerInfo { digest: string; size: number; createdBy?: string }

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { InvalidParameterError } from '../errors/index.js';
+import { MediaType } from '../oci/index.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './image-store.js';
 import { ingestLayer } from './layer-ingest.js';
 import { parseReference, familiarName } from './reference.js';
@@ -200,20 +201,20 @@ export class ImageArchive {
         }
         manifest.push({ Config: blobPath(rec.id), RepoTags: tags.length ? tags : null, Layers: diffIds.map(blobPath) });
         const ociManifest = Buffer.from(JSON.stringify({
-          schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: rec.id, size: this.images.content.size(rec.id) },
-          layers: diffIds.map((d, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: d, size: sizes[i] })),
+          schemaVersion: 2, mediaType: MediaType.ociManifest,
+          config: { mediaType: MediaType.ociConfig, digest: rec.id, size: this.images.content.size(rec.id) },
+          layers: diffIds.map((d, i) => ({ mediaType: MediaType.ociLayer, digest: d, size: sizes[i] })),
         }));
         const m = await this.images.content.putBytes(ociManifest);
         await addBlob(m.digest);
-        const base = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.size };
+        const base = { mediaType: MediaType.ociManifest, digest: m.digest, size: m.size };
         if (tags.length) for (const t of tags) {
           index.push({ ...base, annotations: { 'io.containerd.image.name': qualified(t), 'org.opencontainers.image.ref.name': t.slice(t.lastIndexOf(':') + 1) } });
           const repo = t.slice(0, t.lastIndexOf(':'));
           (repositories[repo] ??= {})[t.slice(t.lastIndexOf(':') + 1)] = rec.id.slice(7);
         } else index.push(base);
       }
-      await addJson('index.json', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index });
+      await addJson('index.json', { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: index });
       await addJson('manifest.json', manifest);
       await addJson('oci-layout', { imageLayoutVersion: '1.0.0' });
       if (Object.keys(repositories).length) await addJson('repositories', repositories);

@@ -18,7 +18,8 @@ export {
   type ParsedDigest, type Reference,
 } from './names.js';
 export { parseRangeHeader, parseContentRange, type ByteRange } from './range.js';
-export { MediaTypes, parseManifest, type Descriptor, type ParsedManifest } from './manifests.js';
+export { parseManifest, type ParsedManifest } from './manifests.js';
+export { MediaType, type Descriptor } from '../oci/index.js';
 export {
   HtpasswdAuthorizer, HtpasswdFile, TokenAuthorizer, TokenIssuer, VerifiedTokens, signToken, verifyToken, parseScope, formatScope, covers,
   grantAuthenticated, parseBasicAuth,

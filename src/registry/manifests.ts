@@ -4,35 +4,16 @@
  * client sent; this module only extracts what the registry must check (referenced blobs,
  * child manifests, subject) and what the referrers API reports.
  */
+import { isIndexType, MediaType, type Descriptor } from '../oci/index.js';
 import { RegistryError } from './errors.js';
 import { parseDigest, type ParsedDigest } from './names.js';
 
-export const MediaTypes = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
-  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-} as const;
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MediaTypes.dockerManifest, MediaTypes.dockerManifestList, MediaTypes.ociManifest, MediaTypes.ociIndex,
+  MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.ociIndex,
 ];
 
-export function isIndexType(mediaType: string): boolean {
-  return mediaType === MediaTypes.ociIndex || mediaType === MediaTypes.dockerManifestList;
-}
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  urls?: string[];
-  annotations?: Record<string, string>;
-  artifactType?: string;
-  platform?: { architecture?: string; os?: string; variant?: string };
-}
 
 export interface ParsedManifest {
   mediaType: string;
@@ -94,8 +75,8 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     invalid('manifest mediaType does not match Content-Type', { mediaType: declared, contentType: sent });
   }
   let mediaType = declared ?? sent;
-  if (mediaType === '') mediaType = Array.isArray(m.manifests) ? MediaTypes.ociIndex : MediaTypes.ociManifest;
-  if (mediaType === MediaTypes.dockerSchema1 || mediaType === MediaTypes.dockerSchema1Signed || m.schemaVersion === 1) {
+  if (mediaType === '') mediaType = Array.isArray(m.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
+  if (mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed || m.schemaVersion === 1) {
     throw new RegistryError('MANIFEST_INVALID', 'Docker schema 1 manifests are not supported', { mediaType });
   }
   if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) invalid('unsupported manifest media type', { mediaType });
@@ -112,7 +93,7 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     out.configMediaType = config.mediaType;
   }
   if (m.subject !== undefined) {
-    if (mediaType !== MediaTypes.ociManifest && mediaType !== MediaTypes.ociIndex) invalid('subject is only allowed on OCI manifests and indexes');
+    if (mediaType !== MediaType.ociManifest && mediaType !== MediaType.ociIndex) invalid('subject is only allowed on OCI manifests and indexes');
     out.subject = descriptor(m.subject, 'subject');
   }
   if (m.artifactType !== undefined) {

@@ -11,7 +11,8 @@ import {
 } from './names.js';
 import { parseContentRange, parseRangeHeader, uploadRangeHeader } from './range.js';
 import { closeBlob, MAX_MANIFEST_SIZE, type ManifestRecord, type RegistryStorage, type UploadStatus } from './storage.js';
-import { acceptList, accepts, isIndexType, MediaTypes, type Descriptor } from './manifests.js';
+import { isIndexType, MediaType, type Descriptor } from '../oci/index.js';
+import { acceptList, accepts } from './manifests.js';
 
 export interface RegistryHandlerOptions {
   storage: RegistryStorage;
@@ -228,7 +229,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
   async function negotiate(ctx: Ctx, name: string, rec: ManifestRecord): Promise<ManifestRecord> {
     const accept = ctx.req.headers.accept;
     if (!isIndexType(rec.mediaType) || accepts(accept, rec.mediaType)) return rec;
-    const wanted: string[] = acceptList(accept).filter((t) => t === MediaTypes.dockerManifest || t === MediaTypes.ociManifest);
+    const wanted: string[] = acceptList(accept).filter((t) => t === MediaType.dockerManifest || t === MediaType.ociManifest);
     if (wanted.length === 0) return rec;
     const index = JSON.parse((await storage.readManifest(rec)).toString('utf8')) as { manifests?: Descriptor[] };
     const pick = (index.manifests ?? []).find((m) => wanted.includes(m.mediaType) && m.platform?.os === 'linux' && m.platform?.architecture === 'amd64');
@@ -293,12 +294,12 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     const d = validateDigest(digest);
     let list = await storage.listReferrers(name, d);
     const artifactType = ctx.url.searchParams.get('artifactType');
-    const headers: Record<string, string> = { 'Content-Type': MediaTypes.ociIndex };
+    const headers: Record<string, string> = { 'Content-Type': MediaType.ociIndex };
     if (artifactType) {
       list = list.filter((x) => x.artifactType === artifactType);
       headers['OCI-Filters-Applied'] = 'artifactType';
     }
-    send(ctx, 200, headers, JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: list }));
+    send(ctx, 200, headers, JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: list }));
   }
 
   // ---- blobs ----------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { RegistryError } from './errors.js';
 import { parseDigest, isValidRepositoryName, isValidTag, type DigestAlgorithm, type ParsedDigest } from './names.js';
-import { parseManifest, referrerDescriptor, type Descriptor, type ParsedManifest } from './manifests.js';
+import type { Descriptor } from '../oci/index.js';
+import { parseManifest, referrerDescriptor, type ParsedManifest } from './manifests.js';
 
 export interface StorageOptions {
   /** Largest blob accepted, in bytes (undefined: no limit). */

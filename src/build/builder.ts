@@ -191,9 +191,7 @@ export class Builder {
   async build(context: NodeJS.ReadableStream, opts: BuildOptions, out: BuildOutput, signal?: AbortSignal): Promise<string> {
     await this.sweep();
     const platform = (opts.platform ?? '').trim();
-    if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
-      throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
-    }
+    checkBuildPlatform(platform);
     const tags = (opts.tags ?? []).map((t) => {
       let ref;
       try { ref = parseReference(t); } catch { throw new InvalidParameterError(`invalid tag "${t}": invalid reference format`); }
@@ -357,9 +355,7 @@ class BuildRun {
   private async initStage(stage: Stage, buildArgs: BuildArgs): Promise<StageState> {
     this.print(`Step ${++this.step}/${this.total} : ${stage.from.original.trim()}\n`);
     const { image, platform } = expandFrom(stage, buildArgs, this.escapeToken);
-    if (platform && !/^linux(\/(amd64|x86_64)(\/v[0-9])?)?$/.test(platform)) {
-      throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only linux/amd64)`);
-    }
+    checkBuildPlatform(platform);
     const state: StageState = { stage, imageId: '', runConfig: runConfigFrom(undefined), buildArgs, cmdSet: false, platform: { architecture: HOST_ARCH, os: HOST_OS } };
     let onBuild: string[] = [];
     if (image.toLowerCase() === 'scratch') {
@@ -978,4 +974,14 @@ function dropRuntimeArtefacts(upper: string, _state: StageState): void {
 function hasOpaque(dir: string): boolean {
   const r = spawnSync('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', '--only-values', dir], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() === 'y';
+}
+
+/** The builder runs steps here, so only this machine's platform (`linux`, `linux/ARCH`, `linux/ARCH/VARIANT`). */
+function checkBuildPlatform(platform: string | undefined): void {
+  if (!platform) return;
+  const [os, arch, variant, ...rest] = platform.toLowerCase().split('/');
+  const archOk = arch === undefined || arch === HOST_ARCH || (HOST_ARCH === 'amd64' && arch === 'x86_64');
+  if (os !== HOST_OS || !archOk || (variant !== undefined && !/^v[0-9]$/.test(variant)) || rest.length) {
+    throw new InvalidParameterError(`"${platform}": platform not supported by this builder (only ${HOST_OS}/${HOST_ARCH})`);
+  }
 }

@@ -6,13 +6,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
 import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
-import { buildSpec, isMonitorOf, type ConmonRuntime } from '../runtime/index.js';
+import { buildSpec, isMonitorOf, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
+import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
@@ -168,6 +170,9 @@ export class ContainerService {
     if (argv.length === 0) throw new InvalidParameterError('no command specified');
 
     hostConfig.NetworkMode ??= 'bridge';
+    if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
+    // The host's UTS namespace (or network) comes with the host's name.
+    if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
     hostConfig.RestartPolicy ??= { Name: 'no', MaximumRetryCount: 0 };
     hostConfig.LogConfig ??= { Type: 'k8s-file', Config: {} };
 
@@ -221,6 +226,7 @@ export class ContainerService {
         if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
         await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
         mounted = true;
+        if (c.HostConfig.IpcMode === 'shareable') await mountShm(join(dir, 'shm'), c.HostConfig.ShmSize);
         const mounts: SpecMount[] = [];
         for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
         return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
@@ -239,7 +245,9 @@ export class ContainerService {
       if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const { netnsPath } = await netSide;
+      const spaces = this.sharedNamespaces(c);
       const spec = buildSpec({
+        ...spaces, oomScoreAdj: c.HostConfig.OomScoreAdj,
         rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
         hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath,
         cgroupsPath: `${this.o.cgroupParent}/${c.Id}`, readonlyRootfs: c.HostConfig.ReadonlyRootfs,
@@ -287,6 +295,7 @@ export class ContainerService {
       await bothSettled;
       if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
+      await unmount(join(dir, 'shm')).catch(() => undefined);
       for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: (e as Error).message, ExitCode: 128, Pid: 0 };
       this.save(c);
@@ -295,6 +304,38 @@ export class ContainerService {
       if (c.HostConfig.AutoRemove) setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch(() => undefined); });
       throw translateStartError(e);
     }
+  }
+
+  /**
+   * --pid, --ipc and --uts: a namespace of the container's own, the host's, or that of another
+   * running container (whose /dev/shm comes along for IPC, so only a "shareable" one, as in Docker).
+   */
+  private sharedNamespaces(c: ContainerRecord): Pick<SpecInput, 'pidNamespace' | 'ipcNamespace' | 'utsNamespace' | 'shm'> {
+    const donor = (mode: string, what: string) => {
+      const ref = mode.slice('container:'.length);
+      const d = this.tryGet(ref);
+      if (!d) throw new NotFoundError(`${what}No such container: ${ref}`);
+      if (d.State.Status !== 'running' || !d.State.Pid) throw new ConflictError(`${what}container ${d.Id} is not running`);
+      return d;
+    };
+    const out: ReturnType<ContainerService['sharedNamespaces']> = {};
+    const pid: string = c.HostConfig.PidMode ?? '';
+    if (pid === 'host') out.pidNamespace = 'host';
+    else if (pid.startsWith('container:')) out.pidNamespace = { path: `/proc/${donor(pid, '').State.Pid}/ns/pid` };
+    const ipc: string = c.HostConfig.IpcMode ?? '';
+    if (ipc === 'host') { out.ipcNamespace = 'host'; out.shm = { bind: '/dev/shm' }; }
+    else if (ipc === 'none') out.shm = 'none';
+    else if (ipc === 'shareable') out.shm = { bind: join(this.dir(c.Id), 'shm') };
+    else if (ipc.startsWith('container:')) {
+      const d = donor(ipc, `can't join IPC of container ${ipc.slice('container:'.length)}: `);
+      if (d.HostConfig.IpcMode !== 'shareable' && d.HostConfig.IpcMode !== 'host') {
+        throw new ConflictError(`can't join IPC of container ${d.Id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+      }
+      out.ipcNamespace = d.HostConfig.IpcMode === 'host' ? 'host' : { path: `/proc/${d.State.Pid}/ns/ipc` };
+      out.shm = { bind: d.HostConfig.IpcMode === 'host' ? '/dev/shm' : join(this.dir(d.Id), 'shm') };
+    }
+    if (c.HostConfig.UTSMode === 'host') out.utsNamespace = 'host';
+    return out;
   }
 
   // ---- exits ------------------------------------------------------------------------------
@@ -356,6 +397,7 @@ export class ContainerService {
       (async () => {
         // An auto-removed container's root goes with its directory, unmounted in the background (discardDir).
         if (!c.HostConfig.AutoRemove) await unmount(join(this.dir(c.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
+        if (c.HostConfig.IpcMode === 'shareable') await unmount(join(this.dir(c.Id), 'shm')).catch((e) => this.o.log(`unmount ${c.Id}: ${e.message}`));
         for (const h of this.o.hooks ?? []) await h.afterStop?.(c).catch((e) => this.o.log(`after stop ${c.Id}: ${e.message}`));
       })(),
     ]);
@@ -693,9 +735,9 @@ export class ContainerService {
   }
 
   private async deleteContainerDir(dir: string): Promise<void> {
-    const rootfs = join(dir, 'rootfs');
     try {
-      if (isMounted(rootfs)) await unmount(rootfs);
+      const mounted = mountPoints();
+      for (const m of ['rootfs', 'shm']) if (mounted.has(join(dir, m))) await unmount(join(dir, m));
       await fsp.rm(dir, { recursive: true, force: true });
     } catch (e) { this.o.log(`removing ${dir}: ${(e as Error).message}`); }
   }
@@ -728,7 +770,7 @@ export class ContainerService {
    * runtime's state (a created or even started container), its root mount or its network are there.
    */
   private startCutShort(c: ContainerRecord, mounted: Set<string>): boolean {
-    return this.o.runtime.hasState(c.Id) || mounted.has(join(this.dir(c.Id), 'rootfs')) || !!this.o.networking.hasSandbox?.(c.Id);
+    return this.o.runtime.hasState(c.Id) || mounted.has(join(this.dir(c.Id), 'rootfs')) || mounted.has(join(this.dir(c.Id), 'shm')) || !!this.o.networking.hasSandbox?.(c.Id);
   }
 
   /** Graceful shutdown: stop running containers as dockerd does, unless live-restore. */
@@ -832,6 +874,22 @@ function validateHostConfig(h: Record<string, any>): void {
   const rp = h.RestartPolicy?.Name;
   if (rp && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp)) throw new InvalidParameterError(`invalid restart policy '${rp}'`);
   if (h.AutoRemove && rp && rp !== 'no' && rp !== '') throw new InvalidParameterError("can't create 'AutoRemove' container with restart policy");
+  const joins = (m: unknown) => typeof m === 'string' && /^container:.+/.test(m);
+  if (h.IpcMode !== undefined && !(['', 'none', 'private', 'shareable', 'host'].includes(h.IpcMode) || joins(h.IpcMode))) throw new InvalidParameterError(`invalid IPC mode: ${h.IpcMode}`);
+  if (h.PidMode !== undefined && !(['', 'host'].includes(h.PidMode) || joins(h.PidMode))) throw new InvalidParameterError(`invalid PID mode: ${h.PidMode}`);
+  if (h.UTSMode !== undefined && !['', 'host'].includes(h.UTSMode)) throw new InvalidParameterError(`invalid UTS mode: ${h.UTSMode}`);
+  if (h.CpuShares !== undefined && h.CpuShares < 0) throw new InvalidParameterError(`invalid CPU shares (${h.CpuShares}): value must be a positive integer`);
+  if (h.OomScoreAdj !== undefined && (typeof h.OomScoreAdj !== 'number' || h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000)) {
+    throw new InvalidParameterError(`Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  }
+}
+
+/** A shareable container's /dev/shm: a tmpfs on the host, as dockerd makes it, so that containers joining its IPC namespace bind the same one. */
+async function mountShm(target: string, size: number | undefined): Promise<void> {
+  mkdirSync(target, { recursive: true });
+  if (isMounted(target)) return;
+  await mount({ source: 'shm', target, fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: `mode=1777,size=${size && size > 0 ? size : 64 * 1024 * 1024}` })
+    .catch((e: Error) => { throw new SystemError(`mounting /dev/shm for the container failed: ${e.message}`); });
 }
 
 /** HostConfig resources → OCI linux.resources (cgroup v1 here). */

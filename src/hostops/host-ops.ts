@@ -14,6 +14,9 @@ import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
 export const MS_BIND = 4096;
 export const MNT_DETACH = 2;
 
@@ -130,8 +133,10 @@ export async function mount(o: { source: string; target: string; fstype?: string
     await helper.request(['mount', o.source, o.target, o.fstype ?? '', String(o.flags ?? 0), o.data ?? '', o.cwd ?? '']);
     return;
   }
+  const flagOptions = ([[MS_NOSUID, 'nosuid'], [MS_NODEV, 'nodev'], [MS_NOEXEC, 'noexec']] as const).filter(([f]) => (o.flags ?? 0) & f).map(([, n]) => n);
+  const options = [...flagOptions, ...(o.data ? [o.data] : [])].join(',');
   const args = o.flags === MS_BIND ? ['--bind', o.source, o.target]
-    : ['-t', o.fstype ?? 'none', ...(o.data ? ['-o', o.data] : []), o.source, o.target];
+    : ['-t', o.fstype ?? 'none', ...(options ? ['-o', options] : []), o.source, o.target];
   await tool('mount', args, o.cwd);
 }
 

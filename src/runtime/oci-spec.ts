@@ -46,6 +46,9 @@ export function hardLimit(resource: 'nofile' | 'nproc'): number {
   } catch { return 1024; }
 }
 
+/** A namespace of the container: its own, the host's (none made), or one joined by path (another container's). */
+export type NamespaceMode = 'private' | 'host' | { path: string };
+
 export interface SpecInput {
   rootfs: string;
   args: string[];
@@ -57,6 +60,12 @@ export interface SpecInput {
   domainname?: string;
   files: { hostname: string; hosts: string; resolvConf: string };
   netnsPath: string | null | 'host';   // null: a new namespace (runc brings up loopback)
+  pidNamespace?: NamespaceMode;
+  ipcNamespace?: NamespaceMode;
+  utsNamespace?: 'private' | 'host';
+  /** /dev/shm: a tmpfs of its own (default), none (--ipc none), or another's bind-mounted (host's or the IPC donor's). */
+  shm?: 'none' | { bind: string };
+  oomScoreAdj?: number;
   cgroupsPath: string;
   readonlyRootfs?: boolean;
   privileged?: boolean;
@@ -101,7 +110,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     const i = rlimits.findIndex((r) => r.type === type);
     if (i >= 0) rlimits[i] = entry; else rlimits.push(entry);
   }
-  const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const ns = (type: string, mode: NamespaceMode = 'private'): { type: string; path?: string }[] =>
+    mode === 'host' ? [] : mode === 'private' ? [{ type }] : [{ type, path: mode.path }];
+  const namespaces = [...ns('pid', input.pidNamespace), ...ns('ipc', input.ipcNamespace), ...ns('uts', input.utsNamespace), { type: 'mount' }];
   if (input.netnsPath !== 'host') namespaces.push(input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' });
   const shm = input.shmSize && input.shmSize > 0 ? input.shmSize : 64 * 1024 * 1024;
   const mounts = [
@@ -111,7 +122,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', input.privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', input.privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`] },
+    ...(input.shm === 'none' ? [] : input.shm ? [{ destination: '/dev/shm', type: 'bind', source: input.shm.bind, options: ['rbind', 'rprivate'] }]
+      : [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`] }]),
     { destination: '/etc/resolv.conf', type: 'bind', source: input.files.resolvConf, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hostname', type: 'bind', source: input.files.hostname, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: input.files.hosts, options: ['rbind', 'rprivate'] },
@@ -153,11 +165,11 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits,
       noNewPrivileges: input.noNewPrivileges ?? false,
-      oomScoreAdj: 0,
+      oomScoreAdj: input.oomScoreAdj ?? 0,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
-    hostname: input.hostname,
-    ...(input.domainname ? { domainname: input.domainname } : {}),
+    // The host's UTS namespace keeps the host's names: runc refuses to set them there.
+    ...(input.utsNamespace === 'host' ? {} : { hostname: input.hostname, ...(input.domainname ? { domainname: input.domainname } : {}) }),
     mounts,
     linux,
     annotations: input.annotations ?? {},

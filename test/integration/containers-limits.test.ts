@@ -7,7 +7,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { importBusybox, startBerthd, type Berthd } from './helpers/berthd.js';
 
@@ -95,5 +96,50 @@ describe('resources and security', () => {
       assert.match(r.stderr, re, args.join(' '));
     }
     assert.equal(d.docker(['ps']).status, 0);
+  });
+  test('--pid, --ipc and --uts: the host\'s namespaces, another container\'s, none, and Docker\'s refusals', async () => {
+    const host = (ns: string) => readlinkSync(`/proc/self/ns/${ns}`);
+    const out = (args: string[]) => { const r = run(args); assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`); return r.stdout; };
+    // The host's: same namespace as this process, all its processes, its /dev/shm, its name.
+    const pidHost = out(['--pid', 'host', 'busybox', 'sh', '-c', `readlink /proc/self/ns/pid; test -d /proc/${process.pid} && echo sees-the-test`]);
+    assert.equal(pidHost, `${host('pid')}\nsees-the-test\n`);
+    assert.notEqual(out(['busybox', 'readlink', '/proc/self/ns/pid']).trim(), host('pid'));
+    assert.equal(out(['--ipc', 'host', 'busybox', 'readlink', '/proc/self/ns/ipc']).trim(), host('ipc'));
+    assert.equal(out(['--uts', 'host', 'busybox', 'hostname']).trim(), hostname());
+    // --ipc none: a namespace of its own and no /dev/shm at all.
+    assert.equal(run(['--ipc', 'none', 'busybox', 'ls', '/dev/shm']).status, 1);
+
+    // Another container's: a shareable donor's IPC namespace and /dev/shm, its PID namespace.
+    const donor = d.docker(['run', '-d', '--name', 'donor', '--ipc', 'shareable', 'busybox', 'sh', '-c', 'echo from-donor > /dev/shm/note; exec sleep 1000']);
+    assert.equal(donor.status, 0, donor.stderr);
+    const private_ = d.docker(['run', '-d', '--name', 'private', 'busybox', 'sleep', '1000']);
+    assert.equal(private_.status, 0, private_.stderr);
+    try {
+      const donorIpc = d.docker(['exec', 'donor', 'readlink', '/proc/self/ns/ipc']).stdout.trim();
+      const joined = out(['--ipc', 'container:donor', '--pid', 'container:donor', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/ipc; cat /dev/shm/note; ps -o args | grep -x "sleep 1000"']);
+      assert.equal(joined, `${donorIpc}\nfrom-donor\nsleep 1000\n`);
+      assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.IpcMode}}/{{.HostConfig.PidMode}}', 'private']).stdout.trim(), 'private/');
+      const refusals: [string[], RegExp][] = [
+        [['--ipc', 'container:private'], /can't join IPC of container [0-9a-f]{64}: non-shareable IPC/],
+        [['--pid', 'container:nowhere'], /No such container: nowhere/],
+      ];
+      for (const [args, re] of refusals) {
+        const r = run([...args, 'busybox', 'true']);
+        assert.equal(r.status, 125, args.join(' '));
+        assert.match(r.stderr, re, args.join(' '));
+      }
+      assert.equal(d.docker(['stop', '-t', '0', 'private']).status, 0);
+      const stopped = run(['--pid', 'container:private', 'busybox', 'true']);
+      assert.match(stopped.stderr, /container [0-9a-f]{64} is not running/);
+    } finally { d.docker(['rm', '-f', 'donor', 'private']); }
+    // The donor's /dev/shm, a tmpfs on the host while it ran, is unmounted with it.
+    assert.deepEqual(readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(d.dir) && / \S+\/shm tmpfs /.test(l)), []);
+    // Modes Docker does not know are refused at create, by the API.
+    for (const [field, value, msg] of [['PidMode', 'container', 'invalid PID mode: container'], ['IpcMode', 'bogus', 'invalid IPC mode: bogus'], ['UTSMode', 'private', 'invalid UTS mode: private']]) {
+      const r = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: { [field]: value } }), { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 400, field);
+      assert.equal(r.json.message, msg);
+    }
+    assert.equal(out(['--oom-score-adj', '500', 'busybox', 'cat', '/proc/self/oom_score_adj']), '500\n');
   });
 });

@@ -2,10 +2,8 @@
  * Container routes beyond the core: archive (docker cp), top, stats, pause/unpause, update,
  * export, changes (docker diff) and commit. top, update, pause and unpause are the container service's.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ContainerArchive, type PathStat } from '../container/archive.js';
-import { commitContainer, containerChanges, containerEventAttrs, exportContainer, type ContainerRecord } from '../container/index.js';
+import { commitContainer, containerChanges, containerEventAttrs, exportContainer } from '../container/index.js';
 import { streamStats } from '../container/stats.js';
 import { InvalidParameterError } from '../errors/index.js';
 import type { Engine } from './engine.js';
@@ -55,9 +53,6 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
   });
 
   const cs = e.containers;
-  const cgroupOf = (c: ContainerRecord) => {
-    try { return String(JSON.parse(readFileSync(join(cs.dir(c.Id), 'config.json'), 'utf8')).linux.cgroupsPath); } catch { return ''; }
-  };
 
   r.get('/containers/:id/top', async (req) => ({ body: await cs.top(req.params.id, req.query.get('ps_args') ?? '') }));
 
@@ -71,7 +66,7 @@ export function containerExtraRoutes(r: Router, e: Engine): void {
     res.on('close', () => { closed = true; });
     await streamStats(() => {
       const c = cs.tryGet(c0.Id) ?? c0;
-      return { id: c.Id, name: c.Name, pid: c.State.Pid, running: c.State.Status === 'running' || c.State.Status === 'paused', cgroup: cgroupOf(c) };
+      return { id: c.Id, name: c.Name, pid: c.State.Pid, running: c.State.Status === 'running' || c.State.Status === 'paused', cgroup: cs.cgroupPath(c) };
     }, { stream, oneShot }, async (msg) => {
       if (closed) return false;
       if (!res.write(JSON.stringify(msg) + '\n')) await new Promise((r2) => res.once('drain', r2).once('close', r2));

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
@@ -170,6 +170,8 @@ export class ContainerService {
     if (argv.length === 0) throw new InvalidParameterError('no command specified');
 
     hostConfig.NetworkMode ??= 'bridge';
+    if (hostConfig.Runtime && hostConfig.Runtime !== this.o.runtime.cfg.name) throw new InvalidParameterError(`unknown or invalid runtime name: ${hostConfig.Runtime}`);
+    hostConfig.Runtime = this.o.runtime.cfg.name;
     if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
@@ -247,10 +249,10 @@ export class ContainerService {
       const { netnsPath } = await netSide;
       const spaces = this.sharedNamespaces(c);
       const spec = buildSpec({
-        ...spaces, oomScoreAdj: c.HostConfig.OomScoreAdj,
+        ...spaces,
         rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
         hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath,
-        cgroupsPath: `${this.o.cgroupParent}/${c.Id}`, readonlyRootfs: c.HostConfig.ReadonlyRootfs,
+        cgroupsPath: this.cgroupPath(c), readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
         shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
         noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
@@ -304,6 +306,15 @@ export class ContainerService {
       if (c.HostConfig.AutoRemove) setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch(() => undefined); });
       throw translateStartError(e);
     }
+  }
+
+  /**
+   * The container's cgroup below each hierarchy: its --cgroup-parent (or the daemon's) / ID. A
+   * relative parent is below the daemon's own cgroup, where the runtime runs, as in Docker.
+   */
+  cgroupPath(c: ContainerRecord): string {
+    const parent: string = c.HostConfig.CgroupParent || this.o.cgroupParent;
+    return posix.join(parent.startsWith('/') ? '/' : ownCgroup(), parent, c.Id);
   }
 
   /**
@@ -366,7 +377,7 @@ export class ContainerService {
   private oomKilled(c: ContainerRecord): boolean {
     if (existsSync(join(this.dir(c.Id), 'oom'))) return true;
     try {
-      const t = readFileSync(`/sys/fs/cgroup/memory${this.o.cgroupParent}/${c.Id}/memory.oom_control`, 'utf8');
+      const t = readFileSync(`/sys/fs/cgroup/memory${this.cgroupPath(c)}/memory.oom_control`, 'utf8');
       return /oom_kill [1-9]/.test(t);
     } catch { return false; }
   }
@@ -878,10 +889,15 @@ function validateHostConfig(h: Record<string, any>): void {
   if (h.IpcMode !== undefined && !(['', 'none', 'private', 'shareable', 'host'].includes(h.IpcMode) || joins(h.IpcMode))) throw new InvalidParameterError(`invalid IPC mode: ${h.IpcMode}`);
   if (h.PidMode !== undefined && !(['', 'host'].includes(h.PidMode) || joins(h.PidMode))) throw new InvalidParameterError(`invalid PID mode: ${h.PidMode}`);
   if (h.UTSMode !== undefined && !['', 'host'].includes(h.UTSMode)) throw new InvalidParameterError(`invalid UTS mode: ${h.UTSMode}`);
-  if (h.CpuShares !== undefined && h.CpuShares < 0) throw new InvalidParameterError(`invalid CPU shares (${h.CpuShares}): value must be a positive integer`);
-  if (h.OomScoreAdj !== undefined && (typeof h.OomScoreAdj !== 'number' || h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000)) {
-    throw new InvalidParameterError(`Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
-  }
+}
+
+/** This process's cgroup (v1 memory hierarchy, or the unified one). */
+function ownCgroup(): string {
+  try {
+    const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+    const line = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l)) ?? lines.find((l) => l.startsWith('0::'));
+    return line ? line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1) || '/' : '/';
+  } catch { return '/'; }
 }
 
 /** A shareable container's /dev/shm: a tmpfs on the host, as dockerd makes it, so that containers joining its IPC namespace bind the same one. */

@@ -128,16 +128,18 @@ function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
     Binds: h.Binds ?? null, ContainerIDFile: '', LogConfig: h.LogConfig ?? { Type: 'k8s-file', Config: {} },
     NetworkMode: h.NetworkMode ?? 'bridge', PortBindings: h.PortBindings ?? {}, RestartPolicy: h.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
     AutoRemove: !!h.AutoRemove, VolumeDriver: '', VolumesFrom: h.VolumesFrom ?? null, ConsoleSize: h.ConsoleSize ?? [0, 0],
-    CapAdd: h.CapAdd ?? null, CapDrop: h.CapDrop ?? null, CgroupnsMode: 'host', Dns: h.Dns ?? [], DnsOptions: h.DnsOptions ?? [], DnsSearch: h.DnsSearch ?? [],
+    CapAdd: h.CapAdd ?? null, CapDrop: h.CapDrop ?? null, CgroupnsMode: h.CgroupnsMode || 'host', Dns: h.Dns ?? [], DnsOptions: h.DnsOptions ?? [], DnsSearch: h.DnsSearch ?? [],
     ExtraHosts: h.ExtraHosts ?? null, GroupAdd: h.GroupAdd ?? null, IpcMode: h.IpcMode ?? 'private', Cgroup: '', Links: h.Links ?? null,
     OomScoreAdj: h.OomScoreAdj ?? 0, PidMode: h.PidMode ?? '', Privileged: !!h.Privileged, PublishAllPorts: !!h.PublishAllPorts,
     ReadonlyRootfs: !!h.ReadonlyRootfs, SecurityOpt: h.SecurityOpt ?? null, UTSMode: h.UTSMode ?? '', UsernsMode: '', ShmSize: h.ShmSize ?? 67108864,
-    Runtime: 'runc', Isolation: '', CpuShares: h.CpuShares ?? 0, Memory: h.Memory ?? 0, NanoCpus: h.NanoCpus ?? 0,
-    CgroupParent: '', BlkioWeight: 0, CpuPeriod: h.CpuPeriod ?? 0, CpuQuota: h.CpuQuota ?? 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0,
-    CpusetCpus: h.CpusetCpus ?? '', CpusetMems: h.CpusetMems ?? '', Devices: h.Devices ?? [], DeviceCgroupRules: null, DeviceRequests: null,
+    Runtime: h.Runtime ?? 'runc', Isolation: '', CpuShares: h.CpuShares ?? 0, Memory: h.Memory ?? 0, NanoCpus: h.NanoCpus ?? 0,
+    CgroupParent: h.CgroupParent ?? '', BlkioWeight: h.BlkioWeight ?? 0, BlkioWeightDevice: h.BlkioWeightDevice ?? [],
+    BlkioDeviceReadBps: h.BlkioDeviceReadBps ?? [], BlkioDeviceWriteBps: h.BlkioDeviceWriteBps ?? [], BlkioDeviceReadIOps: h.BlkioDeviceReadIOps ?? [], BlkioDeviceWriteIOps: h.BlkioDeviceWriteIOps ?? [], CpuPeriod: h.CpuPeriod ?? 0, CpuQuota: h.CpuQuota ?? 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0,
+    CpusetCpus: h.CpusetCpus ?? '', CpusetMems: h.CpusetMems ?? '', Devices: h.Devices ?? [], DeviceCgroupRules: h.DeviceCgroupRules ?? null, DeviceRequests: null,
     MemoryReservation: h.MemoryReservation ?? 0, MemorySwap: h.MemorySwap ?? 0, MemorySwappiness: null, OomKillDisable: h.OomKillDisable ?? false,
     PidsLimit: h.PidsLimit ?? null, Ulimits: h.Ulimits ?? [], Mounts: h.Mounts, Tmpfs: h.Tmpfs, Sysctls: h.Sysctls, Init: h.Init ?? null,
     MaskedPaths: h.Privileged ? null : undefined, ReadonlyPaths: h.Privileged ? null : undefined,
+    ...(h.Annotations && Object.keys(h.Annotations).length ? { Annotations: h.Annotations } : {}),
   };
 }
 

@@ -65,7 +65,6 @@ export interface SpecInput {
   utsNamespace?: 'private' | 'host';
   /** /dev/shm: a tmpfs of its own (default), none (--ipc none), or another's bind-mounted (host's or the IPC donor's). */
   shm?: 'none' | { bind: string };
-  oomScoreAdj?: number;
   cgroupsPath: string;
   readonlyRootfs?: boolean;
   privileged?: boolean;
@@ -165,7 +164,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits,
       noNewPrivileges: input.noNewPrivileges ?? false,
-      oomScoreAdj: input.oomScoreAdj ?? 0,
+      oomScoreAdj: 0,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
     // The host's UTS namespace keeps the host's names: runc refuses to set them there.

@@ -1,7 +1,8 @@
 /**
  * Container hooks for the OCI spec's security and resource details that the core spec builder
  * leaves out: Docker's default seccomp profile (or the one asked for), `--init` (tini bound in
- * as /sbin/docker-init), `--device`, OomScoreAdj, memory swappiness, blkio weight — and the
+ * as /sbin/docker-init), `--device`, `--device-cgroup-rule`, OomScoreAdj, memory swappiness, blkio
+ * weights and throttles, `--cgroupns private`, annotations — and the
  * create-time checks for impossible limits, with Docker's messages.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -36,7 +37,7 @@ export function validateResources(h: Record<string, any>): void {
     if (!list) throw new InvalidParameterError(`Invalid value ${h.CpusetCpus} for cpuset cpus`);
     if (list.some((c) => c >= n)) throw new InvalidParameterError(`Requested CPUs are not available - requested ${h.CpusetCpus}, available: ${n === 1 ? '0' : `0-${n - 1}`}`);
   }
-  if (h.CpuShares < 0) throw new InvalidParameterError('invalid CPU shares: must be a positive value');
+  if (h.CpuShares < 0) throw new InvalidParameterError(`invalid CPU shares (${h.CpuShares}): value must be a positive integer`);
   if (h.CpuQuota > 0 && h.CpuQuota < 1000) throw new InvalidParameterError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
   if (h.CpuPeriod > 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1_000_000)) throw new InvalidParameterError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   if (h.MemorySwap > 0 && !(h.Memory > 0)) throw new InvalidParameterError('You should always set the Memory limit when using Memoryswap limit, see usage');
@@ -44,6 +45,10 @@ export function validateResources(h: Record<string, any>): void {
   if (h.MemoryReservation > 0 && h.Memory > 0 && h.MemoryReservation > h.Memory) throw new InvalidParameterError('Minimum memory limit can not be less than memory reservation limit, see usage');
   if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1 && (h.MemorySwappiness < 0 || h.MemorySwappiness > 100)) throw new InvalidParameterError(`Invalid value: ${h.MemorySwappiness}, valid memory swappiness range is 0-100`);
   if (h.ShmSize < 0) throw new InvalidParameterError('SHM size can not be less than 0');
+  if (h.CgroupnsMode !== undefined && !['', 'host', 'private'].includes(h.CgroupnsMode)) throw new InvalidParameterError(`invalid cgroup namespace mode: ${h.CgroupnsMode}`);
+  if (h.Annotations && Object.keys(h.Annotations).some((k) => k === '')) throw new InvalidParameterError('invalid Annotations: the empty string is not permitted as an annotation key');
+  for (const rule of (h.DeviceCgroupRules ?? []) as string[]) deviceCgroupRule(rule);
+  for (const field of BLKIO_DEVICE_FIELDS) for (const d of (h[field] ?? []) as { Path?: string }[]) blockDevice(d.Path);
   if (h.OomScoreAdj !== undefined && (h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000)) throw new InvalidParameterError(`Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   for (const opt of (h.SecurityOpt ?? []) as string[]) {
     if (!/^(no-new-privileges([:=](true|false))?|seccomp[=:].+|apparmor[=:].+|label[=:].+|systempaths=unconfined|mask=.*|unmask=.*)$/.test(opt)) throw new InvalidParameterError(`invalid --security-opt 2: "${opt}"`);
@@ -54,6 +59,28 @@ export function validateResources(h: Record<string, any>): void {
   if (h.Init && !TINI.some((p) => existsSync(p))) throw new InvalidParameterError('docker-init binary not found: install tini');
   // Seccomp profiles are parsed now so a bad one fails the create, not the start.
   seccompFor(h.SecurityOpt, [], !!h.Privileged);
+}
+
+/** `--device-cgroup-rule 'c 1:3 mr'` → an OCI device cgroup entry. */
+function deviceCgroupRule(rule: string): { allow: true; type: string; major?: number; minor?: number; access: string } {
+  const m = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.exec(String(rule));
+  if (!m) throw new InvalidParameterError(`invalid device cgroup rule format: '${rule}'`);
+  return { allow: true, type: m[1], ...(m[2] === '*' ? {} : { major: Number(m[2]) }), ...(m[3] === '*' ? {} : { minor: Number(m[3]) }), access: m[4] };
+}
+
+const BLKIO_DEVICE_FIELDS = ['BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps'] as const;
+
+/** Major and minor numbers of a device node (Linux's encoding of st_rdev). */
+function deviceNumbers(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  return { major: Number((r >> 8n) & 0xfffn), minor: Number((r & 0xffn) | ((r >> 12n) & 0xfff00n)) };
+}
+
+function blockDevice(path: string | undefined): { major: number; minor: number } {
+  let st;
+  try { st = statSync(String(path)); } catch { throw new InvalidParameterError(`stat ${path}: no such file or directory`); }
+  if (!st.isBlockDevice()) throw new InvalidParameterError(`${path} is not a block device`);
+  return deviceNumbers(st.rdev);
 }
 
 export function specHardening() {
@@ -78,11 +105,22 @@ export function specHardening() {
         const st = statSync(d.PathOnHost);
         const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
         if (!type) throw new InvalidParameterError(`error gathering device information while adding custom device "${d.PathOnHost}": not a device node`);
-        const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
-        const minor = Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n));
+        const { major, minor } = deviceNumbers(st.rdev);
         (linux.devices ??= []).push({ path: d.PathInContainer || d.PathOnHost, type, major, minor, fileMode: st.mode & 0o777, uid: 0, gid: 0 });
         (res.devices ??= []).push({ allow: true, type, major, minor, access: d.CgroupPermissions || 'rwm' });
       }
+      for (const rule of (h.DeviceCgroupRules ?? []) as string[]) (res.devices ??= []).push(deviceCgroupRule(rule));
+      const io = (key: string, field: typeof BLKIO_DEVICE_FIELDS[number], value: 'Weight' | 'Rate') => {
+        const list = ((h[field] ?? []) as Record<string, any>[]).map((d) => ({ ...blockDevice(d.Path), [value === 'Weight' ? 'weight' : 'rate']: d[value] }));
+        if (list.length) res.blockIO = { ...(res.blockIO ?? {}), [key]: list };
+      };
+      io('weightDevice', 'BlkioWeightDevice', 'Weight');
+      io('throttleReadBpsDevice', 'BlkioDeviceReadBps', 'Rate');
+      io('throttleWriteBpsDevice', 'BlkioDeviceWriteBps', 'Rate');
+      io('throttleReadIOPSDevice', 'BlkioDeviceReadIOps', 'Rate');
+      io('throttleWriteIOPSDevice', 'BlkioDeviceWriteIOps', 'Rate');
+      if (h.CgroupnsMode === 'private') (linux.namespaces ??= []).push({ type: 'cgroup' });
+      if (h.Annotations) spec.annotations = { ...(spec.annotations ?? {}), ...h.Annotations };
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { importBusybox, startBerthd, type Berthd } from './helpers/berthd.js';
@@ -141,5 +141,39 @@ describe('resources and security', () => {
       assert.equal(r.json.message, msg);
     }
     assert.equal(out(['--oom-score-adj', '500', 'busybox', 'cat', '/proc/self/oom_score_adj']), '500\n');
+  });
+  test('--cgroup-parent, --cgroupns private, --device-cgroup-rule, blkio throttles, annotations and --runtime', async () => {
+    const parent = `/berth-test-${d.dir.split('-').pop()}/custom`;   // below the daemon's, so the harness removes it
+    const out = (args: string[]) => { const r = run(args); assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`); return r.stdout; };
+    assert.match(out(['--cgroup-parent', parent, 'busybox', 'grep', ':memory:', '/proc/self/cgroup']), new RegExp(`^\\d+:memory:${parent}/[0-9a-f]{64}\\n$`));
+    // Its own cgroup namespace: the container sees its cgroup as the root.
+    assert.match(out(['--cgroupns', 'private', 'busybox', 'grep', ':memory:', '/proc/self/cgroup']), /^\d+:memory:\/\n$/);
+    const devices = out(['--device-cgroup-rule', 'b 7:* rwm', 'busybox', 'cat', '/sys/fs/cgroup/devices/devices.list']);
+    assert.ok(devices.split('\n').includes('b 7:* rwm'), devices);
+    // The block device this machine's root filesystem is on, by its device number.
+    const rootDev = statSync('/').dev;
+    const disk = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { const st = statSync(p); return st.isBlockDevice() && st.rdev === rootDev; } catch { return false; } });
+    assert.ok(disk, 'the root filesystem\'s block device is in /dev');
+    const mm = `${Math.floor(rootDev / 256) & 0xfff}:${(rootDev & 0xff) | ((rootDev >> 12) & 0xfff00)}`;
+    const io = out(['--device-read-bps', `${disk}:1mb`, '--device-write-iops', `${disk}:100`, 'busybox', 'cat', '/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device', '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device']);
+    assert.equal(io, `${mm} 1048576\n${mm} 100\n`);
+    const created = d.docker(['create', '--name', 'annotated', '--annotation', 'org.example.team=infra', '--cgroup-parent', parent, 'busybox', 'true']);
+    assert.equal(created.status, 0, created.stderr);
+    assert.equal(d.docker(['inspect', '-f', '{{json .HostConfig.Annotations}} {{.HostConfig.CgroupParent}} {{.HostConfig.Runtime}}', 'annotated']).stdout.trim(), `{"org.example.team":"infra"} ${parent} runc`);
+    d.docker(['rm', 'annotated']);
+    const refusals: [string[], RegExp][] = [
+      [['--runtime', 'nosuch'], /unknown or invalid runtime name: nosuch/],
+      [['--device-read-bps', '/dev/no-such-disk:1mb'], /stat \/dev\/no-such-disk: no such file or directory/],
+    ];
+    for (const [args, re] of refusals) {
+      const r = d.docker(['create', ...args, 'busybox', 'true']);
+      assert.equal(r.status, 1, args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+    }
+    for (const [hc, msg] of [[{ DeviceCgroupRules: ['x 1:3 r'] }, "invalid device cgroup rule format: 'x 1:3 r'"], [{ CgroupnsMode: 'bogus' }, 'invalid cgroup namespace mode: bogus'], [{ Annotations: { '': 'v' } }, 'invalid Annotations: the empty string is not permitted as an annotation key']] as const) {
+      const r = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: hc }), { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 400, JSON.stringify(hc));
+      assert.equal(r.json.message, msg);
+    }
   });
 });

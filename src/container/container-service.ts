@@ -889,6 +889,9 @@ function validateHostConfig(h: Record<string, any>): void {
   if (h.IpcMode !== undefined && !(['', 'none', 'private', 'shareable', 'host'].includes(h.IpcMode) || joins(h.IpcMode))) throw new InvalidParameterError(`invalid IPC mode: ${h.IpcMode}`);
   if (h.PidMode !== undefined && !(['', 'host'].includes(h.PidMode) || joins(h.PidMode))) throw new InvalidParameterError(`invalid PID mode: ${h.PidMode}`);
   if (h.UTSMode !== undefined && !['', 'host'].includes(h.UTSMode)) throw new InvalidParameterError(`invalid UTS mode: ${h.UTSMode}`);
+  // No user-namespace remapping and no per-container quota on this storage, as dockerd without them.
+  if (h.UsernsMode !== undefined && !['', 'host'].includes(h.UsernsMode)) throw new InvalidParameterError(`invalid USER mode: ${h.UsernsMode}`);
+  if (h.StorageOpt && Object.keys(h.StorageOpt).length) throw new InvalidParameterError("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
 }
 
 /** This process's cgroup (v1 memory hierarchy, or the unified one). */

@@ -131,7 +131,7 @@ function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
     CapAdd: h.CapAdd ?? null, CapDrop: h.CapDrop ?? null, CgroupnsMode: h.CgroupnsMode || 'host', Dns: h.Dns ?? [], DnsOptions: h.DnsOptions ?? [], DnsSearch: h.DnsSearch ?? [],
     ExtraHosts: h.ExtraHosts ?? null, GroupAdd: h.GroupAdd ?? null, IpcMode: h.IpcMode ?? 'private', Cgroup: '', Links: h.Links ?? null,
     OomScoreAdj: h.OomScoreAdj ?? 0, PidMode: h.PidMode ?? '', Privileged: !!h.Privileged, PublishAllPorts: !!h.PublishAllPorts,
-    ReadonlyRootfs: !!h.ReadonlyRootfs, SecurityOpt: h.SecurityOpt ?? null, UTSMode: h.UTSMode ?? '', UsernsMode: '', ShmSize: h.ShmSize ?? 67108864,
+    ReadonlyRootfs: !!h.ReadonlyRootfs, SecurityOpt: h.SecurityOpt ?? null, UTSMode: h.UTSMode ?? '', UsernsMode: h.UsernsMode ?? '', ShmSize: h.ShmSize ?? 67108864,
     Runtime: h.Runtime ?? 'runc', Isolation: '', CpuShares: h.CpuShares ?? 0, Memory: h.Memory ?? 0, NanoCpus: h.NanoCpus ?? 0,
     CgroupParent: h.CgroupParent ?? '', BlkioWeight: h.BlkioWeight ?? 0, BlkioWeightDevice: h.BlkioWeightDevice ?? [],
     BlkioDeviceReadBps: h.BlkioDeviceReadBps ?? [], BlkioDeviceWriteBps: h.BlkioDeviceWriteBps ?? [], BlkioDeviceReadIOps: h.BlkioDeviceReadIOps ?? [], BlkioDeviceWriteIOps: h.BlkioDeviceWriteIOps ?? [], CpuPeriod: h.CpuPeriod ?? 0, CpuQuota: h.CpuQuota ?? 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0,

@@ -170,7 +170,8 @@ describe('resources and security', () => {
       assert.equal(r.status, 1, args.join(' '));
       assert.match(r.stderr, re, args.join(' '));
     }
-    for (const [hc, msg] of [[{ DeviceCgroupRules: ['x 1:3 r'] }, "invalid device cgroup rule format: 'x 1:3 r'"], [{ CgroupnsMode: 'bogus' }, 'invalid cgroup namespace mode: bogus'], [{ Annotations: { '': 'v' } }, 'invalid Annotations: the empty string is not permitted as an annotation key']] as const) {
+    for (const [hc, msg] of [[{ DeviceCgroupRules: ['x 1:3 r'] }, "invalid device cgroup rule format: 'x 1:3 r'"], [{ CgroupnsMode: 'bogus' }, 'invalid cgroup namespace mode: bogus'], [{ Annotations: { '': 'v' } }, 'invalid Annotations: the empty string is not permitted as an annotation key'],
+      [{ UsernsMode: 'private' }, 'invalid USER mode: private'], [{ StorageOpt: { size: '1G' } }, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"]] as const) {
       const r = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: hc }), { 'Content-Type': 'application/json' });
       assert.equal(r.status, 400, JSON.stringify(hc));
       assert.equal(r.json.message, msg);

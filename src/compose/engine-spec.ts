@@ -148,11 +148,12 @@ function mounts(project: ComposeProject, service: ServiceConfig): { binds: strin
   return { binds, mounts: out };
 }
 
-function networkMode(project: ComposeProject, service: ServiceConfig): string | undefined {
-  const mode = service.network_mode;
+/** network_mode, ipc and pid: `service:NAME` is that service's first container. */
+function sharedMode(project: ComposeProject, service: ServiceConfig, attr: 'network_mode' | 'ipc' | 'pid'): string | undefined {
+  const mode = service[attr];
   if (mode?.startsWith('service:')) {
     const other = project.services[mode.slice(8)];
-    if (!other) throw new InvalidParameterError(`service "${service.name}" network_mode refers to undefined service "${mode.slice(8)}"`);
+    if (!other) throw new InvalidParameterError(`service "${service.name}" ${attr} refers to undefined service "${mode.slice(8)}"`);
     return `container:${containerName(project.name, other, 1)}`;
   }
   return mode;
@@ -202,7 +203,7 @@ export function containerSpec(project: ComposeProject, service: ServiceConfig, o
   const host: HostConfig = {
     Binds: binds.length ? binds : undefined,
     Mounts: mountList.length ? mountList : undefined,
-    NetworkMode: networkMode(project, service),
+    NetworkMode: sharedMode(project, service, 'network_mode'),
     PortBindings: portBindings(service),
     RestartPolicy: restartPolicy(service),
     VolumesFrom: volumesFrom(project, service),
@@ -216,8 +217,8 @@ export function containerSpec(project: ComposeProject, service: ServiceConfig, o
       ? Object.entries(service.extra_hosts).flatMap(([h, ips]) => ips.map((ip) => `${h}:${ip}`))
       : undefined,
     GroupAdd: service.group_add,
-    IpcMode: service.ipc,
-    PidMode: service.pid,
+    IpcMode: sharedMode(project, service, 'ipc'),
+    PidMode: sharedMode(project, service, 'pid'),
     Privileged: service.privileged,
     ReadonlyRootfs: service.read_only,
     SecurityOpt: service.security_opt,

@@ -30,10 +30,12 @@ services:
   db:
     image: postgres:16
     network_mode: "service:proxy"
+    ipc: "service:proxy"
+    pid: "service:proxy"
     deploy:
       restart_policy: { condition: any }
       resources: { limits: { memory: 128m, cpus: "1.5", pids: 50 } }
-  proxy: { image: haproxy }
+  proxy: { image: haproxy, ipc: shareable }
 networks:
   front: {}
   back:
@@ -86,6 +88,9 @@ test('a service becomes docker compose\'s container create body', (t) => {
 
   const db = containerSpec(project, project.services.db, { number: 1 }).body;
   assert.equal(db.HostConfig?.NetworkMode, 'container:app-proxy-1');
+  assert.equal(db.HostConfig?.IpcMode, 'container:app-proxy-1');
+  assert.equal(db.HostConfig?.PidMode, 'container:app-proxy-1');
+  assert.equal(containerSpec(project, project.services.proxy, { number: 1 }).body.HostConfig?.IpcMode, 'shareable');
   assert.equal(db.NetworkingConfig, undefined);
   assert.deepEqual(db.HostConfig?.RestartPolicy, { Name: 'always', MaximumRetryCount: 0 });
   assert.equal(db.HostConfig?.Memory, 128 * 1024 * 1024);

@@ -222,6 +222,7 @@ export class ContainerService {
     const hooks = this.o.hooks ?? [];
     let bothSettled: Promise<unknown> | undefined;
     try {
+      const spaces = this.sharedNamespaces(c);   // first: a donor that is not running leaves nothing to undo
       // The root filesystem and the network namespace are independent: set them up side by side,
       // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
       const fsSide = (async () => {
@@ -247,7 +248,6 @@ export class ContainerService {
       if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const { netnsPath } = await netSide;
-      const spaces = this.sharedNamespaces(c);
       const spec = buildSpec({
         ...spaces,
         rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || '/', user, tty: !!c.Config.Tty,
@@ -297,7 +297,7 @@ export class ContainerService {
       await bothSettled;
       if (netUp) await this.o.networking.tearDown(c).catch(() => undefined);
       if (mounted) await unmount(rootfs).catch(() => undefined);
-      await unmount(join(dir, 'shm')).catch(() => undefined);
+      if (c.HostConfig.IpcMode === 'shareable') await unmount(join(dir, 'shm')).catch(() => undefined);
       for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: (e as Error).message, ExitCode: 128, Pid: 0 };
       this.save(c);

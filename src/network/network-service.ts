@@ -662,6 +662,9 @@ export class NetworkService {
     if (n) this.opts.onEvent?.('disconnect', n, e.containerId);
   }
 
+  /** Whether the container has a sandbox (a namespace or endpoints made for it). */
+  hasSandbox(containerId: string): boolean { return !!this.sandboxes.get(containerId) || this.endpointsOf(containerId).length > 0; }
+
   /**
    * Removes endpoints, veths, namespace, port reservations and rules of a container; idempotent.
    * With `background`, the namespace (and with it the veths) is deleted after this returns: the
@@ -669,9 +672,6 @@ export class NetworkService {
    * are gone already, and a new sandbox for the same container, shutdown and cleanupAll wait for
    * the deletion. That keeps one `ip` process off the path of a container's exit.
    */
-  /** Whether the container has a sandbox (a namespace or endpoints made for it). */
-  hasSandbox(containerId: string): boolean { return !!this.sandboxes.get(containerId) || this.endpointsOf(containerId).length > 0; }
-
   async releaseSandbox(containerId: string, o: { background?: boolean } = {}): Promise<void> {
     const sb = this.sandboxes.get(containerId);
     const eps = this.endpointsOf(containerId);

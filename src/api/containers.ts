@@ -1,7 +1,9 @@
 /** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
+import { RE2JS } from 're2js';
 import { InvalidParameterError, NotModifiedError } from '../errors/index.js';
 import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
 import { parseTimeArg } from '../events/index.js';
+import { labelMatch, labelsMatch, untilFilter } from '../filters/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
 import { hijack } from './server.js';
@@ -9,11 +11,6 @@ import { hijack } from './server.js';
 function olderThan(v: string, than: string): boolean {
   const [a1, a2] = v.split('.').map(Number); const [b1, b2] = than.split('.').map(Number);
   return a1 < b1 || (a1 === b1 && a2 < b2);
-}
-
-function labelMatch(labels: Record<string, string>, f: string): boolean {
-  const i = f.indexOf('=');
-  return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
 }
 
 export function containerRoutes(r: Router, e: Engine): void {
@@ -28,6 +25,11 @@ export function containerRoutes(r: Router, e: Engine): void {
   r.get('/containers/json', async (req) => {
     const filters = filtersParam(req.query);
     checkFilters(filters, ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume']);
+    for (const v of filters.status ?? []) if (!['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(v)) throw new InvalidParameterError(`invalid filter 'status=${v}'`);
+    for (const v of filters.health ?? []) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw new InvalidParameterError(`unrecognized filter value for health: ${v}`);
+    for (const v of filters.exited ?? []) if (!/^-?\d+$/.test(v)) throw new InvalidParameterError(`strconv.Atoi: parsing "${v}": invalid syntax`);
+    // Names match as Go regular expressions (RE2: linear time, whatever the pattern); one that does not compile matches nothing, as in dockerd.
+    const namePatterns = new Map((filters.name ?? []).map((v) => [v, compileOrNull(v)]));
     const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
     let list = cs.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     if (!all) list = list.filter((c) => c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting');
@@ -37,7 +39,7 @@ export function containerRoutes(r: Router, e: Engine): void {
         case 'status': return c.State.Status === v;
         case 'exited': return c.State.Status === 'exited' && String(c.State.ExitCode) === v;
         case 'id': return c.Id.startsWith(v);
-        case 'name': return new RegExp(v.replace(/^\//, '')).test(c.Name);
+        case 'name': { const re = namePatterns.get(v); return !!re && (re.matcher(c.Name).find() || re.matcher('/' + c.Name).find()); }
         case 'label': return labelMatch(c.Config.Labels ?? {}, v);
         case 'ancestor': {
           const img = e.images.tryResolve(v);
@@ -62,13 +64,12 @@ export function containerRoutes(r: Router, e: Engine): void {
   r.post('/containers/prune', async (req) => {
     const filters = filtersParam(req.query);
     checkFilters(filters, ['label', 'label!', 'until']);
+    const beforeUntil = untilFilter(filters);
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const c of cs.list()) {
       if (cs.isRunning(c.Id)) continue;
-      if (filters.label?.length && !filters.label.every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
-      if (filters['label!']?.length && filters['label!'].some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
-      if (filters.until?.length && Date.parse(c.Created) * 1e6 > parseTimeArg(filters.until[0])) continue;
+      if (!labelsMatch(c.Config.Labels, filters) || !beforeUntil(c.Created)) continue;
       const { rw } = await cs.sizeOf(c);
       await cs.remove(c.Id, { force: false, volumes: false }).then(() => { deleted.push(c.Id); reclaimed += rw; }, () => undefined);
     }
@@ -205,3 +206,5 @@ export function containerRoutes(r: Router, e: Engine): void {
   });
 
 }
+
+function compileOrNull(pattern: string): RE2JS | null { try { return RE2JS.compile(pattern); } catch { return null; } }

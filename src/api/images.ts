@@ -1,5 +1,7 @@
 /** Image routes: list, inspect, history, tag, remove, prune, load, save, import. */
+import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
+import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
 import { familiarName, parseReference } from '../image/index.js';
 import type { ImageRecord } from '../image/index.js';
 import type { Engine } from './engine.js';
@@ -8,8 +10,10 @@ import { boolParam, checkFilters, filtersParam, type Router } from './router.js'
 import { startJsonStream } from './server.js';
 
 function matchesReference(i: ImageRecord, pattern: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
-  return i.repoTags.some((t) => re.test(t) || (!pattern.includes(':') && re.test(t.slice(0, t.lastIndexOf(':')))));
+  // RE2 (as Go's path.Match): a pattern of many stars cannot make matching take exponential time.
+  const re = RE2JS.compile('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
+  const test = (s: string) => re.matcher(s).find();
+  return i.repoTags.some((t) => test(t) || (!pattern.includes(':') && test(t.slice(0, t.lastIndexOf(':')))));
 }
 
 export function imageRoutes(r: Router, e: Engine): void {
@@ -17,18 +21,16 @@ export function imageRoutes(r: Router, e: Engine): void {
     const filters = filtersParam(req.query);
     checkFilters(filters, ['dangling', 'label', 'before', 'since', 'reference', 'until']);
     const all = boolParam(req.query, 'all');
+    const dangling = boolFilter(filters, 'dangling');
+    const beforeUntil = untilFilter(filters);
     const containers = e.containers.list();
     const out = [];
     for (const i of e.images.listed(all)) {
-      const dangling = i.repoTags.length === 0;
-      if (filters.dangling?.length) {
-        const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
-        if (want !== dangling) continue;
-      }
+      if (dangling !== undefined && dangling !== (i.repoTags.length === 0)) continue;
       if (filters.reference?.length && !filters.reference.some((p) => matchesReference(i, p))) continue;
       const cfg = await e.images.config(i.id);
       const labels: Record<string, string> = cfg.config?.Labels ?? {};
-      if (filters.label?.length && !filters.label.every((l) => { const [k, v] = l.split('='); return v === undefined ? k in labels : labels[k] === v; })) continue;
+      if (!labelsMatch(labels, filters) || !beforeUntil(i.created)) continue;
       if (filters.before?.length) { const b = e.images.resolve(filters.before[0]); if (Date.parse(i.created) >= Date.parse(b.created)) continue; }
       if (filters.since?.length) { const s = e.images.resolve(filters.since[0]); if (Date.parse(i.created) <= Date.parse(s.created)) continue; }
       // Filtering by reference narrows RepoTags to the matching ones, as dockerd does.
@@ -88,14 +90,20 @@ export function imageRoutes(r: Router, e: Engine): void {
 
   r.post('/images/prune', async (req) => {
     const filters = filtersParam(req.query);
-    checkFilters(filters, ['dangling', 'label', 'until']);
-    const onlyDangling = !(filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0');
+    checkFilters(filters, ['dangling', 'label', 'label!', 'until']);
+    const onlyDangling = boolFilter(filters, 'dangling') ?? true;
+    const beforeUntil = untilFilter(filters);
     const used = new Set(e.containers.list().map((c) => c.ImageId));
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let reclaimed = 0;
     for (const i of e.images.all()) {
       if (used.has(i.id)) continue;
       if (onlyDangling && i.repoTags.length) continue;
+      if (!beforeUntil(i.created)) continue;
+      if (filters.label || filters['label!']) {
+        const cfg = await e.images.config(i.id).catch(() => undefined);
+        if (!labelsMatch(cfg?.config?.Labels, filters)) continue;
+      }
       const before = i.size;
       try {
         for (const d of e.images.remove(i.id, true, false)) deleted.push(d);

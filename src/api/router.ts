@@ -51,6 +51,11 @@ export class Router {
   }
 }
 
+/** A path segment's %-escapes decoded; a broken escape is the client's error (400), not a crash. */
+function decodeSegment(seg: string): string {
+  try { return decodeURIComponent(seg); } catch { throw new InvalidParameterError(`invalid URL escape in path segment "${seg.slice(0, 200)}"`); }
+}
+
 function matchParts(parts: string[], segs: string[]): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
@@ -60,12 +65,12 @@ function matchParts(parts: string[], segs: string[]): Record<string, string> | u
       const rest = parts.slice(i + 1);
       const take = segs.length - i - rest.length;
       if (take < 1) return undefined;
-      params[p.slice(1, -1)] = segs.slice(i, i + take).map(decodeURIComponent).join('/');
+      params[p.slice(1, -1)] = segs.slice(i, i + take).map(decodeSegment).join('/');
       const tail = matchParts(rest, segs.slice(i + take));
       return tail ? { ...params, ...tail } : undefined;
     }
     if (i >= segs.length) return undefined;
-    if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(segs[i]);
+    if (p.startsWith(':')) params[p.slice(1)] = decodeSegment(segs[i]);
     else if (p !== segs[i]) return undefined;
   }
   return parts.length === segs.length ? params : undefined;

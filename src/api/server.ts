@@ -23,12 +23,13 @@ export function createApiServer(router: Router, opts: ApiServerOptions = {}): ht
   const server: http.Server = opts.tls
     ? https.createServer({ ...base, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.verifyClients, rejectUnauthorized: opts.tls.verifyClients, minVersion: 'TLSv1.2' })
     : http.createServer(base);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => { void dispatch(router, req, res, undefined, opts); });
+  // dispatch answers every error itself; the catch is the last line of defence, so no request is ever left hanging.
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => { dispatch(router, req, res, undefined, opts).catch((e) => sendError(res, e)); });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (head.length) socket.unshift(head);
     const res = new http.ServerResponse(req);
     res.assignSocket(socket as any);
-    void dispatch(router, req, res, socket, opts);
+    dispatch(router, req, res, socket, opts).catch((e) => sendError(res, e));
   });
   server.on('clientError', (_err, socket) => { try { socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'); } catch { /* gone */ } });
   return server;
@@ -67,7 +68,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
 }
 
 async function dispatch(router: Router, raw: IncomingMessage, res: ServerResponse, upgradeSocket: Duplex | undefined, opts: ApiServerOptions): Promise<void> {
-  const url = new URL(raw.url ?? '/', 'http://berth');
+  let url: URL;
+  try { url = new URL(raw.url ?? '/', 'http://berth'); } catch { sendJson(res, 400, { message: `invalid request URI: ${String(raw.url).slice(0, 200)}` }); return; }
   const { version, path } = splitVersion(url.pathname);
   if (version && cmpVersion(version, MIN_API_VERSION) < 0) {
     sendJson(res, 400, { message: `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` });
@@ -77,7 +79,8 @@ async function dispatch(router: Router, raw: IncomingMessage, res: ServerRespons
     sendJson(res, 400, { message: `client version ${version} is too new. Maximum supported API version is ${API_VERSION}` });
     return;
   }
-  const found = router.match(raw.method ?? 'GET', path);
+  let found: ReturnType<Router['match']>;
+  try { found = router.match(raw.method ?? 'GET', path); } catch (err) { sendError(res, err); return; }
   if (!found || found === 'method') {
     sendJson(res, 404, { message: 'page not found' });
     return;

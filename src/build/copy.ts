@@ -4,6 +4,7 @@
  * root with Docker's destination rules (trailing slash, existing directory, directory contents),
  * ownership (root or --chown), --chmod, and ADD's extraction of local archives.
  */
+import { RE2JS } from 're2js';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync,
@@ -96,7 +97,7 @@ export function goMatch(pattern: string, name: string): boolean {
       i = end;
     } else re += c.replace(/[.+^${}()|\]\\/]/g, '\\$&');
   }
-  return new RegExp(re + '$').test(name);
+  return RE2JS.compile(re + '$').matcher(name).find();   // RE2: linear time for any pattern
 }
 
 async function sourceFor(root: string, rel: string, decompress: boolean, fs: FsView): Promise<CopySource> {

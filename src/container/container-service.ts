@@ -449,17 +449,17 @@ export class ContainerService {
 
   // ---- wait / stop / kill ------------------------------------------------------------------
 
-  async wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
+  /** Not async: an unknown container or condition throws at once, before a caller commits to a streamed answer. */
+  wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
     const c = this.get(ref);
     const cond = condition || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new InvalidParameterError(`invalid condition: "${condition}"`);
-    if (cond === 'not-running' && !this.isRunning(c.Id)) return { StatusCode: c.State.ExitCode, Error: null };
-    const code = await new Promise<number>((resolve) => {
+    if (cond === 'not-running' && !this.isRunning(c.Id)) return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
+    return new Promise<number>((resolve) => {
       const list = this.waiters.get(c.Id) ?? [];
       list.push({ condition: cond === 'removed' ? 'removed' : 'next-exit', resolve });
       this.waiters.set(c.Id, list);
-    });
-    return { StatusCode: code, Error: null };
+    }).then((code) => ({ StatusCode: code, Error: null }));
   }
 
   private waitStopped(id: string, timeoutMs: number): Promise<boolean> {

@@ -3,6 +3,7 @@
  * `since` queries, as dockerd keeps its last events in memory.
  */
 import { EventEmitter } from 'node:events';
+import { InvalidParameterError } from '../errors/index.js';
 
 export interface EngineEvent {
   Type: string;            // container | image | network | volume | daemon | builder
@@ -77,7 +78,7 @@ export function parseTimeArg(v: string, now = Date.now()): number {
   if (d !== undefined) return (now - d / 1e6) * 1e6;
   const t = Date.parse(v);
   if (!Number.isNaN(t)) return t * 1e6;
-  throw new Error(`invalid time value ${v}`);
+  throw new InvalidParameterError(`invalid time value ${v}`);
 }
 
 /** Go's time.ParseDuration subset ("1h2m3.5s", "300ms") → nanoseconds. */

@@ -226,11 +226,12 @@ export class ImageArchive {
 
   /** docker import: a root filesystem tar becomes a one-layer image, with Dockerfile-style changes. */
   async importRootfs(src: NodeJS.ReadableStream, opts: { changes: string[]; message?: string; platform?: string }): Promise<ImageRecord> {
+    const changed = applyChanges({}, opts.changes);   // a bad change fails before anything is stored
     const info = await ingestLayer(this.images.content, this.images.layers, { chainId: null, diffIds: [] }, src);
     const now = new Date().toISOString();
     const config: ImageConfig = {
       architecture: HOST_ARCH, os: HOST_OS, created: now,
-      config: applyChanges({}, opts.changes),
+      config: changed,
       rootfs: { type: 'layers', diff_ids: [info.diffId] },
       history: [{ created: now, comment: opts.message || 'Imported from -' }],
     };

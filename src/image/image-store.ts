@@ -137,6 +137,9 @@ export class ImageStore {
   tag(id: string, ref: string): string {
     const parsed = parseReference(ref);
     if (parsed.digest) throw new InvalidParameterError('refusing to create a tag with a digest reference');
+    // As dockerd: a name that reads as an image ID or a digest algorithm would make references ambiguous.
+    if (/^[a-f0-9]{64}$/.test(familiarName(parsed))) throw new InvalidParameterError(`invalid repository name (${familiarName(parsed)}), cannot specify 64-byte hexadecimal strings`);
+    if (familiarName(parsed) === 'sha256') throw new InvalidParameterError('refusing to create an ambiguous tag using digest algorithm as name');
     const tagged = `${familiarName(parsed)}:${parsed.tag ?? 'latest'}`;
     for (const other of this.table.all()) {
       if (other.id !== id && other.repoTags.includes(tagged)) {

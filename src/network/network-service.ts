@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Db } from '../store/index.js';
+import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
 import { DocumentTable } from '../store/index.js';
 import {
   ConflictError, ForbiddenError, InvalidParameterError, NotFoundError, NotImplementedError,
@@ -447,21 +448,22 @@ export class NetworkService {
 
   /** Engine API list filters: driver, id, label, name, scope, type (custom|builtin), dangling. */
   list(filters: Record<string, string[]> = {}): any[] {
+    for (const k of Object.keys(filters)) if (!['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
+    for (const t of filters.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidParameterError(`invalid filter: 'type'='${t}'`);
     const used = new Set(this.endpoints.all().map((e) => e.networkId));
     return this.networks.all().filter((n) => this.matches(n, filters, used)).map((n) => this.shape(n, false));
   }
 
   private matches(n: NetworkRecord, f: Record<string, string[]>, used: Set<string>): boolean {
     const any = (k: string, pred: (v: string) => boolean) => !f[k]?.length || f[k].some(pred);
-    return any('driver', (v) => n.Driver === v)
+    const dangling = boolFilter(f, 'dangling');
+    return (dangling === undefined || dangling === (!used.has(n.Id) && !n.predefined))
+      && any('driver', (v) => n.Driver === v)
       && any('id', (v) => n.Id.startsWith(v))
       && any('name', (v) => n.Name.includes(v))
       && any('scope', (v) => v === 'local')
       && any('type', (v) => (v === 'builtin') === n.predefined)
-      && any('dangling', (v) => (v === 'true' || v === '1') === (!used.has(n.Id) && !n.predefined))
-      && (!f.label?.length || f.label.every((l) => labelMatch(n.Labels, l)))
-      && (!f['label!']?.length || f['label!'].every((l) => !labelMatch(n.Labels, l)))
-      && (!f.until?.length || f.until.every((u) => Date.parse(n.Created) < untilMs(u)));
+      && labelsMatch(n.Labels, f) && untilFilter(f)(n.Created);
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -479,6 +481,8 @@ export class NetworkService {
   }
 
   async prune(filters: Record<string, string[]> = {}): Promise<{ NetworksDeleted: string[] }> {
+    for (const k of Object.keys(filters)) if (!['label', 'label!', 'until'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
+    untilFilter(filters);   // a bad value is refused even with nothing to prune
     const used = new Set(this.endpoints.all().map((e) => e.networkId));
     const deleted: string[] = [];
     for (const n of this.networks.all()) {
@@ -994,15 +998,3 @@ function replaceNameservers(text: string, nameservers: string[]): string {
   return kept.join('\n') + '\n';
 }
 
-function labelMatch(labels: Record<string, string>, filter: string): boolean {
-  const i = filter.indexOf('=');
-  if (i < 0) return filter in labels;
-  return labels[filter.slice(0, i)] === filter.slice(i + 1);
-}
-
-function untilMs(u: string): number {
-  if (/^\d+(\.\d+)?$/.test(u)) return Number(u) * 1000;
-  const m = /^(\d+)(s|m|h)$/.exec(u);
-  if (m) return Date.now() - Number(m[1]) * { s: 1000, m: 60000, h: 3600000 }[m[2] as 's' | 'm' | 'h'];
-  return Date.parse(u);
-}

@@ -252,6 +252,8 @@ class Caught {
     stream.on('data', (d: Buffer) => { if (this.consumer) this.consumer(d); else this.chunks!.push(d); });
     stream.on('error', () => undefined);
     this.ended = new Promise<void>((resolve) => { stream.once('end', resolve); stream.once('close', resolve); });
+    // Only read from here: once the peer is done, the descriptor goes (a half-open socket would stay open for good).
+    void this.ended.then(() => stream.destroy());
   }
 
   drain(consumer: (d: Buffer) => void): void {
@@ -313,6 +315,8 @@ function run(ch: Channel, out: NsexecOptions['output']): Promise<NsexecProcess> 
     let resolveExit!: (code: number) => void;
     const exited = new Promise<number>((r) => { resolveExit = r; });
     if (ch.exit) void ch.exit.then((code) => resolveExit(code));
+    // Nothing reads the process's stdin once it has exited: its descriptor goes too.
+    void exited.then(() => ch.stdin?.destroy());
     const fail = (message: string, code = 126) => { if (!settled) { settled = true; reject(new NsexecStartError(message, code)); } };
     const line = (text: string) => {
       let msg: { pid?: number; exit?: number; code?: number; message?: string } = {};

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
+import { boolFilter, labelsMatch } from '../filters/index.js';
 import type { EventBus } from '../events/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
 import { directorySize } from '../layer/index.js';
@@ -100,19 +101,12 @@ export class VolumeService {
 
   list(filters: Record<string, string[]> = {}): VolumeRecord[] {
     for (const k of Object.keys(filters)) if (!['name', 'label', 'dangling', 'driver'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
-    return this.table.all().filter((v) => Object.entries(filters).every(([k, vals]) => !vals.length || vals.some((f) => {
-      switch (k) {
-        case 'name': return v.Name.includes(f);
-        case 'driver': return v.Driver === f;
-        case 'label': { const i = f.indexOf('='); return i < 0 ? f in (v.Labels ?? {}) : v.Labels?.[f.slice(0, i)] === f.slice(i + 1); }
-        case 'dangling': {
-          if (!['true', 'false', '1', '0'].includes(f)) throw new InvalidParameterError(`invalid filter 'dangling=${f}'`);
-          const dangling = this.usage.containersUsing(v.Name).length === 0;
-          return (f === 'true' || f === '1') === dangling;
-        }
-        default: return true;
-      }
-    }))).sort((a, b) => a.Name.localeCompare(b.Name));
+    const dangling = boolFilter(filters, 'dangling');
+    const any = (k: string, pred: (f: string) => boolean) => !filters[k]?.length || filters[k].some(pred);
+    return this.table.all().filter((v) => any('name', (f) => v.Name.includes(f)) && any('driver', (f) => v.Driver === f)
+      && labelsMatch(v.Labels, filters)
+      && (dangling === undefined || dangling === (this.usage.containersUsing(v.Name).length === 0)))
+      .sort((a, b) => a.Name.localeCompare(b.Name));
   }
 
   async remove(name: string, force = false): Promise<void> {
@@ -129,14 +123,12 @@ export class VolumeService {
   /** Removes unused volumes: anonymous ones only, unless `all=true` (Docker ≥ 23). */
   async prune(filters: Record<string, string[]> = {}): Promise<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }> {
     for (const k of Object.keys(filters)) if (!['label', 'label!', 'all'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
-    const all = (filters.all ?? []).some((x) => x === 'true' || x === '1');
+    const all = boolFilter(filters, 'all') ?? false;
     const deleted: string[] = [];
     let space = 0;
-    const labelMatch = (labels: Record<string, string>, f: string) => { const i = f.indexOf('='); return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1); };
     for (const v of this.table.all()) {
       if (!all && !this.isAnonymous(v)) continue;
-      if (filters.label?.length && !filters.label.every((l) => labelMatch(v.Labels ?? {}, l))) continue;
-      if (filters['label!']?.length && filters['label!'].some((l) => labelMatch(v.Labels ?? {}, l))) continue;
+      if (!labelsMatch(v.Labels, filters)) continue;
       if (this.usage.containersUsing(v.Name).length) continue;
       const size = await duBytes(join(this.root, v.Name));
       try { await this.remove(v.Name); deleted.push(v.Name); space += size; } catch { /* raced with a new user */ }

@@ -6,6 +6,7 @@
  * matching a directory also matches everything below it, and lines starting with `#`
  * are comments. Paths are context-relative with forward slashes.
  */
+import { RE2JS } from 're2js';
 import { readdirSync, lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { InvalidParameterError } from '../../errors/index.js';
@@ -46,7 +47,7 @@ interface Pattern {
   exclusion: boolean;
   dirs: string[];
   type: MatchType;
-  regexp?: RegExp;
+  regexp?: RE2JS;
 }
 
 const REGEX_ESCAPE = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
@@ -91,7 +92,7 @@ function badPattern(p: string): boolean {
   }
 }
 
-function compile(cleaned: string): { type: MatchType; regexp?: RegExp } {
+function compile(cleaned: string): { type: MatchType; regexp?: RE2JS } {
   let reg = '^';
   let type: MatchType = 'exact';
   const chars = Array.from(cleaned);
@@ -140,7 +141,7 @@ function compile(cleaned: string): { type: MatchType; regexp?: RegExp } {
   if (type === 'regexp') {
     reg += '$';
     try {
-      return { type, regexp: new RegExp(reg, 'u') };
+      return { type, regexp: RE2JS.compile(reg) };   // RE2, as Go's: linear time whatever the pattern
     } catch {
       throw new InvalidParameterError('syntax error in pattern');
     }
@@ -160,7 +161,7 @@ function matchOne(p: Pattern, path: string): boolean {
       return suffix[0] === '/' && path === suffix.slice(1); // **/foo matches foo
     }
     case 'regexp':
-      return p.regexp!.test(path);
+      return p.regexp!.matcher(path).find();
   }
 }
 

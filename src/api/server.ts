@@ -19,7 +19,8 @@ export interface ApiServerOptions {
 }
 
 export function createApiServer(router: Router, opts: ApiServerOptions = {}): http.Server {
-  const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  // Headers up to 1 MiB, as Go's http.Server allows dockerd: long IDs and filters in the URL still get an answer.
+  const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, maxHeaderSize: 1 << 20 };
   const server: http.Server = opts.tls
     ? https.createServer({ ...base, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.verifyClients, rejectUnauthorized: opts.tls.verifyClients, minVersion: 'TLSv1.2' })
     : http.createServer(base);
@@ -31,7 +32,11 @@ export function createApiServer(router: Router, opts: ApiServerOptions = {}): ht
     res.assignSocket(socket as any);
     dispatch(router, req, res, socket, opts).catch((e) => sendError(res, e));
   });
-  server.on('clientError', (_err, socket) => { try { socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'); } catch { /* gone */ } });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+    const body = JSON.stringify({ message: `${text.toLowerCase()}: ${err.code ?? err.message}` }) + '\n';
+    try { socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`); } catch { /* gone */ }
+  });
   return server;
 }
 

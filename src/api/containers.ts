@@ -18,7 +18,7 @@ export function containerRoutes(r: Router, e: Engine): void {
 
   r.post('/containers/create', async (req) => {
     const body = await readJson(req.raw);
-    if (!body) throw new InvalidParameterError('config cannot be empty in order to create a container');
+    if (body === undefined || body === null) throw new InvalidParameterError('config cannot be empty in order to create a container');
     return { status: 201, body: await cs.create(body, req.query.get('name')) };
   });
 

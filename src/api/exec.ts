@@ -3,7 +3,7 @@ import { InvalidParameterError } from '../errors/index.js';
 import { frame } from '../container/index.js';
 import type { ExecService } from '../container/exec.js';
 import type { Duplex } from 'node:stream';
-import { intParam, readJson, type Router } from './router.js';
+import { intParam, parseJson, readJson, type Router } from './router.js';
 import { hijack } from './server.js';
 
 export function execRoutes(r: Router, execs: ExecService): void {
@@ -61,7 +61,5 @@ async function readUpgradeBody(socket: Duplex, length: number): Promise<any> {
     if (chunk.length > need) { socket.unshift(chunk.subarray(need)); chunks.push(chunk.subarray(0, need)); have = length; }
     else { chunks.push(chunk); have += chunk.length; }
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (!text) return undefined;
-  try { return JSON.parse(text); } catch (e) { throw new InvalidParameterError(`invalid JSON: ${(e as Error).message}`); }
+  return parseJson(Buffer.concat(chunks).toString('utf8'));
 }

@@ -1,6 +1,7 @@
 /** Network routes: list, inspect, create, connect, disconnect, remove, prune. */
 import { InvalidParameterError } from '../errors/index.js';
 import type { NetworkService } from '../network/index.js';
+import { validateNetworkConnect, validateNetworkCreate, validateNetworkDisconnect } from '../network/requests.js';
 import type { Engine } from './engine.js';
 import { filtersParam, readJson, type Router } from './router.js';
 
@@ -9,6 +10,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
 
   r.post('/networks/create', async (req) => {
     const body = await readJson(req.raw);
+    validateNetworkCreate(body);
     if (!body?.Name) throw new InvalidParameterError('network name must not be empty');
     return { status: 201, body: await networks.create(body) };
   });
@@ -22,6 +24,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
 
   r.post('/networks/:id/connect', async (req) => {
     const body = await readJson(req.raw);
+    validateNetworkConnect(body);
     if (!body?.Container) throw new InvalidParameterError('container is required');
     const net = networks.inspect(req.params.id);
     await e.containers.connectNetwork(body.Container, net.Name, body.EndpointConfig ?? {});   // a running container's endpoint tells the events
@@ -30,6 +33,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
 
   r.post('/networks/:id/disconnect', async (req) => {
     const body = await readJson(req.raw);
+    validateNetworkDisconnect(body);
     if (!body?.Container) throw new InvalidParameterError('container is required');
     const net = networks.inspect(req.params.id);
     const id = e.containers.get(body.Container).Id;

@@ -77,6 +77,11 @@ function matchParts(parts: string[], segs: string[]): Record<string, string> | u
 }
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
+/**
+ * Deeper bodies are refused before they are parsed: JSON.stringify (saving a record) overflows the
+ * stack a few thousand levels down, and no Engine API body comes near this.
+ */
+const MAX_JSON_DEPTH = 1000;
 
 /** Reads a JSON body (empty → undefined). Malformed JSON is a 400, as in Docker. */
 export async function readJson<T = any>(req: IncomingMessage): Promise<T | undefined> {
@@ -87,11 +92,34 @@ export async function readJson<T = any>(req: IncomingMessage): Promise<T | undef
     if (size > MAX_JSON_BODY) throw new InvalidParameterError('request body too large');
     chunks.push(c as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  return parseJson<T>(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** A request body's JSON (blank → undefined); malformed or too deeply nested JSON is a 400. */
+export function parseJson<T = any>(body: string): T | undefined {
+  const text = body.trim();
   if (!text) return undefined;
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) throw new InvalidParameterError('invalid JSON: exceeded max depth');
   try { return JSON.parse(text) as T; } catch (e) {
     throw new InvalidParameterError(`invalid JSON: ${(e as Error).message}`);
   }
+}
+
+/** Whether brackets outside strings nest deeper than limit. */
+function nestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {   // skip a string, and the escaped characters in it
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++; else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 export function boolParam(q: URLSearchParams, name: string, dflt = false): boolean {

@@ -1,12 +1,12 @@
 /** Volume routes: create, list (filters), inspect, remove, prune. */
-import { InvalidParameterError } from '../errors/index.js';
 import type { VolumeService } from '../volume/index.js';
+import { validateVolumeCreate } from '../volume/create-request.js';
 import { boolParam, filtersParam, readJson, type Router } from './router.js';
 
 export function volumeRoutes(r: Router, volumes: VolumeService): void {
   r.post('/volumes/create', async (req) => {
     const body = (await readJson(req.raw)) ?? {};
-    if (body.Name !== undefined && typeof body.Name !== 'string') throw new InvalidParameterError('invalid volume name');
+    validateVolumeCreate(body);
     return { status: 201, body: volumes.inspectShape(volumes.create(body)) };
   });
   r.get('/volumes', (req) => {

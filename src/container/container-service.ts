@@ -18,6 +18,7 @@ import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
+import { validateCreateRequest } from './create-request.js';
 import { mergeHealthcheck } from './health-config.js';
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
@@ -145,6 +146,7 @@ export class ContainerService {
   // ---- create ------------------------------------------------------------------------------
 
   async create(body: Record<string, any>, nameParam?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+    validateCreateRequest(body);
     if (!body || typeof body !== 'object') throw new InvalidParameterError('invalid JSON: empty body');
     const imageRef = body.Image;
     if (!imageRef || typeof imageRef !== 'string') throw new InvalidParameterError('config cannot be empty in order to create a container');
@@ -186,12 +188,17 @@ export class ContainerService {
     };
     for (const h of this.o.hooks ?? []) await h.created?.(c, imageConfig);
     const dir = this.dir(id);
-    mkdirSync(join(dir, 'upper'), { recursive: true });
-    mkdirSync(join(dir, 'work'), { recursive: true });
-    mkdirSync(join(dir, 'rootfs'), { recursive: true });
-    writeFileSync(this.logPath(id), '');
-    c.NetworkSettings = { Networks: this.o.networking.planned?.(c) ?? {} };
-    this.save(c);
+    try {
+      mkdirSync(join(dir, 'upper'), { recursive: true });
+      mkdirSync(join(dir, 'work'), { recursive: true });
+      mkdirSync(join(dir, 'rootfs'), { recursive: true });
+      writeFileSync(this.logPath(id), '');
+      c.NetworkSettings = { Networks: this.o.networking.planned?.(c) ?? {} };
+      this.save(c);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });   // a refused create leaves nothing behind
+      throw e;
+    }
     this.o.events.emit('container', 'create', id, this.attrs(c));
     return { Id: id, Warnings: [] };
   }

@@ -90,7 +90,7 @@ describe('mergeHealthcheck', () => {
   const image = { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Timeout: 2e9, StartPeriod: 7e9, StartInterval: 1e9, Retries: 4 };
   test('no request: the image\'s; no image: the request\'s', () => {
     assert.deepEqual(mergeHealthcheck(undefined, image), image);
-    assert.deepEqual(mergeHealthcheck({ Interval: 3 }, undefined), { Interval: 3 });
+    assert.deepEqual(mergeHealthcheck({ Interval: 3e9 }, undefined), { Interval: 3e9 });
     assert.equal(mergeHealthcheck(null, null), undefined);
   });
   test('a partial request takes Test and every zero field from the image', () => {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { covers, isValidRepositoryName, parseBasicAuth, TokenAuthorizer, VerifiedTokens, type Access, type AuthDecision, type Authorizer, type TokenKey } from '../registry/index.js';
 import type { HubStore, Role, TokenScope, User } from './db.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 
 export type Action = 'pull' | 'push' | 'delete';
 
@@ -115,6 +115,8 @@ export class CredentialChecker {
     return cred;
   }
 
+  private dummyHash?: Promise<string>;
+
   private async verify(name: string, secret: string): Promise<Credential | undefined> {
     if (secret.startsWith('bhp_')) {
       const t = this.store.useToken(secret);
@@ -122,7 +124,11 @@ export class CredentialChecker {
     }
     const hash = this.store.passwordHash(name);
     const user = this.store.user(name);
-    if (!hash || !user) return undefined;
+    if (!hash || !user) {
+      // As slow as a wrong password, so the answer's timing does not tell which names exist.
+      await verifyPassword(secret, await (this.dummyHash ??= hashPassword('no such user')));
+      return undefined;
+    }
     const key = createHash('sha256').update(`${name}\0${secret}\0${hash}`).digest('hex');
     if ((this.verified.get(key) ?? 0) > Date.now()) return { user, scope: 'password' };
     // Concurrent checks of the same pair (a client's parallel requests) share one scrypt run.

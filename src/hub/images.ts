@@ -29,13 +29,15 @@ async function imageInfo(storage: RegistryStorage, repo: string, manifest: Recor
   const layers = (manifest.layers as Desc[] | undefined) ?? [];
   let cfg: Record<string, unknown> | undefined;
   try { cfg = config ? await readJson(storage, repo, config.digest) : undefined; } catch { cfg = undefined; }
-  const history = ((cfg?.history as { created_by?: string; empty_layer?: boolean }[] | undefined) ?? []).filter((h) => !h.empty_layer);
+  // The config is what a pusher sent: anything not of the expected type is left out, never trusted.
+  const history = (Array.isArray(cfg?.history) ? cfg.history as unknown[] : [])
+    .filter((h): h is { created_by?: unknown; empty_layer?: unknown } => !!h && typeof h === 'object' && !(h as { empty_layer?: unknown }).empty_layer);
   return {
     os: String(cfg?.os ?? 'unknown'), architecture: String(cfg?.architecture ?? 'unknown'),
     variant: typeof cfg?.variant === 'string' ? cfg.variant : undefined,
     digest,
     size: size + (config?.size ?? 0) + layers.reduce((n, l) => n + (l.size ?? 0), 0),
-    layers: layers.map((l, i) => ({ digest: l.digest, size: l.size, createdBy: history[i]?.created_by })),
+    layers: layers.map((l, i) => ({ digest: l.digest, size: l.size, createdBy: typeof history[i]?.created_by === 'string' ? history[i].created_by as string : undefined })),
   };
 }
 

@@ -7,7 +7,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createRegistryHandler, listenHttp, parseScope, RegistryStorage, signToken, type Access, type RegistryEvent, type TokenKey } from '../registry/index.js';
+import { createRegistryHandler, listenHttp, pageOf, parseBasicAuth, parseScope, RegistryError, RegistryStorage, signToken, type Access, type RegistryEvent, type TokenKey } from '../registry/index.js';
 import { HubStore, type Repo, type User, type Visibility } from './db.js';
 import { canSee, clientIp, CredentialChecker, grant, HubAuthorizer, LoginLimiter, RateLimitedError } from './access.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -113,6 +113,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const web = createWebHandler(ctx);
 
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The token endpoint speaks GET only (no OAuth POST): a 405 makes clients fall back to it.
+    if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { errors: [{ code: 'UNSUPPORTED', message: 'use GET with Basic credentials' }] }, { Allow: 'GET' }); return; }
+    // Basic credentials that are there but unreadable are not anonymity.
+    const auth = req.headers.authorization;
+    if (auth !== undefined && /^Basic(\s|$)/i.test(auth) && !parseBasicAuth(auth)) {
+      sendJson(res, 400, { errors: [{ code: 'UNAUTHORIZED', message: 'malformed Authorization header: Basic credentials expected' }] });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const service = url.searchParams.get('service');
     if (service !== null && service !== SERVICE) { sendJson(res, 400, { errors: [{ code: 'DENIED', message: `unknown service ${service}` }] }); return; }
@@ -165,15 +173,15 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const viewer = d.subject ? store.user(d.subject) : undefined;
     const url = new URL(req.url ?? '/', 'http://x');
     const all = (await storage.listRepositories()).filter((r) => canSee(store, viewer, r));
-    const last = url.searchParams.get('last');
-    let items = last ? all.filter((r) => r > last) : all;
-    const n = Number(url.searchParams.get('n') ?? 0);
     const headers: Record<string, string> = { 'Docker-Distribution-API-Version': 'registry/2.0' };
-    if (Number.isSafeInteger(n) && n > 0 && items.length > n) {
-      headers.Link = `</v2/_catalog?n=${n}&last=${encodeURIComponent(items[n - 1])}>; rel="next"`;
-      items = items.slice(0, n);
+    let page: { items: string[]; link?: string };
+    try { page = pageOf(url.searchParams, all, '/v2/_catalog'); } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      sendJson(res, e.status, { errors: [{ code: e.code, message: e.message, detail: e.detail }] }, headers);
+      return;
     }
-    sendJson(res, 200, { repositories: items }, headers);
+    if (page.link) headers.Link = page.link;
+    sendJson(res, 200, { repositories: page.items }, headers);
   }
 
   const manifestGet = /^\/v2\/(.+)\/manifests\/[^/]+$/;
@@ -192,8 +200,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     if (path === '/v2' || path.startsWith('/v2/')) {
       const m = req.method === 'GET' ? manifestGet.exec(path) : null;
       if (m) {
-        const name = decodeURIComponent(m[1]);
-        res.once('finish', () => { if (res.statusCode === 200) { try { store.countPull(name); } catch { /* invalid name */ } } });
+        // Counted only once the registry has served it: a name that does not decode was refused there.
+        res.once('finish', () => { if (res.statusCode === 200) { try { store.countPull(decodeURIComponent(m[1])); } catch { /* invalid name */ } } });
       }
       registry(req, res);
       return;

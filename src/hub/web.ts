@@ -249,7 +249,9 @@ ${options.allowSignup ? html`<p class="muted small">New here? <a href="/signup">
     const vis = w.form!.get('visibility') === 'public' ? 'public' : 'private';
     if (!writableNamespaces(u).includes(ns)) { newRepoPage(w, 'You cannot create repositories in that namespace.', 403); return; }
     if (!isValidRepositoryName(name)) { newRepoPage(w, 'Repository names use lower-case letters, digits and separators (. _ -), as in my-app.', 400); return; }
-    if (!store.ensureRepo(name, vis, (w.form!.get('description') ?? '').slice(0, 25_000))) { newRepoPage(w, 'That repository already exists.', 409); return; }
+    const description = w.form!.get('description') ?? '';
+    if (description.length > 25_000) { newRepoPage(w, 'Descriptions are at most 25000 characters.', 400); return; }
+    if (!store.ensureRepo(name, vis, description)) { newRepoPage(w, 'That repository already exists.', 409); return; }
     redirect(w, `/r/${name}?ok=created`);
   }
 

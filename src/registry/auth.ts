@@ -156,6 +156,8 @@ export function verifyToken(token: string, key: TokenKey, expect: { issuer: stri
     header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
     claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
   } catch { return undefined; }
+  // JSON that is not an object (`null`, a number) is no token either.
+  if (!header || typeof header !== 'object' || !claims || typeof claims !== 'object') return undefined;
   if (header.alg !== key.alg) return undefined; // never let the token choose the algorithm
   const input = Buffer.from(`${parts[0]}.${parts[1]}`);
   const sig = Buffer.from(parts[2], 'base64url');

@@ -18,6 +18,7 @@ export {
   type ParsedDigest, type Reference,
 } from './names.js';
 export { parseRangeHeader, parseContentRange, type ByteRange } from './range.js';
+export { pageOf } from './pagination.js';
 export { parseManifest, type ParsedManifest } from './manifests.js';
 export { MediaType, type Descriptor } from '../oci/index.js';
 export {

@@ -66,4 +66,10 @@ export function parseReference(ref: string): Reference {
   return { kind: 'tag', tag: ref };
 }
 
+/** For GET, HEAD and DELETE: a tag that could never have been pushed is simply not there (404, as distribution answers). */
+export function lookupReference(ref: string): Reference {
+  if (!ref.includes(':') && !isValidTag(ref)) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { tag: ref.slice(0, 300) });
+  return parseReference(ref);
+}
+
 export function isValidUploadId(id: string): boolean { return uploadIdRe.test(id); }

@@ -2,12 +2,13 @@
  * The HTTP edge of the registry: routes OCI distribution requests to storage, asks the
  * Authorizer first, and maps every error to an OCI error body in one place (sendError).
  */
+import { pageOf } from './pagination.js';
 import { createReadStream, read } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, RegistryError } from './errors.js';
 import { type Access, type Authorizer, TokenIssuer } from './auth.js';
 import {
-  isValidTag, isValidUploadId, parseReference, validateDigest, validateRepositoryName, type ParsedDigest,
+  isValidTag, isValidUploadId, lookupReference, parseReference, validateDigest, validateRepositoryName, type ParsedDigest,
 } from './names.js';
 import { parseContentRange, parseRangeHeader, uploadRangeHeader } from './range.js';
 import { closeBlob, MAX_MANIFEST_SIZE, type ManifestRecord, type RegistryStorage, type UploadStatus } from './storage.js';
@@ -158,25 +159,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
     sendJson(ctx, 200, {});
   }
 
-  function pagination(ctx: Ctx): { n?: number; last?: string } {
-    const nRaw = ctx.url.searchParams.get('n');
-    const last = ctx.url.searchParams.get('last') ?? undefined;
-    if (nRaw === null || nRaw === '') return { last };
-    const n = Number(nRaw);
-    if (!Number.isSafeInteger(n) || n < 0) throw new RegistryError('UNSUPPORTED', 'invalid pagination number n', { n: nRaw }, 400);
-    return { n, last };
-  }
-
-  function page(ctx: Ctx, all: string[], path: string): { items: string[]; link?: string } {
-    const { n, last } = pagination(ctx);
-    let items = last !== undefined ? all.filter((x) => x > last) : all;
-    let link: string | undefined;
-    if (n !== undefined) {
-      if (items.length > n && n > 0) link = `<${path}?n=${n}&last=${encodeURIComponent(items[n - 1])}>; rel="next"`;
-      items = items.slice(0, n);
-    }
-    return { items, link };
-  }
+  function page(ctx: Ctx, all: string[], path: string): { items: string[]; link?: string } { return pageOf(ctx.url.searchParams, all, path); }
 
   async function catalog(ctx: Ctx): Promise<void> {
     await authorize(ctx, [{ type: 'registry', name: 'catalog', actions: ['*'] }]);
@@ -210,7 +193,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
   // ---- manifests ------------------------------------------------------------------------------
 
   async function findManifest(name: string, ref: string): Promise<ManifestRecord> {
-    const r = parseReference(ref);
+    const r = lookupReference(ref);
     let d: ParsedDigest | undefined;
     if (r.kind === 'digest') d = r.digest;
     else d = await storage.resolveTag(name, r.tag);
@@ -279,7 +262,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
   async function deleteManifest(ctx: Ctx, name: string, ref: string): Promise<void> {
     await authorize(ctx, repoAccess(name, 'delete'));
     if (!deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletion is disabled on this registry');
-    const r = parseReference(ref);
+    const r = lookupReference(ref);
     const pointed = r.kind === 'tag' ? await storage.resolveTag(name, r.tag) : r.digest;
     const ok = r.kind === 'tag' ? await storage.deleteTag(name, r.tag) : await storage.deleteManifest(name, r.digest);
     if (!ok) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { name, reference: ref });
@@ -326,7 +309,7 @@ export function createRegistryHandler(opts: RegistryHandlerOptions): Handler {
       const range = parseRangeHeader(typeof ctx.req.headers.range === 'string' ? ctx.req.headers.range : undefined, blob.size);
       if (range === 'unsatisfiable') {
         send(ctx, 416, { 'Content-Range': `bytes */${blob.size}`, 'Content-Type': 'application/json' },
-          errorBody('BLOB_UNKNOWN', 'requested range not satisfiable', { size: blob.size }));
+          errorBody('RANGE_INVALID', 'requested range not satisfiable', { size: blob.size }));
         return;
       }
       const start = range?.start ?? 0;

@@ -183,6 +183,41 @@ test('expired, tampered and foreign tokens are refused', async () => {
   assert.equal((await get(signToken({ ...claims, exp: now + 60, aud: 'other-service' }, { alg: 'HS256', secret }))).status, 401);
 });
 
+test('bad input is answered and the Hub keeps running: broken escapes, non-object token parts, bad pagination, the token endpoint', async () => {
+  const up = async () => assert.equal((await fetch(`${hub.url}/v2/`)).status, 401, 'the Hub still answers');
+  // A broken %-escape in a manifest GET used to kill the process (the pull counter decoded it first).
+  const broken = await fetch(`${hub.url}/v2/a%zz/manifests/latest`);
+  assert.equal(broken.status, 400);
+  assert.equal((await broken.json()).errors[0].code, 'NAME_INVALID');
+  await up();
+  // A token whose header or claims decode to JSON null is no token: 401, not a 500.
+  for (const t of ['bnVsbA.e30.x', 'e30.bnVsbA.x']) {
+    const r = await fetch(`${hub.url}/v2/_catalog`, { headers: { Authorization: `Bearer ${t}` } });
+    assert.equal(r.status, 401, t);
+    assert.match(r.headers.get('www-authenticate')!, /error="invalid_token"/);
+  }
+  const anon = await getToken(hub, ['registry:catalog:*']);
+  const catalog = (q: string) => fetch(`${hub.url}/v2/_catalog${q}`, { headers: { Authorization: `Bearer ${anon}` } });
+  for (const q of ['?n=abc', '?n=-1', '?n=1.5']) assert.equal((await catalog(q)).status, 400, q);
+  const zero = await catalog('?n=0');
+  assert.equal(zero.status, 200);
+  assert.deepEqual((await zero.json()).repositories, []);
+  // The token endpoint: GET only (OAuth clients fall back to it on 405); unreadable Basic credentials are not anonymity.
+  const post = await fetch(`${hub.url}/token?service=berth-hub`, { method: 'POST', body: 'grant_type=password' });
+  assert.equal(post.status, 405);
+  const malformed = await fetch(`${hub.url}/token?service=berth-hub`, { headers: { Authorization: 'Basic !!!' } });
+  assert.equal(malformed.status, 400);
+  await up();
+  // An image config is what its pusher wrote: a history that is not text must not break the repository page.
+  for (const [tag, history] of [['odd', [{ created_by: 12345 }, null, 'x']], ['odder', { not: 'a list' }]] as const) await pushImage(hub, 'alice/oddhistory', tag, alice, 'odd', history);
+  const web = new WebClient(hub);
+  await web.login(alice.user, alice.password);
+  const page = await web.get('/r/alice/oddhistory');
+  assert.equal(page.status, 200);
+  assert.match(page.body, /odder/);
+  await up();
+});
+
 test('repository names are validated against the distribution grammar', async () => {
   for (const bad of ['Alice/App', 'alice/.hidden', 'alice/a..b', 'alice/app-', 'alice//app', 'alice/a%2F..%2Fb']) {
     const r = await fetch(`${hub.url}/v2/${bad}/manifests/latest`, { headers: { Authorization: `Bearer ${await getToken(hub, [], alice)}` } });

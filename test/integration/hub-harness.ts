@@ -82,11 +82,11 @@ export interface PushedImage { digest: string; layerDigest: string; configDigest
  * Pushes a tiny image (one layer, one config) to repo:tag with the given credentials, over the
  * registry API with the token flow. Returns the manifest digest; throws with the HTTP status on refusal.
  */
-export async function pushImage(hub: SpawnedHub, repo: string, tag: string, creds?: { user: string; password: string }, seed = repo): Promise<PushedImage> {
+export async function pushImage(hub: SpawnedHub, repo: string, tag: string, creds?: { user: string; password: string }, seed = repo, history: unknown = [{ created_by: `ADD ${seed} /` }]): Promise<PushedImage> {
   const token = await getToken(hub, [`repository:${repo}:pull,push`], creds);
   const auth = { Authorization: `Bearer ${token}` };
   const layer = Buffer.from(`layer of ${seed}:${tag}\n`);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha(layer)] }, history: [{ created_by: `ADD ${seed} /` }] }));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha(layer)] }, history }));
   for (const blob of [layer, config]) {
     const r = await fetch(`${hub.url}/v2/${repo}/blobs/uploads/?digest=${sha(blob)}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: blob });
     await r.arrayBuffer();

@@ -13,7 +13,8 @@ function matchesReference(i: ImageRecord, pattern: string): boolean {
   // RE2 (as Go's path.Match): a pattern of many stars cannot make matching take exponential time.
   const re = RE2JS.compile('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
   const test = (s: string) => re.matcher(s).find();
-  return i.repoTags.some((t) => test(t) || (!pattern.includes(':') && test(t.slice(0, t.lastIndexOf(':')))));
+  const hasTag = pattern.lastIndexOf(':') > pattern.lastIndexOf('/');   // a registry's port is not a tag
+  return i.repoTags.some((t) => test(t) || (!hasTag && test(t.slice(0, t.lastIndexOf(':')))));
 }
 
 export function imageRoutes(r: Router, e: Engine): void {
@@ -23,7 +24,6 @@ export function imageRoutes(r: Router, e: Engine): void {
     const all = boolParam(req.query, 'all');
     const dangling = boolFilter(filters, 'dangling');
     const beforeUntil = untilFilter(filters);
-    const containers = e.containers.list();
     const out = [];
     for (const i of e.images.listed(all)) {
       if (dangling !== undefined && dangling !== (i.repoTags.length === 0)) continue;
@@ -38,7 +38,7 @@ export function imageRoutes(r: Router, e: Engine): void {
       out.push({
         Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags, RepoDigests: i.repoDigests,
         Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
-        Labels: labels, Containers: containers.filter((c) => c.ImageId === i.id).length,
+        Labels: labels, Containers: -1,   // not counted in a list, as dockerd (the CLI shows N/A); system df counts them
       });
     }
     out.sort((a, b) => b.Created - a.Created);

@@ -21,7 +21,7 @@ export function systemRoutes(r: Router, e: Engine): void {
 
   r.get('/version', () => ({ body: {
     Platform: { Name: 'berth Engine' },
-    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion() } }],
+    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), Experimental: 'false', BuildTime: new Date(e.info.startedAt).toISOString() } }],
     Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
     Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
   } }));

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import os from 'node:os';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +20,7 @@ import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
 import { validateCreateRequest } from './create-request.js';
 import { mergeHealthcheck } from './health-config.js';
+import { initLayerEntries, writeInitStubs } from './init-layer.js';
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 import { resolveUser } from './user.js';
@@ -170,6 +171,13 @@ export class ContainerService {
     const cmd: string[] = config.Cmd ?? [];
     const argv = [...entrypoint, ...cmd];
     if (argv.length === 0) throw new InvalidParameterError('no command specified');
+    // What dockerd refuses at create rather than at the start or stop that would trip over it.
+    if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw new InvalidParameterError(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
+    if (config.StopSignal) normaliseSignal(config.StopSignal);
+    for (const link of (hostConfig.Links ?? []) as string[]) {
+      const target = String(link).split(':')[0].replace(/^\//, '');
+      if (!this.tryGet(target)) throw new InvalidParameterError(`could not get container for ${target}`);
+    }
 
     hostConfig.NetworkMode ??= 'bridge';
     if (hostConfig.Runtime && hostConfig.Runtime !== this.o.runtime.cfg.name) throw new InvalidParameterError(`unknown or invalid runtime name: ${hostConfig.Runtime}`);
@@ -178,7 +186,7 @@ export class ContainerService {
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
     hostConfig.RestartPolicy ??= { Name: 'no', MaximumRetryCount: 0 };
-    hostConfig.LogConfig ??= { Type: 'k8s-file', Config: {} };
+    if (!hostConfig.LogConfig?.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} };
 
     const c: ContainerRecord = {
       Id: id, Name: name, Created: new Date().toISOString(), ImageId: image.id,
@@ -190,6 +198,7 @@ export class ContainerService {
     const dir = this.dir(id);
     try {
       mkdirSync(join(dir, 'upper'), { recursive: true });
+      writeInitStubs(join(dir, 'upper'), image.chainId ? this.o.images.layers.lowerDirs(image.chainId) : []);
       mkdirSync(join(dir, 'work'), { recursive: true });
       mkdirSync(join(dir, 'rootfs'), { recursive: true });
       writeFileSync(this.logPath(id), '');
@@ -250,7 +259,8 @@ export class ContainerService {
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
       writeFileSync(files.hosts, '');
       writeFileSync(files.resolvConf, '');
-      const env = [...(c.Config.Env ?? [])];
+      // A bare NAME (`-e NAME` with NAME unset where the client ran) sets nothing, as in dockerd.
+      const env = (c.Config.Env ?? []).filter((e: string) => e.includes('='));
       if (!env.some((e: string) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
       if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
@@ -445,7 +455,13 @@ export class ContainerService {
 
   /** Docker's SizeRw (what the container wrote: its upper layer) and SizeRootFs (that and its image). */
   async sizeOf(c: ContainerRecord): Promise<{ rw: number; rootfs: number }> {
-    const rw = await directorySize(join(this.dir(c.Id), 'upper'));
+    const upper = join(this.dir(c.Id), 'upper');
+    let rw = await directorySize(upper);
+    // Docker's init layer is not the container's: its stubs (the /etc/mtab link) are not counted.
+    const chainId = this.o.images.table.get(c.ImageId)?.chainId;
+    for (const p of initLayerEntries(upper, chainId ? this.o.images.layers.lowerDirs(chainId) : [])) {
+      try { const st = lstatSync(join(upper, p)); if (!st.isDirectory()) rw -= st.size; } catch { /* gone */ }
+    }
     return { rw, rootfs: rw + (this.o.images.table.get(c.ImageId)?.size ?? 0) };
   }
 
@@ -505,7 +521,7 @@ export class ContainerService {
     const fields = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'KernelMemory'];
     for (const f of fields) if (body[f] !== undefined && body[f] !== null && body[f] !== 0 && body[f] !== '') h[f] = body[f];
     if (body.RestartPolicy?.Name !== undefined) {
-      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy '${body.RestartPolicy.Name}'`);
+      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${body.RestartPolicy.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
       if (h.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== 'no') throw new InvalidParameterError('Restart policy cannot be updated because AutoRemove is enabled for the container');
       h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
@@ -560,8 +576,8 @@ export class ContainerService {
 
   async kill(ref: string, signal?: string | null): Promise<void> {
     const c = this.get(ref);
+    const sig = normaliseSignal(signal || 'SIGKILL');   // a bad signal is the first thing wrong, as in dockerd
     if (!this.isRunning(c.Id)) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
-    const sig = normaliseSignal(signal || 'SIGKILL');
     c.ManuallyStopped = true; this.save(c);
     for (const h of this.o.hooks ?? []) h.stopping?.(c);
     await this.o.runtime.kill(c.Id, sig).catch((e) => { if (this.isRunning(c.Id)) throw e; });
@@ -890,7 +906,7 @@ function validateHostConfig(h: Record<string, any>): void {
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
   if (h.NanoCpus && h.NanoCpus < 0) throw new InvalidParameterError('Range of CPUs is from 0.01 to the number of CPUs available');
   const rp = h.RestartPolicy?.Name;
-  if (rp && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp)) throw new InvalidParameterError(`invalid restart policy '${rp}'`);
+  if (rp && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${rp}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   if (h.AutoRemove && rp && rp !== 'no' && rp !== '') throw new InvalidParameterError("can't create 'AutoRemove' container with restart policy");
   const joins = (m: unknown) => typeof m === 'string' && /^container:.+/.test(m);
   if (h.IpcMode !== undefined && !(['', 'none', 'private', 'shareable', 'host'].includes(h.IpcMode) || joins(h.IpcMode))) throw new InvalidParameterError(`invalid IPC mode: ${h.IpcMode}`);

@@ -7,7 +7,7 @@
  * out exactly what Docker's init layer hides, while anything the container really changed stays.
  * Mount points of volumes and binds are not in Docker's init layer, and stay.
  */
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 
 /** dockerd's init layer (daemon/initlayer): path → what it puts there. */
@@ -65,4 +65,21 @@ export function initLayerEntries(upper: string, lower: string[]): Set<string> {
 export function withoutInitLayer(upper: string, lower: string[]): (rel: string) => boolean {
   const skip = initLayerEntries(upper, lower);
   return (rel: string) => !skip.has('/' + rel.replace(/^\/+/, '').replace(/\/+$/, ''));
+}
+
+/**
+ * The two stubs of Docker's init layer that no runtime mount makes: an empty /.dockerenv (how
+ * programs tell they run in a container) and /etc/mtab → /proc/mounts, written into a new
+ * container's read/write layer when the image has neither; diff and commit leave them out as above.
+ * An /etc made to hold the link takes the image's owner and mode, as a copy-up would.
+ */
+export function writeInitStubs(upper: string, lower: string[]): void {
+  if (!inLower(lower, '.dockerenv')) { writeFileSync(join(upper, '.dockerenv'), ''); chmodSync(join(upper, '.dockerenv'), 0o755); }
+  if (inLower(lower, 'etc/mtab')) return;
+  const etc = inLower(lower, 'etc');
+  if (etc && !etc.isDirectory()) return;   // an image whose /etc is not a directory keeps it so
+  mkdirSync(join(upper, 'etc'));
+  chmodSync(join(upper, 'etc'), etc ? etc.mode & 0o7777 : 0o755);   // exactly, whatever the umask
+  if (etc) chownSync(join(upper, 'etc'), etc.uid, etc.gid);
+  symlinkSync('/proc/mounts', join(upper, 'etc', 'mtab'));
 }

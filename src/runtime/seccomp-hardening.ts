@@ -8,6 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { InvalidParameterError } from '../errors/index.js';
+import { CAP_NAMES } from './oci-spec.js';
 import { seccompFor } from './seccomp.js';
 
 interface HostConfigured { HostConfig: Record<string, any> }
@@ -45,6 +46,12 @@ export function validateResources(h: Record<string, any>): void {
   if (h.MemoryReservation > 0 && h.Memory > 0 && h.MemoryReservation > h.Memory) throw new InvalidParameterError('Minimum memory limit can not be less than memory reservation limit, see usage');
   if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1 && (h.MemorySwappiness < 0 || h.MemorySwappiness > 100)) throw new InvalidParameterError(`Invalid value: ${h.MemorySwappiness}, valid memory swappiness range is 0-100`);
   if (h.ShmSize < 0) throw new InvalidParameterError('SHM size can not be less than 0');
+  for (const [field, list] of [['CapAdd', h.CapAdd], ['CapDrop', h.CapDrop]] as const) {
+    for (const cap of (list ?? []) as string[]) {
+      const name = String(cap).toUpperCase().replace(/^CAP_/, '');
+      if (name !== 'ALL' && !CAP_NAMES.includes(name)) throw new InvalidParameterError(`invalid ${field}: unknown capability: "CAP_${name}"`);
+    }
+  }
   if (h.CgroupnsMode !== undefined && !['', 'host', 'private'].includes(h.CgroupnsMode)) throw new InvalidParameterError(`invalid cgroup namespace mode: ${h.CgroupnsMode}`);
   if (h.Annotations && Object.keys(h.Annotations).some((k) => k === '')) throw new InvalidParameterError('invalid Annotations: the empty string is not permitted as an annotation key');
   for (const rule of (h.DeviceCgroupRules ?? []) as string[]) deviceCgroupRule(rule);

@@ -91,4 +91,33 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     assert.match(ok(['history', '--format', '{{.Comment}}', 'committed:v1']), /with newfile/);
     assert.equal(ok(['inspect', '-f', '{{.State.Status}}', 'svc']).trim(), 'running', 'unpaused after commit');
   });
+  test('as dockerd: /.dockerenv and /etc/mtab in a container (not in diff or commit), a bare -e NAME sets nothing, refusals at create', () => {
+    assert.equal(ok(['run', '--rm', 'busybox', 'sh', '-c', 'test -f /.dockerenv && readlink /etc/mtab']), '/proc/mounts\n');
+    const diff = ok(['diff', 'svc']).split('\n');
+    assert.ok(!diff.some((l) => /dockerenv|mtab/.test(l)), diff.join(','));
+    // The committed image of svc has neither: a container of it gets fresh ones.
+    assert.equal(ok(['run', '--rm', 'committed:v1', 'sh', '-c', 'test -f /.dockerenv && readlink /etc/mtab']), '/proc/mounts\n');
+    const env = d.docker(['run', '--rm', '-e', 'FOO=bar', '-e', 'BERTH_TEST_UNSET_VAR', 'busybox', 'sh', '-c', 'echo $FOO ${BERTH_TEST_UNSET_VAR-unset}']);
+    assert.equal(env.stdout, 'bar unset\n', env.stderr);
+    const refusals: [string[], RegExp][] = [
+      [['--link', 'nosuch:x'], /could not get container for nosuch/],
+      [['--cap-add', 'BOGUS'], /invalid CapAdd: unknown capability: "CAP_BOGUS"/],
+      [['--stop-signal', 'FOO'], /Invalid signal: FOO/],
+      [['-w', 'relative'], /the working directory 'relative' is invalid, it needs to be an absolute path/],
+    ];
+    for (const [args, re] of refusals) {
+      const r = d.docker(['create', ...args, 'busybox', 'true']);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+    }
+    const stopped = ok(['create', 'busybox', 'true']).trim();
+    assert.match(d.docker(['kill', '-s', 'FOO', stopped]).stderr, /Invalid signal: FOO/);
+    d.docker(['rm', stopped]);
+    // Image lists do not count containers (dockerd leaves that to system df): the CLI shows N/A.
+    assert.match(ok(['images', '--format', '{{.Repository}} {{.Containers}}']), /^busybox N\/A$/m);
+    // A reference filter naming a registry with a port: the port is not a tag.
+    ok(['tag', 'busybox', 'localhost:5000/my/bb:v2']);
+    assert.equal(ok(['images', '-f', 'reference=localhost:5000/my/bb', '--format', '{{.Repository}}:{{.Tag}}']), 'localhost:5000/my/bb:v2\n');
+    ok(['rmi', 'localhost:5000/my/bb:v2']);
+  });
 });

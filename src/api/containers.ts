@@ -1,12 +1,40 @@
 /** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
 import { RE2JS } from 're2js';
 import { InvalidParameterError, NotModifiedError } from '../errors/index.js';
-import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, readLogs, type ContainerRecord } from '../container/index.js';
+import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, portsList, readLogs, type ContainerRecord } from '../container/index.js';
 import { parseTimeArg } from '../events/index.js';
 import { labelMatch, labelsMatch, untilFilter } from '../filters/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
 import { hijack } from './server.js';
+
+/**
+ * The ports a publish or expose filter names, as "port/proto" keys: `<port>[/<proto>]` or
+ * `<start>-<end>[/<proto>]`, tcp by default (dockerd's portOp with nat.SplitProtoPort and
+ * nat.ParsePortRange); anything else is a 400 with dockerd's wording.
+ */
+function portFilter(key: string, values: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const value of values) {
+    if (value.includes(':')) throw new InvalidParameterError(`filter for '${key}' should not contain ':': ${value}`);
+    const parts = value.split('/');
+    const [proto, port] = !value || !parts[0] ? ['', ''] : parts.length === 1 || !parts[1] ? ['tcp', parts[0]] : [parts[1], parts[0]];
+    const fail = (why: string) => new InvalidParameterError(`error while looking up for ${key} ${value}: ${why}`);
+    const uint16 = (s: string): number => {
+      if (!/^[0-9]+$/.test(s)) throw fail(`strconv.ParseUint: parsing ${JSON.stringify(s)}: invalid syntax`);
+      const n = Number(s);
+      if (n > 65535) throw fail(`strconv.ParseUint: parsing ${JSON.stringify(s)}: value out of range`);
+      return n;
+    };
+    if (!port) throw fail('empty string specified for ports');
+    const range = port.split('-');
+    const start = uint16(range[0]);
+    const end = range.length > 1 ? uint16(range[1]) : start;
+    if (end < start) throw fail(`invalid range specified for port: ${port}`);
+    for (let i = start; i <= end; i++) out.add(`${i}/${proto}`);
+  }
+  return out;
+}
 
 function olderThan(v: string, than: string): boolean {
   const [a1, a2] = v.split('.').map(Number); const [b1, b2] = than.split('.').map(Number);
@@ -28,6 +56,9 @@ export function containerRoutes(r: Router, e: Engine): void {
     for (const v of filters.status ?? []) if (!['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(v)) throw new InvalidParameterError(`invalid filter 'status=${v}'`);
     for (const v of filters.health ?? []) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw new InvalidParameterError(`unrecognized filter value for health: ${v}`);
     for (const v of filters.exited ?? []) if (!/^-?\d+$/.test(v)) throw new InvalidParameterError(`strconv.Atoi: parsing "${v}": invalid syntax`);
+    // publish/expose values are ports or ranges ("80", "90/udp", "6000-6001"), checked before any container is looked at.
+    const publish = portFilter('publish', filters.publish ?? []);
+    const expose = portFilter('expose', filters.expose ?? []);
     // Names match as Go regular expressions (RE2: linear time, whatever the pattern); one that does not compile matches nothing, as in dockerd.
     const namePatterns = new Map((filters.name ?? []).map((v) => [v, compileOrNull(v)]));
     const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
@@ -50,9 +81,19 @@ export function containerRoutes(r: Router, e: Engine): void {
         case 'network': return Object.keys(c.NetworkSettings?.Networks ?? {}).includes(v) || c.HostConfig.NetworkMode === v;
         case 'health': return (c.State.Health?.Status ?? 'none') === v;
         case 'is-task': return v === 'false';
+        // A named volume's name (a bind's source) or a mount's destination, as dockerd.
+        case 'volume': return (c.Mounts ?? []).some((m) => m.Destination === v || (m.Name ? m.Name === v : m.Source === v));
+        // Windows-only: dockerd on Linux ignores it (list_unix.go), so every container matches.
+        case 'isolation': return true;
+        // publish and expose are handled together below.
         default: return true;
       }
     }));
+    // As dockerd: publish matches a published host port, expose a container port (published or not),
+    // against the Ports of the list (so only running containers); with both, either may match.
+    const portsOk = (c: ContainerRecord) => (!publish.size && !expose.size)
+      || portsList(c).some((p) => publish.has(`${p.PublicPort ?? 0}/${p.Type}`) || expose.has(`${p.PrivatePort}/${p.Type}`));
+    list = list.filter(portsOk);
     list = list.filter(ok);
     const limit = intParam(req.query, 'limit');
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);

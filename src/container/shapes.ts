@@ -38,12 +38,30 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)} years`;
 }
 
-function portsList(c: ContainerRecord): unknown[] {
-  const out: unknown[] = [];
-  const ports = c.NetworkSettings?.Ports ?? {};
-  for (const [key, bindings] of Object.entries(ports as Record<string, { HostIp: string; HostPort: string }[] | null>)) {
+type PortBinding = { HostIp: string; HostPort: string };
+
+/**
+ * NetworkSettings.Ports as dockerd reports it: nothing unless the container runs (its network is
+ * released when it stops); otherwise the published bindings and, on a bridge or user network,
+ * every exposed port (Config.ExposedPorts, the image's included) without one as null. Keys sorted,
+ * as Go marshals a map.
+ */
+export function portMap(c: ContainerRecord): Record<string, PortBinding[] | null> {
+  if (c.State.Status !== 'running' && c.State.Status !== 'paused') return {};
+  const all: Record<string, PortBinding[] | null> = { ...(c.NetworkSettings?.Ports ?? {}) };
+  const mode: string = c.HostConfig.NetworkMode ?? '';
+  if (mode !== 'host' && mode !== 'none' && !mode.startsWith('container:')) {
+    for (const p of Object.keys(c.Config.ExposedPorts ?? {})) if (!all[p]?.length) all[p] = null;
+  }
+  return Object.fromEntries(Object.keys(all).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((k) => [k, all[k]]));
+}
+
+/** The list shape's Ports: one entry per binding, and one without PublicPort per unpublished port. */
+export function portsList(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  for (const [key, bindings] of Object.entries(portMap(c))) {
     const [p, type] = key.split('/');
-    if (!bindings || !bindings.length) { if (c.State.Status === 'running') out.push({ PrivatePort: Number(p), Type: type }); continue; }
+    if (!bindings || !bindings.length) { out.push({ PrivatePort: Number(p), Type: type }); continue; }
     for (const b of bindings) out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(p), PublicPort: Number(b.HostPort), Type: type });
   }
   return out;
@@ -152,7 +170,7 @@ function networkSettingsShape(c: ContainerRecord): Record<string, unknown> {
   return {
     Bridge: '', SandboxID: ns.SandboxID ?? '', SandboxKey: running ? (ns.SandboxKey ?? '') : '',
     HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-    Ports: running ? (ns.Ports ?? {}) : {},
+    Ports: portMap(c),
     SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
     EndpointID: running ? (primary.EndpointID ?? '') : '', Gateway: running ? (primary.Gateway ?? '') : '',
     GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import dgram from 'node:dgram';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,93 @@ test('docker CLI: user network, names, aliases, isolation, internal, none, conta
   ok(['rm', '-f', 'web', 'a1', 'a2', 'pub']);
   d.docker(['rm', '-f', 'pub2']);
   ok(['network', 'rm', 'front', 'back', 'sealed']);
+});
+
+/** A loopback port free right now, for TCP or UDP. */
+async function freePort(udp = false): Promise<number> {
+  if (udp) {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const port = s.address().port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return port;
+  }
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+test('docker CLI: ps filters publish, expose, volume and isolation; exposed-only ports in ps and inspect', async () => {
+  const pt = await freePort();
+  const pu = await freePort(true);
+  const hostDir = mkdtempSync(join(tmpdir(), 'berth-ps-'));
+  try {
+    ok(['run', '-d', '--name', 'fa', '-p', `127.0.0.1:${pt}:80`, '-v', 'vol1:/data', 'busybox', 'sleep', '300']);
+    ok(['run', '-d', '--name', 'fb', '-p', `127.0.0.1:${pu}:90/udp`, '--expose', '5000', '--expose', '6001', 'busybox', 'sleep', '300']);
+    ok(['run', '-d', '--name', 'fc', '--expose', '4444', '--expose', '5555/udp', '-v', `${hostDir}:/srv`, 'busybox', 'sleep', '300']);
+    // Created, never started: it has no ports, so port filters never list it.
+    ok(['create', '--name', 'fd', '--expose', '5000', '-v', 'vol1:/data', 'busybox', 'sleep', '300']);
+    const names = (...args: string[]) => ok(['ps', ...args, '--format', '{{.Names}}']).split('\n').filter(Boolean).sort().join(' ');
+
+    // publish: the host port of a binding (tcp by default); expose: a container port, published or not.
+    assert.equal(names('-f', `publish=${pt}`), 'fa');
+    assert.equal(names('-f', `publish=${pt}/tcp`), 'fa');
+    assert.equal(names('-f', `publish=${pu}/udp`), 'fb');
+    assert.equal(names('-f', `publish=${pu}`), '');
+    assert.equal(names('-f', 'publish=80'), '');
+    assert.equal(names('-f', `publish=${pt - 1}-${pt + 1}`), 'fa');
+    assert.equal(names('-f', 'expose=80'), 'fa');
+    assert.equal(names('-a', '-f', 'expose=5000'), 'fb');
+    assert.equal(names('-f', 'expose=6000-6001'), 'fb');
+    assert.equal(names('-f', 'expose=4444'), 'fc');
+    assert.equal(names('-f', 'expose=5555/udp'), 'fc');
+    assert.equal(names('-f', 'expose=5555'), '');
+    assert.equal(names('-f', 'expose=4444', '-f', 'expose=90/udp'), 'fb fc');
+    assert.equal(names('-f', `publish=${pt}`, '-f', 'expose=4444'), 'fa fc');
+    // volume: a named volume, a bind source, or a mount destination.
+    assert.equal(names('-f', 'volume=vol1'), 'fa');
+    assert.equal(names('-a', '-f', 'volume=vol1'), 'fa fd');
+    assert.equal(names('-f', 'volume=/data'), 'fa');
+    assert.equal(names('-f', 'volume=/srv'), 'fc');
+    assert.equal(names('-f', `volume=${hostDir}`), 'fc');
+    assert.equal(names('-f', 'volume=nope'), '');
+    // isolation is Windows-only: dockerd on Linux ignores it.
+    assert.equal(names('-f', 'isolation=default'), 'fa fb fc');
+
+    // A bad port spec is refused with dockerd words (400), not ignored.
+    for (const [spec, msg] of [
+      ['publish=abc', 'error while looking up for publish abc: strconv.ParseUint: parsing "abc": invalid syntax'],
+      ['expose=6001-6000', 'error while looking up for expose 6001-6000: invalid range specified for port: 6001-6000'],
+      ['publish=70000/udp', 'error while looking up for publish 70000/udp: strconv.ParseUint: parsing "70000": value out of range'],
+      ['expose=127.0.0.1:80', "filter for 'expose' should not contain ':': 127.0.0.1:80"],
+    ]) {
+      const bad = d.docker(['ps', '-f', spec]);
+      assert.notEqual(bad.status, 0, spec);
+      assert.ok(bad.stderr.includes(msg), `${spec}: ${bad.stderr}`);
+    }
+    const api = await d.api('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ publish: ['abc'] }))}`);
+    assert.equal(api.status, 400, api.body);
+
+    // Exposed but unpublished ports show without a binding; published ones keep theirs.
+    assert.equal(ok(['ps', '-f', 'name=^fc$', '--format', '{{.Ports}}']), '4444/tcp, 5555/udp');
+    assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fc']), '{"4444/tcp":null,"5555/udp":null}');
+    assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fa']), `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"${pt}"}]}`);
+    assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fb']),
+      `{"5000/tcp":null,"6001/tcp":null,"90/udp":[{"HostIp":"127.0.0.1","HostPort":"${pu}"}]}`);
+    const fbPorts = ok(['ps', '-f', 'name=^fb$', '--format', '{{.Ports}}']);
+    for (const p of ['5000/tcp', '6001/tcp', `127.0.0.1:${pu}->90/udp`]) assert.ok(fbPorts.includes(p), fbPorts);
+    // Stopped: no ports at all.
+    ok(['stop', '-t', '0', 'fc']);
+    assert.equal(ok(['ps', '-a', '-f', 'name=^fc$', '--format', '{{.Ports}}']), '');
+    assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fc']), '{}');
+    assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fd']), '{}');
+  } finally {
+    d.docker(['rm', '-f', 'fa', 'fb', 'fc', 'fd']);
+    d.docker(['volume', 'rm', 'vol1']);
+    rmSync(hostDir, { recursive: true, force: true });
+  }
 });
 
 test('docker CLI: 50 run --rm cycles leave nothing behind; a published port survives a daemon restart (live restore)', async () => {

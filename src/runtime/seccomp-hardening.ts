@@ -5,7 +5,7 @@
  * weights and throttles, `--cgroupns private`, annotations — and the
  * create-time checks for impossible limits, with Docker's messages.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { InvalidParameterError } from '../errors/index.js';
 import { CAP_NAMES } from './oci-spec.js';
@@ -90,6 +90,23 @@ function blockDevice(path: string | undefined): { major: number; minor: number }
   return deviceNumbers(st.rdev);
 }
 
+/** The device nodes under /dev, as dockerd's privileged containers get them (its HostDevices: the same directories left out). */
+function hostDevices(dir = '/dev'): { path: string; type: string; major: number; minor: number; fileMode: number; uid: number; gid: number }[] {
+  const out: ReturnType<typeof hostDevices> = [];
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return out; }
+  for (const n of names) {
+    const p = `${dir}/${n}`;
+    let st;
+    try { st = lstatSync(p); } catch { continue; }
+    if (st.isDirectory()) { if (!['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev'].includes(n)) out.push(...hostDevices(p)); continue; }
+    if (p === '/dev/console') continue;   // the container's own console, if any, is the runtime's
+    const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
+    if (type) out.push({ path: p, type, ...deviceNumbers(st.rdev), fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid });
+  }
+  return out;
+}
+
 export function specHardening() {
   return {
     created(c: HostConfigured): void { validateResources(c.HostConfig); },
@@ -98,6 +115,8 @@ export function specHardening() {
       const linux = (spec.linux ??= {});
       const seccomp = seccompFor(h.SecurityOpt, spec.process?.capabilities?.bounding ?? [], !!h.Privileged);
       if (seccomp) linux.seccomp = seccomp; else delete linux.seccomp;
+      // --privileged sees the host's devices, as with dockerd (its cgroup already allows them all).
+      if (h.Privileged) (linux.devices ??= []).push(...hostDevices());
       if (h.Init) {
         const tini = TINI.find((p) => existsSync(p))!;
         spec.mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: tini, options: ['rbind', 'ro', 'rprivate'] });

@@ -177,4 +177,12 @@ describe('resources and security', () => {
       assert.equal(r.json.message, msg);
     }
   });
+  test('--privileged sees the host devices; an unprivileged container only the standard ones', () => {
+    const rootDev = statSync('/').dev;
+    const disk = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { const st = statSync(p); return st.isBlockDevice() && st.rdev === rootDev; } catch { return false; } });
+    assert.ok(disk);
+    const priv = run(['--privileged', 'busybox', 'sh', '-c', `test -b ${disk} && echo has-disk`]);
+    assert.equal(priv.stdout, 'has-disk\n', priv.stderr);
+    assert.notEqual(run(['busybox', 'test', '-e', disk!]).status, 0);
+  });
 });

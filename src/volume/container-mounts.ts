@@ -119,17 +119,17 @@ export class ContainerMounts {
     const [src, dst, mode = ''] = parts;
     if (!isAbsolute(dst)) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mount config for type "${src.startsWith('/') ? 'bind' : 'volume'}": invalid mount path: '${dst}' mount path must be absolute`);
     const modes = mode ? mode.split(',') : [];
-    for (const m of modes) if (!BIND_MODES.includes(m)) throw new InvalidParameterError(`invalid mode: ${mode}`);
-    if (modes.includes('ro') && modes.includes('rw')) throw new InvalidParameterError(`invalid mode: ${mode}`);
+    for (const m of modes) if (!BIND_MODES.includes(m)) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+    if (modes.includes('ro') && modes.includes('rw')) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
     const propagation = modes.find((m) => PROPAGATIONS.includes(m));
     const rw = !modes.includes('ro');
     if (src.startsWith('/')) {
-      if (modes.includes('nocopy')) throw new InvalidParameterError(`invalid mode: ${mode}`);
+      if (modes.includes('nocopy')) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
       // -v creates a missing host directory (--mount does not).
       if (!existsSync(src)) mkdirSync(src, { recursive: true });
       return { Type: 'bind', Source: posix.normalize(src), Destination: dst, Mode: mode, RW: rw, Propagation: propagation ?? 'rprivate' };
     }
-    if (propagation) throw new InvalidParameterError(`invalid mode: ${mode}`);
+    if (propagation) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
     const name = this.volumeFor(src);
     return { Type: 'volume', Name: name, Source: this.volumes.dataPath(name), Destination: dst, Driver: 'local', Mode: mode || 'z', RW: rw, Propagation: '', noCopy: modes.includes('nocopy') };
   }

@@ -34,9 +34,10 @@ export async function copyCommand(ctx: Ctx, srcArg: string, dstArg: string, opts
 
 /** Rewrites the first path component of tar entry names (the copy's root) to `root` ('' = strip). */
 function renameRoot(name: string, root: string): string {
-  const clean = name.replace(/^\.\//, '');
-  const i = clean.indexOf('/');
-  const rest = i < 0 ? '' : clean.slice(i + 1);
+  // Entries are rooted at the source's name; for `dir/.` (and `/`) that is `.`: `./`, `./file`.
+  let rest: string;
+  if (name === '.' || name.startsWith('./')) rest = name.slice(2);
+  else { const i = name.indexOf('/'); rest = i < 0 ? '' : name.slice(i + 1); }
   if (root === '') return rest;
   return rest ? `${root}/${rest}` : root;
 }

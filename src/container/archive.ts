@@ -42,6 +42,9 @@ function goMode(st: Stats): number {
   return m;
 }
 
+/** Whether the path ends in `.` as its last element (`dir/.`, `.`), as Go's archive.specifiesCurrentDir. */
+function specifiesCurrentDir(path: string): boolean { return posix.basename(path) === '.'; }
+
 /** The network files dockerd bind-mounts into every container, by their name in the container's directory. */
 const NETWORK_FILES: [string, string][] = [['hosts', '/etc/hosts'], ['hostname', '/etc/hostname'], ['resolv.conf', '/etc/resolv.conf']];
 
@@ -101,12 +104,21 @@ export class ContainerArchive {
 
   private statIn(c: ContainerRecord, view: ContainerFsView, path: string): PathStat {
     if (!path) throw new InvalidParameterError('path cannot be empty');
-    const loc = view.lookup(path);
+    const loc = this.locIn(view, path);
     let st: Stats;
     try { st = lstatSync(loc.host); } catch { throw this.notFound(c, path); }
+    // `dir/.` names the directory itself (its contents are what the CLI copies): like lstat of `dir/.`, a non-directory fails.
+    if (specifiesCurrentDir(path) && !st.isDirectory()) throw this.notFound(c, path);
     // The CLI follows links (-L) by asking again for this target: give it as a path in the container.
     const linkTarget = st.isSymbolicLink() ? view.resolve(path) : '';
-    return { name: posix.basename(posix.normalize('/' + path)) || '/', size: st.size, mode: goMode(st), mtime: st.mtime.toISOString(), linkTarget };
+    // dockerd names the resource filepath.Base of the path with a trailing `/.` kept: `.` for `dir/.`.
+    const name = specifiesCurrentDir(path) ? '.' : posix.basename(posix.normalize('/' + path)) || '/';
+    return { name, size: st.size, mode: goMode(st), mtime: st.mtime.toISOString(), linkTarget };
+  }
+
+  /** The resource `path` names: its last component not followed, except for `dir/.` (then `dir` is resolved fully, as dockerd does). */
+  private locIn(view: ContainerFsView, path: string): ViewLocation {
+    return specifiesCurrentDir(path) ? view.locate(view.resolve(path)) : view.lookup(path);
   }
 
   /** A tar of `path` (named by its base name) and its stat. */
@@ -114,9 +126,10 @@ export class ContainerArchive {
     const c = this.containers.get(ref);
     await this.withView(c, async (view) => {
       const stat = this.statIn(c, view, path);
-      const loc = view.lookup(path);
+      const loc = this.locIn(view, path);
       const pack = tar.pack();
-      const name = stat.name === '/' ? '.' : stat.name;
+      // Entries are rooted at the stat's name, as dockerd's TarResourceRebase does: `dir/.` (and `/`) give `./`, `./file`.
+      const name = stat.name === '/' ? '.' : stat.name === '.' ? './' : stat.name;
       const done = (async () => {
         try { await packTree(pack, view, loc.path, name); pack.finalize(); } catch (e) { pack.destroy(e as Error); }
       })();
@@ -225,7 +238,7 @@ async function packTree(pack: tar.Pack, view: ContainerFsView, path: string, nam
         pack.entry({ ...header, name: name.endsWith('/') ? name : name + '/', type: 'directory' });
         const children = new Set([...readdirSync(`/proc/self/fd/${fd}`), ...view.mountNamesIn(loc.path)]);
         for (const child of [...children].sort()) {
-          try { await packTree(pack, view, posix.join(loc.path, child), posix.join(name, child), fd); } catch (e) {
+          try { await packTree(pack, view, posix.join(loc.path, child), childName(name, child), fd); } catch (e) {
             // A mount point the root has no directory for yet, or an entry removed meanwhile.
             if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
           }
@@ -248,6 +261,11 @@ async function packTree(pack: tar.Pack, view: ContainerFsView, path: string, nam
       pack.entry({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: Math.floor(st.rdev / 256), devminor: st.rdev % 256 });
     }
   } finally { if (ownParent !== null) closeSync(ownParent); }
+}
+
+/** An entry's name under its directory's: below `./` the prefix is kept (posix.join would drop it). */
+function childName(name: string, child: string): string {
+  return name.startsWith('./') ? (name.endsWith('/') ? name : name + '/') + child : posix.join(name, child);
 }
 
 /** Removes a directory tree without following symlinks in it (GNU rm walks by descriptor), named relative to `dirFd`. */

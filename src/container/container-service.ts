@@ -19,6 +19,8 @@ import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
 import { validateCreateRequest } from './create-request.js';
+import { rotateLogFile } from './log-file.js';
+import { LOG_DRIVER, logLimits } from './log-options.js';
 import { mergeHealthcheck } from './health-config.js';
 import { initLayerEntries, writeInitStubs } from './init-layer.js';
 import { randomName, validateName } from './names.js';
@@ -27,7 +29,6 @@ import { resolveUser } from './user.js';
 
 const execFileAsync = promisify(execFile);
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const LOG_ROTATE_BYTES = 20 * 1024 * 1024;
 
 /** What containers need from networking; the network service implements it. */
 export interface ContainerNetworking {
@@ -93,6 +94,8 @@ export class ContainerService {
   private readonly stopListeners = new Map<string, Set<() => void>>();
   private exitWatcher?: FSWatcher;
   private rotateTimer?: NodeJS.Timeout;
+  private rotating = false;
+  private rotateTicks = 0;
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.table = new ContainerTable(o.db);
@@ -186,7 +189,9 @@ export class ContainerService {
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
     hostConfig.RestartPolicy ??= { Name: 'no', MaximumRetryCount: 0 };
-    if (!hostConfig.LogConfig?.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} };
+    // An empty driver is the daemon's (dockerd fills in its default too); the options are checked now, not at start.
+    hostConfig.LogConfig = { Type: hostConfig.LogConfig?.Type || LOG_DRIVER, Config: hostConfig.LogConfig?.Config ?? {} };
+    logLimits(hostConfig.LogConfig);
 
     const c: ContainerRecord = {
       Id: id, Name: name, Created: new Date().toISOString(), ImageId: image.id,
@@ -281,7 +286,7 @@ export class ContainerService {
       this.pendingAttach.delete(c.Id);
       const starting = this.o.runtime.start({
         id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
-        openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: LOG_ROTATE_BYTES * 4,
+        openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: monitorLogCap(c),
         // The endpoints are made while the runtime creates the container (the longer path; its
         // process waits for the start), once the monitor is launched: the hostops helper serves one
         // request at a time, and the launch must not wait behind them.
@@ -373,7 +378,7 @@ export class ContainerService {
     const dir = this.o.runtime.cfg.exitDir;
     mkdirSync(dir, { recursive: true });
     this.exitWatcher = watch(dir, (_ev, file) => { if (file && /^[a-f0-9]{64}$/.test(String(file))) void this.onExitFile(String(file)); });
-    this.rotateTimer = setInterval(() => { void this.rotateLogs(); }, 10_000);
+    this.rotateTimer = setInterval(() => { void this.rotateLogs(); }, 1000);
     this.rotateTimer.unref();
   }
 
@@ -825,19 +830,36 @@ export class ContainerService {
     if (this.rotateTimer) clearInterval(this.rotateTimer);
   }
 
-  /** Rotates large logs: rename, then ask conmon to reopen. One previous file is kept. */
+  /**
+   * Rotates logs that reached their max-size (rotateLogFile: rename, conmon reopens, max-file files
+   * kept). Containers with an explicit max-size are checked every second, the others every ten.
+   */
   private async rotateLogs(): Promise<void> {
-    for (const c of this.table.all()) {
-      if (!this.isRunning(c.Id)) continue;
-      const p = this.logPath(c.Id);
-      try {
-        const st = await fsp.stat(p);
-        if (st.size < LOG_ROTATE_BYTES) continue;
-        await fsp.rename(p, p + '.1');
-        await this.o.runtime.reopenLog(this.dir(c.Id));
-      } catch { /* next round */ }
-    }
+    if (this.rotating) return;
+    this.rotating = true;
+    const tick = this.rotateTicks++;
+    try {
+      for (const c of this.table.all()) {
+        if (!this.isRunning(c.Id)) continue;
+        let limits;
+        try { limits = logLimits(c.HostConfig.LogConfig); } catch { continue; }
+        if (!limits.explicit && tick % 10 !== 0) continue;
+        await rotateLogFile(this.logPath(c.Id), limits, () => this.o.runtime.reopenLog(this.dir(c.Id)))
+          .catch((e) => this.o.log(`rotating the log of ${c.Id}: ${(e as Error).message}`));
+      }
+    } finally { this.rotating = false; }
   }
+}
+
+/**
+ * conmon's own cap on the log (--log-size-max): past it conmon starts the file afresh, dropping
+ * what it holds, and it counts from its start, not from the daemon's rotations. It only bounds a
+ * file that outgrows the daemon's checks, so it stays well above max-size (4×, at least 8 MiB).
+ */
+function monitorLogCap(c: ContainerRecord): number {
+  let maxSize;
+  try { maxSize = logLimits(c.HostConfig.LogConfig).maxSize; } catch { maxSize = logLimits(undefined).maxSize; }
+  return Math.max(4 * maxSize, 8 * 1024 * 1024);
 }
 
 const SIGNALS: Record<string, number> = {

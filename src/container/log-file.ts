@@ -1,9 +1,11 @@
 /**
  * Container logs as conmon writes them (k8s-file: `<RFC3339Nano> <stdout|stderr> <F|P> <text>`),
  * read back for `docker logs` and attach's `logs=1`: filtered by stream and time, tail, follow.
- * The file is rotated by the daemon (`container.log` → `container.log.1`), and both are read.
+ * The file is rotated by the daemon (`container.log` → `container.log.1` … `.N`, newest first; see
+ * rotateLogFile), and all of them are read, oldest first.
  */
-import { createReadStream, existsSync, promises as fsp, watch } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, promises as fsp, renameSync, rmSync, watch, writeSync } from 'node:fs';
+import type { LogLimits } from './log-options.js';
 
 /**
  * One log record: offsets into the bytes read from the file, decoded only when asked. No view
@@ -118,7 +120,7 @@ function matches(e: LogEntry, q: LogQuery): boolean {
  */
 export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry[]) => Promise<void> | void,
   opts: { stopped: () => boolean; signal: AbortSignal; onStop?: (fn: () => void) => void }): Promise<void> {
-  const files = [path + '.1', path].filter(existsSync);
+  const files = [...rotatedFiles(path).reverse(), path].filter(existsSync);
   let batch: LogEntry[] = [];
   const tailBuf: LogEntry[] = [];
   const tail = q.tail;
@@ -128,6 +130,7 @@ export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry
     else batch.push(e);
   });
   let offset = 0;
+  let ino = 0;
   for (const f of files) {
     const stream = createReadStream(f, { highWaterMark: 1 << 20 });
     for await (const chunk of stream) {
@@ -135,7 +138,7 @@ export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry
       parser.push(chunk as Buffer);
       if (batch.length >= 2048) { await emit(batch); batch = []; }
     }
-    if (f === path) offset = stream.bytesRead;
+    if (f === path) { offset = stream.bytesRead; ino = (await fsp.stat(path).catch(() => undefined))?.ino ?? 0; }
   }
   if (tail !== undefined) batch = tailBuf.splice(0);
   if (batch.length) { await emit(batch); batch = []; }
@@ -155,7 +158,8 @@ export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry
     for (;;) {
       let st;
       try { st = await fsp.stat(path); } catch { st = undefined; }
-      if (st && st.size < offset) { offset = 0; watcher?.close(); startWatch(); } // rotated
+      if (st && (st.size < offset || (ino && st.ino !== ino))) { offset = 0; watcher?.close(); startWatch(); } // rotated
+      if (st) ino = st.ino;
       if (st && st.size > offset) {
         const fh = await fsp.open(path, 'r');
         try {
@@ -175,6 +179,88 @@ export async function readLogs(path: string, q: LogQuery, emit: (batch: LogEntry
     clearInterval(timer);
     watcher?.close();
   }
+}
+
+/** The rotated files of the log at `path` that exist: `path.1` (newest), `path.2`, … */
+export function rotatedFiles(path: string): string[] {
+  const out: string[] = [];
+  for (let i = 1; existsSync(`${path}.${i}`); i++) out.push(`${path}.${i}`);
+  return out;
+}
+
+/**
+ * Rotates the log at `path` if it reached `limits.maxSize`: the file is renamed aside and the
+ * monitor asked to reopen (`reopen`, which makes a new empty file); the renamed content is cut at
+ * line boundaries into files of about max-size (the last piece joins the one before it when it is
+ * under half of max-size), and the newest of those and of the earlier rotated files are kept as
+ * `path.1` … `path.(max-file − 1)`: with the current file, max-file files. Returns whether it rotated.
+ */
+export async function rotateLogFile(path: string, limits: LogLimits, reopen: () => Promise<void>): Promise<boolean> {
+  const st = await fsp.stat(path).catch(() => undefined);
+  if (!st || st.size < limits.maxSize) return false;
+  const aside = path + '.rotating';
+  await fsp.rename(path, aside);
+  try {
+    await reopen();
+    // The monitor makes the new file asynchronously; its writes go to the renamed one until then.
+    for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 20));
+    const keep = limits.maxFile - 1;
+    const pieces = keep > 0 ? await cutLog(aside, limits.maxSize, keep) : [];
+    // Newest first: the new pieces, then the earlier rotated files.
+    const order = [...pieces.reverse(), ...rotatedFiles(path)];
+    const staged = order.map((f, i) => {
+      if (i >= keep) { rmSync(f, { force: true }); return ''; }
+      const t = `${path}.staged.${i + 1}`;
+      renameSync(f, t);
+      return t;
+    });
+    staged.forEach((t, i) => { if (t) renameSync(t, `${path}.${i + 1}`); });
+  } finally { rmSync(aside, { force: true }); }
+  return true;
+}
+
+/**
+ * Cuts the log file `src` into pieces of at most `maxSize` bytes at line boundaries (a line longer
+ * than that is a piece of its own), reading only its newest `keep` × max-size and a bit;
+ * returns the pieces' paths, oldest first, at most `keep` of them.
+ */
+async function cutLog(src: string, maxSize: number, keep: number): Promise<string[]> {
+  const size = (await fsp.stat(src)).size;
+  const window = (keep + 1) * maxSize;
+  const start = Math.max(0, size - window);
+  const pieces: string[] = [];
+  let fd = -1; let used = 0;
+  const open = () => { const p = `${src}.piece.${pieces.length}`; pieces.push(p); fd = openSync(p, 'w', 0o600); used = 0; };
+  const writeLine = (line: Buffer) => {
+    if (fd < 0 || (used > 0 && used + line.length > maxSize)) { if (fd >= 0) closeSync(fd); open(); }
+    writeSync(fd, line); used += line.length;
+  };
+  let rest = Buffer.alloc(0);
+  let skipFirst = start > 0;   // the window starts mid-line
+  try {
+    for await (const chunk of createReadStream(src, { start, highWaterMark: 1 << 20 })) {
+      let buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : chunk as Buffer;
+      let from = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, from);
+        if (nl < 0) break;
+        if (skipFirst) skipFirst = false; else writeLine(buf.subarray(from, nl + 1));
+        from = nl + 1;
+      }
+      rest = Buffer.from(buf.subarray(from));
+      buf = rest;
+    }
+    if (rest.length && !skipFirst) writeLine(Buffer.concat([rest, Buffer.from('\n')]));
+  } finally { if (fd >= 0) closeSync(fd); }
+  // A short last piece joins the one before (pieces stay under 1.5 × max-size).
+  if (pieces.length >= 2 && used < maxSize / 2) {
+    const last = pieces.pop()!;
+    const data = await fsp.readFile(last);
+    await fsp.appendFile(pieces[pieces.length - 1], data);
+    rmSync(last, { force: true });
+  }
+  for (const p of pieces.splice(0, Math.max(0, pieces.length - keep))) rmSync(p, { force: true });
+  return pieces;
 }
 
 /** Docker's 8-byte multiplexed frame: [stream, 0, 0, 0, size(4, big-endian)] + payload. */

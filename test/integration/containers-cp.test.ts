@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import tar from 'tar-stream';
 import { importBusybox, startBerthd, type Berthd } from './helpers/berthd.js';
 
@@ -98,6 +99,51 @@ describe('docker cp', () => {
     // Names are taken relative to the extraction directory, `..` never climbing above it.
     assert.equal(ok(['exec', 'box', 'cat', '/tmp/escaped-dotdot']), 'x');
     assert.equal(ok(['exec', 'box', 'cat', `/tmp${hostDir}/escaped-abs`]), 'y');
+  });
+
+  test('a source ending in /. copies the contents of the directory, both ways', async () => {
+    // dockerd stats `dir/.` as `.` and roots its tar at `./`; the CLI rebases those names itself.
+    const header = await new Promise<string>((resolve, reject) => {
+      request({ socketPath: d.socket, method: 'HEAD', path: '/containers/box/archive?path=/data/.' }, (res) => {
+        res.resume();
+        if (res.statusCode !== 200) reject(new Error(`HEAD: ${res.statusCode}`));
+        else resolve(String(res.headers['x-docker-container-path-stat']));
+      }).on('error', reject).end();
+    });
+    const stat = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+    assert.equal(stat.name, '.');
+    assert.ok(stat.mode & 2 ** 31, 'a directory');
+    const names: string[] = [];
+    const ex = tar.extract();
+    ex.on('entry', (h, s, next) => { names.push(h.name); s.resume(); s.on('end', next); });
+    const raw = spawnSync('docker', ['cp', 'box:/data/.', '-'], { env: d.env }).stdout;
+    await new Promise<void>((resolve, reject) => { ex.on('finish', resolve); ex.on('error', reject); ex.end(raw); });
+    assert.deepEqual(names.sort(), ['./', './a', './sub/', './sub/b']);
+
+    ok(['cp', 'box:/data/.', join(work, 'dot-new')]);
+    assert.deepEqual(readdirSync(join(work, 'dot-new')).sort(), ['a', 'sub']);
+    assert.equal(readFileSync(join(work, 'dot-new', 'sub', 'b'), 'utf8'), 'two\n');
+    mkdirSync(join(work, 'dot-existing'));
+    writeFileSync(join(work, 'dot-existing', 'kept'), 'k');
+    ok(['cp', 'box:/data/.', join(work, 'dot-existing') + '/']);
+    assert.deepEqual(readdirSync(join(work, 'dot-existing')).sort(), ['a', 'kept', 'sub']);
+    // Without the /. the directory itself lands inside the existing one.
+    ok(['cp', 'box:/data', join(work, 'dot-existing')]);
+    assert.equal(readFileSync(join(work, 'dot-existing', 'data', 'a'), 'utf8'), 'one\n');
+    const notDir = d.docker(['cp', 'box:/data/a/.', join(work, 'nope')]);
+    assert.notEqual(notDir.status, 0);
+    assert.ok(!existsSync(join(work, 'nope')));
+
+    mkdirSync(join(work, 'up-src', 'inner'), { recursive: true });
+    writeFileSync(join(work, 'up-src', 'f'), 'F\n');
+    writeFileSync(join(work, 'up-src', 'inner', 'g'), 'G\n');
+    ok(['exec', 'box', 'mkdir', '-p', '/target']);
+    ok(['cp', join(work, 'up-src') + '/.', 'box:/target']);
+    assert.equal(ok(['exec', 'box', 'ls', '/target']), 'f\ninner\n');
+    assert.equal(ok(['exec', 'box', 'cat', '/target/inner/g']), 'G\n');
+    ok(['cp', join(work, 'up-src') + '/.', 'box:/target-new']);
+    assert.equal(ok(['exec', 'box', 'ls', '/target-new']), 'f\ninner\n');
+    ok(['exec', 'box', 'rm', '-rf', '/target', '/target-new']);
   });
 
   test('a symlink swapped in and out during copies never exposes the host', async () => {

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distDir, importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
@@ -122,6 +122,47 @@ describe('engine core with the docker CLI', () => {
     const st = d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', 'ticker']);
     assert.equal(st.stdout.trim(), 'exited 0 false');
     assert.equal(d.docker(['rm', 'ticker']).status, 0);
+  });
+
+  test('--log-opt max-size and max-file rotate the log; docker logs reads the kept files in order', async () => {
+    const r = d.docker(['run', '-d', '--name', 'rotating', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2', 'busybox', 'sh', '-c',
+      'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line-$i; done; exec sleep 60']);
+    assert.equal(r.status, 0, r.stderr);
+    const logPath = d.docker(['inspect', '-f', '{{.LogPath}}', 'rotating']).stdout.trim();
+    const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
+    // 300 lines are ~15 kB: the daemon cuts them into files of about 1 kB and keeps max-file of them.
+    await waitFor(() => existsSync(`${logPath}.1`) && !existsSync(`${logPath}.2`) && size(logPath) <= 2000 && size(`${logPath}.1`) <= 2000
+      && d.docker(['logs', 'rotating']).stdout.endsWith('line-300\n'), 'the log rotated to two bounded files');
+    assert.ok(size(`${logPath}.1`) > 500, 'the rotated file holds about max-size');
+    const lines = d.docker(['logs', 'rotating']).stdout.trim().split('\n');
+    const numbers = lines.map((l) => Number(/^line-(\d+)$/.exec(l)?.[1]));
+    assert.ok(lines.length >= 10 && lines.length < 300, `only the newest lines are kept: ${lines.length}`);
+    assert.deepEqual(numbers, numbers.map((_, i) => 300 - numbers.length + 1 + i), 'the newest lines, in order');
+    assert.equal(d.docker(['logs', '--tail', '2', 'rotating']).stdout, 'line-299\nline-300\n');
+    assert.equal(d.docker(['rm', '-f', 'rotating']).status, 0);
+    assert.ok(!existsSync(`${logPath}.1`));
+
+    // Bad options are refused at create, with dockerd's messages; nothing is left behind.
+    const before = d.docker(['ps', '-aq']).stdout;
+    for (const [opts, message] of [
+      [['--log-opt', 'bogus=1'], "unknown log opt 'bogus' for k8s-file log driver"],
+      [['--log-driver', 'json-file', '--log-opt', 'bogus=1'], "unknown log opt 'bogus' for json-file log driver"],
+      [['--log-opt', 'max-size=1x'], "invalid size: '1x'"],
+      [['--log-opt', 'max-size=0'], 'max-size must be a positive number'],
+      [['--log-opt', 'max-size=1k', '--log-opt', 'max-file=0'], 'max-file cannot be less than 1'],
+      [['--log-opt', 'max-size=1k', '--log-opt', 'max-file=x'], 'strconv.Atoi: parsing "x": invalid syntax'],
+      [['--log-opt', 'max-size=1k', '--log-opt', 'compress=true'], 'compress cannot be true when max-file is less than 2 or max-size is not set'],
+    ] as [string[], string][]) {
+      const bad = d.docker(['create', ...opts, 'busybox', 'true']);
+      assert.notEqual(bad.status, 0, opts.join(' '));
+      assert.ok(bad.stderr.includes(message), `${opts.join(' ')}: ${bad.stderr}`);
+    }
+    assert.equal(d.docker(['ps', '-aq']).stdout, before);
+    // As with dockerd, max-file without max-size and compress=false are accepted (and change nothing).
+    const okc = d.docker(['create', '--name', 'logopts', '--log-opt', 'max-file=3', '--log-opt', 'compress=false', 'busybox', 'true']);
+    assert.equal(okc.status, 0, okc.stderr);
+    assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-file"}}', 'logopts']).stdout.trim(), 'k8s-file 3');
+    assert.equal(d.docker(['rm', 'logopts']).status, 0);
   });
 
   test('-it runs through a real pty: type, read, resize, exit code', async () => {

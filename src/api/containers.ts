@@ -231,6 +231,7 @@ export function containerRoutes(r: Router, e: Engine): void {
       const u = q.get('until'); if (u && u !== '0') untilNs = parseTimeArg(u);
     } catch (err) { throw new InvalidParameterError((err as Error).message); }
     const timestamps = boolParam(q, 'timestamps');
+    const details = boolParam(q, 'details');
     const follow = boolParam(q, 'follow');
     const tty = !!c.Config.Tty;
     res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
@@ -239,7 +240,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     res.on('close', () => ac.abort());
     let unsubscribe: (() => void) | undefined;
     await readLogs(cs.logPath(c.Id), { stdout, stderr, sinceNs, untilNs, tail, follow }, async (batch) => {
-      const buf = encodeLogBatch(batch, { tty, timestamps });
+      const buf = encodeLogBatch(batch, { tty, timestamps, details });
       if (!res.write(buf)) await new Promise((r) => res.once('drain', r).once('close', r));
     }, { stopped: () => !cs.isRunning(c.Id), signal: ac.signal, onStop: (fn) => { unsubscribe = cs.onStop(c.Id, fn); } });
     unsubscribe?.();

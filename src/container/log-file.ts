@@ -82,9 +82,11 @@ class LineParser {
  * Encodes a batch for the wire in one buffer: Docker's 8-byte frames without a TTY, raw bytes
  * with one; optionally each record prefixed with its timestamp.
  */
-export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean }): Buffer {
+export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean; details?: boolean }): Buffer {
   let total = 0;
-  const prefixes = opts.timestamps ? batch.map((e) => Buffer.from(e.timestampPrefix(), 'latin1')) : undefined;
+  // --details puts a line's log attributes and a space before it; berth's logs carry no attributes, so the space alone, as dockerd's without any.
+  const detail = opts.details ? ' ' : '';
+  const prefixes = opts.timestamps || opts.details ? batch.map((e) => Buffer.from((opts.timestamps ? e.timestampPrefix() : '') + detail, 'latin1')) : undefined;
   for (let i = 0; i < batch.length; i++) total += batch[i].size + (opts.tty ? 0 : 8) + (prefixes ? prefixes[i].length : 0);
   const out = Buffer.allocUnsafe(total);
   let o = 0;

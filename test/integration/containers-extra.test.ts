@@ -110,6 +110,11 @@ describe('top, stats, pause, update, export, diff, commit', () => {
       assert.notEqual(r.status, 0, args.join(' '));
       assert.match(r.stderr, re, args.join(' '));
     }
+    // logs --details: the line's attributes (none here) and a space before it.
+    const said = ok(['run', '-d', 'busybox', 'echo', 'hello']).trim();
+    ok(['wait', said]);
+    assert.equal(ok(['logs', '--details', said]), ' hello\n');
+    d.docker(['rm', said]);
     const stopped = ok(['create', 'busybox', 'true']).trim();
     assert.match(d.docker(['kill', '-s', 'FOO', stopped]).stderr, /Invalid signal: FOO/);
     d.docker(['rm', stopped]);

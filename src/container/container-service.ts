@@ -96,6 +96,7 @@ export class ContainerService {
   private rotateTimer?: NodeJS.Timeout;
   private rotating = false;
   private rotateTicks = 0;
+  private readonly explicitLogLimits = new Set<string>();
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.table = new ContainerTable(o.db);
@@ -309,6 +310,7 @@ export class ContainerService {
       const { pid, monitorPid } = await starting;
       c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
       this.save(c);
+      try { if (logLimits(c.HostConfig.LogConfig).explicit) this.explicitLogLimits.add(c.Id); } catch { /* checked at create */ }
       this.o.events.emit('container', 'start', c.Id, this.attrs(c));
       for (const h of hooks) h.started?.(c);
       // The process may already have exited before we started watching.
@@ -839,11 +841,16 @@ export class ContainerService {
     this.rotating = true;
     const tick = this.rotateTicks++;
     try {
-      for (const c of this.table.all()) {
+      // Every tenth tick all running containers; in between only those with their own max-size
+      // (remembered from the last full pass), so an idle daemon does not read every record each second.
+      const candidates = tick % 10 === 0 ? this.table.all() : [...this.explicitLogLimits].map((id) => this.table.get(id)).filter((c): c is ContainerRecord => !!c);
+      if (tick % 10 === 0) this.explicitLogLimits.clear();
+      for (const c of candidates) {
         if (!this.isRunning(c.Id)) continue;
         let limits;
         try { limits = logLimits(c.HostConfig.LogConfig); } catch { continue; }
-        if (!limits.explicit && tick % 10 !== 0) continue;
+        if (limits.explicit) this.explicitLogLimits.add(c.Id);
+        else if (tick % 10 !== 0) continue;
         await rotateLogFile(this.logPath(c.Id), limits, () => this.o.runtime.reopenLog(this.dir(c.Id)))
           .catch((e) => this.o.log(`rotating the log of ${c.Id}: ${(e as Error).message}`));
       }

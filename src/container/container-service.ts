@@ -22,7 +22,7 @@ import { validateCreateRequest } from './create-request.js';
 import { rotateLogFile } from './log-file.js';
 import { LOG_DRIVER, logLimits } from './log-options.js';
 import { mergeHealthcheck } from './health-config.js';
-import { initLayerEntries, writeInitStubs } from './init-layer.js';
+import { initLayerEntries, withoutInitLayer, writeInitStubs } from './init-layer.js';
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 import { resolveUser } from './user.js';
@@ -204,7 +204,7 @@ export class ContainerService {
     const dir = this.dir(id);
     try {
       mkdirSync(join(dir, 'upper'), { recursive: true });
-      writeInitStubs(join(dir, 'upper'), image.chainId ? this.o.images.layers.lowerDirs(image.chainId) : []);
+      writeInitStubs(join(dir, 'upper'), this.imageLayers(image.id));
       mkdirSync(join(dir, 'work'), { recursive: true });
       mkdirSync(join(dir, 'rootfs'), { recursive: true });
       writeFileSync(this.logPath(id), '');
@@ -234,8 +234,7 @@ export class ContainerService {
   private async startLocked(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c.Id);
     const rootfs = join(dir, 'rootfs');
-    const image = this.o.images.table.get(c.ImageId);
-    const lower = image?.chainId ? this.o.images.layers.lowerDirs(image.chainId) : [];
+    const lower = this.imageLayers(c.ImageId);
     if (!lower.length) { mkdirSync(join(dir, 'empty'), { recursive: true }); lower.push(join(dir, 'empty')); }
     let mounted = false;
     let netUp = false;
@@ -461,12 +460,17 @@ export class ContainerService {
   }
 
   /** Docker's SizeRw (what the container wrote: its upper layer) and SizeRootFs (that and its image). */
+  /** The image's layer directories, upper-most first (none for an image without layers). */
+  private imageLayers(imageId: string): string[] {
+    const chainId = this.o.images.table.get(imageId)?.chainId;
+    return chainId ? this.o.images.layers.lowerDirs(chainId) : [];
+  }
+
   async sizeOf(c: ContainerRecord): Promise<{ rw: number; rootfs: number }> {
     const upper = join(this.dir(c.Id), 'upper');
     let rw = await directorySize(upper);
     // Docker's init layer is not the container's: its stubs (the /etc/mtab link) are not counted.
-    const chainId = this.o.images.table.get(c.ImageId)?.chainId;
-    for (const p of initLayerEntries(upper, chainId ? this.o.images.layers.lowerDirs(chainId) : [])) {
+    for (const p of initLayerEntries(upper, this.imageLayers(c.ImageId))) {
       try { const st = lstatSync(join(upper, p)); if (!st.isDirectory()) rw -= st.size; } catch { /* gone */ }
     }
     return { rw, rootfs: rw + (this.o.images.table.get(c.ImageId)?.size ?? 0) };
@@ -677,7 +681,9 @@ export class ContainerService {
   exportRwLayer(ref: string): NodeJS.ReadableStream {
     const c = this.get(ref);
     if (this.isRunning(c.Id)) throw new ConflictError(`container ${c.Id} is running: stop it before exporting its read/write layer`);
-    return diffTar(join(this.dir(c.Id), 'upper'));
+    // What the container changed, without the init-layer stubs (the target container has its own).
+    const upper = join(this.dir(c.Id), 'upper');
+    return diffTar(upper, { filter: withoutInitLayer(upper, this.imageLayers(c.ImageId)) });
   }
 
   /** Applies a layer tar to a container that has never started (its upper dir is still empty). */

@@ -7,7 +7,7 @@
  * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
  * the image store and survives restarts.
  */
-import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, readlinkSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { IncomingMessage } from 'node:http';
@@ -958,13 +958,14 @@ function checkClassicSupport(c: Command): void {
  * layer) are not the step's changes: drop them when they are empty and the image lacked them.
  */
 function dropRuntimeArtefacts(upper: string, _state: StageState): void {
-  const candidates = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/pts', 'dev/shm', 'dev/mqueue', 'dev/console', 'proc', 'sys', 'dev', 'etc', '.dockerenv'];
+  const candidates = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'etc/mtab', 'dev/pts', 'dev/shm', 'dev/mqueue', 'dev/console', 'proc', 'sys', 'dev', 'etc', '.dockerenv'];
   for (const rel of candidates) {
     const p = join(upper, rel);
     let st;
     try { st = lstatSync(p); } catch { continue; }
     try {
       if (st.isFile() && st.size === 0) rmSync(p);
+      else if (st.isSymbolicLink() && rel === 'etc/mtab' && readlinkSync(p) === '/proc/mounts') rmSync(p);   // the container's stub
       else if (st.isDirectory() && readdirSync(p).length === 0 && !hasOpaque(p)) rmdirSync(p);
     } catch { /* keep */ }
   }

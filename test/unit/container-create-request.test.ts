@@ -82,7 +82,7 @@ describe('container create failures', () => {
     const events: unknown[] = [];
     const service = new ContainerService({
       db, dataRoot, networking, hooks: [], cgroupParent: '/berth-unit', log: () => undefined,
-      images: { setUsage: () => undefined, resolve: () => ({ id: 'sha256:' + 'a'.repeat(64) }), config: async () => ({ config: { Cmd: ['sh'] } }) },
+      images: { setUsage: () => undefined, resolve: () => ({ id: 'sha256:' + 'a'.repeat(64) }), config: async () => ({ config: { Cmd: ['sh'] } }), table: { get: () => undefined } },
       runtime: { cfg: { name: 'runc' } },
       events: { emit: (...e: unknown[]) => events.push(e) },
     } as unknown as ContainerServiceOptions);

@@ -52,7 +52,24 @@ if [ -z "${ENGINE_ONLY:-}" ]; then
   echo; echo "## Hub (token + blob HEAD rate, search page)"; node --test dist/test/bench/hub.bench.js || true
 fi
 
-if [ -n "${REF_STARTED:-}" ]; then bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true; fi
+# dockerd leaves its bridge and iptables chains behind when it stops: the reference's go with it.
+# Only when docker0 holds the reference's address (so they are the reference's, not a system Docker's).
+remove_reference_network() {
+  local bip=${REFERENCE_DOCKER_BIP:-172.31.250.1/24}
+  ip -o -4 addr show dev docker0 2>/dev/null | grep -q " ${bip%/*}/" || return 0
+  local subnet="${bip%.*}.0/${bip#*/}"
+  for t in filter nat; do
+    iptables -t $t -S 2>/dev/null | grep '^-A' | grep -E -- "-j DOCKER(-[A-Z0-9-]+)?( |\$)|docker0|$subnet" | grep -v '^-A DOCKER' |
+      sed 's/^-A/-D/' | while read -r rule; do eval "iptables -t $t $rule" || true; done
+    for ch in $(iptables -t $t -S 2>/dev/null | awk '/^-N DOCKER/{print $2}'); do iptables -t $t -F "$ch" || true; done
+    for ch in $(iptables -t $t -S 2>/dev/null | awk '/^-N DOCKER/{print $2}'); do iptables -t $t -X "$ch" || true; done
+  done
+  ip link del docker0 2>/dev/null || true
+}
+if [ -n "${REF_STARTED:-}" ]; then
+  bash "$TOOLS/stop-reference-dockerd.sh" >> "$OUTROOT/refd.log" 2>&1 || true
+  remove_reference_network
+fi
 
 # 5. Side by side, and the ratios the issues set as targets.
 files=$(ls "$OUTROOT"/floor/results.tsv "$OUTROOT"/berth-run/results.tsv "$OUTROOT"/reference-run/results.tsv 2>/dev/null)

@@ -3,18 +3,17 @@ import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
 import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
 import { familiarName, parseReference } from '../image/index.js';
-import type { ImageRecord } from '../image/index.js';
 import type { Engine } from './engine.js';
 import { pullRoute } from './distribution.js';
 import { boolParam, checkFilters, filtersParam, type Router } from './router.js';
 import { startJsonStream } from './server.js';
 
-function matchesReference(i: ImageRecord, pattern: string): boolean {
+/** A `reference` filter term as a test of one tag, compiled once per request. */
+function referenceMatcher(pattern: string): (tag: string) => boolean {
   // RE2 (as Go's path.Match): a pattern of many stars cannot make matching take exponential time.
   const re = RE2JS.compile('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
-  const test = (s: string) => re.matcher(s).find();
   const hasTag = pattern.lastIndexOf(':') > pattern.lastIndexOf('/');   // a registry's port is not a tag
-  return i.repoTags.some((t) => test(t) || (!hasTag && test(t.slice(0, t.lastIndexOf(':')))));
+  return (t) => re.matcher(t).find() || (!hasTag && re.matcher(t.slice(0, t.lastIndexOf(':'))).find());
 }
 
 export function imageRoutes(r: Router, e: Engine): void {
@@ -24,17 +23,18 @@ export function imageRoutes(r: Router, e: Engine): void {
     const all = boolParam(req.query, 'all');
     const dangling = boolFilter(filters, 'dangling');
     const beforeUntil = untilFilter(filters);
+    const references = (filters.reference ?? []).map(referenceMatcher);
     const out = [];
     for (const i of e.images.listed(all)) {
       if (dangling !== undefined && dangling !== (i.repoTags.length === 0)) continue;
-      if (filters.reference?.length && !filters.reference.some((p) => matchesReference(i, p))) continue;
+      if (references.length && !i.repoTags.some((t) => references.some((m) => m(t)))) continue;
       const cfg = await e.images.config(i.id);
       const labels: Record<string, string> = cfg.config?.Labels ?? {};
       if (!labelsMatch(labels, filters) || !beforeUntil(i.created)) continue;
       if (filters.before?.length) { const b = e.images.resolve(filters.before[0]); if (Date.parse(i.created) >= Date.parse(b.created)) continue; }
       if (filters.since?.length) { const s = e.images.resolve(filters.since[0]); if (Date.parse(i.created) <= Date.parse(s.created)) continue; }
       // Filtering by reference narrows RepoTags to the matching ones, as dockerd does.
-      const repoTags = filters.reference?.length ? i.repoTags.filter((t) => filters.reference.some((p) => matchesReference({ ...i, repoTags: [t] }, p))) : i.repoTags;
+      const repoTags = references.length ? i.repoTags.filter((t) => references.some((m) => m(t))) : i.repoTags;
       out.push({
         Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags, RepoDigests: i.repoDigests,
         Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,

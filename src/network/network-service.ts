@@ -451,19 +451,21 @@ export class NetworkService {
     for (const k of Object.keys(filters)) if (!['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
     for (const t of filters.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidParameterError(`invalid filter: 'type'='${t}'`);
     const used = new Set(this.endpoints.all().map((e) => e.networkId));
-    return this.networks.all().filter((n) => this.matches(n, filters, used)).map((n) => this.shape(n, false));
+    return this.networks.all().filter(this.matcher(filters, used)).map((n) => this.shape(n, false));
   }
 
-  private matches(n: NetworkRecord, f: Record<string, string[]>, used: Set<string>): boolean {
+  /** The filters as one test of a network, their values read once. */
+  private matcher(f: Record<string, string[]>, used: Set<string>): (n: NetworkRecord) => boolean {
     const any = (k: string, pred: (v: string) => boolean) => !f[k]?.length || f[k].some(pred);
     const dangling = boolFilter(f, 'dangling');
-    return (dangling === undefined || dangling === (!used.has(n.Id) && !n.predefined))
+    const beforeUntil = untilFilter(f);
+    return (n) => (dangling === undefined || dangling === (!used.has(n.Id) && !n.predefined))
       && any('driver', (v) => n.Driver === v)
       && any('id', (v) => n.Id.startsWith(v))
       && any('name', (v) => n.Name.includes(v))
       && any('scope', (v) => v === 'local')
       && any('type', (v) => (v === 'builtin') === n.predefined)
-      && labelsMatch(n.Labels, f) && untilFilter(f)(n.Created);
+      && labelsMatch(n.Labels, f) && beforeUntil(n.Created);
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -482,12 +484,12 @@ export class NetworkService {
 
   async prune(filters: Record<string, string[]> = {}): Promise<{ NetworksDeleted: string[] }> {
     for (const k of Object.keys(filters)) if (!['label', 'label!', 'until'].includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
-    untilFilter(filters);   // a bad value is refused even with nothing to prune
     const used = new Set(this.endpoints.all().map((e) => e.networkId));
     const deleted: string[] = [];
+    const matches = this.matcher({ label: filters.label ?? [], 'label!': filters['label!'] ?? [], until: filters.until ?? [] }, used);   // a bad until is refused even with nothing to prune
     for (const n of this.networks.all()) {
       if (n.predefined || used.has(n.Id)) continue;
-      if (!this.matches(n, { label: filters.label ?? [], 'label!': filters['label!'] ?? [], until: filters.until ?? [] }, used)) continue;
+      if (!matches(n)) continue;
       await this.remove(n.Id);
       deleted.push(n.Name);
     }

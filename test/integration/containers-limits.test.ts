@@ -12,6 +12,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { importBusybox, startBerthd, type Berthd } from './helpers/berthd.js';
 
+/** The block device this machine's root filesystem is on, found in /dev by its device number. */
+function rootDisk(): { disk: string | undefined; rootDev: number } {
+  const rootDev = statSync('/').dev;
+  const disk = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { const st = statSync(p); return st.isBlockDevice() && st.rdev === rootDev; } catch { return false; } });
+  return { disk, rootDev };
+}
+
 describe('resources and security', () => {
   let d: Berthd;
   before(async () => { d = await startBerthd(); importBusybox(d); });
@@ -150,9 +157,7 @@ describe('resources and security', () => {
     assert.match(out(['--cgroupns', 'private', 'busybox', 'grep', ':memory:', '/proc/self/cgroup']), /^\d+:memory:\/\n$/);
     const devices = out(['--device-cgroup-rule', 'b 7:* rwm', 'busybox', 'cat', '/sys/fs/cgroup/devices/devices.list']);
     assert.ok(devices.split('\n').includes('b 7:* rwm'), devices);
-    // The block device this machine's root filesystem is on, by its device number.
-    const rootDev = statSync('/').dev;
-    const disk = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { const st = statSync(p); return st.isBlockDevice() && st.rdev === rootDev; } catch { return false; } });
+    const { disk, rootDev } = rootDisk();
     assert.ok(disk, 'the root filesystem\'s block device is in /dev');
     const mm = `${Math.floor(rootDev / 256) & 0xfff}:${(rootDev & 0xff) | ((rootDev >> 12) & 0xfff00)}`;
     const io = out(['--device-read-bps', `${disk}:1mb`, '--device-write-iops', `${disk}:100`, 'busybox', 'cat', '/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device', '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device']);
@@ -178,8 +183,7 @@ describe('resources and security', () => {
     }
   });
   test('--privileged sees the host devices; an unprivileged container only the standard ones', () => {
-    const rootDev = statSync('/').dev;
-    const disk = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { const st = statSync(p); return st.isBlockDevice() && st.rdev === rootDev; } catch { return false; } });
+    const { disk } = rootDisk();
     assert.ok(disk);
     const priv = run(['--privileged', 'busybox', 'sh', '-c', `test -b ${disk} && echo has-disk`]);
     assert.equal(priv.stdout, 'has-disk\n', priv.stderr);

@@ -150,15 +150,21 @@ export class ConmonRuntime {
       const got = await new Promise<number>((resolve, reject) => {
         let n = 0;
         // A reader of a FIFO no writer has opened yet sees no hang-up: watch the init process instead.
+        // A quick command may have been started and be gone already, its byte still unread (timers run
+        // before I/O in an event-loop turn): decide after this turn's I/O.
         const alive = setInterval(() => {
-          try { process.kill(pid, 0); } catch { finish(new SystemError('the container process exited before it was started')); }
+          try { process.kill(pid, 0); } catch {
+            clearInterval(alive);
+            setImmediate(() => finish(n > 0 ? undefined : new SystemError('the container process exited before it was started')));
+          }
         }, 20);
         const finish = (err?: Error) => { clearInterval(alive); pipe.removeAllListeners(); if (err) reject(err); else resolve(n); };
         pipe.on('data', (d: Buffer) => { n += d.length; });
         pipe.once('end', () => finish());
         pipe.once('error', (e) => finish(e));
       });
-      if (got === 0) throw new SystemError('cannot start an already running container');
+      // The FIFO hung up without its byte: the process died as it was being started.
+      if (got === 0) throw new SystemError('the container process exited before it was started');
     } finally {
       pipe.destroy();
     }

@@ -119,23 +119,7 @@ export function imageRoutes(r: Router, e: Engine): void {
     return { body: e.images.inspectShape(rec, await e.images.config(rec.id)) };
   });
 
-  r.get('/images/:name*/history', async (req) => {
-    const rec = e.images.resolve(req.params.name);
-    const cfg = await e.images.config(rec.id);
-    const layerSizes = rec.chainId ? e.images.layers.chain(rec.chainId).map((l) => l.size).reverse() : []; // bottom first
-    const hist = cfg.history?.length ? cfg.history : [{ created: cfg.created, created_by: '', empty_layer: false }];
-    let layer = 0;
-    const out = hist.map((h, i) => {
-      const size = h.empty_layer ? 0 : (layerSizes[layer++] ?? 0);
-      const top = i === hist.length - 1;
-      return {
-        Id: top ? rec.id : '<missing>',
-        Created: Math.floor(Date.parse(h.created ?? cfg.created ?? '') / 1000) || 0,
-        CreatedBy: h.created_by ?? '', Tags: top ? rec.repoTags : null, Size: size, Comment: h.comment ?? '',
-      };
-    });
-    return { body: out.reverse() };
-  });
+  r.get('/images/:name*/history', async (req) => ({ body: await e.images.history(e.images.resolve(req.params.name)) }));
 
   r.get('/images/:name*/get', (req, res) => save([req.params.name], res));
 

@@ -249,6 +249,32 @@ export class ImageStore {
     return used;
   }
 
+  /**
+   * `docker history`, newest first. As dockerd: every entry is `<missing>` until the IDs are filled
+   * in from the top down along the local parent chain (commit and build steps), one image per entry,
+   * as far as those images are still here.
+   */
+  async history(rec: ImageRecord): Promise<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[]> {
+    const cfg = await this.config(rec.id);
+    const layerSizes = rec.chainId ? this.layers.chain(rec.chainId).map((l) => l.size).reverse() : [];   // bottom first
+    const hist = cfg.history?.length ? cfg.history : [{ created: cfg.created, created_by: '', empty_layer: false }];
+    let layer = 0;
+    const out = hist.map((h) => ({
+      Id: '<missing>',
+      Created: Math.floor(Date.parse(h.created ?? cfg.created ?? '') / 1000) || 0,
+      CreatedBy: h.created_by ?? '', Tags: null as string[] | null,
+      Size: h.empty_layer ? 0 : (layerSizes[layer++] ?? 0), Comment: h.comment ?? '',
+    })).reverse();
+    let img: ImageRecord | undefined = rec;
+    for (const h of out) {
+      if (!img) break;
+      h.Id = img.id;
+      h.Tags = img.repoTags.length ? [...img.repoTags] : null;
+      img = img.parent ? this.table.get(img.parent) : undefined;
+    }
+    return out;
+  }
+
   /** Size of layers shared with other images (for system df) is left to callers. */
   inspectShape(rec: ImageRecord, config: ImageConfig): Record<string, unknown> {
     const dirs = rec.chainId ? this.layers.lowerDirs(rec.chainId) : [];

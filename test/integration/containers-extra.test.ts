@@ -89,6 +89,11 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     assert.equal(ok(['run', '--rm', 'committed:v1', 'sh', '-c', 'ls /newfile; ls /bin/vi 2>&1 || true']), '/newfile\nls: /bin/vi: No such file or directory\n');
     assert.equal(ok(['inspect', '-f', '{{.Author}}|{{.Comment}}|{{len .RootFS.Layers}}', 'committed:v1']).trim(), 'Ada <ada@example.com>|with newfile|2');
     assert.match(ok(['history', '--format', '{{.Comment}}', 'committed:v1']), /with newfile/);
+    // As dockerd: the committed image's parent (still here) names the entry below it; older ones are <missing>.
+    const ids = ok(['history', '-q', '--no-trunc', 'committed:v1']).trim().split('\n');
+    const svcImage = ok(['inspect', '-f', '{{.Image}}', 'svc']).trim();
+    assert.deepEqual(ids.slice(0, 2), [img, svcImage]);
+    assert.ok(ids.slice(2).every((l) => l === '<missing>'), ids.join(','));
     assert.equal(ok(['inspect', '-f', '{{.State.Status}}', 'svc']).trim(), 'running', 'unpaused after commit');
   });
   test('as dockerd: /.dockerenv and /etc/mtab in a container (not in diff or commit), a bare -e NAME sets nothing, refusals at create', () => {

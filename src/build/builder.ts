@@ -7,15 +7,14 @@
  * names the step, with source hashes for COPY/ADD and build args for RUN), so the cache lives in
  * the image store and survives restarts.
  */
-import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, readlinkSync, rmdirSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, chmodSync, createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidParameterError, NotFoundError, NotImplementedError } from '../errors/index.js';
+import { InvalidParameterError, NotFoundError } from '../errors/index.js';
 import type { ContainerService } from '../container/index.js';
 import { HOST_ARCH, HOST_OS, familiarName, ingestLayer, parseReference, type ImageConfig, type ImageRecord, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, mountOverlay, unmount } from '../layer/index.js';
@@ -721,12 +720,16 @@ class BuildRun {
   }
 
   /** Turns an upper dir into a layer on top of the current image; undefined when nothing changed. */
-  private async layerFrom(state: StageState, upper: string): Promise<string | undefined> {
-    if (!existsSync(upper) || readdirSync(upper).length === 0) return undefined;
+  /** The step's layer: an upper dir of its own (COPY, ADD) or what a RUN container wrote; none when empty. */
+  private async layerFrom(state: StageState, changes: string | { empty: boolean; tar(): NodeJS.ReadableStream }): Promise<string | undefined> {
+    const layer = typeof changes === 'string'
+      ? { empty: !existsSync(changes) || readdirSync(changes).length === 0, tar: () => diffTar(changes) }
+      : changes;
+    if (layer.empty) return undefined;
     const images = this.d.images;
     const rec = state.imageId ? images.resolve(state.imageId) : undefined;
     const cfg = state.imageId ? await images.config(state.imageId) : undefined;
-    const info = await ingestLayer(images.content, images.layers, { chainId: rec?.chainId ?? null, diffIds: cfg?.rootfs.diff_ids ?? [] }, diffTar(upper));
+    const info = await ingestLayer(images.content, images.layers, { chainId: rec?.chainId ?? null, diffIds: cfg?.rootfs.diff_ids ?? [] }, layer.tar());
     return info.diffId;
   }
 
@@ -815,9 +818,7 @@ class BuildRun {
       await this.removeContainer(cid).catch(() => undefined);   // with --rm=false it stays, for inspection
       throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
-    const upper = join(this.d.containers.dir(cid), 'upper');
-    dropRuntimeArtefacts(upper, state);
-    const diffId = await this.layerFrom(state, upper);
+    const diffId = await this.layerFrom(state, this.d.containers.rwLayer(cid));
     await this.commit(state, probe, saveCmd.join(' '), diffId);
     await this.removeContainer(cid);
   }
@@ -957,26 +958,6 @@ function checkClassicSupport(c: Command): void {
  * Mount points the runtime creates in the container's root (Docker keeps them in a separate init
  * layer) are not the step's changes: drop them when they are empty and the image lacked them.
  */
-function dropRuntimeArtefacts(upper: string, _state: StageState): void {
-  const candidates = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'etc/mtab', 'dev/pts', 'dev/shm', 'dev/mqueue', 'dev/console', 'proc', 'sys', 'dev', 'etc', '.dockerenv'];
-  for (const rel of candidates) {
-    const p = join(upper, rel);
-    let st;
-    try { st = lstatSync(p); } catch { continue; }
-    try {
-      if (st.isFile() && st.size === 0) rmSync(p);
-      else if (st.isSymbolicLink() && rel === 'etc/mtab' && readlinkSync(p) === '/proc/mounts') rmSync(p);   // the container's stub
-      else if (st.isDirectory() && readdirSync(p).length === 0 && !hasOpaque(p)) rmdirSync(p);
-    } catch { /* keep */ }
-  }
-}
-
-/** An emptied directory a RUN made opaque (rm -rf dir; mkdir dir) carries trusted.overlay.opaque: keep those. */
-function hasOpaque(dir: string): boolean {
-  const r = spawnSync('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', '--only-values', dir], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() === 'y';
-}
-
 /** The builder runs steps here, so only this machine's platform (`linux`, `linux/ARCH`, `linux/ARCH/VARIANT`). */
 function checkBuildPlatform(platform: string | undefined): void {
   if (!platform) return;

@@ -1,13 +1,10 @@
 /** `docker commit`: a new image from a container's read/write layer and its configuration. */
-import { join } from 'node:path';
 import { InvalidParameterError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { HOST_ARCH, HOST_OS, applyChanges, ingestLayer, type ImageStore } from '../image/index.js';
-import { diffTar } from '../layer/index.js';
 import type { ContainerService } from './container-service.js';
 import { containerEventAttrs } from './export.js';
 import { mergeHealthcheck } from './health-config.js';
-import { withoutInitLayer } from './init-layer.js';
 
 export interface CommitOptions {
   /** Container id or name. */
@@ -40,10 +37,7 @@ export async function commitContainer(
   if (pause) await cs.runtime.pause(c.Id).catch(() => undefined);
   let info;
   try {
-    // The read/write layer less the mount-point stubs Docker keeps in its init layer.
-    const upper = join(cs.dir(c.Id), 'upper');
-    const lower = img?.chainId ? images.layers.lowerDirs(img.chainId) : [];
-    info = await ingestLayer(images.content, images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, diffTar(upper, { filter: withoutInitLayer(upper, lower) }));
+    info = await ingestLayer(images.content, images.layers, { chainId: img?.chainId ?? null, diffIds: base?.rootfs?.diff_ids ?? [] }, cs.rwLayer(c.Id).tar());
   } finally { if (pause) await cs.runtime.resume(c.Id).catch(() => undefined); }
   const cc = c.Config;
   let config: Record<string, any> = {

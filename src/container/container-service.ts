@@ -681,9 +681,20 @@ export class ContainerService {
   exportRwLayer(ref: string): NodeJS.ReadableStream {
     const c = this.get(ref);
     if (this.isRunning(c.Id)) throw new ConflictError(`container ${c.Id} is running: stop it before exporting its read/write layer`);
-    // What the container changed, without the init-layer stubs (the target container has its own).
+    return this.rwLayer(c.Id).tar();   // the target container has its own init-layer stubs
+  }
+
+  /**
+   * What the container wrote, as a layer tar (commit, build steps, moves): its read/write layer less
+   * the mount-point stubs Docker keeps in its init layer. `empty` when that leaves nothing.
+   */
+  rwLayer(ref: string): { empty: boolean; tar(): NodeJS.ReadableStream } {
+    const c = this.get(ref);
     const upper = join(this.dir(c.Id), 'upper');
-    return diffTar(upper, { filter: withoutInitLayer(upper, this.imageLayers(c.ImageId)) });
+    const keep = withoutInitLayer(upper, this.imageLayers(c.ImageId));
+    let names: string[] = [];
+    try { names = readdirSync(upper); } catch { /* nothing written */ }
+    return { empty: !names.some((n) => keep(n)), tar: () => diffTar(upper, { filter: keep }) };
   }
 
   /** Applies a layer tar to a container that has never started (its upper dir is still empty). */

@@ -374,6 +374,22 @@ describe('classic builder with the docker CLI', () => {
     assert.match(p.stderr + p.stdout, /linux\/arm64.*not supported/);
   });
 
+  test('a RUN layer keeps what the step did to a directory holding runtime stubs, without the stubs', () => {
+    // After `chmod`, /etc in the step's container holds only its /etc/mtab stub: the layer has /etc (mode 700) and no stub.
+    const r = build(['-t', 'stubdirs', ctx('stubdirs', { Dockerfile: 'FROM busybox\nRUN chmod 700 /etc\n' })]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const saved = join(work, 'stubdirs.tar');
+    assert.equal(d.docker(['save', '-o', saved, 'stubdirs']).status, 0);
+    const manifest = JSON.parse(spawnSync('tar', ['-xOf', saved, 'manifest.json'], { encoding: 'utf8' }).stdout);
+    const layer = spawnSync('sh', ['-c', `tar -xOf "$0" "$1" | tar -tv`, saved, manifest[0].Layers.at(-1)], { encoding: 'utf8' });
+    assert.equal(layer.status, 0, layer.stderr);
+    assert.match(layer.stdout, /^drwx------ \S+ +0 \S+ \S+ etc\/$/m);
+    assert.equal(layer.stdout.trim().split('\n').length, 1, layer.stdout);
+    assert.equal(d.docker(['run', '--rm', 'stubdirs', 'stat', '-c', '%a', '/etc']).stdout, '700\n');
+    assert.equal(d.docker(['rmi', 'stubdirs']).status, 0);
+    assertClean();
+  });
+
   test('a base image missing here is pulled (from a registry on loopback), with its progress in the build output', async () => {
     const reg = await spawnRegistry();
     try {

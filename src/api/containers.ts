@@ -5,7 +5,7 @@ import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, portsList, re
 import { parseTimeArg } from '../events/index.js';
 import { labelMatch, labelsMatch, untilFilter } from '../filters/index.js';
 import type { Engine } from './engine.js';
-import { boolParam, checkFilters, filtersParam, intParam, readJson, type Router } from './router.js';
+import { boolParam, checkFilters, filtersParam, intParam, olderThan, readJson, type Router } from './router.js';
 import { hijack } from './server.js';
 
 /**
@@ -34,11 +34,6 @@ function portFilter(key: string, values: string[]): Set<string> {
     for (let i = start; i <= end; i++) out.add(`${i}/${proto}`);
   }
   return out;
-}
-
-function olderThan(v: string, than: string): boolean {
-  const [a1, a2] = v.split('.').map(Number); const [b1, b2] = than.split('.').map(Number);
-  return a1 < b1 || (a1 === b1 && a2 < b2);
 }
 
 export function containerRoutes(r: Router, e: Engine): void {

@@ -2,10 +2,10 @@
 import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
 import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
-import { familiarName, parseReference } from '../image/index.js';
+import { familiarName, normaliseContainerConfig, parseReference } from '../image/index.js';
 import type { Engine } from './engine.js';
 import { pullRoute } from './distribution.js';
-import { boolParam, checkFilters, filtersParam, type Router } from './router.js';
+import { boolParam, checkFilters, filtersParam, olderThan, type Router } from './router.js';
 import { startJsonStream } from './server.js';
 
 /** A `reference` filter term as a test of one tag, compiled once per request. */
@@ -42,6 +42,10 @@ export function imageRoutes(r: Router, e: Engine): void {
       });
     }
     out.sort((a, b) => b.Created - a.Created);
+    // Before 1.43 an image without references was listed with placeholders.
+    if (olderThan(req.apiVersion, '1.43')) {
+      for (const i of out) if (!i.RepoTags.length && !i.RepoDigests.length) { i.RepoTags = ['<none>:<none>']; i.RepoDigests = ['<none>@<none>']; }
+    }
     return { body: out };
   });
 
@@ -116,7 +120,14 @@ export function imageRoutes(r: Router, e: Engine): void {
   // Routes with a name: image names contain slashes, so the name is a greedy capture.
   r.get('/images/:name*/json', async (req) => {
     const rec = e.images.resolve(req.params.name);
-    return { body: e.images.inspectShape(rec, await e.images.config(rec.id)) };
+    const cfg = await e.images.config(rec.id);
+    const body = e.images.inspectShape(rec, cfg);
+    // API 1.45 dropped these, and dockerd 26 broke Debian's docker-compose 1.29 with it: on every
+    // recreate it reads ContainerConfig.Volumes at whatever version it negotiated. Kept at every version.
+    body.Container = typeof cfg.container === 'string' ? cfg.container : '';
+    body.ContainerConfig = normaliseContainerConfig(cfg.container_config ?? {});
+    if (olderThan(req.apiVersion, '1.44')) body.VirtualSize = body.Size;
+    return { body };
   });
 
   r.get('/images/:name*/history', async (req) => ({ body: await e.images.history(e.images.resolve(req.params.name)) }));

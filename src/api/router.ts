@@ -158,3 +158,9 @@ export function checkFilters(filters: Record<string, string[]>, allowed: string[
     if (!allowed.includes(k)) throw new InvalidParameterError(`invalid filter '${k}'`);
   }
 }
+
+/** Whether API version `v` ("1.41") is older than `than`: for the fields later versions dropped or added. */
+export function olderThan(v: string, than: string): boolean {
+  const [a1, a2] = v.split('.').map(Number); const [b1, b2] = than.split('.').map(Number);
+  return a1 < b1 || (a1 === b1 && a2 < b2);
+}

@@ -189,7 +189,7 @@ export class ContainerService {
     if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
-    hostConfig.RestartPolicy ??= { Name: 'no', MaximumRetryCount: 0 };
+    hostConfig.RestartPolicy = { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 };
     // An empty driver is the daemon's (dockerd fills in its default too); the options are checked now, not at start.
     hostConfig.LogConfig = { Type: hostConfig.LogConfig?.Type || LOG_DRIVER, Config: hostConfig.LogConfig?.Config ?? {} };
     logLimits(hostConfig.LogConfig);

@@ -50,18 +50,23 @@ export class RestartManager {
   }
 
   stopping(c: ContainerRecord): void {
-    const t = this.timers.get(c.Id);
-    if (t) { clearTimeout(t); this.timers.delete(c.Id); }
-    this.delays.delete(c.Id);
-    const f = this.inFlight.get(c.Id);
-    if (f) f.stopRequested = true;
+    this.cancel(c.Id);
     if (c.State.Status === 'restarting') {
       c.State = { ...c.State, Status: 'exited' };
       this.containers?.table.put(c.Id, c);
     }
   }
 
-  async removed(c: ContainerRecord): Promise<void> { this.stopping(c); }
+  /** The record is gone (a force-removal's kill may have scheduled a restart): nothing is put back. */
+  async removed(c: ContainerRecord): Promise<void> { this.cancel(c.Id); }
+
+  private cancel(id: string): void {
+    const t = this.timers.get(id);
+    if (t) { clearTimeout(t); this.timers.delete(id); }
+    this.delays.delete(id);
+    const f = this.inFlight.get(id);
+    if (f) f.stopRequested = true;
+  }
 
   private async fire(id: string): Promise<void> {
     const cs = this.containers!;

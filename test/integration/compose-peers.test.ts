@@ -58,6 +58,25 @@ describe('berth compose and its peers', () => {
     } finally { p.cleanup(); }
   });
 
+  test('docker-compose 1.29 recreates a service whose configuration changed, with its anonymous volume', { skip: !haveV1 && 'no /usr/bin/docker-compose' }, async () => {
+    // Recreating reads the image's ContainerConfig (API 1.38): the old container's anonymous volume goes to the new one.
+    const yml = `services:\n  app:\n    image: busybox\n    network_mode: bridge\n    environment:\n      - V=\${V:-1}\n    volumes:\n      - /anon\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100 & wait"]\n`;
+    const p = tempProject({ 'docker-compose.yml': yml }, 'recreate');
+    try {
+      const up = await v1(p.dir, ['up', '-d']);
+      assert.equal(up.status, 0, up.stderr);
+      assert.equal(d.docker(['exec', 'recreate_app_1', 'sh', '-c', 'echo kept > /anon/f']).status, 0);
+      const again = await runProcess(DOCKER_COMPOSE_V1, ['up', '-d'], { cwd: p.dir, env: { ...composeEnv(d), V: '2' } });
+      assert.equal(again.status, 0, again.stderr);
+      assert.match(again.stderr, /Recreating recreate_app_1 .*done/);
+      assert.equal(d.docker(['exec', 'recreate_app_1', 'sh', '-c', 'echo $V; cat /anon/f']).stdout, '2\nkept\n');
+      assert.deepEqual(names(), ['recreate_app_1']);
+      const down = await v1(p.dir, ['down', '-v', '-t', '1']);
+      assert.equal(down.status, 0, down.stderr);
+      assert.deepEqual(names(), []);
+    } finally { p.cleanup(); }
+  });
+
   test('docker-compose 1.29 brings the sample application up and down', {
     skip: !haveV1 && 'no /usr/bin/docker-compose',
   }, async () => {

@@ -35,6 +35,24 @@ describe('restart policies', () => {
     assert.equal(state('again').split(' ')[0], 'exited', 'stays stopped after docker stop');
   });
 
+  test('rm -f removes a running container under always or on-failure, and one waiting to restart', async () => {
+    for (const policy of ['always', 'on-failure']) {
+      assert.equal(d.docker(['run', '-d', '--name', 'doomed', '--restart', policy, 'busybox', 'sleep', '300']).status, 0);
+      const rm = d.docker(['rm', '-f', 'doomed']);
+      assert.equal(rm.status, 0, rm.stderr);
+      assert.equal(d.docker(['ps', '-aq', '--filter', 'name=^doomed$']).stdout, '', `${policy}: gone at once`);
+      // The name is free again, and the kill's exit did not bring the old one back (its restart was due in 100 ms).
+      assert.equal(d.docker(['create', '--name', 'doomed', 'busybox', 'true']).status, 0, policy);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(d.docker(['ps', '-aq', '--filter', 'name=^doomed$']).stdout.trim().split('\n').length, 1, `${policy}: only the new one`);
+      assert.equal(d.docker(['rm', 'doomed']).status, 0);
+    }
+    assert.equal(d.docker(['run', '-d', '--name', 'bouncing', '--restart', 'always', 'busybox', 'sh', '-c', 'exit 1']).status, 0);
+    await waitFor(() => Number(state('bouncing').split(' ')[1]) >= 3, 'restarting with back-off', 20_000);
+    assert.equal(d.docker(['rm', '-f', 'bouncing']).status, 0);
+    assert.equal(d.docker(['ps', '-aq', '--filter', 'name=^bouncing$']).stdout, '');
+  });
+
   test('unless-stopped survives a daemon restart; a stopped one stays stopped', async () => {
     const svc = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
     assert.equal(d.docker(['run', '-d', '--name', 'keeper', '--restart', 'unless-stopped', 'busybox', 'sh', '-c', svc]).status, 0);

@@ -110,19 +110,29 @@ export function sampleStats(t: StatsTarget): Record<string, any> {
     const pids = join(CG, 'pids', rel);
     const pmax = num(join(pids, 'pids.max'));
     s.pids_stats = { current: num(join(pids, 'pids.current')) ?? 0, ...(pmax !== undefined ? { limit: pmax } : {}) };
+    // As dockerd on cgroup v1: every list present ([] when the file is empty or absent), the kernel's
+    // op names as they are ("Read", "Total"), no op for the per-device totals (time, sectors).
     const blk = join(CG, 'blkio', rel);
-    const parseBlk = (file: string) => {
-      const rows: { major: number; minor: number; op: string; value: number }[] = [];
-      for (const line of (read(join(blk, file)) ?? '').split('\n')) {
-        const m = /^(\d+):(\d+)\s+(\w+)\s+(\d+)$/.exec(line.trim());
-        if (m) rows.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3].toLowerCase(), value: Number(m[4]) });
+    const parseBlk = (...files: string[]) => {
+      for (const file of files) {
+        const rows: { major: number; minor: number; op: string; value: number }[] = [];
+        for (const line of (read(join(blk, file)) ?? '').split('\n')) {
+          const m = /^(\d+):(\d+)\s+(?:(\w+)\s+)?(\d+)$/.exec(line.trim());
+          if (m) rows.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3] ?? '', value: Number(m[4]) });
+        }
+        if (rows.length) return rows;
       }
-      return rows.length ? rows : null;
+      return [];
     };
     s.blkio_stats = {
-      ...empty.blkio_stats,
-      io_service_bytes_recursive: parseBlk('blkio.throttle.io_service_bytes_recursive') ?? parseBlk('blkio.io_service_bytes_recursive'),
-      io_serviced_recursive: parseBlk('blkio.throttle.io_serviced_recursive') ?? parseBlk('blkio.io_serviced_recursive'),
+      io_service_bytes_recursive: parseBlk('blkio.bfq.io_service_bytes_recursive', 'blkio.io_service_bytes_recursive', 'blkio.throttle.io_service_bytes_recursive'),
+      io_serviced_recursive: parseBlk('blkio.bfq.io_serviced_recursive', 'blkio.io_serviced_recursive', 'blkio.throttle.io_serviced_recursive'),
+      io_queue_recursive: parseBlk('blkio.io_queued_recursive'),
+      io_service_time_recursive: parseBlk('blkio.io_service_time_recursive'),
+      io_wait_time_recursive: parseBlk('blkio.io_wait_time_recursive'),
+      io_merged_recursive: parseBlk('blkio.io_merged_recursive'),
+      io_time_recursive: parseBlk('blkio.time_recursive'),
+      sectors_recursive: parseBlk('blkio.sectors_recursive'),
     };
   }
   const net = networks(t.pid);

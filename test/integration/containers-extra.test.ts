@@ -42,6 +42,12 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     assert.ok(one.json.pids_stats.current >= 1);
     assert.ok(one.json.cpu_stats.cpu_usage.total_usage > 0);
     assert.ok(one.json.cpu_stats.system_cpu_usage > 0);
+    // As dockerd on cgroup v1 (this host): every blkio list an array, ops named as the kernel names them.
+    const blkio = one.json.blkio_stats;
+    for (const k of ['io_service_bytes_recursive', 'io_serviced_recursive', 'io_queue_recursive', 'io_service_time_recursive', 'io_wait_time_recursive', 'io_merged_recursive', 'io_time_recursive', 'sectors_recursive']) {
+      assert.ok(Array.isArray(blkio[k]), `${k}: ${JSON.stringify(blkio[k])}`);
+      for (const e of blkio[k]) assert.ok(['Read', 'Write', 'Sync', 'Async', 'Discard', 'Total', ''].includes(e.op), JSON.stringify(e));
+    }
     const table = ok(['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'svc']);
     assert.match(table, /^svc [\d.]+[KMG]iB \/ 64MiB \d+\n$/);
     const streamed = spawnSync('timeout', ['-s', 'KILL', '3', 'docker', 'stats', '--format', '{{.Name}}', 'svc'], { env: d.env, encoding: 'utf8' });

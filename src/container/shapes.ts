@@ -81,7 +81,7 @@ export function listShape(c: ContainerRecord, size?: { rw: number; rootfs: numbe
     State: c.State.Status,
     Status: humanStatus(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
-    NetworkSettings: { Networks: c.NetworkSettings?.Networks ?? {} },
+    NetworkSettings: { Networks: endpointsShape(c) },
     Mounts: (c.Mounts ?? []).map((m) => ({ ...m })),
   };
 }
@@ -161,10 +161,17 @@ function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
   };
 }
 
+/** NetworkSettings.Networks: a container that does not run has its networks, without their addresses (released at its stop). */
+function endpointsShape(c: ContainerRecord): Record<string, any> {
+  const networks: Record<string, any> = c.NetworkSettings?.Networks ?? {};
+  if (c.State.Status === 'running' || c.State.Status === 'paused') return networks;
+  return Object.fromEntries(Object.entries(networks).map(([k, v]) => [k, { ...v, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' }]));
+}
+
 function networkSettingsShape(c: ContainerRecord): Record<string, unknown> {
   const ns = c.NetworkSettings ?? {};
   const running = c.State.Status === 'running' || c.State.Status === 'paused';
-  const networks = running ? (ns.Networks ?? {}) : Object.fromEntries(Object.entries(ns.Networks ?? {}).map(([k, v]: [string, any]) => [k, { ...v, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' }]));
+  const networks = endpointsShape(c);
   // Docker's top-level address fields describe the default bridge only.
   const primary: any = (ns.Networks ?? {}).bridge ?? {};
   return {

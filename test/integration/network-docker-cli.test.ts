@@ -199,6 +199,11 @@ test('docker CLI: ps filters publish, expose, volume and isolation; exposed-only
     assert.equal(ok(['ps', '-a', '-f', 'name=^fc$', '--format', '{{.Ports}}']), '');
     assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fc']), '{}');
     assert.equal(ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'fd']), '{}');
+    // ... and no address in the list either (it was released), as in inspect.
+    const listed = (await d.api('GET', '/containers/json?all=1')).json.find((c: any) => c.Names[0] === '/fc');
+    assert.equal(listed.NetworkSettings.Networks.bridge.IPAddress, '');
+    assert.equal(listed.NetworkSettings.Networks.bridge.EndpointID, '');
+    assert.equal(ok(['inspect', '-f', '{{.NetworkSettings.Networks.bridge.IPAddress}}', 'fc']).trim(), '');
   } finally {
     d.docker(['rm', '-f', 'fa', 'fb', 'fc', 'fd']);
     d.docker(['volume', 'rm', 'vol1']);

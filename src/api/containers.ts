@@ -109,6 +109,7 @@ export function containerRoutes(r: Router, e: Engine): void {
       const { rw } = await cs.sizeOf(c);
       await cs.remove(c.Id, { force: false, volumes: false }).then(() => { deleted.push(c.Id); reclaimed += rw; }, () => undefined);
     }
+    e.events.emit('container', 'prune', '', { reclaimed: String(reclaimed) });
     return { body: { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed } };
   });
 

@@ -84,7 +84,7 @@ export function imageRoutes(r: Router, e: Engine): void {
     try {
       const rec = await e.archive.importRootfs(req.raw, { changes, message: req.query.get('message') ?? undefined });
       if (repo) e.images.tag(rec.id, repo + (tag ? ':' + tag : ''));
-      e.events.emit('image', 'import', rec.id, {});
+      e.images.announce('import', rec.id);
       send({ status: rec.id });
     } catch (err) {
       send({ errorDetail: { message: (err as Error).message }, error: (err as Error).message });
@@ -99,7 +99,8 @@ export function imageRoutes(r: Router, e: Engine): void {
     const beforeUntil = untilFilter(filters);
     const used = new Set(e.containers.list().map((c) => c.ImageId));
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
-    let reclaimed = 0;
+    // Reclaimed: the layers that went with the images (a base layer other images keep is not).
+    const layersBefore = e.images.layers.list();
     for (const i of e.images.all()) {
       if (used.has(i.id)) continue;
       if (onlyDangling && i.repoTags.length) continue;
@@ -108,12 +109,13 @@ export function imageRoutes(r: Router, e: Engine): void {
         const cfg = await e.images.config(i.id).catch(() => undefined);
         if (!labelsMatch(cfg?.config?.Labels, filters)) continue;
       }
-      const before = i.size;
       try {
         for (const d of e.images.remove(i.id, true, false)) deleted.push(d);
-        reclaimed += before;
       } catch { /* in use: skip */ }
     }
+    const kept = new Set(e.images.layers.list().map((l) => l.chainId));
+    const reclaimed = layersBefore.filter((l) => !kept.has(l.chainId)).reduce((n, l) => n + l.size, 0);
+    e.events.emit('image', 'prune', '', { reclaimed: String(reclaimed) });
     return { body: { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed } };
   });
 

@@ -17,6 +17,7 @@ export function networkRoutes(r: Router, e: Engine, networks: NetworkService): v
 
   r.post('/networks/prune', async (req) => {
     const out = await networks.prune(filtersParam(req.query));
+    e.events.emit('network', 'prune', '', { reclaimed: '0' });
     return { body: { NetworksDeleted: out.NetworksDeleted.length ? out.NetworksDeleted : null } };
   });
 

@@ -508,6 +508,7 @@ export class ContainerService {
   async top(ref: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
     const c = this.get(ref);
     if (!this.isRunning(c.Id) || c.State.Status === 'restarting') throw new ConflictError(`Container ${c.Id} is not running`);
+    this.o.events.emit('container', 'top', c.Id, this.attrs(c));
     const pids = new Set((JSON.parse((await this.o.runtime.run(['ps', '--format', 'json', c.Id])) || '[]') as number[]).map(String));
     const args = (psArgs || '-ef').split(/\s+/).filter(Boolean);
     let out: string;

@@ -129,8 +129,9 @@ export class ImageArchive {
         }
         const rec = await this.images.create(cfgBytes);
         if (e.tags.length) {
-          for (const t of e.tags) { const tagged = this.images.tag(rec.id, t); report(`Loaded image: ${tagged}`); }
+          for (const t of e.tags) { const tagged = this.images.tag(rec.id, t, { quiet: true }); report(`Loaded image: ${tagged}`); }
         } else report(`Loaded image ID: ${rec.id}`);
+        this.images.announce('load', rec.id);
         loaded.push(this.images.resolve(rec.id));
       }
       return loaded;
@@ -213,6 +214,7 @@ export class ImageArchive {
           const repo = t.slice(0, t.lastIndexOf(':'));
           (repositories[repo] ??= {})[t.slice(t.lastIndexOf(':') + 1)] = rec.id.slice(7);
         } else index.push(base);
+        this.images.announce('save', rec.id);
       }
       await addJson('index.json', { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: index });
       await addJson('manifest.json', manifest);

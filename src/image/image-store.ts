@@ -134,7 +134,13 @@ export class ImageStore {
   }
 
   /** Points name:tag at an image, moving it from any other image (which may become dangling). */
-  tag(id: string, ref: string): string {
+  /** An image event as dockerd logs it for an image as a whole: named by its ID (load, save, import, untag, delete). */
+  announce(action: 'load' | 'save' | 'import' | 'untag' | 'delete', id: string): void {
+    this.events.emit('image', action, id, { name: id });
+  }
+
+  /** Tags an image; `quiet` for the tags a load restores, which dockerd does not announce (the load is). */
+  tag(id: string, ref: string, opts: { quiet?: boolean } = {}): string {
     const parsed = parseReference(ref);
     if (parsed.digest) throw new InvalidParameterError('refusing to create a tag with a digest reference');
     // As dockerd: a name that reads as an image ID or a digest algorithm would make references ambiguous.
@@ -151,7 +157,7 @@ export class ImageStore {
     if (!rec.repoTags.includes(tagged)) rec.repoTags.push(tagged);
     rec.lastTagTime = new Date().toISOString();
     this.table.put(rec.id, rec);
-    this.events.emit('image', 'tag', rec.id, { name: tagged });
+    if (!opts.quiet) this.events.emit('image', 'tag', rec.id, { name: tagged });
     return tagged;
   }
 
@@ -189,7 +195,7 @@ export class ImageStore {
           rec.repoDigests = rec.repoDigests.filter((d) => !d.startsWith(name + '@'));
         }
       }
-      this.events.emit('image', 'untag', rec.id, { name: untag });
+      this.announce('untag', rec.id);
       if (rec.repoTags.length + rec.repoDigests.length > 0 || users.length > 0) { this.table.put(rec.id, rec); return out; }
       return out.concat(this.deleteRecord(rec, noprune));
     }
@@ -198,7 +204,7 @@ export class ImageStore {
     if (users.length && !force) throw new ConflictError(`conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${users[0].id.slice(0, 12)}`);
     const repos = new Set(rec.repoTags.map((t) => t.slice(0, t.lastIndexOf(':'))));
     if (repos.size > 1 && !force) throw new ConflictError(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
-    for (const t of rec.repoTags) { out.push({ Untagged: t }); this.events.emit('image', 'untag', rec.id, { name: t }); }
+    for (const t of rec.repoTags) { out.push({ Untagged: t }); this.announce('untag', rec.id); }
     for (const d of rec.repoDigests) out.push({ Untagged: d });
     rec.repoTags = []; rec.repoDigests = [];
     if (users.length) { this.table.put(rec.id, rec); return out; }
@@ -209,7 +215,7 @@ export class ImageStore {
     const out: { Deleted: string }[] = [{ Deleted: rec.id }];
     this.table.delete(rec.id);
     this.configCache.delete(rec.id);
-    this.events.emit('image', 'delete', rec.id, {});
+    this.announce('delete', rec.id);
     this.content.delete(rec.id);
     if (!noprune) {
       this.releaseLayers(rec.chainId);

@@ -133,6 +133,7 @@ export class VolumeService {
       const size = await duBytes(join(this.root, v.Name));
       try { await this.remove(v.Name); deleted.push(v.Name); space += size; } catch { /* raced with a new user */ }
     }
+    this.events.emit('volume', 'prune', '', { reclaimed: String(space) });
     return { VolumesDeleted: deleted.length ? deleted : null, SpaceReclaimed: space };
   }
 

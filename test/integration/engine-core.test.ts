@@ -284,6 +284,34 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
       '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}']).stdout.trim().split('\n');
     assert.deepEqual(nets.filter((l) => / evnet-/.test(l)), [
       `create ${made} evnet-a bridge`, `create ${pruned} evnet-b bridge`, `destroy ${made} evnet-a bridge`, `destroy ${pruned} evnet-b bridge`]);
+    assert.ok(nets.includes('prune  <no value> <no value>'), nets.join('\n'));
+  });
+
+  test('events for images (named by ID but for tag), prunes and top, as dockerd logs them', () => {
+    const since = (Date.now() / 1000).toFixed(3);   // nothing from the tests before
+    const dir = mkdtempSync(join(tmpdir(), 'berth-evsave-'));
+    try {
+      const id = d.docker(['inspect', '-f', '{{.Id}}', 'busybox']).stdout.trim();
+      assert.equal(d.docker(['tag', 'busybox', 'evt:1']).status, 0);
+      assert.equal(d.docker(['save', '-o', join(dir, 'a.tar'), 'evt:1']).status, 0);
+      assert.equal(d.docker(['rmi', 'evt:1']).status, 0);
+      assert.equal(d.docker(['load', '-i', join(dir, 'a.tar')]).status, 0);
+      assert.equal(d.docker(['rmi', 'evt:1']).status, 0);
+      const imported = d.docker(['import', join(dir, 'a.tar'), 'evt:2']).stdout.trim();
+      assert.equal(d.docker(['rmi', 'evt:2']).status, 0);
+      assert.equal(d.docker(['run', '-d', '--name', 'topped', '--label', 'role=t', 'busybox', 'sleep', '60']).status, 0);
+      assert.equal(d.docker(['top', 'topped']).status, 0);
+      assert.equal(d.docker(['rm', '-f', 'topped']).status, 0);
+      for (const what of ['container', 'image', 'volume']) assert.equal(d.docker([what, 'prune', '-f']).status, 0, what);
+      const until = String(Math.floor(Date.now() / 1000) + 1);
+      const ev = (...f: string[]) => d.docker(['events', '--since', since, '--until', until, ...f, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}']).stdout.trim().split('\n');
+      assert.deepEqual(ev('--filter', 'type=image').filter((l) => !l.startsWith('image prune')), [
+        `image tag ${id} evt:1`, `image save ${id} ${id}`, `image untag ${id} ${id}`, `image load ${id} ${id}`, `image untag ${id} ${id}`,
+        `image tag ${imported} evt:2`, `image import ${imported} ${imported}`, `image untag ${imported} ${imported}`, `image delete ${imported} ${imported}`]);
+      const prunes = ev('--filter', 'event=prune');
+      assert.deepEqual(prunes.map((l) => l.split(' ').slice(0, 3).join(' ')), ['container prune ', 'image prune ', 'volume prune ']);
+      assert.deepEqual(ev('--filter', 'event=top', '--filter', 'label=role=t').map((l) => l.split(' ').slice(0, 2).join(' ')), ['container top']);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
 

@@ -264,11 +264,7 @@ export class ContainerService {
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
       writeFileSync(files.hosts, '');
       writeFileSync(files.resolvConf, '');
-      // A bare NAME (`-e NAME` with NAME unset where the client ran) sets nothing, as in dockerd.
-      const env = (c.Config.Env ?? []).filter((e: string) => e.includes('='));
-      if (!env.some((e: string) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
-      if (c.Config.Tty && !env.some((e: string) => e.startsWith('TERM='))) env.push('TERM=xterm');
-      if (!env.some((e: string) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+      const env = processEnv(c, user.home);
       const { netnsPath } = await netSide;
       const spec = buildSpec({
         ...spaces,
@@ -909,6 +905,19 @@ export function normaliseSignal(s: string | number): string {
 
 function sigNumber(sig: string): string { return String(SIGNALS[sig] ?? sig); }
 
+/**
+ * The process environment, as dockerd makes it: PATH, HOSTNAME (and TERM with a TTY) first, each
+ * replaced by the container's own value, then the container's variables, and HOME from the user when
+ * unset. A bare NAME (`-e NAME` with NAME unset where the client ran) sets nothing.
+ */
+function processEnv(c: ContainerRecord, home: string): string[] {
+  const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOSTNAME', `HOSTNAME=${c.Config.Hostname}`]]);
+  if (c.Config.Tty) env.set('TERM', 'TERM=xterm');
+  for (const e of (c.Config.Env ?? []) as string[]) { const i = e.indexOf('='); if (i > 0) env.set(e.slice(0, i), e); }
+  if (!env.has('HOME')) env.set('HOME', `HOME=${home}`);
+  return [...env.values()];
+}
+
 /** Image config + request config, as Docker merges them at create. */
 export function mergeConfig(image: Record<string, any>, req: Record<string, any>, id: string): Record<string, any> {
   const env = new Map<string, string>();
@@ -917,7 +926,6 @@ export function mergeConfig(image: Record<string, any>, req: Record<string, any>
     const i = e.indexOf('=');
     env.set(i < 0 ? e : e.slice(0, i), e);
   }
-  if (![...env.keys()].includes('PATH')) env.set('PATH', DEFAULT_PATH);
   let entrypoint = req.Entrypoint ?? null;
   if (typeof entrypoint === 'string') entrypoint = [entrypoint];
   let cmd = req.Cmd ?? null;
@@ -935,7 +943,7 @@ export function mergeConfig(image: Record<string, any>, req: Record<string, any>
     AttachStdin: !!req.AttachStdin, AttachStdout: req.AttachStdout ?? false, AttachStderr: req.AttachStderr ?? false,
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Tty: !!req.Tty, OpenStdin: !!req.OpenStdin, StdinOnce: !!req.StdinOnce,
-    Env: [...env.values()],
+    Env: env.size ? [...env.values()] : null,   // PATH is the process's (at start), not the config's, as in dockerd
     Cmd: cmd && cmd.length ? cmd : null,
     Healthcheck: mergeHealthcheck(req.Healthcheck, image.Healthcheck),
     Image: req.Image,

@@ -84,16 +84,17 @@ describe('docker exec through berth-nsexec', () => {
   });
 
   test('user, workdir and environment exactly as asked; exit codes; stdin; separate stderr', () => {
-    const info = JSON.parse(d.docker(['inspect', '-f', '{{json .Config}}', 'box']).stdout) as { Env: string[]; Hostname: string };
+    const info = JSON.parse(d.docker(['inspect', '-f', '{{json .Config}}', 'box']).stdout) as { Env: string[] | null; Hostname: string };
     const r = d.docker(['exec', '-u', '1000:1000', '-w', '/tmp', '-e', 'X=1', 'box', 'sh', '-c', 'id; pwd; env']);
     assert.equal(r.status, 0, r.stderr);
     const [id, pwd, ...rest] = r.stdout.trim().split('\n');
     assert.equal(id, 'uid=1000 gid=1000');
     assert.equal(pwd, '/tmp');
-    // sh adds PWD and SHLVL; the rest is the container's environment, HOSTNAME, the -e variable and
-    // HOME as runc sets it (uid 1000 has no passwd entry: "/").
+    // sh adds PWD and SHLVL; the rest is the container's process environment (the default PATH, none
+    // in its config), HOSTNAME, the -e variable and HOME as runc sets it (uid 1000 has no passwd entry: "/").
     const got = rest.filter((l) => !/^(PWD|SHLVL)=/.test(l)).sort();
-    assert.deepEqual(got, [...info.Env, `HOSTNAME=${info.Hostname}`, 'X=1', 'HOME=/'].sort());
+    assert.equal(info.Env, null);
+    assert.deepEqual(got, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${info.Hostname}`, 'X=1', 'HOME=/'].sort());
 
     const code = d.docker(['exec', 'box', 'sh', '-c', 'exit 3']);
     assert.equal(code.status, 3);

@@ -110,6 +110,12 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     assert.equal(ok(['run', '--rm', 'committed:v1', 'sh', '-c', 'test -f /.dockerenv && readlink /etc/mtab']), '/proc/mounts\n');
     const env = d.docker(['run', '--rm', '-e', 'FOO=bar', '-e', 'BERTH_TEST_UNSET_VAR', 'busybox', 'sh', '-c', 'echo $FOO ${BERTH_TEST_UNSET_VAR-unset}']);
     assert.equal(env.stdout, 'bar unset\n', env.stderr);
+    // PATH, HOSTNAME, HOME are the process's, not the config's: an image without Env gives a container without it.
+    ok(['create', '--name', 'envless', '-h', 'hh', 'busybox', 'env']);
+    assert.equal(ok(['inspect', '-f', '{{json .Config.Env}}', 'envless']).trim(), 'null');
+    assert.equal(ok(['start', '-a', 'envless']), 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=hh\nHOME=/root\n');
+    assert.equal(ok(['rm', 'envless']).trim(), 'envless');
+    assert.equal(ok(['run', '--rm', '-h', 'h2', '-e', 'PATH=/bin', '-e', 'A=1', 'busybox', 'env']), 'PATH=/bin\nHOSTNAME=h2\nA=1\nHOME=/root\n');
     const refusals: [string[], RegExp][] = [
       [['--link', 'nosuch:x'], /could not get container for nosuch/],
       [['--cap-add', 'BOGUS'], /invalid CapAdd: unknown capability: "CAP_BOGUS"/],

@@ -3,7 +3,7 @@ import { InvalidParameterError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { HOST_ARCH, HOST_OS, applyChanges, ingestLayer, type ImageStore } from '../image/index.js';
 import type { ContainerService } from './container-service.js';
-import { containerEventAttrs } from './export.js';
+import { containerEventAttrs } from './shapes.js';
 import { mergeHealthcheck } from './health-config.js';
 
 export interface CommitOptions {

@@ -20,6 +20,7 @@ import { AttachSession, type AttachClient } from './attach.js';
 import { ContainerTable } from './container-table.js';
 import { validateCreateRequest } from './create-request.js';
 import { rotateLogFile } from './log-file.js';
+import { containerEventAttrs } from './shapes.js';
 import { LOG_DRIVER, logLimits } from './log-options.js';
 import { mergeHealthcheck } from './health-config.js';
 import { initLayerEntries, withoutInitLayer, writeInitStubs } from './init-layer.js';
@@ -145,7 +146,7 @@ export class ContainerService {
   }
 
   private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
-    return { ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name, ...extra };
+    return { ...containerEventAttrs(c), ...extra };
   }
 
   // ---- create ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import { boundingCapabilities, cleanRuntimeError, nsexecPlan, NsexecStartError, 
 import { DEFAULT_DETACH_KEYS, parseDetachKeys, writeStdinPackets } from './attach.js';
 import type { ContainerService } from './container-service.js';
 import { frame } from './log-file.js';
+import { containerEventAttrs } from './shapes.js';
 import { resolveUser } from './user.js';
 
 export interface ExecConfig {
@@ -94,7 +95,7 @@ export class ExecService {
       dir: join(this.o.containers.dir(c.Id), 'exec', id.slice(0, 12)), started: false, exited, resolveExit,
     };
     this.execs.set(id, rec);
-    this.o.events.emit('container', `exec_create: ${body.Cmd.join(' ')}`, c.Id, { execID: id, image: c.Config.Image, name: c.Name });
+    this.o.events.emit('container', `exec_create: ${body.Cmd.join(' ')}`, c.Id, { ...containerEventAttrs(c), execID: id });
     return { Id: id };
   }
 
@@ -197,7 +198,7 @@ export class ExecService {
     }
     e.pid = proc.pid;
     e.running = true;
-    this.o.events.emit('container', `exec_start: ${(cfg.Cmd ?? []).join(' ')}`, c.Id, { execID: id, image: c.Config.Image, name: c.Name });
+    this.o.events.emit('container', `exec_start: ${(cfg.Cmd ?? []).join(' ')}`, c.Id, { ...containerEventAttrs(c), execID: id });
     void proc.exited.then((code) => this.finish(e, code));
     if (!attach) return;
 
@@ -307,7 +308,7 @@ export class ExecService {
     e.running = false;
     e.resolveExit(code);
     const c = this.o.containers.tryGet(e.ContainerID);
-    if (c) this.o.events.emit('container', 'exec_die', c.Id, { execID: e.ID, exitCode: String(code), image: c.Config.Image, name: c.Name });
+    if (c) this.o.events.emit('container', 'exec_die', c.Id, { ...containerEventAttrs(c), execID: e.ID, exitCode: String(code) });
     // Sessions are kept for inspect for a while, then forgotten (Docker drops them with the container).
     setTimeout(() => { this.execs.delete(e.ID); rmSync(e.dir, { recursive: true, force: true }); }, 5 * 60_000).unref();
     void fsp.rm(join(this.o.runtime.cfg.socketDir, 'x' + e.ID.slice(0, 11)), { recursive: true, force: true }).catch(() => undefined);

@@ -3,11 +3,7 @@ import type { EventBus } from '../events/index.js';
 import { tarDirectory } from '../layer/index.js';
 import type { ContainerArchive } from './archive.js';
 import type { ContainerRecord } from './types.js';
-
-/** The attributes Docker puts on a container's events: its labels, image and name. */
-export function containerEventAttrs(c: ContainerRecord): Record<string, string> {
-  return { ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name };
-}
+import { containerEventAttrs } from './shapes.js';
 
 /**
  * Tars the container's root (mounted for the duration if it is not running) less the contents of

@@ -1,7 +1,7 @@
 export { ContainerService, mergeConfig, normaliseSignal } from './container-service.js';
 export type { ContainerNetworking, ContainerServiceOptions, ContainerHooks } from './container-service.js';
 export type { ContainerRecord, ContainerState, ContainerStatus } from './types.js';
-export { listShape, inspectShape, humanStatus, humanDuration, portMap, portsList } from './shapes.js';
+export { containerEventAttrs, listShape, inspectShape, humanStatus, humanDuration, portMap, portsList } from './shapes.js';
 export { readLogs, frame, dockerTimestamp, encodeLogBatch, LogEntry } from './log-file.js';
 export type { LogQuery } from './log-file.js';
 export type { AttachClient } from './attach.js';
@@ -10,4 +10,4 @@ export { commitContainer } from './commit.js';
 export type { CommitOptions } from './commit.js';
 export { changesOf, containerChanges } from './changes.js';
 export type { ContainerChange } from './changes.js';
-export { exportContainer, containerEventAttrs } from './export.js';
+export { exportContainer } from './export.js';

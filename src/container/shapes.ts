@@ -2,6 +2,11 @@
 import { join } from 'node:path';
 import type { ContainerRecord } from './types.js';
 
+/** The attributes Docker puts on a container's events (exec's too): its labels, image and name. */
+export function containerEventAttrs(c: ContainerRecord): Record<string, string> {
+  return { ...(c.Config.Labels ?? {}), image: c.Config.Image, name: c.Name };
+}
+
 function commandLine(c: ContainerRecord): string {
   return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
 }

@@ -194,7 +194,7 @@ export class ContainerMounts {
         } else if (m.Type === 'tmpfs') {
           out.push({ destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', rw, ...(m.tmpfsOptions ?? [])] });
         } else {
-          const data = await this.volumes.mount(m.Name!, c.Id);
+          const data = await this.volumes.mount(m.Name!, c.Id, { destination: m.Destination, rw: m.RW, propagation: m.Propagation ?? '' });
           started.push(m.Name!);
           let source = data;
           if (m.subpath) {

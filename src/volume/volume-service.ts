@@ -142,8 +142,11 @@ export class VolumeService {
     return { Size: await duBytes(this.dataPath(name)), RefCount: this.usage.containersUsing(name).length };
   }
 
-  /** Makes the volume's data available (mounts its filesystem when it has driver options). */
-  async mount(name: string, containerId: string): Promise<string> {
+  /**
+   * Makes the volume's data available (mounts its filesystem when it has driver options). `at`: where
+   * a starting container mounts it, which the `mount` event tells as dockerd's does.
+   */
+  async mount(name: string, containerId: string, at?: { destination: string; rw: boolean; propagation: string }): Promise<string> {
     const v = this.get(name);
     const path = this.dataPath(name);
     mkdirSync(path, { recursive: true });
@@ -158,7 +161,10 @@ export class VolumeService {
         }
       }
     }
-    this.events.emit('volume', 'mount', name, { driver: 'local', container: containerId });
+    this.events.emit('volume', 'mount', name, {
+      driver: 'local', container: containerId,
+      ...(at ? { destination: at.destination, 'read/write': String(at.rw), propagation: at.propagation } : {}),
+    });
     return path;
   }
 

@@ -301,7 +301,10 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
       assert.equal(d.docker(['rmi', 'evt:2']).status, 0);
       assert.equal(d.docker(['run', '-d', '--name', 'topped', '--label', 'role=t', 'busybox', 'sleep', '60']).status, 0);
       assert.equal(d.docker(['top', 'topped']).status, 0);
+      assert.equal(d.docker(['exec', 'topped', 'true']).status, 0);
       assert.equal(d.docker(['rm', '-f', 'topped']).status, 0);
+      assert.equal(d.docker(['run', '--rm', '-v', 'evvol:/data:ro', 'busybox', 'true']).status, 0);
+      assert.equal(d.docker(['volume', 'rm', 'evvol']).status, 0);
       for (const what of ['container', 'image', 'volume']) assert.equal(d.docker([what, 'prune', '-f']).status, 0, what);
       const until = String(Math.floor(Date.now() / 1000) + 1);
       const ev = (...f: string[]) => d.docker(['events', '--since', since, '--until', until, ...f, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}']).stdout.trim().split('\n');
@@ -311,6 +314,13 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
       const prunes = ev('--filter', 'event=prune');
       assert.deepEqual(prunes.map((l) => l.split(' ').slice(0, 3).join(' ')), ['container prune ', 'image prune ', 'volume prune ']);
       assert.deepEqual(ev('--filter', 'event=top', '--filter', 'label=role=t').map((l) => l.split(' ').slice(0, 2).join(' ')), ['container top']);
+      // exec events carry the container's attributes (its labels too); a volume's mount says where and how.
+      assert.deepEqual(ev('--filter', 'label=role=t').map((l) => l.split(' ')[1]).filter((a) => a.startsWith('exec_')), ['exec_create:', 'exec_start:', 'exec_die']);
+      const mounts = d.docker(['events', '--since', since, '--until', until, '--filter', 'event=mount', '--format', '{{.Actor.ID}} {{json .Actor.Attributes}}']).stdout.trim().split('\n');
+      assert.equal(mounts.length, 1, mounts.join('\n'));
+      const [vol, attrs] = [mounts[0].split(' ')[0], JSON.parse(mounts[0].slice(mounts[0].indexOf(' ') + 1))];
+      assert.equal(vol, 'evvol');
+      assert.deepEqual([attrs.destination, attrs['read/write'], attrs.driver], ['/data', 'false', 'local']);
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });

@@ -13,7 +13,7 @@ import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, 
 import type { EventBus } from '../events/index.js';
 import type { ImageStore } from '../image/index.js';
 import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
-import { buildSpec, isMonitorOf, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
+import { buildSpec, isMonitorOf, MASKED_PATHS, READONLY_PATHS, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -190,6 +190,9 @@ export class ContainerService {
     if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
+    // As dockerd: Docker's masked and read-only /proc and /sys paths unless privileged or sent (systempaths=unconfined sends []).
+    if ((hostConfig.SecurityOpt ?? []).includes('systempaths=unconfined')) { hostConfig.MaskedPaths = []; hostConfig.ReadonlyPaths = []; }
+    if (!hostConfig.Privileged) { hostConfig.MaskedPaths ??= [...MASKED_PATHS]; hostConfig.ReadonlyPaths ??= [...READONLY_PATHS]; }
     hostConfig.RestartPolicy = { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 };
     // An empty driver is the daemon's (dockerd fills in its default too); the options are checked now, not at start.
     hostConfig.LogConfig = { Type: hostConfig.LogConfig?.Type || LOG_DRIVER, Config: hostConfig.LogConfig?.Config ?? {} };
@@ -276,6 +279,7 @@ export class ContainerService {
         shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
         noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
         resources: resourcesOf(c.HostConfig), mounts: extraMounts,
+        maskedPaths: c.HostConfig.MaskedPaths ?? undefined, readonlyPaths: c.HostConfig.ReadonlyPaths ?? undefined,
       });
       for (const h of hooks) h.adjustSpec?.(c, spec);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));

@@ -161,7 +161,8 @@ function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
     CpusetCpus: h.CpusetCpus ?? '', CpusetMems: h.CpusetMems ?? '', Devices: h.Devices ?? [], DeviceCgroupRules: h.DeviceCgroupRules ?? null, DeviceRequests: null,
     MemoryReservation: h.MemoryReservation ?? 0, MemorySwap: h.MemorySwap ?? 0, MemorySwappiness: null, OomKillDisable: h.OomKillDisable ?? false,
     PidsLimit: h.PidsLimit ?? null, Ulimits: h.Ulimits ?? [], Mounts: h.Mounts, Tmpfs: h.Tmpfs, Sysctls: h.Sysctls, Init: h.Init ?? null,
-    MaskedPaths: h.Privileged ? null : undefined, ReadonlyPaths: h.Privileged ? null : undefined,
+    MaskedPaths: h.MaskedPaths ?? null, ReadonlyPaths: h.ReadonlyPaths ?? null,
+    CpuCount: h.CpuCount ?? 0, CpuPercent: h.CpuPercent ?? 0, IOMaximumBandwidth: h.IOMaximumBandwidth ?? 0, IOMaximumIOps: h.IOMaximumIOps ?? 0,
     ...(h.Annotations && Object.keys(h.Annotations).length ? { Annotations: h.Annotations } : {}),
   };
 }

@@ -1,4 +1,4 @@
-export { buildSpec, capabilitiesFor, boundingCapabilities, hardLimit, DEFAULT_CAPABILITIES } from './oci-spec.js';
+export { buildSpec, capabilitiesFor, boundingCapabilities, hardLimit, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from './oci-spec.js';
 export type { SpecInput } from './oci-spec.js';
 export { ConmonRuntime, cleanRuntimeError, findBinary, monitorBinary, isMonitorOf } from './conmon-runtime.js';
 export type { RuntimeConfig, MonitorStart } from './conmon-runtime.js';

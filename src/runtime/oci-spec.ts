@@ -78,6 +78,9 @@ export interface SpecInput {
   sysctls?: Record<string, string>;
   ulimits?: { Name: string; Soft: number; Hard: number }[];
   annotations?: Record<string, string>;
+  /** HostConfig.MaskedPaths / ReadonlyPaths (the docker CLI sends [] for `--security-opt systempaths=unconfined`); default Docker's. */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
 }
 
 function normCap(c: string): string {
@@ -132,8 +135,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     namespaces,
     cgroupsPath: input.cgroupsPath,
     resources: { devices: [{ allow: input.privileged ?? false, access: 'rwm' }], ...(input.resources ?? {}) },
-    maskedPaths: input.privileged ? [] : MASKED_PATHS,
-    readonlyPaths: input.privileged ? [] : READONLY_PATHS,
+    maskedPaths: input.privileged ? [] : (input.maskedPaths ?? MASKED_PATHS),
+    readonlyPaths: input.privileged ? [] : (input.readonlyPaths ?? READONLY_PATHS),
   };
   if (input.sysctls && Object.keys(input.sysctls).length) linux.sysctl = input.sysctls;
   if (input.seccomp && !input.privileged) linux.seccomp = input.seccomp;

@@ -52,6 +52,24 @@ describe('resources and security', () => {
     assert.equal(run(['--privileged', 'busybox', 'sh', '-c', 'mkdir -p /mnt && mount -t tmpfs none /mnt']).status, 0);
   });
 
+  test('/proc and /sys paths masked and read-only as in Docker; systempaths=unconfined and --privileged lift it, and inspect says so', () => {
+    // /proc/timer_list masked (/dev/null bound over it: empty), /proc/sys read-only.
+    const confined = run(['busybox', 'sh', '-c', 'head -c 1 /proc/timer_list | wc -c; grep " /proc/sys " /proc/mounts | cut -d" " -f4 | cut -d, -f1']);
+    assert.equal(confined.stdout, '0\nro\n', confined.stderr);
+    for (const flags of [['--security-opt', 'systempaths=unconfined'], ['--privileged']]) {
+      const open = run([...flags, 'busybox', 'sh', '-c', 'head -c 1 /proc/timer_list | wc -c; grep -c " /proc/sys " /proc/mounts']);
+      assert.equal(open.stdout, '1\n0\n', `${flags}: ${open.stderr}`);
+    }
+    assert.equal(d.docker(['create', '--name', 'paths-default', 'busybox']).status, 0);
+    assert.equal(d.docker(['create', '--name', 'paths-open', '--security-opt', 'systempaths=unconfined', 'busybox']).status, 0);
+    assert.equal(d.docker(['create', '--name', 'paths-priv', '--privileged', 'busybox']).status, 0);
+    const paths = (n: string) => d.docker(['inspect', '-f', '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}', n]).stdout.trim();
+    assert.match(paths('paths-default'), /^\["\/proc\/asound",.*"\/proc\/kcore".*\] \["\/proc\/bus",.*"\/proc\/sys".*\]$/);
+    assert.equal(paths('paths-open'), '[] []');
+    assert.equal(paths('paths-priv'), 'null null');
+    assert.equal(d.docker(['rm', 'paths-default', 'paths-open', 'paths-priv']).status, 0);
+  });
+
   test('--read-only refuses writes outside tmpfs', () => {
     const r = run(['--read-only', '--tmpfs', '/tmp', 'busybox', 'sh', '-c', 'echo ok > /tmp/x && cat /tmp/x; echo no > /etc/x']);
     assert.equal(r.stdout, 'ok\n');

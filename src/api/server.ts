@@ -118,6 +118,8 @@ export function hijack(req: ApiRequest, res: ServerResponse, contentType: string
     const extra = Object.entries(baseHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
     socket.on('error', () => { /* client went away */ });
+    // Nothing is read before the container's stdin is there to take it (and its end).
+    socket.pause();
     // Clients half-close when their stdin ends (a TLS close_notify, or a TCP FIN); output keeps flowing.
     (socket as { allowHalfOpen?: boolean }).allowHalfOpen = true;
     return {

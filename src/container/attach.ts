@@ -30,6 +30,14 @@ export function writeStdinPackets(sock: SeqpacketSocket, data: Buffer): void {
 
 export const DEFAULT_DETACH_KEYS = [16, 17]; // ctrl-p, ctrl-q
 
+/**
+ * Runs `fn` when the client's stdin ends, or now if it already has: an empty stdin (`</dev/null`)
+ * can end before the process is there to be given its EOF.
+ */
+export function onInputEnd(input: NodeJS.ReadableStream, fn: () => void): void {
+  if ((input as { readableEnded?: boolean }).readableEnded) fn(); else input.on('end', fn);
+}
+
 /** Docker's detach key syntax: "ctrl-p,ctrl-q", "a", "ctrl-@"… */
 export function parseDetachKeys(spec: string | null | undefined): number[] | undefined {
   if (!spec) return undefined;
@@ -80,7 +88,8 @@ export class AttachSession {
 
   private pumpStdin(): void {
     const input = this.client.input;
-    if (!this.wantStdin || !input) return;
+    if (!input) return;
+    if (!this.wantStdin) { input.resume(); return; }   // read and dropped: the client's hang-up must still be seen
     const keys = this.client.detachKeys ?? (this.client.tty ? DEFAULT_DETACH_KEYS : undefined);
     let matched = 0;
     input.on('data', (d: Buffer) => {
@@ -93,11 +102,12 @@ export class AttachSession {
       }
       writeStdinPackets(this.sock, d);
     });
-    input.on('end', () => {
+    onInputEnd(input, () => {
       if (this.closed) return;
       // Half-close: conmon closes the container's stdin (unless it was told to leave it open) and keeps sending output.
       if (this.stdinOnce) this.sock?.end();
     });
+    input.resume();   // the API paused it until now
   }
 
   close(): void {

@@ -24,7 +24,7 @@ import { SeqpacketSocket } from 'node-unix-socket';
 import { ConflictError, InvalidParameterError, NotFoundError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
 import { boundingCapabilities, cleanRuntimeError, nsexecPlan, NsexecStartError, startNsexec, type ConmonRuntime } from '../runtime/index.js';
-import { DEFAULT_DETACH_KEYS, parseDetachKeys, writeStdinPackets } from './attach.js';
+import { DEFAULT_DETACH_KEYS, onInputEnd, parseDetachKeys, writeStdinPackets } from './attach.js';
 import type { ContainerService } from './container-service.js';
 import { frame } from './log-file.js';
 import { containerEventAttrs } from './shapes.js';
@@ -216,8 +216,9 @@ export class ExecService {
         }
         proc.write(Buffer.from(d));
       });
-      client!.input.on('end', () => { if (!detached && e.running) proc.endInput(); });
-    }
+      onInputEnd(client!.input, () => { if (!detached && e.running) proc.endInput(); });
+      client!.input.resume();   // the API paused it until now
+    } else client!.input?.resume();   // read and dropped: the client's hang-up must still be seen
     let clientGone = false;
     const gone = new Promise<void>((resolve) => client!.onClose(() => { clientGone = true; resolve(); }));
     await Promise.race([Promise.all([proc.outputDone, e.exited]), gone]);

@@ -105,6 +105,22 @@ describe('engine core with the docker CLI', () => {
     assert.equal(r.stdout, 'hi\nthere\ndone\n');
   });
 
+  test('an empty stdin reaches the container as its end: run -i, start -a -i, exec -i', () => {
+    // The client half-closes at once, maybe before the process exists: the end must not be lost.
+    const opts = { input: '', timeout: 30_000 };
+    for (let i = 0; i < 3; i++) {
+      const r = d.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo eof'], opts);
+      assert.deepEqual([r.status, r.stdout], [0, 'eof\n'], r.stderr);
+    }
+    assert.equal(d.docker(['create', '-i', '--name', 'empty-in', 'busybox', 'sh', '-c', 'cat; echo eof']).status, 0);
+    const started = d.docker(['start', '-a', '-i', 'empty-in'], opts);
+    assert.deepEqual([started.status, started.stdout], [0, 'eof\n'], started.stderr);
+    assert.equal(d.docker(['run', '-d', '--name', 'empty-exec', 'busybox', 'sleep', '300']).status, 0);
+    const ex = d.docker(['exec', '-i', 'empty-exec', 'sh', '-c', 'cat; echo eof'], opts);
+    assert.deepEqual([ex.status, ex.stdout], [0, 'eof\n'], ex.stderr);
+    assert.equal(d.docker(['rm', '-f', 'empty-in', 'empty-exec']).status, 0);
+  });
+
   test('run -d then logs -f follows until the container exits', async () => {
     const r = d.docker(['run', '-d', '--name', 'ticker', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; echo bye >&2']);
     assert.equal(r.status, 0, r.stderr);

@@ -58,7 +58,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const d: Berthd = {
     dir, socket, host, dataRoot, execRoot, env, proc,
     log: () => logText,
-    docker: (args, o = {}) => spawnSync('docker', args, { env, input: o.input, encoding: 'utf8', timeout: o.timeout ?? 60_000 }),
+    docker: (args, o = {}) => spawnSync('docker', args, { env, input: o.input, encoding: 'utf8', timeout: o.timeout ?? 60_000, killSignal: 'SIGKILL' }),
     dockerAsync: (args, o = {}) => new Promise((resolve) => {
       const p = spawn('docker', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = ''; let stderr = '';

@@ -63,8 +63,7 @@ export function imageRoutes(r: Router, e: Engine): void {
 
   const save = async (names: string[], res: import('node:http').ServerResponse) => {
     if (!names.length) throw new InvalidParameterError('no images specified');
-    for (const n of names) e.images.resolve(n);
-    const stream = e.archive.save(names);
+    const stream = e.archive.save(names);   // throws for an unknown name, before the answer starts
     res.writeHead(200, { 'Content-Type': 'application/x-tar' });
     stream.on('error', () => res.destroy());
     stream.pipe(res);

@@ -142,21 +142,29 @@ export class ImageArchive {
 
   /** Writes one archive with both Docker's manifest.json and an OCI layout (as Docker 25+). */
   save(refs: string[]): Readable {
+    // Resolved first: an unknown name throws here, before anything is streamed.
+    const targets: { rec: ImageRecord; tags: string[] }[] = [];
+    const add = (rec: ImageRecord, tags: string[]) => {
+      const existing = targets.find((t) => t.rec.id === rec.id);
+      if (existing) existing.tags.push(...tags.filter((t) => !existing.tags.includes(t)));
+      else targets.push({ rec, tags });
+    };
+    for (const ref of refs) {
+      // As dockerd: a repository name alone means every tag of it; else one image (by its tag, digest or ID).
+      let p: ReturnType<typeof parseReference> | undefined;
+      try { p = parseReference(ref); } catch { p = undefined; }
+      if (p && !p.tag && !p.digest && familiarName(p) !== 'sha256') {
+        const repo = familiarName(p);
+        const all = this.images.all().filter((i) => i.repoTags.some((t) => t.startsWith(repo + ':')));
+        for (const rec of all) add(rec, rec.repoTags.filter((t) => t.startsWith(repo + ':')));
+        if (all.length) continue;
+      }
+      const rec = this.images.resolve(ref);
+      const named = p && !ref.startsWith('sha256:') && !rec.id.slice(7).startsWith(ref);
+      add(rec, named && p!.tag ? [`${familiarName(p!)}:${p!.tag}`].filter((t) => rec.repoTags.includes(t)) : []);
+    }
     const pack = tarStream.pack();
     const run = async () => {
-      const targets: { rec: ImageRecord; tags: string[] }[] = [];
-      for (const ref of refs) {
-        const rec = this.images.resolve(ref);
-        const named = !ref.startsWith('sha256:') && !rec.id.slice(7).startsWith(ref);
-        let tags: string[] = [];
-        if (named) {
-          const p = parseReference(ref);
-          tags = p.tag || !rec.repoTags.length ? [`${familiarName(p)}:${p.tag ?? 'latest'}`].filter((t) => rec.repoTags.includes(t)) : rec.repoTags.filter((t) => t.startsWith(familiarName(p) + ':'));
-        }
-        const existing = targets.find((t) => t.rec.id === rec.id);
-        if (existing) existing.tags.push(...tags.filter((t) => !existing.tags.includes(t)));
-        else targets.push({ rec, tags });
-      }
       const written = new Set<string>();
       const addEntry = (digest: string, size: number, open: () => NodeJS.ReadableStream) => new Promise<void>((resolve, reject) => {
         const entry = pack.entry({ name: blobPath(digest), size, mode: 0o444, mtime: new Date(0) }, (err) => err ? reject(err) : resolve());

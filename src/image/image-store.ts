@@ -202,8 +202,9 @@ export class ImageStore {
 
     if (running) throw new ConflictError(`conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`);
     if (users.length && !force) throw new ConflictError(`conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${users[0].id.slice(0, 12)}`);
-    const repos = new Set(rec.repoTags.map((t) => t.slice(0, t.lastIndexOf(':'))));
-    if (repos.size > 1 && !force) throw new ConflictError(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
+    if (!force && rec.repoTags.length + rec.repoDigests.length > 1 && !isSingleReference(rec.repoTags, rec.repoDigests)) {
+      throw new ConflictError(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
+    }
     for (const t of rec.repoTags) { out.push({ Untagged: t }); this.announce('untag', rec.id); }
     for (const d of rec.repoDigests) out.push({ Untagged: d });
     rec.repoTags = []; rec.repoDigests = [];
@@ -326,4 +327,16 @@ export function normaliseContainerConfig(c: Record<string, any>): Record<string,
     Entrypoint: c.Entrypoint ?? null, OnBuild: c.OnBuild ?? null, Labels: c.Labels ?? null,
     StopSignal: c.StopSignal ?? undefined, Shell: c.Shell ?? undefined,
   };
+}
+
+/**
+ * dockerd's test before deleting an image by ID without force: at most one tag, and any digests of
+ * that same repository (or, without a tag, of a single one).
+ */
+function isSingleReference(tags: string[], digests: string[]): boolean {
+  if (tags.length > 1) return false;
+  const repoOf = (r: string, sep: string) => r.slice(0, r.lastIndexOf(sep));
+  const repos = new Set(digests.map((d) => repoOf(d, '@')));
+  const single = tags.length ? repoOf(tags[0], ':') : repoOf(digests[0], '@');
+  return repos.size === 0 || (repos.size === 1 && repos.has(single));
 }

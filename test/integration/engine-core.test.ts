@@ -303,6 +303,30 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     assert.ok(nets.includes('prune  <no value> <no value>'), nets.join('\n'));
   });
 
+  test('rmi by ID refuses an image with several tags, as dockerd; save of a repository name writes all its tags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-rmi-'));
+    try {
+      importBusybox(d, 'multi:1');
+      const id = d.docker(['inspect', '-f', '{{.Id}}', 'multi:1']).stdout.trim();
+      assert.equal(d.docker(['tag', 'multi:1', 'multi:2']).status, 0);
+      const refused = d.docker(['rmi', id.slice(7, 19)]);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /unable to delete \w+ \(must be forced\) - image is referenced in multiple repositories/);
+      // docker save multi: both tags, restored by a load elsewhere in this daemon after the image is gone.
+      assert.equal(d.docker(['save', '-o', join(dir, 'multi.tar'), 'multi']).status, 0);
+      const manifest = JSON.parse(spawnSync('tar', ['-xOf', join(dir, 'multi.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout);
+      assert.deepEqual(manifest.map((m: { RepoTags: string[] }) => m.RepoTags.sort()), [['multi:1', 'multi:2']]);
+      assert.equal(d.docker(['save', 'nosuchrepo']).stderr.trim(), 'Error response from daemon: No such image: nosuchrepo');
+      const forced = d.docker(['rmi', '-f', id.slice(7, 19)]);
+      assert.equal(forced.stdout, `Untagged: multi:1\nUntagged: multi:2\nDeleted: ${id}\n`, forced.stderr);
+      const loaded = d.docker(['load', '-i', join(dir, 'multi.tar')]);
+      assert.equal(loaded.stdout.split('\n').filter((l) => l.startsWith('Loaded image: ')).sort().join(','), 'Loaded image: multi:1,Loaded image: multi:2');
+      // One tag: deleting by ID needs no force.
+      assert.equal(d.docker(['rmi', 'multi:2']).stdout, 'Untagged: multi:2\n');
+      assert.equal(d.docker(['rmi', id.slice(7, 19)]).status, 0);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
   test('events for images (named by ID but for tag), prunes and top, as dockerd logs them', () => {
     const since = (Date.now() / 1000).toFixed(3);   // nothing from the tests before
     const dir = mkdtempSync(join(tmpdir(), 'berth-evsave-'));

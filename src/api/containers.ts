@@ -42,7 +42,7 @@ export function containerRoutes(r: Router, e: Engine): void {
   r.post('/containers/create', async (req) => {
     const body = await readJson(req.raw);
     if (body === undefined || body === null) throw new InvalidParameterError('config cannot be empty in order to create a container');
-    return { status: 201, body: await cs.create(body, req.query.get('name')) };
+    return { status: 201, body: await cs.create(body, req.query.get('name'), req.query.get('platform')) };
   });
 
   r.get('/containers/json', async (req) => {
@@ -51,6 +51,8 @@ export function containerRoutes(r: Router, e: Engine): void {
     for (const v of filters.status ?? []) if (!['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(v)) throw new InvalidParameterError(`invalid filter 'status=${v}'`);
     for (const v of filters.health ?? []) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw new InvalidParameterError(`unrecognized filter value for health: ${v}`);
     for (const v of filters.exited ?? []) if (!/^-?\d+$/.test(v)) throw new InvalidParameterError(`strconv.Atoi: parsing "${v}": invalid syntax`);
+    const isTask = filters['is-task'] ?? [];
+    if (isTask.length && !(isTask.length === 1 && ['true', 'false'].includes(isTask[0]))) throw new InvalidParameterError(`invalid filter 'is-task=[${isTask.join(' ')}]'`);
     // publish/expose values are ports or ranges ("80", "90/udp", "6000-6001"), checked before any container is looked at.
     const publish = portFilter('publish', filters.publish ?? []);
     const expose = portFilter('expose', filters.expose ?? []);
@@ -191,7 +193,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     try { detachKeys = parseDetachKeys(q.get('detachKeys')); } catch (err) { throw new InvalidParameterError((err as Error).message); }
     const tty = !!c.Config.Tty;
     const raw = hijack(req, res, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    if (logs) {
+    if (logs && c.HostConfig.LogConfig?.Type !== 'none') {
       const ac = new AbortController();
       await readLogs(cs.logPath(c.Id), { stdout, stderr, follow: false }, (batch) => {
         raw.output.write(encodeLogBatch(batch, { tty, timestamps: false }));
@@ -219,8 +221,9 @@ export function containerRoutes(r: Router, e: Engine): void {
     const stdout = boolParam(q, 'stdout'); const stderr = boolParam(q, 'stderr');
     if (!stdout && !stderr) throw new InvalidParameterError('Bad parameters: you must choose at least one stream');
     const tailRaw = q.get('tail');
-    const tail = !tailRaw || tailRaw === 'all' ? undefined : Number(tailRaw);
-    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new InvalidParameterError(`invalid value for "tail": ${tailRaw}`);
+    // As dockerd: anything but a count of lines (all, -1, x) means every line.
+    const n = tailRaw && /^\d+$/.test(tailRaw) ? Number(tailRaw) : undefined;
+    const tail = n !== undefined && Number.isSafeInteger(n) ? n : undefined;
     let sinceNs: number | undefined; let untilNs: number | undefined;
     try {
       const s = q.get('since'); if (s && s !== '0') sinceNs = parseTimeArg(s);
@@ -230,12 +233,13 @@ export function containerRoutes(r: Router, e: Engine): void {
     const details = boolParam(q, 'details');
     const follow = boolParam(q, 'follow');
     const tty = !!c.Config.Tty;
+    const logPath = cs.readableLogPath(c);
     res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
     res.flushHeaders();
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     let unsubscribe: (() => void) | undefined;
-    await readLogs(cs.logPath(c.Id), { stdout, stderr, sinceNs, untilNs, tail, follow }, async (batch) => {
+    await readLogs(logPath, { stdout, stderr, sinceNs, untilNs, tail, follow }, async (batch) => {
       const buf = encodeLogBatch(batch, { tty, timestamps, details });
       if (!res.write(buf)) await new Promise((r) => res.once('drain', r).once('close', r));
     }, { stopped: () => !cs.isRunning(c.Id), signal: ac.signal, onStop: (fn) => { unsubscribe = cs.onStop(c.Id, fn); } });

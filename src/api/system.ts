@@ -56,6 +56,7 @@ export function systemRoutes(r: Router, e: Engine): void {
       if (q.get('since')) since = parseTimeArg(q.get('since')!);
       if (q.get('until')) until = parseTimeArg(q.get('until')!);
     } catch (err) { throw new InvalidParameterError((err as Error).message); }
+    if (since !== undefined && until !== undefined && until < since) throw new InvalidParameterError(`\`since\` time (${q.get('since')}) cannot be after \`until\` time (${q.get('until')})`);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();
     const send = (ev: any) => { if (eventMatches(ev, filters) && (until === undefined || ev.timeNano <= until)) res.write(JSON.stringify(ev) + '\n'); };

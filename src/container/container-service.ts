@@ -9,9 +9,9 @@ import { existsSync, lstatSync, mkdirSync, promises as fsp, readdirSync, readFil
 import os from 'node:os';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { ConflictError, InvalidParameterError, NotFoundError, NotModifiedError, SystemError } from '../errors/index.js';
+import { ConflictError, InvalidParameterError, NotFoundError, NotImplementedError, NotModifiedError, SystemError } from '../errors/index.js';
 import type { EventBus } from '../events/index.js';
-import type { ImageStore } from '../image/index.js';
+import { HOST_ARCH, HOST_OS, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
 import { buildSpec, isMonitorOf, MASKED_PATHS, READONLY_PATHS, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
@@ -110,6 +110,12 @@ export class ContainerService {
   dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
   logPath(id: string): string { return join(this.dir(id), 'container.log'); }
 
+  /** The log `docker logs` reads; with the `none` driver there is none, as in dockerd. */
+  readableLogPath(c: ContainerRecord): string {
+    if (c.HostConfig.LogConfig?.Type === 'none') throw new NotImplementedError('configured logging driver does not support reading');
+    return this.logPath(c.Id);
+  }
+
   // ---- lookup ------------------------------------------------------------------------------
 
   /** By full ID, name (with or without /), or unique ID prefix — Docker's order. */
@@ -151,13 +157,15 @@ export class ContainerService {
 
   // ---- create ------------------------------------------------------------------------------
 
-  async create(body: Record<string, any>, nameParam?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+  async create(body: Record<string, any>, nameParam?: string | null, platform?: string | null): Promise<{ Id: string; Warnings: string[] }> {
     validateCreateRequest(body);
     if (!body || typeof body !== 'object') throw new InvalidParameterError('invalid JSON: empty body');
     const imageRef = body.Image;
     if (!imageRef || typeof imageRef !== 'string') throw new InvalidParameterError('config cannot be empty in order to create a container');
     const image = this.o.images.resolve(imageRef);
-    const imageConfig = (await this.o.images.config(image.id)).config ?? {};
+    const imageFull = await this.o.images.config(image.id);
+    const imageConfig = imageFull.config ?? {};
+    if (platform) checkPlatform(imageRef, platform, imageFull);
     const hostConfig: Record<string, any> = { ...(body.HostConfig ?? {}) };
     validateHostConfig(hostConfig);
 
@@ -534,7 +542,7 @@ export class ContainerService {
     const fields = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'KernelMemory'];
     for (const f of fields) if (body[f] !== undefined && body[f] !== null && body[f] !== 0 && body[f] !== '') h[f] = body[f];
     if (body.RestartPolicy?.Name !== undefined) {
-      if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(body.RestartPolicy.Name)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${body.RestartPolicy.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+      validateRestartPolicy(body.RestartPolicy);
       if (h.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== 'no') throw new InvalidParameterError('Restart policy cannot be updated because AutoRemove is enabled for the container');
       h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
@@ -883,6 +891,7 @@ export class ContainerService {
  * file that outgrows the daemon's checks, so it stays well above max-size (4×, at least 8 MiB).
  */
 function monitorLogCap(c: ContainerRecord): number {
+  if (c.HostConfig.LogConfig?.Type === 'none') return 64 * 1024;   // the monitor still writes a log: kept tiny, never read
   let maxSize;
   try { maxSize = logLimits(c.HostConfig.LogConfig).maxSize; } catch { maxSize = logLimits(undefined).maxSize; }
   return Math.max(4 * maxSize, 8 * 1024 * 1024);
@@ -962,11 +971,35 @@ export function mergeConfig(image: Record<string, any>, req: Record<string, any>
   };
 }
 
+/**
+ * `--platform` at create: the image must be of that platform (else dockerd says it was not found, and
+ * the docker CLI goes to pull it).
+ */
+function checkPlatform(ref: string, want: string, image: { os?: string; architecture?: string; variant?: string }): void {
+  const norm = (a: string) => ({ x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64' } as Record<string, string>)[a] ?? a;
+  const [os, arch, variant] = want.toLowerCase().split('/');
+  const have = { os: image.os || HOST_OS, arch: norm(image.architecture || HOST_ARCH), variant: image.variant ?? '' };
+  if ((os && os !== have.os) || (arch && norm(arch) !== have.arch) || (variant && variant !== have.variant)) {
+    const actual = [have.os, have.arch, have.variant].filter(Boolean).join('/');
+    throw new NotFoundError(`image with reference ${ref} was found but does not match the specified platform: wanted ${want}, actual: ${actual}`);
+  }
+}
+
+/** dockerd's checks of a restart policy, at create and update. */
+function validateRestartPolicy(p: { Name?: string; MaximumRetryCount?: number } | undefined): void {
+  if (!p) return;
+  const name = p.Name ?? '';
+  if (!['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(name)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  const count = p.MaximumRetryCount ?? 0;
+  if (count !== 0 && name !== 'on-failure') throw new InvalidParameterError("invalid restart policy: maximum retry count can only be used with 'on-failure'");
+  if (count < 0) throw new InvalidParameterError('invalid restart policy: maximum retry count cannot be negative');
+}
+
 function validateHostConfig(h: Record<string, any>): void {
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
   if (h.NanoCpus && h.NanoCpus < 0) throw new InvalidParameterError('Range of CPUs is from 0.01 to the number of CPUs available');
+  validateRestartPolicy(h.RestartPolicy);
   const rp = h.RestartPolicy?.Name;
-  if (rp && !['', 'no', 'always', 'on-failure', 'unless-stopped'].includes(rp)) throw new InvalidParameterError(`invalid restart policy: unknown policy '${rp}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   if (h.AutoRemove && rp && rp !== 'no' && rp !== '') throw new InvalidParameterError("can't create 'AutoRemove' container with restart policy");
   const joins = (m: unknown) => typeof m === 'string' && /^container:.+/.test(m);
   if (h.IpcMode !== undefined && !(['', 'none', 'private', 'shareable', 'host'].includes(h.IpcMode) || joins(h.IpcMode))) throw new InvalidParameterError(`invalid IPC mode: ${h.IpcMode}`);

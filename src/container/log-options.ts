@@ -11,6 +11,8 @@ export const LOG_DRIVER = 'k8s-file';
 /** Drivers whose options are the file logger's: berth's own, and dockerd's file drivers a compose file may name. */
 const FILE_DRIVERS = new Set([LOG_DRIVER, 'json-file', 'local']);
 const FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
+/** Docker's drivers that send logs elsewhere (berth keeps them in files or not at all). */
+const OTHER_DOCKER_DRIVERS = new Set(['syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries']);
 /** Options dockerd takes for every driver before asking the driver's validator. */
 const BUILTIN_OPTS = new Set(['mode', 'max-buffer-size']);
 
@@ -45,7 +47,9 @@ function parseBool(s: string): boolean {
 export function logLimits(logConfig: { Type?: string; Config?: Record<string, string> } | undefined): LogLimits {
   const driver = logConfig?.Type || LOG_DRIVER;
   const cfg = logConfig?.Config ?? {};
-  if (!FILE_DRIVERS.has(driver)) return DEFAULT_LOG_LIMITS;   // not a file driver: berth logs to its file as always
+  if (driver === 'none') return DEFAULT_LOG_LIMITS;
+  if (OTHER_DOCKER_DRIVERS.has(driver)) throw new InvalidParameterError(`log driver "${driver}" is not supported by berth: logs are kept in files (json-file, local) or not at all (none)`);
+  if (!FILE_DRIVERS.has(driver)) throw new InvalidParameterError(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
   const mode = cfg.mode;
   if (mode !== undefined && mode !== '' && mode !== 'blocking' && mode !== 'non-blocking') throw new InvalidParameterError(`logger: logging mode not supported: ${mode}`);
   for (const key of Object.keys(cfg)) {

@@ -116,7 +116,7 @@ export function inspectShape(c: ContainerRecord, dir: string, lowerDirs: string[
     ResolvConfPath: join(dir, 'resolv.conf'),
     HostnamePath: join(dir, 'hostname'),
     HostsPath: join(dir, 'hosts'),
-    LogPath: join(dir, 'container.log'),
+    LogPath: c.HostConfig.LogConfig?.Type === 'none' ? '' : join(dir, 'container.log'),
     Name: '/' + c.Name,
     RestartCount: c.RestartCount,
     Driver: 'overlay2',

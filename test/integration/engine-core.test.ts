@@ -168,6 +168,9 @@ describe('engine core with the docker CLI', () => {
       [['--log-opt', 'max-size=1k', '--log-opt', 'max-file=0'], 'max-file cannot be less than 1'],
       [['--log-opt', 'max-size=1k', '--log-opt', 'max-file=x'], 'strconv.Atoi: parsing "x": invalid syntax'],
       [['--log-opt', 'max-size=1k', '--log-opt', 'compress=true'], 'compress cannot be true when max-file is less than 2 or max-size is not set'],
+      [['--log-driver', 'nosuchdriver'], 'error looking up logging plugin nosuchdriver: plugin "nosuchdriver" not found'],
+      [['--log-driver', 'syslog'], 'log driver "syslog" is not supported by berth'],
+      [['--restart', 'always:3'], "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
     ] as [string[], string][]) {
       const bad = d.docker(['create', ...opts, 'busybox', 'true']);
       assert.notEqual(bad.status, 0, opts.join(' '));
@@ -179,6 +182,13 @@ describe('engine core with the docker CLI', () => {
     assert.equal(okc.status, 0, okc.stderr);
     assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-file"}}', 'logopts']).stdout.trim(), 'k8s-file 3');
     assert.equal(d.docker(['rm', 'logopts']).status, 0);
+    // --log-driver none: an attached client still gets the output; nothing is kept to read.
+    assert.equal(d.docker(['run', '--name', 'unlogged', '--log-driver', 'none', 'busybox', 'echo', 'said once']).stdout, 'said once\n');
+    const logs = d.docker(['logs', 'unlogged']);
+    assert.notEqual(logs.status, 0);
+    assert.match(logs.stderr, /configured logging driver does not support reading/);
+    assert.equal(d.docker(['inspect', '-f', '{{.LogPath}}|{{.HostConfig.LogConfig.Type}}', 'unlogged']).stdout.trim(), '|none');
+    assert.equal(d.docker(['rm', 'unlogged']).status, 0);
   });
 
   test('-it runs through a real pty: type, read, resize, exit code', async () => {
@@ -301,6 +311,29 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     assert.deepEqual(nets.filter((l) => / evnet-/.test(l)), [
       `create ${made} evnet-a bridge`, `create ${pruned} evnet-b bridge`, `destroy ${made} evnet-a bridge`, `destroy ${pruned} evnet-b bridge`]);
     assert.ok(nets.includes('prune  <no value> <no value>'), nets.join('\n'));
+  });
+
+  test('parameters as dockerd reads them: logs --tail, ps is-task, events since/until, create --platform', async () => {
+    const id = d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo one; echo two']).stdout.trim();
+    assert.equal(d.docker(['wait', id]).stdout.trim(), '0');
+    for (const tail of ['-1', 'x', 'all']) assert.equal(d.docker(['logs', '--tail', tail, id]).stdout, 'one\ntwo\n', tail);
+    assert.equal(d.docker(['logs', '--tail', '1', id]).stdout, 'two\n');
+    assert.equal(d.docker(['rm', id]).status, 0);
+    const task = d.docker(['ps', '--filter', 'is-task=maybe']);
+    assert.notEqual(task.status, 0);
+    assert.match(task.stderr, /invalid filter 'is-task=\[maybe\]'/);
+    assert.equal(d.docker(['ps', '--filter', 'is-task=false']).status, 0);
+    const now = Math.floor(Date.now() / 1000);
+    const ev = d.docker(['events', '--since', String(now), '--until', String(now - 10)]);
+    assert.notEqual(ev.status, 0);
+    assert.match(ev.stderr, /`since` time \(\d+\) cannot be after `until` time \(\d+\)/);
+    // Through the API: the docker CLI would go on to pull the image for that platform.
+    const wrong = await d.api('POST', '/containers/create?platform=linux/arm64', JSON.stringify({ Image: 'busybox', Cmd: ['true'] }));
+    assert.equal(wrong.status, 404);
+    assert.equal(wrong.json.message, `image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/${machine() === 'aarch64' ? 'arm64' : 'amd64'}`);
+    const right = await d.api('POST', `/containers/create?platform=linux/${machine() === 'aarch64' ? 'arm64' : 'amd64'}`, JSON.stringify({ Image: 'busybox', Cmd: ['true'] }));
+    assert.equal(right.status, 201, right.body);
+    assert.equal(d.docker(['rm', right.json.Id]).status, 0);
   });
 
   test('rmi by ID refuses an image with several tags, as dockerd; save of a repository name writes all its tags', () => {

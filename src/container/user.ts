@@ -30,8 +30,9 @@ export function resolveUser(rootfs: string, spec: string | undefined, groupAdd: 
       gid = Number(ge[2]);
     }
   }
-  const additional = new Set<number>();
-  if (name) for (const ge of groups) if ((ge[3] ?? '').split(',').includes(name) && Number(ge[2]) !== gid) additional.add(Number(ge[2]));
+  // As dockerd: the primary group first, then the groups that list the user, then --group-add.
+  const additional = new Set<number>([gid]);
+  if (name) for (const ge of groups) if ((ge[3] ?? '').split(',').includes(name)) additional.add(Number(ge[2]));
   for (const a of groupAdd) {
     if (/^\d+$/.test(a)) additional.add(Number(a));
     else {

@@ -88,7 +88,7 @@ describe('docker exec through berth-nsexec', () => {
     const r = d.docker(['exec', '-u', '1000:1000', '-w', '/tmp', '-e', 'X=1', 'box', 'sh', '-c', 'id; pwd; env']);
     assert.equal(r.status, 0, r.stderr);
     const [id, pwd, ...rest] = r.stdout.trim().split('\n');
-    assert.equal(id, 'uid=1000 gid=1000');
+    assert.equal(id, 'uid=1000 gid=1000 groups=1000');   // the primary group among the groups, as dockerd sets them
     assert.equal(pwd, '/tmp');
     // sh adds PWD and SHLVL; the rest is the container's process environment (the default PATH, none
     // in its config), HOSTNAME, the -e variable and HOME as runc sets it (uid 1000 has no passwd entry: "/").

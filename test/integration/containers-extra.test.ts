@@ -116,6 +116,12 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     assert.equal(ok(['start', '-a', 'envless']), 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=hh\nHOME=/root\n');
     assert.equal(ok(['rm', 'envless']).trim(), 'envless');
     assert.equal(ok(['run', '--rm', '-h', 'h2', '-e', 'PATH=/bin', '-e', 'A=1', 'busybox', 'env']), 'PATH=/bin\nHOSTNAME=h2\nA=1\nHOME=/root\n');
+    // Groups as dockerd gives them: the primary group first, the groups that list the user, then --group-add.
+    for (const [args, want] of [
+      [['-u', 'nobody'], 'uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)'],
+      [['-u', '1234:5678'], 'uid=1234 gid=5678 groups=5678'],
+      [['--group-add', '1001', '--group-add', 'daemon'], 'uid=0(root) gid=0(root) groups=0(root),1(daemon),1001'],
+    ] as [string[], string][]) assert.equal(ok(['run', '--rm', ...args, 'busybox', 'id']).trim(), want, args.join(' '));
     const refusals: [string[], RegExp][] = [
       [['--link', 'nosuch:x'], /could not get container for nosuch/],
       [['--cap-add', 'BOGUS'], /invalid CapAdd: unknown capability: "CAP_BOGUS"/],

@@ -96,7 +96,7 @@ export function containerRoutes(r: Router, e: Engine): void {
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const size = boolParam(req.query, 'size');
     const sizes = size ? await Promise.all(list.map((c) => cs.sizeOf(c))) : undefined;
-    return { body: list.map((c, i) => listShape(c, sizes?.[i])) };
+    return { body: list.map((c, i) => listShape(c, sizes?.[i], cs.imageShown(c))) };
   });
 
   r.post('/containers/prune', async (req) => {

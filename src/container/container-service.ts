@@ -110,6 +110,11 @@ export class ContainerService {
   dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
   logPath(id: string): string { return join(this.dir(id), 'container.log'); }
 
+  /** The image as a list names it: the reference it was created from while that still names its image, else the image's ID (dockerd). */
+  imageShown(c: ContainerRecord): string {
+    return this.o.images.tryResolve(c.Config.Image)?.id === c.ImageId ? c.Config.Image : c.ImageId;
+  }
+
   /** The log `docker logs` reads; with the `none` driver there is none, as in dockerd. */
   readableLogPath(c: ContainerRecord): string {
     if (c.HostConfig.LogConfig?.Type === 'none') throw new NotImplementedError('configured logging driver does not support reading');
@@ -196,6 +201,7 @@ export class ContainerService {
     if (hostConfig.Runtime && hostConfig.Runtime !== this.o.runtime.cfg.name) throw new InvalidParameterError(`unknown or invalid runtime name: ${hostConfig.Runtime}`);
     hostConfig.Runtime = this.o.runtime.cfg.name;
     if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
+    if (!hostConfig.ShmSize) hostConfig.ShmSize = 64 * 1024 * 1024;   // dockerd's default, shown by inspect
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
     // As dockerd: Docker's masked and read-only /proc and /sys paths unless privileged or sent (systempaths=unconfined sends []).
@@ -331,12 +337,13 @@ export class ContainerService {
       if (mounted) await unmount(rootfs).catch(() => undefined);
       if (c.HostConfig.IpcMode === 'shareable') await unmount(join(dir, 'shm')).catch(() => undefined);
       for (const h of hooks) await h.afterStop?.(c).catch(() => undefined);
-      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: (e as Error).message, ExitCode: 128, Pid: 0 };
+      const failure = translateStartError(e);
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Error: failure.error.message, ExitCode: failure.exitCode, Pid: 0 };
       this.save(c);
       for (const s of [...pending, ...(this.pendingAttach.get(c.Id) ?? [])]) s.close();
       this.pendingAttach.delete(c.Id);
       if (c.HostConfig.AutoRemove) setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch(() => undefined); });
-      throw translateStartError(e);
+      throw failure.error;
     }
   }
 
@@ -428,7 +435,8 @@ export class ContainerService {
     this.resolveWaiters(c.Id, 'next-exit', code);
     for (const h of this.o.hooks ?? []) h.exited?.(c, code);
     if (c.HostConfig.AutoRemove) {
-      setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => this.o.log(`autoremove ${c.Id}: ${e.message}`)); });
+      // Already gone when a `docker rm -f` brought this exit about: nothing to say then.
+      setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch((e) => { if (!(e instanceof NotFoundError)) this.o.log(`autoremove ${c.Id}: ${e.message}`); }); });
     }
   }
 
@@ -1049,15 +1057,19 @@ function resourcesOf(h: Record<string, any>): Record<string, unknown> {
   return r;
 }
 
-/** runc's "exec: "x": executable file not found" → Docker's messages and codes (127/126 in the CLI). */
-function translateStartError(e: unknown): Error {
+/**
+ * A failed start as dockerd reports it: a command that is missing (127) or cannot be run (126), or a
+ * mount of a file onto a directory, is the container's configuration (400, and that exit code in its
+ * state); anything else is the daemon's (500, exit code 128).
+ */
+function translateStartError(e: unknown): { error: Error; exitCode: number } {
   const msg = (e as Error)?.message ?? String(e);
-  if ((e as any)?.status && (e as any).status < 500) return e as Error;
-  if (/executable file not found|no such file or directory/.test(msg) && /exec/.test(msg)) {
-    return new SystemError(`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${msg.replace(/^.*?(exec: )/, '$1')}: unknown`);
+  if ((e as any)?.status && (e as any).status < 500) return { error: e as Error, exitCode: 128 };
+  const runc = (detail: string) => `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${detail}: unknown`;
+  if (/exec/.test(msg) && /executable file not found|no such file or directory/.test(msg)) return { error: new InvalidParameterError(runc(msg.replace(/^.*?(exec: )/, '$1'))), exitCode: 127 };
+  if (/exec/.test(msg) && /permission denied/.test(msg)) return { error: new InvalidParameterError(runc(msg.replace(/^.*?(exec: )/, '$1'))), exitCode: 126 };
+  if (/not a directory/i.test(msg)) {
+    return { error: new InvalidParameterError(`${msg}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`), exitCode: 127 };
   }
-  if (/permission denied/.test(msg) && /exec/.test(msg)) {
-    return new SystemError(`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${msg.replace(/^.*?(exec: )/, '$1')}: unknown`);
-  }
-  return new SystemError(msg);
+  return { error: new SystemError(msg), exitCode: 128 };
 }

@@ -72,11 +72,12 @@ export function portsList(c: ContainerRecord): { IP?: string; PrivatePort: numbe
   return out;
 }
 
-export function listShape(c: ContainerRecord, size?: { rw: number; rootfs: number }): Record<string, unknown> {
+/** `image`: what the list names the image by (ContainerService.imageShown). */
+export function listShape(c: ContainerRecord, size?: { rw: number; rootfs: number }, image = c.Config.Image): Record<string, unknown> {
   return {
     Id: c.Id,
     Names: ['/' + c.Name],
-    Image: c.Config.Image,
+    Image: image,
     ImageID: c.ImageId,
     Command: commandLine(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),

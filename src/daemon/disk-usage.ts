@@ -23,7 +23,7 @@ export async function diskUsage(images: ImageStore, containers: ContainerService
       Size: i.size, SharedSize: usage.sharedSize.get(i.id) ?? 0, VirtualSize: i.size, Labels: configs[n]?.config?.Labels ?? {},
       Containers: all.filter((c) => c.ImageId === i.id).length,
     })),
-    Containers: all.map((c, n) => listShape(c, sizes[n])),
+    Containers: all.map((c, n) => listShape(c, sizes[n], containers.imageShown(c))),
     Volumes: vols,
     BuildCache: [],
   };

@@ -249,7 +249,15 @@ describe('engine core with the docker CLI', () => {
     assert.match(exited.stdout.trim(), /^ran3 Exited \(3\) /);
     const label = d.docker(['ps', '-a', '--filter', 'label=team=blue', '-q']);
     assert.equal(label.stdout.trim().length, 12);
-    assert.equal(d.docker(['rm', 'made', 'ran3']).status, 0);
+    // The image column names the reference the container was made from while it still names its image; then its ID.
+    assert.equal(d.docker(['tag', 'busybox', 'soon-gone:1']).status, 0);
+    assert.equal(d.docker(['create', '--name', 'orphan', 'soon-gone:1', 'true']).status, 0);
+    const image = (n: string) => d.docker(['ps', '-a', '--filter', `name=^${n}$`, '--format', '{{.Image}}']).stdout.trim();
+    assert.equal(image('orphan'), 'soon-gone:1');
+    assert.equal(d.docker(['rmi', 'soon-gone:1']).stdout, 'Untagged: soon-gone:1\n');
+    assert.equal(image('orphan'), d.docker(['inspect', '-f', '{{.Id}}', 'busybox']).stdout.trim().slice(7, 19));
+    assert.equal(d.docker(['inspect', '-f', '{{.Config.Image}}', 'orphan']).stdout.trim(), 'soon-gone:1', 'inspect keeps what was asked');
+    assert.equal(d.docker(['rm', 'made', 'ran3', 'orphan']).status, 0);
   });
 
   test('bad input gets Docker-style errors and the daemon keeps serving', async () => {

@@ -48,12 +48,22 @@ describe('berth-monitor', () => {
     runs.forEach((r, i) => assert.equal(r.stdout, `quick-${i}\n`, `run ${i}: ${r.stderr}`));
   });
 
-  test('a process that cannot start is reported as Docker reports it', () => {
+  test('a process that cannot start is reported as Docker reports it', async () => {
     const r = d.docker(['run', '--rm', 'busybox', '/no/such/program']);
     assert.equal(r.status, 127);
     assert.match(r.stderr, /no such file or directory/);
     const ps = d.docker(['ps', '-aq']);
     assert.equal(ps.stdout.trim(), '', 'the failed --rm container is gone');
+    // The container's state says it too: 127 (126 for a command that cannot be run), the whole error; a 400 to the client.
+    for (const [cmd, code] of [['/no/such/program', '127'], ['/etc/passwd', '126']]) {
+      const id = d.docker(['create', 'busybox', cmd]).stdout.trim();
+      const start = await d.api('POST', `/containers/${id}/start`);
+      assert.equal(start.status, 400, start.body);
+      assert.match(start.json.message, /^failed to create task for container: .*unable to start container process: exec: /);
+      const state = d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}|{{.State.Error}}', id]).stdout.trim();
+      assert.equal(state, `created ${code}|${start.json.message}`);
+      assert.equal(d.docker(['rm', id]).status, 0);
+    }
   });
 
   test('exit codes and signals', () => {

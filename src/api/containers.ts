@@ -1,7 +1,7 @@
 /** Container routes: create, start, attach, wait, stop, kill, restart, list, inspect, logs, rename, resize, remove, prune. */
 import { RE2JS } from 're2js';
 import { InvalidParameterError, NotModifiedError } from '../errors/index.js';
-import { encodeLogBatch, inspectShape, listShape, parseDetachKeys, portsList, readLogs, type ContainerRecord } from '../container/index.js';
+import { encodeLogBatch, inspectShape, listShape, logAttributes, parseDetachKeys, portsList, readLogs, type ContainerRecord } from '../container/index.js';
 import { parseTimeArg } from '../events/index.js';
 import { labelMatch, labelsMatch, untilFilter } from '../filters/index.js';
 import type { Engine } from './engine.js';
@@ -230,7 +230,7 @@ export function containerRoutes(r: Router, e: Engine): void {
       const u = q.get('until'); if (u && u !== '0') untilNs = parseTimeArg(u);
     } catch (err) { throw new InvalidParameterError((err as Error).message); }
     const timestamps = boolParam(q, 'timestamps');
-    const details = boolParam(q, 'details');
+    const details = boolParam(q, 'details') ? logAttributes(c.HostConfig.LogConfig, c.Config.Labels, c.Config.Env) : undefined;
     const follow = boolParam(q, 'follow');
     const tty = !!c.Config.Tty;
     const logPath = cs.readableLogPath(c);

@@ -82,11 +82,11 @@ class LineParser {
  * Encodes a batch for the wire in one buffer: Docker's 8-byte frames without a TTY, raw bytes
  * with one; optionally each record prefixed with its timestamp.
  */
-export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean; details?: boolean }): Buffer {
+/** `details`: the container's log attributes (logAttributes) for `--details`, which puts them and a space before each line. */
+export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean; details?: string }): Buffer {
   let total = 0;
-  // --details puts a line's log attributes and a space before it; berth's logs carry no attributes, so the space alone, as dockerd's without any.
-  const detail = opts.details ? ' ' : '';
-  const prefixes = opts.timestamps || opts.details ? batch.map((e) => Buffer.from((opts.timestamps ? e.timestampPrefix() : '') + detail, 'latin1')) : undefined;
+  const detail = opts.details !== undefined ? opts.details + ' ' : '';
+  const prefixes = opts.timestamps || detail ? batch.map((e) => Buffer.from((opts.timestamps ? e.timestampPrefix() : '') + detail, 'latin1')) : undefined;
   for (let i = 0; i < batch.length; i++) total += batch[i].size + (opts.tty ? 0 : 8) + (prefixes ? prefixes[i].length : 0);
   const out = Buffer.allocUnsafe(total);
   let o = 0;

@@ -4,6 +4,7 @@
  * only matters with max-size), `compress` (accepted, not done), and the attribute options
  * (labels, env, tag), which are accepted and ignored. Checked at create, with dockerd's messages.
  */
+import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
 
 /** The driver berth reports (docker info's LoggingDriver); an empty Type means it. */
@@ -74,4 +75,28 @@ export function logLimits(logConfig: { Type?: string; Config?: Record<string, st
     throw new InvalidParameterError('compress cannot be true when max-file is less than 2 or max-size is not set');
   }
   return maxSize > 0 ? { maxSize, maxFile, explicit: true } : DEFAULT_LOG_LIMITS;
+}
+
+/**
+ * The attributes `docker logs --details` shows before each line ("k=v,k2=v2"): the labels and
+ * environment variables the log options name (`labels`, `env`) or match (`labels-regex`,
+ * `env-regex`, RE2 as Go's regexp), sorted by name, as dockerd's file loggers record them.
+ */
+export function logAttributes(logConfig: { Config?: Record<string, string> } | undefined, labels: Record<string, string> | null | undefined, env: string[] | null | undefined): string {
+  const cfg = logConfig?.Config ?? {};
+  const extra = new Map<string, string>();
+  const lab = labels ?? {};
+  const vars = new Map<string, string>();
+  for (const e of env ?? []) { const i = e.indexOf('='); if (i > 0) vars.set(e.slice(0, i), e.slice(i + 1)); }
+  const matching = (pattern: string | undefined, keys: Iterable<string>, value: (k: string) => string | undefined) => {
+    if (!pattern) return;
+    let re: RE2JS;
+    try { re = RE2JS.compile(pattern); } catch { return; }
+    for (const k of keys) if (re.matcher(k).find()) extra.set(k, value(k)!);
+  };
+  for (const k of (cfg.labels ?? '').split(',')) if (k && k in lab) extra.set(k, lab[k]);
+  matching(cfg['labels-regex'], Object.keys(lab), (k) => lab[k]);
+  for (const k of (cfg.env ?? '').split(',')) if (k && vars.has(k)) extra.set(k, vars.get(k)!);
+  matching(cfg['env-regex'], vars.keys(), (k) => vars.get(k));
+  return [...extra.keys()].sort().map((k) => `${k}=${extra.get(k)}`).join(',');
 }

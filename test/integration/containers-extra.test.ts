@@ -138,6 +138,11 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     ok(['wait', said]);
     assert.equal(ok(['logs', '--details', said]), ' hello\n');
     d.docker(['rm', said]);
+    // ... and with attributes the log options ask for: a label and a variable.
+    const attributed = ok(['run', '-d', '-l', 'lab=val', '-e', 'EV=1', '--log-opt', 'labels=lab', '--log-opt', 'env=EV', 'busybox', 'echo', 'detailed']).trim();
+    ok(['wait', attributed]);
+    assert.equal(ok(['logs', '--details', attributed]), 'EV=1,lab=val detailed\n');
+    d.docker(['rm', attributed]);
     const stopped = ok(['create', 'busybox', 'true']).trim();
     assert.match(d.docker(['kill', '-s', 'FOO', stopped]).stderr, /Invalid signal: FOO/);
     d.docker(['rm', stopped]);

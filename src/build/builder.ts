@@ -719,7 +719,6 @@ class BuildRun {
     if (cid) await this.removeContainer(cid);
   }
 
-  /** Turns an upper dir into a layer on top of the current image; undefined when nothing changed. */
   /** The step's layer: an upper dir of its own (COPY, ADD) or what a RUN container wrote; none when empty. */
   private async layerFrom(state: StageState, changes: string | { empty: boolean; tar(): NodeJS.ReadableStream }): Promise<string | undefined> {
     const layer = typeof changes === 'string'
@@ -954,10 +953,6 @@ function checkClassicSupport(c: Command): void {
   if (c.kind === 'add' && c.keepGitDir) throw buildkit('keep-git-dir');
 }
 
-/**
- * Mount points the runtime creates in the container's root (Docker keeps them in a separate init
- * layer) are not the step's changes: drop them when they are empty and the image lacked them.
- */
 /** The builder runs steps here, so only this machine's platform (`linux`, `linux/ARCH`, `linux/ARCH/VARIANT`). */
 function checkBuildPlatform(platform: string | undefined): void {
   if (!platform) return;

@@ -80,9 +80,9 @@ class LineParser {
 
 /**
  * Encodes a batch for the wire in one buffer: Docker's 8-byte frames without a TTY, raw bytes
- * with one; optionally each record prefixed with its timestamp.
+ * with one; optionally each record prefixed with its timestamp, and with `details` (the container's
+ * log attributes, logAttributes) and a space, as `--details` asks.
  */
-/** `details`: the container's log attributes (logAttributes) for `--details`, which puts them and a space before each line. */
 export function encodeLogBatch(batch: LogEntry[], opts: { tty: boolean; timestamps: boolean; details?: string }): Buffer {
   let total = 0;
   const detail = opts.details !== undefined ? opts.details + ' ' : '';

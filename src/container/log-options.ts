@@ -1,8 +1,9 @@
 /**
  * The file logger's options, as dockerd's json-file driver takes them (`--log-opt`): `max-size`
  * (go-units decimal sizes: 10k, 1m, 1.5g), `max-file` (files kept, counting the current one; it
- * only matters with max-size), `compress` (accepted, not done), and the attribute options
- * (labels, env, tag), which are accepted and ignored. Checked at create, with dockerd's messages.
+ * only matters with max-size), `compress` (accepted, not done), and the attribute options (labels,
+ * env and their -regex forms, shown by `docker logs --details`; tag is accepted and ignored). The
+ * `none` driver keeps nothing to read. Checked at create, with dockerd's messages.
  */
 import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';

@@ -133,13 +133,15 @@ export class ImageStore {
     return { layersSize: this.layers.list().reduce((s, l) => s + l.size, 0), sharedSize };
   }
 
-  /** Points name:tag at an image, moving it from any other image (which may become dangling). */
   /** An image event as dockerd logs it for an image as a whole: named by its ID (load, save, import, untag, delete). */
   announce(action: 'load' | 'save' | 'import' | 'untag' | 'delete', id: string): void {
     this.events.emit('image', action, id, { name: id });
   }
 
-  /** Tags an image; `quiet` for the tags a load restores, which dockerd does not announce (the load is). */
+  /**
+   * Points name:tag at an image, moving it from any other image (which may become dangling);
+   * `quiet` for the tags a load restores, which dockerd does not announce (the load is).
+   */
   tag(id: string, ref: string, opts: { quiet?: boolean } = {}): string {
     const parsed = parseReference(ref);
     if (parsed.digest) throw new InvalidParameterError('refusing to create a tag with a digest reference');

@@ -679,7 +679,7 @@ export class ContainerService {
     const name = validateName(newName);
     if (name === c.Name) throw new InvalidParameterError(`Renaming a container with the same name as its current name`);
     const other = this.table.idOfName(name);
-    if (other) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
+    if (other) throw new ConflictError(`Error when allocating new name: Conflict. The container name "/${name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
     const old = c.Name;
     c.Name = name;
     this.save(c);

@@ -78,7 +78,7 @@ export function parseTimeArg(v: string, now = Date.now()): number {
   if (d !== undefined) return (now - d / 1e6) * 1e6;
   const t = Date.parse(v);
   if (!Number.isNaN(t)) return t * 1e6;
-  throw new InvalidParameterError(`invalid time value ${v}`);
+  throw new InvalidParameterError(`failed to parse value as time or duration: ${JSON.stringify(v)}`);   // moby's GetTimestamp
 }
 
 /** Go's time.ParseDuration subset ("1h2m3.5s", "300ms") → nanoseconds. */

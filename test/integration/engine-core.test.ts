@@ -344,6 +344,23 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     assert.equal(d.docker(['rm', right.json.Id]).status, 0);
   });
 
+  test('rename: the new name answers, the old one is free; conflicts, the same name and bad names refused as dockerd', () => {
+    assert.equal(d.docker(['create', '--name', 'first-name', 'busybox', 'true']).status, 0);
+    assert.equal(d.docker(['create', '--name', 'taken', 'busybox', 'true']).status, 0);
+    const id = d.docker(['inspect', '-f', '{{.Id}}', 'first-name']).stdout.trim();
+    const takenId = d.docker(['inspect', '-f', '{{.Id}}', 'taken']).stdout.trim();
+    assert.equal(d.docker(['rename', 'first-name', 'second-name']).status, 0);
+    assert.equal(d.docker(['inspect', '-f', '{{.Name}} {{.Id}}', 'second-name']).stdout.trim(), `/second-name ${id}`);
+    assert.match(d.docker(['inspect', 'first-name']).stderr, /No such object: first-name/);
+    const conflict = d.docker(['rename', 'second-name', 'taken']);
+    assert.equal(conflict.stderr.split('\n')[0], `Error response from daemon: Error when allocating new name: Conflict. The container name "/taken" is already in use by container "${takenId}". You have to remove (or rename) that container to be able to reuse that name.`);
+    assert.match(d.docker(['rename', 'second-name', 'second-name']).stderr, /Renaming a container with the same name as its current name/);
+    assert.match(d.docker(['rename', 'second-name', 'bad name!']).stderr, /Invalid container name/);
+    const events = d.docker(['events', '--since', '0', '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=rename', '--format', '{{.Actor.Attributes.oldName}} {{.Actor.Attributes.name}}']);
+    assert.equal(events.stdout.trim(), '/first-name second-name');
+    assert.equal(d.docker(['rm', 'second-name', 'taken']).status, 0);
+  });
+
   test('rmi by ID refuses an image with several tags, as dockerd; save of a repository name writes all its tags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-rmi-'));
     try {

@@ -15,9 +15,11 @@ export interface EngineInfo {
   startedAt: number;
   version: string;
   cgroupVersion: '1' | '2';
-  /** The OCI runtime's `--version` commit line, read when first asked. */
-  runtimeCommit(): Promise<string>;
+  /** The OCI runtime's and the --init binary's versions (`--version`), read when first asked; empty when unknown. */
+  componentVersions(): Promise<{ runtime: ToolVersion; init: ToolVersion | undefined }>;
 }
+
+export interface ToolVersion { version: string; commit: string }
 
 export interface Engine {
   info: EngineInfo;

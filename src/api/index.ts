@@ -11,7 +11,7 @@ import { volumeRoutes } from './volumes.js';
 import { containerExtraRoutes } from './containers-extra.js';
 
 export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
-export type { Engine, EngineInfo } from './engine.js';
+export type { Engine, EngineInfo, ToolVersion } from './engine.js';
 export { Router } from './router.js';
 export { networkRoutes } from './networks.js';
 

@@ -19,15 +19,23 @@ export function systemRoutes(r: Router, e: Engine): void {
   r.get('/_ping', (_req, res) => { const p = ping(); res.writeHead(200, p.headers); res.end(res.req.method === 'HEAD' ? undefined : 'OK'); });
   r.head('/_ping', (_req, res) => { const p = ping(); res.writeHead(200, p.headers); res.end(); });
 
-  r.get('/version', () => ({ body: {
+  r.get('/version', async () => {
+    const { runtime, init } = await e.info.componentVersions();
+    return { body: {
     Platform: { Name: 'berth Engine' },
-    Components: [{ Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), Experimental: 'false', BuildTime: new Date(e.info.startedAt).toISOString() } }],
+    Components: [
+      { Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), Experimental: 'false', BuildTime: new Date(e.info.startedAt).toISOString() } },
+      // As dockerd lists them (it has containerd too; berth has no such layer).
+      { Name: e.info.runtime, Version: runtime.version, Details: { GitCommit: runtime.commit } },
+      ...(init ? [{ Name: 'docker-init', Version: init.version, Details: { GitCommit: init.commit } }] : []),
+    ],
     Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
     Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
-  } }));
+    } };
+  });
 
   r.get('/info', async () => {
-    const runcCommit = await e.info.runtimeCommit();
+    const runcCommit = (await e.info.componentVersions()).runtime.commit;
     const cs = e.containers.list();
     const running = cs.filter((c) => c.State.Status === 'running').length;
     const paused = cs.filter((c) => c.State.Status === 'paused').length;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createApiServer, engineRouter, networkRoutes, type Engine } from '../api/index.js';
+import { createApiServer, engineRouter, networkRoutes, type Engine, type ToolVersion } from '../api/index.js';
 import { DistributionService } from '../distribution/index.js';
 import { ContainerService, type ContainerHooks } from '../container/index.js';
 import { ExecService } from '../container/exec.js';
@@ -53,7 +53,7 @@ export class Daemon {
     this.lockPidfile();
     const conmon = findBinary('conmon');
     const runtimePath = runtimeBinary(this.opts.runtime, execRoot);
-    let runtimeCommit: Promise<string> | undefined;
+    let versions: Promise<{ runtime: ToolVersion; init: ToolVersion | undefined }> | undefined;
     if (!conmon) throw new Error('conmon not found: install it (apt-get install conmon)');
     if (!runtimePath) throw new Error(`${this.opts.runtime} not found: install it (apt-get install ${this.opts.runtime})`);
 
@@ -108,7 +108,11 @@ export class Daemon {
     this.engine = {
       info: {
         id: this.engineId(), name: os.hostname(), dataRoot, execRoot, runtime: this.opts.runtime, startedAt: Date.now(), version: VERSION,
-        cgroupVersion: existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1', runtimeCommit: () => (runtimeCommit ??= commitOf(runtimePath)),
+        cgroupVersion: existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1', componentVersions: () => (versions ??= (async () => {
+          const init = findBinary('tini-static') ?? findBinary('tini');
+          const [runtime, initVersion] = await Promise.all([versionOf(runtimePath), init ? versionOf(init) : undefined]);
+          return { runtime, init: initVersion };
+        })()),
       },
       images, archive, containers, events,
       execs, volumes, distribution: this.distribution,
@@ -227,12 +231,14 @@ function removeEmptyCgroupParents(parent: string): void {
 
 export function touch(path: string): void { closeSync(openSync(path, 'a')); }
 
-/** The commit `runc --version` (or crun's) reports, as `docker info` shows it; "" when it cannot say. */
-function commitOf(binary: string): Promise<string> {
+/** What `BINARY --version` reports: "NAME version X" and a "commit: C" line (runc, crun), or "- git.C" (tini); "" when it cannot say. */
+function versionOf(binary: string): Promise<ToolVersion> {
   return new Promise((resolve) => {
     execFile(binary, ['--version'], { timeout: 5000 }, (err, stdout) => {
-      const m = /^commit:\s*(\S+)/m.exec(String(stdout ?? ''));
-      resolve(err || !m ? '' : m[1]);
+      const text = String(stdout ?? '');
+      const version = /version\s+(\S+)/.exec(text)?.[1] ?? '';
+      const commit = /^commit:\s*(\S+)/m.exec(text)?.[1] ?? /- git\.(\S+)/.exec(text)?.[1] ?? '';
+      resolve(err ? { version: '', commit: '' } : { version, commit });
     });
   });
 }

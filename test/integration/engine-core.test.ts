@@ -77,6 +77,11 @@ describe('engine core with the docker CLI', () => {
     assert.equal(info.stdout.trim(), `${commit}|${cgroup}|${machine()}`);
     const goArch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
     assert.equal(d.docker(['version', '--format', '{{.Server.Arch}}']).stdout.trim(), goArch);
+    // The components, as dockerd lists them: the runtime (its version and commit) and docker-init (tini).
+    const version = /version\s+(\S+)/.exec(runc)?.[1];
+    const tini = /version\s+(\S+)/.exec(spawnSync('tini', ['--version']).stdout.toString())?.[1];
+    const components = d.docker(['version', '--format', '{{range .Server.Components}}{{.Name}} {{.Version}} {{index .Details "GitCommit"}};{{end}}']).stdout.trim();
+    assert.equal(components.split(';').slice(1).join(';'), `runc ${version} ${commit};docker-init ${tini} ;`);
   });
 
   test('a missing command gives 127 like docker', () => {

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { ZERO_TIME } from './types.js';
 
 const CG = '/sys/fs/cgroup';
 const CLK_TCK = 100;
@@ -58,7 +59,7 @@ export function sampleStats(t: StatsTarget): Record<string, any> {
   const now = new Date().toISOString();
   const online = cpus().length;
   const empty = {
-    read: now, pids_stats: {}, blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+    read: t.running ? now : ZERO_TIME, pids_stats: {}, blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
     num_procs: 0, storage_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
     memory_stats: {}, name: '/' + t.name, id: t.id,
   };
@@ -147,8 +148,9 @@ export async function streamStats(
 ): Promise<void> {
   const blankPre = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
   let prev = sampleStats(target());
-  if (opts.oneShot && !opts.stream) {
-    await send({ ...prev, preread: '0001-01-01T00:00:00Z', precpu_stats: blankPre });
+  // A container that does not run has nothing to compare: dockerd answers at once, its times zero.
+  if ((opts.oneShot || !target().running) && !opts.stream) {
+    await send({ ...prev, preread: ZERO_TIME, precpu_stats: blankPre });
     return;
   }
   if (!opts.stream) {
@@ -160,7 +162,7 @@ export async function streamStats(
   let first = true;
   while (!closed()) {
     const cur = first ? prev : sampleStats(target());
-    const msg = first ? { ...cur, preread: '0001-01-01T00:00:00Z', precpu_stats: blankPre } : { ...cur, preread: prev.read, precpu_stats: prev.cpu_stats };
+    const msg = first ? { ...cur, preread: ZERO_TIME, precpu_stats: blankPre } : { ...cur, preread: prev.read, precpu_stats: prev.cpu_stats };
     first = false;
     if (!(await send(msg))) return;
     prev = cur;

@@ -48,6 +48,11 @@ describe('top, stats, pause, update, export, diff, commit', () => {
       assert.ok(Array.isArray(blkio[k]), `${k}: ${JSON.stringify(blkio[k])}`);
       for (const e of blkio[k]) assert.ok(['Read', 'Write', 'Sync', 'Async', 'Discard', 'Total', ''].includes(e.op), JSON.stringify(e));
     }
+    // A container that does not run: answered at once, with zero times, as dockerd does.
+    const idle = ok(['create', 'busybox', 'true']).trim();
+    const still = await d.api('GET', `/containers/${idle}/stats?stream=false`);
+    assert.deepEqual([still.status, still.json.read, still.json.preread], [200, '0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z']);
+    ok(['rm', idle]);
     const table = ok(['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'svc']);
     assert.match(table, /^svc [\d.]+[KMG]iB \/ 64MiB \d+\n$/);
     const streamed = spawnSync('timeout', ['-s', 'KILL', '3', 'docker', 'stats', '--format', '{{.Name}}', 'svc'], { env: d.env, encoding: 'utf8' });

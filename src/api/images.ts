@@ -2,7 +2,7 @@
 import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
 import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
-import { familiarName, normaliseContainerConfig, parseReference } from '../image/index.js';
+import { applyChanges, familiarName, normaliseContainerConfig, parseReference } from '../image/index.js';
 import type { Engine } from './engine.js';
 import { pullRoute } from './distribution.js';
 import { boolParam, checkFilters, filtersParam, olderThan, type Router } from './router.js';
@@ -79,6 +79,7 @@ export function imageRoutes(r: Router, e: Engine): void {
     const tag = req.query.get('tag');
     if (repo) parseReference(repo + (tag ? ':' + tag : ''));  // validate before reading the body
     const changes = req.query.getAll('changes');
+    applyChanges({}, changes);   // a bad change is the request's error (400), before the answer starts
     const send = startJsonStream(res);
     try {
       const rec = await e.archive.importRootfs(req.raw, { changes, message: req.query.get('message') ?? undefined });

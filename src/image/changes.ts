@@ -69,7 +69,7 @@ export function applyChanges(config: Record<string, any>, changes: string[]): Re
         c.Volumes = vols; break;
       }
       case 'ONBUILD': c.OnBuild = [...(c.OnBuild ?? []), args.trim()]; break;
-      default: throw new InvalidParameterError(`${instr} is not a valid change command`);
+      default: throw new InvalidParameterError(`${instr.toLowerCase()} is not a valid change command`);
     }
   }
   return c;

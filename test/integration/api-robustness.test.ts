@@ -139,6 +139,7 @@ describe('API robustness', () => {
     const before = d.docker(['images', '-aq']).stdout;
     const imp = d.docker(['import', '-c', 'BOGUS x', '-', 'imp/bad:1'], { input: '' });
     assert.notEqual(imp.status, 0);
+    assert.equal(imp.stderr.trim(), 'Error response from daemon: bogus is not a valid change command', 'refused as the request, as dockerd does');
     assert.equal(d.docker(['images', '-aq']).stdout, before);
   });
 });

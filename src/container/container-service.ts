@@ -917,7 +917,8 @@ export function normaliseSignal(s: string | number): string {
   if (/^\d+$/.test(str)) {
     const n = Number(str);
     const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
-    if (!name && !(n >= 34 && n <= 64)) throw new InvalidParameterError(`Invalid signal: ${s}`);
+    if (n === 0) throw new InvalidParameterError(`Invalid signal: ${s}`);
+    if (!name && !(n >= 34 && n <= 64)) throw new InvalidParameterError(`The linux daemon does not support signal ${n}`);
     return name ?? str;
   }
   const name = str.startsWith('SIG') ? str : 'SIG' + str;

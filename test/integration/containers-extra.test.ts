@@ -150,6 +150,7 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     d.docker(['rm', attributed]);
     const stopped = ok(['create', 'busybox', 'true']).trim();
     assert.match(d.docker(['kill', '-s', 'FOO', stopped]).stderr, /Invalid signal: FOO/);
+    assert.match(d.docker(['kill', '-s', '999', stopped]).stderr, /The linux daemon does not support signal 999/);
     d.docker(['rm', stopped]);
     // Image lists do not count containers (dockerd leaves that to system df): the CLI shows N/A.
     assert.match(ok(['images', '--format', '{{.Repository}} {{.Containers}}']), /^busybox N\/A$/m);

@@ -21,16 +21,19 @@ export function systemRoutes(r: Router, e: Engine): void {
 
   r.get('/version', async () => {
     const { runtime, init } = await e.info.componentVersions();
+    const engine = {
+      Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
+      Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
+    };
     return { body: {
-    Platform: { Name: 'berth Engine' },
-    Components: [
-      { Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), Experimental: 'false', BuildTime: new Date(e.info.startedAt).toISOString() } },
-      // As dockerd lists them (it has containerd too; berth has no such layer).
-      { Name: e.info.runtime, Version: runtime.version, Details: { GitCommit: runtime.commit } },
-      ...(init ? [{ Name: 'docker-init', Version: init.version, Details: { GitCommit: init.commit } }] : []),
-    ],
-    Version: e.info.version, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: `node${process.versions.node}`,
-    Os: 'linux', Arch: HOST_ARCH, KernelVersion: kernelVersion(), BuildTime: new Date(e.info.startedAt).toISOString(),
+      Platform: { Name: 'berth Engine' },
+      Components: [
+        { Name: 'Engine', Version: e.info.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'berth', GoVersion: engine.GoVersion, Os: 'linux', Arch: HOST_ARCH, KernelVersion: engine.KernelVersion, Experimental: 'false', BuildTime: engine.BuildTime } },
+        // As dockerd lists them (it has containerd too; berth has no such layer).
+        { Name: e.info.runtime, Version: runtime.version, Details: { GitCommit: runtime.commit } },
+        ...(init ? [{ Name: 'docker-init', Version: init.version, Details: { GitCommit: init.commit } }] : []),
+      ],
+      ...engine,
     } };
   });
 

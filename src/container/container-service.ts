@@ -112,7 +112,7 @@ export class ContainerService {
 
   /** The image as a list names it: the reference it was created from while that still names its image, else the image's ID (dockerd). */
   imageShown(c: ContainerRecord): string {
-    return this.o.images.tryResolve(c.Config.Image)?.id === c.ImageId ? c.Config.Image : c.ImageId;
+    return this.o.images.resolvesTo(c.Config.Image, c.ImageId) ? c.Config.Image : c.ImageId;
   }
 
   /** The log `docker logs` reads; with the `none` driver there is none, as in dockerd. */

@@ -49,6 +49,13 @@ export class ImageStore {
 
   all(): ImageRecord[] { return this.table.all(); }
 
+  /** Whether `ref` resolves to image `id`; one lookup when a tag or digest of it names it (tags are unique). */
+  resolvesTo(ref: string, id: string): boolean {
+    const rec = this.table.get(id);
+    if (rec && namedForm(ref)?.includes(rec)) return true;
+    return this.tryResolve(ref)?.id === id;
+  }
+
   /** Resolves a name, name:tag, name@digest, full ID or unique ID prefix — Docker's lookup order. */
   resolve(ref: string): ImageRecord {
     const rec = this.tryResolve(ref);
@@ -60,20 +67,9 @@ export class ImageStore {
     if (!ref) return undefined;
     if (ref.startsWith('sha256:') && ref.length === 71) return this.table.get(ref);
     const all = this.table.all();
-    let parsed;
-    try { parsed = parseReference(ref); } catch { parsed = undefined; }
-    if (parsed) {
-      const name = familiarName(parsed);
-      if (parsed.digest) {
-        const want = `${name}@${parsed.digest}`;
-        const hit = all.find((i) => i.repoDigests.includes(want));
-        if (hit) return hit;
-      } else {
-        const want = `${name}:${parsed.tag ?? 'latest'}`;
-        const hit = all.find((i) => i.repoTags.includes(want));
-        if (hit) return hit;
-      }
-    }
+    const named = namedForm(ref);
+    const hit = named && all.find((i) => named.includes(i));
+    if (hit) return hit;
     if (looksLikeImageId(ref)) {
       const hex = ref.replace(/^sha256:/, '');
       const hits = all.filter((i) => i.id.slice(7).startsWith(hex));
@@ -341,4 +337,14 @@ function isSingleReference(tags: string[], digests: string[]): boolean {
   const repos = new Set(digests.map((d) => repoOf(d, '@')));
   const single = tags.length ? repoOf(tags[0], ':') : repoOf(digests[0], '@');
   return repos.size === 0 || (repos.size === 1 && repos.has(single));
+}
+
+/** A reference as the tag (name:tag, latest by default) or digest (name@digest) an image record lists; undefined when it is not one. */
+function namedForm(ref: string): { includes(rec: ImageRecord): boolean } | undefined {
+  let parsed;
+  try { parsed = parseReference(ref); } catch { return undefined; }
+  const name = familiarName(parsed);
+  if (parsed.digest) { const want = `${name}@${parsed.digest}`; return { includes: (rec) => rec.repoDigests.includes(want) }; }
+  const want = `${name}:${parsed.tag ?? 'latest'}`;
+  return { includes: (rec) => rec.repoTags.includes(want) };
 }

@@ -202,6 +202,8 @@ export class ContainerService {
     hostConfig.Runtime = this.o.runtime.cfg.name;
     if (!hostConfig.IpcMode) hostConfig.IpcMode = 'private';
     if (!hostConfig.ShmSize) hostConfig.ShmSize = 64 * 1024 * 1024;   // dockerd's default, shown by inspect
+    // As dockerd: a memory limit without a swap limit gets as much swap again (inspect shows it; update checks against it).
+    if (hostConfig.Memory > 0 && !hostConfig.MemorySwap) hostConfig.MemorySwap = hostConfig.Memory * 2;
     // The host's UTS namespace (or network) comes with the host's name.
     if (!body.Hostname && (hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host')) config.Hostname = os.hostname();
     // As dockerd: Docker's masked and read-only /proc and /sys paths unless privileged or sent (systempaths=unconfined sends []).
@@ -555,6 +557,10 @@ export class ContainerService {
       h.RestartPolicy = { Name: body.RestartPolicy.Name, MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
     if (h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidParameterError('Minimum memory limit allowed is 6MB');
+    // dockerd's rule: a new memory limit above the swap limit already set needs a new swap limit with it.
+    if (body.Memory > 0 && !body.MemorySwap && body.Memory > (c.HostConfig.MemorySwap ?? 0)) {
+      throw new ConflictError(`Cannot update container ${c.Id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time`);
+    }
     if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
     if (this.isRunning(c.Id) && c.State.Status !== 'restarting') {
       const a: string[] = [];

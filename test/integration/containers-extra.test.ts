@@ -78,6 +78,18 @@ describe('top, stats, pause, update, export, diff, commit', () => {
     const limit = JSON.parse(ok(['stats', '--no-stream', '--format', '{{json .}}', 'svc'])).MemUsage;
     assert.match(limit, /128MiB/);
     assert.match(d.docker(['update', '--memory', '1m', 'svc']).stderr, /Minimum memory limit allowed is 6MB/);
+    // As dockerd: a memory limit above the swap limit already set needs a swap limit with it.
+    const above = d.docker(['update', '--memory', '300m', 'svc']);
+    assert.notEqual(above.status, 0);
+    assert.match(above.stderr, /Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time/);
+    assert.equal(ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}', 'svc']).trim(), '134217728 268435456', 'a refused update changes nothing');
+    ok(['update', '--memory', '200m', 'svc']);
+    assert.match(JSON.parse(ok(['stats', '--no-stream', '--format', '{{json .}}', 'svc'])).MemUsage, /200MiB/);
+    // A limit given at create without swap gets as much swap again, shown by inspect and set in the cgroup.
+    ok(['create', '--name', 'capped', '-m', '64m', 'busybox', 'cat', '/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes']);
+    assert.equal(ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}', 'capped']).trim(), '67108864 134217728');
+    assert.equal(ok(['start', '-a', 'capped']), '134217728\n');
+    ok(['rm', 'capped']);
   });
 
   test('diff shows added, changed and deleted paths; export gives the filesystem', () => {

@@ -7,6 +7,7 @@ import type { Engine } from './engine.js';
 import { checkFilters, filtersParam, type Router } from './router.js';
 import { API_VERSION, MIN_API_VERSION } from './server.js';
 import { HOST_ARCH } from '../image/index.js';
+import { LOG_DRIVER } from '../container/index.js';
 
 function kernelVersion(): string { return os.release(); }
 
@@ -45,10 +46,10 @@ export function systemRoutes(r: Router, e: Engine): void {
     return { body: {
       ID: e.info.id, Containers: cs.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: cs.length - running - paused,
       Images: e.images.all().length, Driver: 'overlay2', DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: [LOG_DRIVER, 'local', 'none'] },
       MemoryLimit: true, SwapLimit: true, KernelMemory: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true,
       PidsLimit: true, IPv4Forwarding: true, BridgeNfIptables: true, BridgeNfIp6tables: true, Debug: false, NFd: 0, OomKillDisable: true,
-      NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: e.info.cgroupVersion,
+      NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: LOG_DRIVER, CgroupDriver: 'cgroupfs', CgroupVersion: e.info.cgroupVersion,
       NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: os.machine(),
       IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
       NCPU: os.cpus().length, MemTotal: os.totalmem(), DockerRootDir: e.info.dataRoot, HttpProxy: '', HttpsProxy: '', NoProxy: '',

@@ -3,7 +3,7 @@ export type { ContainerNetworking, ContainerServiceOptions, ContainerHooks } fro
 export type { ContainerRecord, ContainerState, ContainerStatus } from './types.js';
 export { containerEventAttrs, listShape, inspectShape, humanStatus, humanDuration, portMap, portsList } from './shapes.js';
 export { readLogs, frame, dockerTimestamp, encodeLogBatch, LogEntry } from './log-file.js';
-export { logAttributes } from './log-options.js';
+export { LOG_DRIVER, logAttributes } from './log-options.js';
 export type { LogQuery } from './log-file.js';
 export type { AttachClient } from './attach.js';
 export { parseDetachKeys } from './attach.js';

@@ -8,10 +8,15 @@
 import { RE2JS } from 're2js';
 import { InvalidParameterError } from '../errors/index.js';
 
-/** The driver berth reports (docker info's LoggingDriver); an empty Type means it. */
-export const LOG_DRIVER = 'k8s-file';
-/** Drivers whose options are the file logger's: berth's own, and dockerd's file drivers a compose file may name. */
-const FILE_DRIVERS = new Set([LOG_DRIVER, 'json-file', 'local']);
+/**
+ * The default driver, as dockerd's: an empty Type means it. Clients decide by this name whether
+ * logs can be read back (docker-py's `containers.run()` returns a container's output only for
+ * json-file or journald). The files are in the k8s-file line format the monitor writes (podman's
+ * Docker API names its files json-file the same way); LogPath is not meant to be parsed as JSON.
+ */
+export const LOG_DRIVER = 'json-file';
+/** Drivers whose options are the file logger's: dockerd's file drivers, and k8s-file (what berth called them before). */
+const FILE_DRIVERS = new Set([LOG_DRIVER, 'local', 'k8s-file']);
 const FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
 /** Docker's drivers that send logs elsewhere (berth keeps them in files or not at all). */
 const OTHER_DOCKER_DRIVERS = new Set(['syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries']);

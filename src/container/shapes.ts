@@ -1,6 +1,7 @@
 /** Engine API shapes of a container: inspect (`GET /containers/{id}/json`) and list entries. */
 import { join } from 'node:path';
 import type { ContainerRecord } from './types.js';
+import { LOG_DRIVER } from './log-options.js';
 
 /** The attributes Docker puts on a container's events (exec's too): its labels, image and name. */
 export function containerEventAttrs(c: ContainerRecord): Record<string, string> {
@@ -149,7 +150,7 @@ export function inspectShape(c: ContainerRecord, dir: string, lowerDirs: string[
 
 function hostConfigShape(h: Record<string, any>): Record<string, unknown> {
   return {
-    Binds: h.Binds ?? null, ContainerIDFile: '', LogConfig: h.LogConfig ?? { Type: 'k8s-file', Config: {} },
+    Binds: h.Binds ?? null, ContainerIDFile: '', LogConfig: h.LogConfig ?? { Type: LOG_DRIVER, Config: {} },
     NetworkMode: h.NetworkMode ?? 'bridge', PortBindings: h.PortBindings ?? {}, RestartPolicy: h.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
     AutoRemove: !!h.AutoRemove, VolumeDriver: '', VolumesFrom: h.VolumesFrom ?? null, ConsoleSize: h.ConsoleSize ?? [0, 0],
     CapAdd: h.CapAdd ?? null, CapDrop: h.CapDrop ?? null, CgroupnsMode: h.CgroupnsMode || 'host', Dns: h.Dns ?? [], DnsOptions: h.DnsOptions ?? [], DnsSearch: h.DnsSearch ?? [],

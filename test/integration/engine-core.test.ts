@@ -166,8 +166,8 @@ describe('engine core with the docker CLI', () => {
     // Bad options are refused at create, with dockerd's messages; nothing is left behind.
     const before = d.docker(['ps', '-aq']).stdout;
     for (const [opts, message] of [
-      [['--log-opt', 'bogus=1'], "unknown log opt 'bogus' for k8s-file log driver"],
-      [['--log-driver', 'json-file', '--log-opt', 'bogus=1'], "unknown log opt 'bogus' for json-file log driver"],
+      [['--log-opt', 'bogus=1'], "unknown log opt 'bogus' for json-file log driver"],
+      [['--log-driver', 'local', '--log-opt', 'bogus=1'], "unknown log opt 'bogus' for local log driver"],
       [['--log-opt', 'max-size=1x'], "invalid size: '1x'"],
       [['--log-opt', 'max-size=0'], 'max-size must be a positive number'],
       [['--log-opt', 'max-size=1k', '--log-opt', 'max-file=0'], 'max-file cannot be less than 1'],
@@ -185,7 +185,7 @@ describe('engine core with the docker CLI', () => {
     // As with dockerd, max-file without max-size and compress=false are accepted (and change nothing).
     const okc = d.docker(['create', '--name', 'logopts', '--log-opt', 'max-file=3', '--log-opt', 'compress=false', 'busybox', 'true']);
     assert.equal(okc.status, 0, okc.stderr);
-    assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-file"}}', 'logopts']).stdout.trim(), 'k8s-file 3');
+    assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-file"}}', 'logopts']).stdout.trim(), 'json-file 3');
     assert.equal(d.docker(['rm', 'logopts']).status, 0);
     // --log-driver none: an attached client still gets the output; nothing is kept to read.
     assert.equal(d.docker(['run', '--name', 'unlogged', '--log-driver', 'none', 'busybox', 'echo', 'said once']).stdout, 'said once\n');

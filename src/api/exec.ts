@@ -2,8 +2,7 @@
 import { InvalidParameterError } from '../errors/index.js';
 import { frame } from '../container/index.js';
 import type { ExecService } from '../container/exec.js';
-import type { Duplex } from 'node:stream';
-import { intParam, parseJson, readJson, type Router } from './router.js';
+import { intParam, readJson, requestJson, type Router } from './router.js';
 import { hijack } from './server.js';
 
 export function execRoutes(r: Router, execs: ExecService): void {
@@ -14,7 +13,7 @@ export function execRoutes(r: Router, execs: ExecService): void {
   });
 
   r.post('/exec/:id/start', async (req, res) => {
-    const body = (req.upgradeSocket ? await readUpgradeBody(req.upgradeSocket, Number(req.raw.headers['content-length'] ?? 0)) : await readJson(req.raw)) ?? {};
+    const body = (await requestJson(req)) ?? {};
     const e = execs.get(req.params.id);
     const detach = !!body.Detach;
     const consoleSize = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? body.ConsoleSize as [number, number] : null;
@@ -43,23 +42,4 @@ export function execRoutes(r: Router, execs: ExecService): void {
     await execs.resize(req.params.id, h, w);
     return { status: 200 };
   });
-}
-
-/** On an upgraded connection the JSON body arrives on the socket itself: take exactly Content-Length bytes. */
-async function readUpgradeBody(socket: Duplex, length: number): Promise<any> {
-  if (!length) return undefined;
-  const chunks: Buffer[] = [];
-  let have = 0;
-  while (have < length) {
-    const chunk: Buffer | null = socket.read();
-    if (chunk === null) {
-      if (socket.readableEnded || socket.destroyed) break;
-      await new Promise<void>((resolve) => { const done = () => { socket.off('readable', done); socket.off('end', done); socket.off('close', done); resolve(); }; socket.on('readable', done); socket.on('end', done); socket.on('close', done); });
-      continue;
-    }
-    const need = length - have;
-    if (chunk.length > need) { socket.unshift(chunk.subarray(need)); chunks.push(chunk.subarray(0, need)); have = length; }
-    else { chunks.push(chunk); have += chunk.length; }
-  }
-  return parseJson(Buffer.concat(chunks).toString('utf8'));
 }

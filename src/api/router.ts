@@ -15,6 +15,8 @@ export interface ApiRequest {
   raw: IncomingMessage;
   /** Present for requests carrying `Upgrade: tcp` (hijacked attach/exec). */
   upgradeSocket?: Duplex;
+  /** An upgraded request's own body (its Content-Length bytes), read off the socket before the stream starts. */
+  upgradeBody?: Buffer;
   /** The negotiated API version of this request ("1.45"). */
   apiVersion: string;
 }
@@ -93,6 +95,35 @@ export async function readJson<T = any>(req: IncomingMessage): Promise<T | undef
     chunks.push(c as Buffer);
   }
   return parseJson<T>(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** The request's JSON body, whether it came as an ordinary body or ahead of a hijacked stream. */
+export async function requestJson<T = any>(req: ApiRequest): Promise<T | undefined> {
+  return req.upgradeSocket ? parseJson<T>(req.upgradeBody?.toString('utf8') ?? '') : readJson<T>(req.raw);
+}
+
+/**
+ * On an upgraded connection the request's body arrives on the socket itself, ahead of the raw
+ * stream: exactly Content-Length bytes are taken (dockerode sends its attach options as one), so
+ * they never reach a container's stdin.
+ */
+export async function readUpgradeBody(socket: Duplex, length: number): Promise<Buffer | undefined> {
+  if (!(length > 0)) return undefined;
+  if (length > MAX_JSON_BODY) throw new InvalidParameterError('request body too large');
+  const chunks: Buffer[] = [];
+  let have = 0;
+  while (have < length) {
+    const chunk: Buffer | null = socket.read();
+    if (chunk === null) {
+      if (socket.readableEnded || socket.destroyed) break;
+      await new Promise<void>((resolve) => { const done = () => { socket.off('readable', done); socket.off('end', done); socket.off('close', done); resolve(); }; socket.on('readable', done); socket.on('end', done); socket.on('close', done); });
+      continue;
+    }
+    const need = length - have;
+    if (chunk.length > need) { socket.unshift(chunk.subarray(need)); chunks.push(chunk.subarray(0, need)); have = length; }
+    else { chunks.push(chunk); have += chunk.length; }
+  }
+  return Buffer.concat(chunks);
 }
 
 /** A request body's JSON (blank → undefined); malformed or too deeply nested JSON is a 400. */

@@ -6,7 +6,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { messageOf, statusOf } from '../errors/index.js';
-import { Router, type ApiRequest } from './router.js';
+import { readUpgradeBody, Router, type ApiRequest } from './router.js';
 
 export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
@@ -97,6 +97,7 @@ async function dispatch(router: Router, raw: IncomingMessage, res: ServerRespons
   }
   const req: ApiRequest = { method: raw.method ?? 'GET', path, params: found.params, query: url.searchParams, raw, upgradeSocket, apiVersion: version ?? API_VERSION };
   try {
+    if (upgradeSocket) req.upgradeBody = await readUpgradeBody(upgradeSocket, Number(raw.headers['content-length'] ?? 0));
     for (const [k, v] of Object.entries(baseHeaders())) if (!res.headersSent) res.setHeader(k, v);
     const result = await found.handler(req, res);
     if (res.headersSent || res.writableEnded) return;

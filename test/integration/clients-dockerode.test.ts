@@ -1,14 +1,19 @@
 /**
  * The npm dockerode (with docker-modem) against berthd, as a Node program uses it: containers run
  * with their output demultiplexed, hijacked attach and exec with stdin, TTY resize, archives,
- * builds with progress, save/load, events, networks, volumes and Docker's error codes.
+ * builds with progress, save/load, push and pull with credentials, events, networks, volumes and
+ * Docker's error codes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import bcrypt from 'bcryptjs';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { importBusybox, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+import { spawnRegistry } from './registry-harness.js';
 
 function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -143,6 +148,33 @@ describe('dockerode', () => {
     const dies = events.trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(dies.some((e) => e.Actor.ID === c.id && e.Actor.Attributes.exitCode === '0'), events);
     await docker.getImage('dode:1').remove();
+  });
+
+  test('push and pull with credentials through a registry that requires them; checkAuth', async () => {
+    const users = join(d.dir, 'users.htpasswd');
+    writeFileSync(users, `alice:${bcrypt.hashSync('wonderland', 5)}\n`);
+    const reg = await spawnRegistry(['--htpasswd', users]);
+    try {
+      const ref = `${reg.address}/team/bb`;
+      const auth = { username: 'alice', password: 'wonderland', serveraddress: reg.address };
+      const follow = async (s: NodeJS.ReadableStream): Promise<any[]> => new Promise((resolve, reject) => docker.modem.followProgress(s, (e: Error | null, out: any[]) => (e ? reject(e) : resolve(out))));
+      await docker.getImage('busybox').tag({ repo: ref, tag: 'v1' });
+      const refused = await follow(await docker.getImage(`${ref}:v1`).push({}));
+      assert.match(refused.at(-1).error, /no basic auth credentials/);
+      const pushed = await follow(await docker.getImage(`${ref}:v1`).push({ authconfig: auth }));
+      const digest = pushed.find((m) => m.aux?.Digest)?.aux.Digest;
+      assert.match(digest, /^sha256:[0-9a-f]{64}$/, JSON.stringify(pushed));
+      await docker.getImage(`${ref}:v1`).remove();
+      await assert.rejects(async () => follow(await docker.pull(`${ref}:v1`)), /no basic auth credentials/);
+      const pulled = await follow(await docker.pull(`${ref}:v1`, { authconfig: auth }));
+      assert.equal(pulled.at(-1).status, `Status: Downloaded newer image for ${ref}:v1`);
+      assert.deepEqual((await docker.getImage(`${ref}:v1`).inspect()).RepoDigests, [`${ref}@${digest}`]);
+      assert.equal((await docker.checkAuth(auth)).Status, 'Login Succeeded');
+      await assert.rejects(docker.checkAuth({ ...auth, password: 'wrong' }), (e: any) => e.statusCode === 401);
+      await docker.getImage(`${ref}:v1`).remove();
+    } finally {
+      await reg.stop();
+    }
   });
 
   test('networks and volumes; a missing object is a 404 with Docker\'s message', async () => {

@@ -9,6 +9,7 @@ import { distributionRoutes } from './distribution.js';
 import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
 import { containerExtraRoutes } from './containers-extra.js';
+import { pluginRoutes, swarmRoutes } from './swarm.js';
 
 export { createApiServer, API_VERSION, MIN_API_VERSION, sendJson, sendError, hijack, startJsonStream } from './server.js';
 export type { Engine, EngineInfo, ToolVersion } from './engine.js';
@@ -25,5 +26,7 @@ export function engineRouter(engine: Engine): Router {
   if (engine.execs) execRoutes(r, engine.execs);
   if (engine.volumes) volumeRoutes(r, engine.volumes);
   containerExtraRoutes(r, engine);
+  swarmRoutes(r);
+  pluginRoutes(r);
   return r;
 }

@@ -349,6 +349,19 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     assert.equal(d.docker(['rm', right.json.Id]).status, 0);
   });
 
+  test('swarm and plugin commands get dockerd\'s answers for a node in no swarm with no plugins', () => {
+    const manager = 'Error response from daemon: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.\n';
+    for (const args of [['node', 'ls'], ['service', 'ls'], ['secret', 'ls'], ['config', 'ls'], ['stack', 'ls']]) {
+      const r = d.docker(args);
+      assert.deepEqual([r.status, r.stderr], [1, manager], args.join(' '));
+    }
+    assert.equal(d.docker(['swarm', 'leave']).stderr, 'Error response from daemon: This node is not part of a swarm\n');
+    const plugins = d.docker(['plugin', 'ls', '--format', '{{.Name}}']);
+    assert.deepEqual([plugins.status, plugins.stdout], [0, '']);
+    assert.match(d.docker(['plugin', 'inspect', 'foo']).stderr, /plugin "foo" not found/);
+    assert.match(d.docker(['plugin', 'ls', '--filter', 'bogus=1']).stderr, /invalid filter 'bogus'/);
+  });
+
   test('rename: the new name answers, the old one is free; conflicts, the same name and bad names refused as dockerd', () => {
     assert.equal(d.docker(['create', '--name', 'first-name', 'busybox', 'true']).status, 0);
     assert.equal(d.docker(['create', '--name', 'taken', 'busybox', 'true']).status, 0);

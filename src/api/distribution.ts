@@ -62,6 +62,10 @@ export function distributionRoutes(r: Router, e: Engine): void {
     return { body: results };
   });
 
+  r.get('/distribution/:name*/json', async (req) => ({
+    body: await distributionService(e).inspect(req.params.name, decodeAuthHeader(req.raw.headers['x-registry-auth'])),
+  }));
+
   r.post('/auth', async (req) => {
     const body = await readJson(req.raw);
     const result = await distributionService(e).login(normaliseAuthConfig(body));

@@ -16,7 +16,7 @@ import type { AuthConfig } from './auth-config.js';
 import { BlobMetadata } from './blob-metadata.js';
 import { insecureRegistriesFromEnv } from './hosts.js';
 import { loginToRegistry, searchRegistry, type LoginResult, type SearchRequest, type SearchResult } from './login-search.js';
-import { pullImage, type DistributionDeps, type PullRequest } from './pull.js';
+import { inspectDistribution, pullImage, type DistributionDeps, type DistributionInspect, type PullRequest } from './pull.js';
 import { pushImage, type PushRequest } from './push.js';
 
 export { decodeAuthHeader, normaliseAuthConfig, parseChallenges, type AuthConfig, type Challenge } from './auth-config.js';
@@ -25,7 +25,7 @@ export { humanSize, progressBar, type ProgressMessage, type Emit } from './progr
 export { parseManifest, selectPlatform, parsePlatform, dockerManifest, MediaType, type ParsedManifest, type Descriptor, type Platform } from './manifest.js';
 export { RegistryClient, RegistryHttpError } from './registry-client.js';
 export { BlobMetadata, type KnownBlob } from './blob-metadata.js';
-export { pullReference, familiarString, type PullRequest } from './pull.js';
+export { pullReference, familiarString, type PullRequest, type DistributionInspect } from './pull.js';
 export type { PushRequest } from './push.js';
 export type { LoginResult, SearchRequest, SearchResult } from './login-search.js';
 
@@ -58,6 +58,7 @@ export class DistributionService {
   push(req: PushRequest): Promise<void> { return pushImage(this.deps, req); }
   login(auth: AuthConfig): Promise<LoginResult> { return loginToRegistry(auth, this.deps.insecureRegistries); }
   search(req: SearchRequest): Promise<SearchResult[]> { return searchRegistry(req, this.deps.insecureRegistries); }
+  inspect(name: string, auth: AuthConfig): Promise<DistributionInspect> { return inspectDistribution(this.deps, name, auth); }
   /** Writes the layer→blob table now (it is otherwise written shortly after each change). */
   flush(): void { this.deps.metadata.flush(); }
 }

@@ -13,7 +13,7 @@ import { WritebackCounter, chainIdOf, closeAfterWriteback, type LayerStaging, ty
 import type { AuthConfig } from './auth-config.js';
 import type { BlobMetadata } from './blob-metadata.js';
 import { registryHost } from './hosts.js';
-import { MANIFEST_ACCEPT, MediaType, digestOf, parseManifest, parsePlatform, selectPlatform, type Descriptor } from './manifest.js';
+import { MANIFEST_ACCEPT, MediaType, digestOf, parseManifest, parsePlatform, selectPlatform, type Descriptor, type Platform } from './manifest.js';
 import { ProgressReporter, progressBar, shortId, statusMessage, type Emit } from './progress.js';
 import { RegistryClient, RegistryHttpError, httpError, readBody } from './registry-client.js';
 
@@ -114,15 +114,7 @@ async function pullOne(deps: DistributionDeps, client: RegistryClient, ref: Refe
   const want = parsePlatform(req.platform);
 
   // Manifest (and, for an index, the platform's manifest). Errors here are HTTP errors: nothing was streamed yet.
-  const fetchManifest = async (reference: string): Promise<{ bytes: Buffer; contentType?: string }> => {
-    try {
-      const { res, body } = await client.fetchBytes('GET', `/v2/${ref.path}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, limit: MAX_MANIFEST });
-      if (DIGEST_RE.test(reference) && digestOf(body, reference.split(':')[0]) !== reference) {
-        throw new InvalidParameterError(`manifest verification failed for digest ${reference}`);
-      }
-      return { bytes: body, contentType: res.headers['content-type'] };
-    } catch (e) { throw translatePullError(e, ref, client); }
-  };
+  const fetchManifest = (reference: string) => fetchVerifiedManifest(client, ref, reference);
   const top = await fetchManifest(tagOrDigest);
   const manifestDigest = ref.digest ?? digestOf(top.bytes, 'sha256');
   let manifest = parseManifest(top.bytes, top.contentType, name);
@@ -164,6 +156,45 @@ async function pullOne(deps: DistributionDeps, client: RegistryClient, ref: Refe
   emit({ status: `Digest: ${manifestDigest}` });
   emit({ status: updated ? `Status: Downloaded newer image for ${familiarRef}` : `Status: Image is up to date for ${familiarRef}` });
   deps.events.emit('image', 'pull', familiarRef, { name: familiarRef });
+}
+
+/** A manifest by tag or digest (checked against a digest), with dockerd's pull errors. */
+async function fetchVerifiedManifest(client: RegistryClient, ref: Reference, reference: string): Promise<{ bytes: Buffer; contentType?: string }> {
+  try {
+    const { res, body } = await client.fetchBytes('GET', `/v2/${ref.path}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, limit: MAX_MANIFEST });
+    if (DIGEST_RE.test(reference) && digestOf(body, reference.split(':')[0]) !== reference) {
+      throw new InvalidParameterError(`manifest verification failed for digest ${reference}`);
+    }
+    return { bytes: body, contentType: res.headers['content-type'] };
+  } catch (e) { throw translatePullError(e, ref, client); }
+}
+
+export interface DistributionInspect {
+  Descriptor: { mediaType: string; digest: string; size: number };
+  Platforms: Platform[];
+}
+
+/**
+ * GET /distribution/{name}/json, as dockerd answers it: the descriptor of the manifest a name
+ * resolves to in its registry, and the platforms it serves (an index's entries, or an image
+ * manifest's config), without pulling anything.
+ */
+export async function inspectDistribution(deps: Pick<DistributionDeps, 'insecureRegistries'>, name: string, auth: AuthConfig): Promise<DistributionInspect> {
+  const { ref: parsed } = pullReference(name);
+  const ref = parsed.tag || parsed.digest ? parsed : { ...parsed, tag: 'latest' };
+  const client = new RegistryClient(registryHost(ref.domain, deps.insecureRegistries), auth, [`repository:${ref.path}:pull`]);
+  const top = await fetchVerifiedManifest(client, ref, ref.digest ?? ref.tag!);
+  const manifest = parseManifest(top.bytes, top.contentType, familiarName(ref));
+  const Descriptor = { mediaType: manifest.mediaType, digest: ref.digest ?? digestOf(top.bytes, 'sha256'), size: top.bytes.length };
+  if (manifest.kind === 'index') {
+    return { Descriptor, Platforms: manifest.manifests.flatMap((m) => (m.platform ? [m.platform] : [])) };
+  }
+  const config = JSON.parse((await fetchBlobBytes(client, ref, manifest.config, MAX_CONFIG)).toString('utf8'));
+  const platform: Platform = { architecture: config.architecture ?? '', os: config.os ?? '' };
+  if (config['os.version']) platform['os.version'] = config['os.version'];
+  if (config['os.features']) platform['os.features'] = config['os.features'];
+  if (config.variant) platform.variant = config.variant;
+  return { Descriptor, Platforms: [platform] };
 }
 
 async function fetchBlobBytes(client: RegistryClient, ref: Reference, d: Descriptor, limit: number): Promise<Buffer> {

@@ -23,7 +23,7 @@ export function isIndexType(mediaType: string): boolean {
   return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }
 
-export interface Platform { os?: string; architecture?: string; variant?: string }
+export interface Platform { os?: string; architecture?: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] }
 
 export interface Descriptor {
   mediaType: string;

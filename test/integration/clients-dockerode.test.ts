@@ -1,8 +1,8 @@
 /**
  * The npm dockerode (with docker-modem) against berthd, as a Node program uses it: containers run
  * with their output demultiplexed, hijacked attach and exec with stdin, TTY resize, archives,
- * builds with progress, save/load, push and pull with credentials, events, networks, volumes and
- * Docker's error codes.
+ * builds with progress, save/load, push, pull and distribution inspect with credentials, events,
+ * networks, volumes and Docker's error codes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -169,6 +169,14 @@ describe('dockerode', () => {
       const pulled = await follow(await docker.pull(`${ref}:v1`, { authconfig: auth }));
       assert.equal(pulled.at(-1).status, `Status: Downloaded newer image for ${ref}:v1`);
       assert.deepEqual((await docker.getImage(`${ref}:v1`).inspect()).RepoDigests, [`${ref}@${digest}`]);
+      // GET /distribution/{name}/json: what the registry serves under the name, without pulling.
+      const dist = await docker.getImage(`${ref}:v1`).distribution({ authconfig: auth }) as any;
+      assert.deepEqual(dist, {
+        Descriptor: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest, size: dist.Descriptor.size },
+        Platforms: [{ architecture: (await docker.getImage('busybox').inspect()).Architecture, os: 'linux' }],
+      });
+      assert.ok(dist.Descriptor.size > 0);
+      await assert.rejects(docker.getImage(`${ref}:v2`).distribution({ authconfig: auth }), (e: any) => e.statusCode === 404);
       assert.equal((await docker.checkAuth(auth)).Status, 'Login Succeeded');
       await assert.rejects(docker.checkAuth({ ...auth, password: 'wrong' }), (e: any) => e.statusCode === 401);
       await docker.getImage(`${ref}:v1`).remove();

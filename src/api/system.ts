@@ -1,6 +1,6 @@
 /** System routes: ping, version, info, events, df. */
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { eventMatches, parseTimeArg } from '../events/index.js';
 import { InvalidParameterError } from '../errors/index.js';
 import type { Engine } from './engine.js';
@@ -11,8 +11,27 @@ import { LOG_DRIVER } from '../container/index.js';
 
 function kernelVersion(): string { return os.release(); }
 
-function osName(): string {
-  try { return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux'; } catch { return 'Linux'; }
+/** The distribution's name and version, from os-release (dockerd's OperatingSystem and OSVersion). */
+function osRelease(): { name: string; version: string } {
+  let text = '';
+  try { text = readFileSync('/etc/os-release', 'utf8'); } catch { /* none: plain Linux */ }
+  const field = (k: string) => new RegExp(`^${k}="?([^"\n]*)"?$`, 'm').exec(text)?.[1];
+  return { name: field('PRETTY_NAME') ?? 'Linux', version: field('VERSION_ID') ?? '' };
+}
+
+/** statfs magic numbers → the names dockerd's overlay2 driver gives the data root's filesystem. */
+const FS_NAMES: Record<number, string> = {
+  0xef53: 'extfs', 0x58465342: 'xfs', 0x01021994: 'tmpfs', 0x9123683e: 'btrfs', 0x2fc12fc1: 'zfs',
+  0x794c7630: 'overlayfs', 0x6969: 'nfs', 0xf2f52010: 'f2fs', 0x65735546: 'fuse', 0x858458f6: 'ramfs',
+};
+
+function backingFilesystem(dir: string): string {
+  try { const t = statfsSync(dir).type; return FS_NAMES[t] ?? `<unknown> (0x${t.toString(16)})`; } catch { return '<unknown>'; }
+}
+
+/** Open file descriptors of the daemon (dockerd's NFd). */
+function openFds(): number {
+  try { return readdirSync('/proc/self/fd').length - 1; } catch { return 0; }   // less the one readdir held
 }
 
 export function systemRoutes(r: Router, e: Engine): void {
@@ -43,18 +62,24 @@ export function systemRoutes(r: Router, e: Engine): void {
     const cs = e.containers.list();
     const running = cs.filter((c) => c.State.Status === 'running').length;
     const paused = cs.filter((c) => c.State.Status === 'paused').length;
+    const release = osRelease();
     return { body: {
       ID: e.info.id, Containers: cs.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: cs.length - running - paused,
-      Images: e.images.all().length, Driver: 'overlay2', DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
+      Images: e.images.all().length, Driver: 'overlay2',
+      // Layers are diffed from the upper directory itself (native diff); mounts do not use userxattr.
+      DriverStatus: [['Backing Filesystem', backingFilesystem(e.info.dataRoot)], ['Supports d_type', 'true'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: [LOG_DRIVER, 'local', 'none'] },
       MemoryLimit: true, SwapLimit: true, KernelMemory: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true,
-      PidsLimit: true, IPv4Forwarding: true, BridgeNfIptables: true, BridgeNfIp6tables: true, Debug: false, NFd: 0, OomKillDisable: true,
+      PidsLimit: true, IPv4Forwarding: true, BridgeNfIptables: true, BridgeNfIp6tables: true, Debug: false, NFd: openFds(), OomKillDisable: true,
       NGoroutines: 0, SystemTime: new Date().toISOString(), LoggingDriver: LOG_DRIVER, CgroupDriver: 'cgroupfs', CgroupVersion: e.info.cgroupVersion,
-      NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: os.machine(),
-      IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
+      NEventsListener: 0, KernelVersion: kernelVersion(), OperatingSystem: release.name, OSVersion: release.version, OSType: 'linux', Architecture: os.machine(),
+      IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [], AllowNondistributableArtifactsHostnames: [], InsecureRegistryCIDRs: ['127.0.0.0/8'],
+        IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } }, Mirrors: [],
+      },
       NCPU: os.cpus().length, MemTotal: os.totalmem(), DockerRootDir: e.info.dataRoot, HttpProxy: '', HttpsProxy: '', NoProxy: '',
       Name: e.info.name, Labels: [], ExperimentalBuild: false, ServerVersion: e.info.version,
-      Runtimes: { runc: { path: 'runc' }, crun: { path: 'crun' } }, DefaultRuntime: e.info.runtime, Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', RemoteManagers: null },
+      Runtimes: { runc: { path: 'runc' }, crun: { path: 'crun' } }, DefaultRuntime: e.info.runtime, Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: false, Isolation: '', InitBinary: 'tini', RuncCommit: { ID: runcCommit, Expected: runcCommit }, SecurityOptions: ['name=seccomp,profile=builtin'], Warnings: [],
     } };
   });

@@ -82,6 +82,15 @@ describe('engine core with the docker CLI', () => {
     const tini = /version\s+(\S+)/.exec(spawnSync('tini', ['--version']).stdout.toString())?.[1];
     const components = d.docker(['version', '--format', '{{range .Server.Components}}{{.Name}} {{.Version}} {{index .Details "GitCommit"}};{{end}}']).stdout.trim();
     assert.equal(components.split(';').slice(1).join(';'), `runc ${version} ${commit};docker-init ${tini} ;`);
+    // The storage driver's status names the data root's filesystem, as dockerd's overlay2 does.
+    const fsType = spawnSync('stat', ['-f', '-c', '%T', d.dataRoot], { encoding: 'utf8' }).stdout.trim();
+    const backing = ({ 'ext2/ext3': 'extfs', tmpfs: 'tmpfs', xfs: 'xfs', btrfs: 'btrfs' } as Record<string, string>)[fsType];
+    const status = JSON.parse(d.docker(['info', '--format', '{{json .DriverStatus}}']).stdout);
+    if (backing) assert.deepEqual(status[0], ['Backing Filesystem', backing]);
+    assert.deepEqual(status.slice(1), [['Supports d_type', 'true'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']]);
+    const versionId = /^VERSION_ID="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '';
+    assert.equal(d.docker(['info', '--format', '{{.OSVersion}}|{{.Swarm.ControlAvailable}}|{{(index .RegistryConfig.IndexConfigs "docker.io").Official}}']).stdout.trim(), `${versionId}|false|true`);
+    assert.ok(Number(d.docker(['info', '--format', '{{.NFd}}']).stdout) > 3);
   });
 
   test('a missing command gives 127 like docker', () => {

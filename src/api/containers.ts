@@ -158,7 +158,9 @@ export function containerRoutes(r: Router, e: Engine): void {
   r.post('/containers/:id/wait', async (req, res) => {
     const c = cs.get(req.params.id);
     const cond = req.query.get('condition') ?? '';
-    const pending = cs.wait(c.Id, cond);
+    const gone = new AbortController();
+    const pending = cs.wait(c.Id, cond, gone.signal);
+    res.once('close', () => { if (!res.writableFinished) gone.abort(); });
     // Headers go out at once so clients know the wait is registered (docker CLI relies on it before start).
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();

@@ -503,17 +503,32 @@ export class ContainerService {
   // ---- wait / stop / kill ------------------------------------------------------------------
 
   /** Not async: an unknown container or condition throws at once, before a caller commits to a streamed answer. */
-  wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
+  /**
+   * Resolves when the condition is met. A caller that goes away aborts its `signal`: its waiter is
+   * dropped (the docker CLI leaves one behind at every `run -d`; a long-running container would
+   * otherwise hold them all).
+   */
+  wait(ref: string, condition: string, signal?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
     const c = this.get(ref);
     const cond = condition || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new InvalidParameterError(`invalid condition: "${condition}"`);
     if (cond === 'not-running' && !this.isRunning(c.Id)) return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
     return new Promise<number>((resolve) => {
+      const waiter = { condition: cond === 'removed' ? 'removed' as const : 'next-exit' as const, resolve };
       const list = this.waiters.get(c.Id) ?? [];
-      list.push({ condition: cond === 'removed' ? 'removed' : 'next-exit', resolve });
+      list.push(waiter);
       this.waiters.set(c.Id, list);
+      signal?.addEventListener('abort', () => {
+        const now = this.waiters.get(c.Id);
+        if (!now) return;
+        const rest = now.filter((w) => w !== waiter);
+        if (rest.length) this.waiters.set(c.Id, rest); else this.waiters.delete(c.Id);
+      }, { once: true });
     }).then((code) => ({ StatusCode: code, Error: null }));
   }
+
+  /** Waiters registered for a container (for tests of their release). */
+  waiterCount(id: string): number { return this.waiters.get(id)?.length ?? 0; }
 
   private waitStopped(id: string, timeoutMs: number): Promise<boolean> {
     if (!this.isRunning(id)) return Promise.resolve(true);

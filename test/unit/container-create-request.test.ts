@@ -99,6 +99,19 @@ describe('container create failures', () => {
     } finally { s.close(); }
   });
 
+  test('a wait whose caller went away is dropped; the others stay', async () => {
+    const s = serviceWith({ planned: () => ({}) } as unknown as ContainerServiceOptions['networking']);
+    try {
+      const { Id } = await s.service.create({ Image: 'busybox', Cmd: 'true' });
+      const gone = new AbortController();
+      void s.service.wait(Id, 'next-exit', gone.signal);
+      void s.service.wait(Id, 'removed');
+      assert.equal(s.service.waiterCount(Id), 2);
+      gone.abort();
+      assert.equal(s.service.waiterCount(Id), 1);
+    } finally { s.close(); }
+  });
+
   test('a body of the wrong types is refused before anything is made', async () => {
     const s = serviceWith({ planned: () => ({}) } as unknown as ContainerServiceOptions['networking']);
     try {

@@ -6,7 +6,7 @@ import { parseTimeArg } from '../events/index.js';
 import { labelMatch, labelsMatch, untilFilter } from '../filters/index.js';
 import type { Engine } from './engine.js';
 import { boolParam, checkFilters, filtersParam, intParam, olderThan, readJson, type Router } from './router.js';
-import { hijack } from './server.js';
+import { hijack, upgradeToWebSocket, type RawStream } from './server.js';
 
 /**
  * The ports a publish or expose filter names, as "port/proto" keys: `<port>[/<proto>]` or
@@ -193,17 +193,20 @@ export function containerRoutes(r: Router, e: Engine): void {
     const stdout = boolParam(q, 'stdout'); const stderr = boolParam(q, 'stderr'); const stdin = boolParam(q, 'stdin');
     let detachKeys: number[] | undefined;
     try { detachKeys = parseDetachKeys(q.get('detachKeys')); } catch (err) { throw new InvalidParameterError((err as Error).message); }
-    const tty = !!c.Config.Tty;
-    const raw = hijack(req, res, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    if (logs && c.HostConfig.LogConfig?.Type !== 'none') {
-      const ac = new AbortController();
-      await readLogs(cs.logPath(c.Id), { stdout, stderr, follow: false }, (batch) => {
-        raw.output.write(encodeLogBatch(batch, { tty, timestamps: false }));
-      }, { stopped: () => true, signal: ac.signal });
-    }
-    if (!stream) { raw.end(); return; }
-    const session = await cs.attach(c.Id, { output: raw.output, input: raw.input, tty, stdout, stderr, detachKeys, end: raw.end, onClose: raw.onClose }, stdin);
-    await new Promise<void>((resolve) => session.onDone(resolve));
+    const raw = hijack(req, res, c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    await attachTo(cs, c, raw, { logs, stream, stdin, stdout, stderr, detachKeys, unframed: false });
+  });
+
+  // dockerd's attach over a WebSocket (web consoles): never multiplexed; stdin/stdout/stderr honoured from 1.42, all on before.
+  r.get('/containers/:id/attach/ws', async (req) => {
+    const c = cs.get(req.params.id);
+    const q = req.query;
+    const all = olderThan(req.apiVersion, '1.42');
+    const stdin = all || boolParam(q, 'stdin'); const stdout = all || boolParam(q, 'stdout'); const stderr = all || boolParam(q, 'stderr');
+    let detachKeys: number[] | undefined;
+    try { detachKeys = parseDetachKeys(q.get('detachKeys')); } catch (err) { throw new InvalidParameterError((err as Error).message); }
+    const raw = await upgradeToWebSocket(req, !olderThan(req.apiVersion, '1.28'));
+    await attachTo(cs, c, raw, { logs: boolParam(q, 'logs'), stream: boolParam(q, 'stream'), stdin, stdout, stderr, detachKeys, unframed: true });
   });
 
   // berth's one extension endpoint: the read/write layer as a tar diff, out of a stopped container
@@ -249,6 +252,21 @@ export function containerRoutes(r: Router, e: Engine): void {
     res.end();
   });
 
+}
+
+/** An attach over a raw stream: the logs so far if asked, then the live session until it ends. */
+async function attachTo(cs: Engine['containers'], c: ContainerRecord, raw: RawStream, o: {
+  logs: boolean; stream: boolean; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: number[]; unframed: boolean;
+}): Promise<void> {
+  const tty = !!c.Config.Tty;
+  if (o.logs && c.HostConfig.LogConfig?.Type !== 'none') {
+    await readLogs(cs.logPath(c.Id), { stdout: o.stdout, stderr: o.stderr, follow: false }, (batch) => {
+      raw.output.write(encodeLogBatch(batch, { tty: tty || o.unframed, timestamps: false }));
+    }, { stopped: () => true, signal: new AbortController().signal });
+  }
+  if (!o.stream) { raw.end(); return; }
+  const session = await cs.attach(c.Id, { ...raw, tty, unframed: o.unframed, stdout: o.stdout, stderr: o.stderr, detachKeys: o.detachKeys }, o.stdin);
+  await new Promise<void>((resolve) => session.onDone(resolve));
 }
 
 function compileOrNull(pattern: string): RE2JS | null { try { return RE2JS.compile(pattern); } catch { return null; } }

@@ -4,8 +4,10 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
-import { messageOf, statusOf } from '../errors/index.js';
+import type { Socket } from 'node:net';
+import { PassThrough, Writable, type Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { InvalidParameterError, messageOf, statusOf } from '../errors/index.js';
 import { readUpgradeBody, Router, type ApiRequest } from './router.js';
 
 export const API_VERSION = '1.45';
@@ -135,6 +137,46 @@ export function hijack(req: ApiRequest, res: ServerResponse, contentType: string
     output: res, input: req.raw,
     end: () => { res.end(); },
     onClose: (fn) => { res.once('close', fn); },
+  };
+}
+
+const websockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+
+/**
+ * Switches an `Upgrade: websocket` request to a WebSocket carrying a raw stream, as dockerd's
+ * attach/ws: output in frames (binary from API 1.28, text before), input frames' payloads as stdin.
+ */
+export async function upgradeToWebSocket(req: ApiRequest, binary: boolean): Promise<RawStream> {
+  const socket = req.upgradeSocket;
+  if (!socket || String(req.raw.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    throw new InvalidParameterError('websocket: the client is not using the websocket protocol');
+  }
+  const key = req.raw.headers['sec-websocket-key'];
+  const version = req.raw.headers['sec-websocket-version'];
+  if (!key || !/^[+/0-9A-Za-z]{22}==$/.test(String(key)) || (version !== '8' && version !== '13')) {
+    throw new InvalidParameterError('websocket: missing or bad Sec-WebSocket-Key or Sec-WebSocket-Version');
+  }
+  // ws answers a handshake it refuses itself and never calls back: a closed socket ends the wait.
+  const ws = await new Promise<WebSocket>((resolve, reject) => {
+    const gone = () => reject(new InvalidParameterError('websocket: the connection closed during the handshake'));
+    socket.once('close', gone);
+    websockets.handleUpgrade(req.raw, socket as Socket, Buffer.alloc(0), (done) => { socket.off('close', gone); resolve(done); });
+  });
+  const input = new PassThrough();
+  ws.on('message', (data: Buffer) => { input.write(data); });
+  ws.on('close', () => { input.end(); });
+  ws.on('error', () => { ws.terminate(); });
+  input.pause();   // as a hijacked socket: read once the process can take it
+  const output = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (ws.readyState !== ws.OPEN) { done(); return; }
+      ws.send(chunk, { binary }, () => done());
+    },
+  });
+  return {
+    output, input,
+    end: () => { if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000); },
+    onClose: (fn) => { if (ws.readyState === ws.CLOSED) fn(); else ws.once('close', fn); },
   };
 }
 

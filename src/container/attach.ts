@@ -11,6 +11,8 @@ export interface AttachClient {
   output: NodeJS.WritableStream;
   input: NodeJS.ReadableStream | null;
   tty: boolean;
+  /** Output without Docker's 8-byte headers even without a TTY (a WebSocket keeps the streams apart itself). */
+  unframed?: boolean;
   stdout: boolean;
   stderr: boolean;
   detachKeys?: number[];
@@ -83,7 +85,7 @@ export class AttachSession {
     if (kind === 2 && !c.stdout) return;
     if (kind === 3 && !c.stderr) return;
     if (kind !== 2 && kind !== 3) return;
-    c.output.write(c.tty ? Buffer.from(data) : frame(kind === 3 ? 2 : 1, Buffer.from(data)));
+    c.output.write(c.tty || c.unframed ? Buffer.from(data) : frame(kind === 3 ? 2 : 1, Buffer.from(data)));
   }
 
   private pumpStdin(): void {

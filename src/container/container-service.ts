@@ -263,6 +263,10 @@ export class ContainerService {
     const hooks = this.o.hooks ?? [];
     let bothSettled: Promise<unknown> | undefined;
     try {
+      // No device drivers (NVIDIA's and the like) here: a request for one fails, as with dockerd without them.
+      for (const r of (c.HostConfig.DeviceRequests ?? []) as { Driver?: string; Capabilities?: string[][] | null }[]) {
+        throw new SystemError(`could not select device driver "${r.Driver ?? ''}" with capabilities: [${(r.Capabilities ?? []).map((cs) => `[${cs.join(' ')}]`).join(' ')}]`);
+      }
       const spaces = this.sharedNamespaces(c);   // first: a donor that is not running leaves nothing to undo
       // The root filesystem and the network namespace are independent: set them up side by side,
       // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
@@ -1038,6 +1042,7 @@ function validateHostConfig(h: Record<string, any>): void {
   // No user-namespace remapping and no per-container quota on this storage, as dockerd without them.
   if (h.UsernsMode !== undefined && !['', 'host'].includes(h.UsernsMode)) throw new InvalidParameterError(`invalid USER mode: ${h.UsernsMode}`);
   if (h.StorageOpt && Object.keys(h.StorageOpt).length) throw new InvalidParameterError("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
+  if (h.Isolation && h.Isolation !== 'default') throw new InvalidParameterError(`Invalid isolation: "${h.Isolation}" - linux only supports 'default'`);
 }
 
 /** This process's cgroup (v1 memory hierarchy, or the unified one). */
@@ -1074,6 +1079,8 @@ function resourcesOf(h: Record<string, any>): Record<string, unknown> {
   if (h.CpuPeriod > 0) cpu.period = h.CpuPeriod;
   if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
   if (h.CpusetMems) cpu.mems = h.CpusetMems;
+  if (h.CpuRealtimePeriod > 0) cpu.realtimePeriod = h.CpuRealtimePeriod;
+  if (h.CpuRealtimeRuntime > 0) cpu.realtimeRuntime = h.CpuRealtimeRuntime;
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (h.PidsLimit > 0) r.pids = { limit: h.PidsLimit };
   return r;

@@ -41,6 +41,12 @@ export function validateResources(h: Record<string, any>): void {
   if (h.CpuShares < 0) throw new InvalidParameterError(`invalid CPU shares (${h.CpuShares}): value must be a positive integer`);
   if (h.CpuQuota > 0 && h.CpuQuota < 1000) throw new InvalidParameterError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
   if (h.CpuPeriod > 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1_000_000)) throw new InvalidParameterError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (h.CpuRealtimePeriod > 0 || h.CpuRealtimeRuntime > 0) {
+    const rt = existsSync('/sys/fs/cgroup/cpu/cpu.rt_period_us');   // the real-time group scheduler (cgroup v1 cpu controller)
+    if (h.CpuRealtimePeriod > 0 && !rt) throw new InvalidParameterError('Your kernel does not support cgroup cpu real-time period');
+    if (h.CpuRealtimeRuntime > 0 && !rt) throw new InvalidParameterError('Your kernel does not support cgroup cpu real-time runtime');
+    if (h.CpuRealtimePeriod > 0 && h.CpuRealtimeRuntime > h.CpuRealtimePeriod) throw new InvalidParameterError('cpu real-time runtime cannot be higher than cpu real-time period');
+  }
   if (h.MemorySwap > 0 && !(h.Memory > 0)) throw new InvalidParameterError('You should always set the Memory limit when using Memoryswap limit, see usage');
   if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory) throw new InvalidParameterError('Minimum memoryswap limit should be larger than memory limit, see usage');
   if (h.MemoryReservation > 0 && h.Memory > 0 && h.MemoryReservation > h.Memory) throw new InvalidParameterError('Minimum memory limit can not be less than memory reservation limit, see usage');

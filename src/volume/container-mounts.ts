@@ -92,13 +92,15 @@ export class ContainerMounts {
         add({ ...m, RW: mode === 'ro' ? false : mode === 'rw' ? true : m.RW, Mode: mode || m.Mode }, false);
       }
     }
-    for (const b of (h.Binds ?? []) as string[]) add(this.parseBind(b), true);
+    // --volume-driver: the driver of the volumes -v and the image's VOLUMEs make (dockerd looks the plugin up then).
+    const volumeDriver: string | undefined = h.VolumeDriver || undefined;
+    for (const b of (h.Binds ?? []) as string[]) add(this.parseBind(b, volumeDriver), true);
     for (const m of (h.Mounts ?? []) as Record<string, any>[]) add(this.parseMount(m), true);
     for (const dest of Object.keys({ ...imageVolumes, ...(c.Config.Volumes ?? {}) })) {
       const d = posix.normalize(dest).replace(/(.)\/$/, '$1');
       if (byDest.has(d)) continue;
       if (!d.startsWith('/')) throw new InvalidParameterError(`invalid mount config for type "volume": invalid mount path: '${dest}' mount path must be absolute`);
-      const v = this.volumes.create({});
+      const v = this.volumes.create({ Driver: volumeDriver });
       byDest.set(d, { Type: 'volume', Name: v.Name, Source: this.volumes.dataPath(v.Name), Destination: d, Driver: 'local', Mode: '', RW: true, Propagation: '' });
     }
     const plan = [...byDest.values()];
@@ -113,7 +115,7 @@ export class ContainerMounts {
   }
 
   /** `-v src:dst[:opts]` (HostConfig.Binds). */
-  private parseBind(spec: string): PlannedMount {
+  private parseBind(spec: string, driver?: string): PlannedMount {
     const parts = spec.split(':');
     if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) throw new InvalidParameterError(`invalid volume specification: '${spec}'`);
     const [src, dst, mode = ''] = parts;
@@ -130,7 +132,7 @@ export class ContainerMounts {
       return { Type: 'bind', Source: posix.normalize(src), Destination: dst, Mode: mode, RW: rw, Propagation: propagation ?? 'rprivate' };
     }
     if (propagation) throw new InvalidParameterError(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
-    const name = this.volumeFor(src);
+    const name = this.volumeFor(src, { driver });
     return { Type: 'volume', Name: name, Source: this.volumes.dataPath(name), Destination: dst, Driver: 'local', Mode: mode || 'z', RW: rw, Propagation: '', noCopy: modes.includes('nocopy') };
   }
 

@@ -194,12 +194,33 @@ describe('resources and security', () => {
       assert.match(r.stderr, re, args.join(' '));
     }
     for (const [hc, msg] of [[{ DeviceCgroupRules: ['x 1:3 r'] }, "invalid device cgroup rule format: 'x 1:3 r'"], [{ CgroupnsMode: 'bogus' }, 'invalid cgroup namespace mode: bogus'], [{ Annotations: { '': 'v' } }, 'invalid Annotations: the empty string is not permitted as an annotation key'],
-      [{ UsernsMode: 'private' }, 'invalid USER mode: private'], [{ StorageOpt: { size: '1G' } }, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"]] as const) {
+      [{ UsernsMode: 'private' }, 'invalid USER mode: private'], [{ StorageOpt: { size: '1G' } }, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"],
+      [{ Isolation: 'hyperv' }, 'Invalid isolation: "hyperv" - linux only supports \'default\''],
+      [{ CpuRealtimePeriod: 1000, CpuRealtimeRuntime: 2000 }, 'cpu real-time runtime cannot be higher than cpu real-time period']] as const) {
       const r = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: hc }), { 'Content-Type': 'application/json' });
       assert.equal(r.status, 400, JSON.stringify(hc));
       assert.equal(r.json.message, msg);
     }
   });
+  test('--gpus fails the start as dockerd without a device driver does; --volume-driver names the driver of the volumes -v makes', () => {
+    const gpu = d.docker(['run', '--name', 'gpu', '--gpus', 'all', 'busybox', 'true']);
+    assert.equal(gpu.status, 125);
+    assert.match(gpu.stderr, /could not select device driver "" with capabilities: \[\[gpu\]\]/);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{(index .HostConfig.DeviceRequests 0).Count}}', 'gpu']).stdout.trim(), 'created 128 -1');
+    d.docker(['rm', 'gpu']);
+    for (const volume of ['fresh-vol:/x', '/anon']) {
+      const r = d.docker(['run', '--rm', '--pull', 'never', '--volume-driver', 'nosuch', '-v', volume, 'busybox', 'true']);
+      assert.equal(r.status, 125, volume);
+      assert.match(r.stderr, /error looking up volume plugin nosuch: plugin "nosuch" not found/);
+    }
+    assert.ok(!d.docker(['volume', 'ls', '-q']).stdout.split('\n').includes('fresh-vol'));
+    const local = d.docker(['run', '--name', 'localdrv', '--volume-driver', 'local', '-v', 'fresh-vol:/x', 'busybox', 'true']);
+    assert.equal(local.status, 0, local.stderr);
+    assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.VolumeDriver}} {{(index .Mounts 0).Driver}}', 'localdrv']).stdout.trim(), 'local local');
+    d.docker(['rm', '-v', 'localdrv']);
+    d.docker(['volume', 'rm', 'fresh-vol']);
+  });
+
   test('--privileged sees the host devices; an unprivileged container only the standard ones', () => {
     const { disk } = rootDisk();
     assert.ok(disk);

@@ -296,7 +296,7 @@ export class ContainerService {
         hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath,
         cgroupsPath: this.cgroupPath(c), readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
-        shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: c.HostConfig.Sysctls,
+        shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: { ...ipv6Off(c, netnsPath), ...(c.HostConfig.Sysctls ?? {}) },
         noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
         resources: resourcesOf(c.HostConfig), mounts: extraMounts,
         maskedPaths: c.HostConfig.MaskedPaths ?? undefined, readonlyPaths: c.HostConfig.ReadonlyPaths ?? undefined,
@@ -1043,6 +1043,18 @@ function validateHostConfig(h: Record<string, any>): void {
   if (h.UsernsMode !== undefined && !['', 'host'].includes(h.UsernsMode)) throw new InvalidParameterError(`invalid USER mode: ${h.UsernsMode}`);
   if (h.StorageOpt && Object.keys(h.StorageOpt).length) throw new InvalidParameterError("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
   if (h.Isolation && h.Isolation !== 'default') throw new InvalidParameterError(`Invalid isolation: "${h.Isolation}" - linux only supports 'default'`);
+}
+
+const IPV6_CONFIGURABLE = existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6');
+
+/**
+ * IPv6 off in a network namespace of the container's own, as dockerd does for networks without
+ * IPv6 (berth's have none): no ::1, no link-local address by which containers could reach each
+ * other past the IPv4 rules (--icc=false). A --sysctl of the container's own wins.
+ */
+function ipv6Off(c: ContainerRecord, netnsPath: string | null | 'host'): Record<string, string> {
+  if (!IPV6_CONFIGURABLE || !netnsPath || netnsPath === 'host' || String(c.HostConfig.NetworkMode).startsWith('container:')) return {};
+  return { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' };
 }
 
 /** This process's cgroup (v1 memory hierarchy, or the unified one). */

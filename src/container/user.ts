@@ -37,7 +37,7 @@ export function resolveUser(rootfs: string, spec: string | undefined, groupAdd: 
     if (/^\d+$/.test(a)) additional.add(Number(a));
     else {
       const ge = groups.find((x) => x[0] === a);
-      if (!ge) throw new InvalidParameterError(`Unable to find group ${a}`);
+      if (!ge) throw new InvalidParameterError(`Unable to find group ${a}: no matching entries in group file`);
       additional.add(Number(ge[2]));
     }
   }

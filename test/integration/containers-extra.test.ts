@@ -139,6 +139,10 @@ describe('top, stats, pause, update, export, diff, commit', () => {
       [['-u', '1234:5678'], 'uid=1234 gid=5678 groups=5678'],
       [['--group-add', '1001', '--group-add', 'daemon'], 'uid=0(root) gid=0(root) groups=0(root),1(daemon),1001'],
     ] as [string[], string][]) assert.equal(ok(['run', '--rm', ...args, 'busybox', 'id']).trim(), want, args.join(' '));
+    for (const [args, message] of [
+      [['--group-add', 'nosuchgroup'], 'Unable to find group nosuchgroup: no matching entries in group file'],
+      [['-u', 'nosuchuser'], 'unable to find user nosuchuser: no matching entries in passwd file'],
+    ] as [string[], string][]) assert.ok(d.docker(['run', '--rm', ...args, 'busybox', 'id']).stderr.includes(message), args.join(' '));
     const refusals: [string[], RegExp][] = [
       [['--link', 'nosuch:x'], /could not get container for nosuch/],
       [['--cap-add', 'BOGUS'], /invalid CapAdd: unknown capability: "CAP_BOGUS"/],

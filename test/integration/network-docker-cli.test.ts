@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -250,4 +250,14 @@ test('docker CLI: 50 run --rm cycles leave nothing behind; a published port surv
     await d1.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('docker CLI: IPv6 is off in a namespace of the container\'s own, as dockerd has it for networks without IPv6', () => {
+  const inet6 = (args: string[]) => ok(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'cat /proc/sys/net/ipv6/conf/all/disable_ipv6; ip -o addr | grep -c inet6 || true']);
+  assert.equal(inet6([]), '1\n0', 'default bridge: no ::1, no link-local address');
+  assert.equal(inet6(['--network', 'none']), '1\n0');
+  assert.equal(inet6(['--sysctl', 'net.ipv6.conf.all.disable_ipv6=0', '--network', 'none']), '0\n1', 'the container\'s own --sysctl wins: ::1 on lo');
+  // The host's namespace is left as it is.
+  const host = ok(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/proc/sys/net/ipv6/conf/all/disable_ipv6']);
+  assert.equal(host, readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim());
 });

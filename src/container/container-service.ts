@@ -58,7 +58,8 @@ export interface SpecMount { destination: string; type: string; source: string; 
  */
 export interface ContainerHooks {
   /** At create, before the record is saved: may fill in the record (Mounts) or refuse the create. */
-  created?(c: ContainerRecord, imageConfig: Record<string, any>): void | Promise<void>;
+  /** Checks a new container; returns warnings for the client (dockerd's create warnings). */
+  created?(c: ContainerRecord, imageConfig: Record<string, any>): void | string[] | Promise<void | string[]>;
   /** At start, with the rootfs mounted: extra OCI mounts. */
   beforeStart?(c: ContainerRecord, rootfs: string): Promise<SpecMount[] | void>;
   /** Last changes to the OCI spec before it is written. */
@@ -220,7 +221,9 @@ export class ContainerService {
       State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false },
       RestartCount: 0, NetworkingConfig: body.NetworkingConfig, Mounts: [], Platform: 'linux',
     };
-    for (const h of this.o.hooks ?? []) await h.created?.(c, imageConfig);
+    const warnings: string[] = [];
+    if (hostConfig.NetworkMode === 'host' && Object.keys(hostConfig.PortBindings ?? {}).length) warnings.push('Published ports are discarded when using host network mode');
+    for (const h of this.o.hooks ?? []) warnings.push(...((await h.created?.(c, imageConfig)) ?? []));
     const dir = this.dir(id);
     try {
       mkdirSync(join(dir, 'upper'), { recursive: true });
@@ -235,7 +238,7 @@ export class ContainerService {
       throw e;
     }
     this.o.events.emit('container', 'create', id, this.attrs(c));
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   // ---- start -------------------------------------------------------------------------------

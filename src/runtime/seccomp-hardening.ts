@@ -113,9 +113,27 @@ function hostDevices(dir = '/dev'): { path: string; type: string; major: number;
   return out;
 }
 
+/**
+ * dockerd's create warnings for settings this host cannot honour (they are discarded, as there) or
+ * that are risky; the docker CLI prints them.
+ */
+export function resourceWarnings(h: Record<string, any>): string[] {
+  const warnings: string[] = [];
+  if (h.BlkioWeight > 0 && !existsSync('/sys/fs/cgroup/blkio/blkio.weight')) {
+    warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
+    h.BlkioWeight = 0;
+  }
+  if (h.BlkioWeightDevice?.length && !existsSync('/sys/fs/cgroup/blkio/blkio.weight_device')) {
+    warnings.push('Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.');
+    h.BlkioWeightDevice = [];
+  }
+  if (h.OomKillDisable && !(h.Memory > 0)) warnings.push('OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.');
+  return warnings;
+}
+
 export function specHardening() {
   return {
-    created(c: HostConfigured): void { validateResources(c.HostConfig); },
+    created(c: HostConfigured): string[] { validateResources(c.HostConfig); return resourceWarnings(c.HostConfig); },
     adjustSpec(c: HostConfigured, spec: Record<string, any>): void {
       const h = c.HostConfig;
       const linux = (spec.linux ??= {});

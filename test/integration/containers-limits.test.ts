@@ -221,6 +221,24 @@ describe('resources and security', () => {
     d.docker(['volume', 'rm', 'fresh-vol']);
   });
 
+  test('create warnings as dockerd gives them: ports with the host network, OOM killer off without a limit, blkio weights the host cannot apply', async () => {
+    const warn = (args: string[]) => {
+      const r = d.docker(['create', ...args, 'busybox', 'true']);
+      assert.equal(r.status, 0, r.stderr);
+      d.docker(['rm', r.stdout.trim()]);
+      return r.stderr;
+    };
+    assert.equal(warn(['-p', '8099:80', '--network', 'host']), 'WARNING: Published ports are discarded when using host network mode\n');
+    assert.equal(warn(['--oom-kill-disable']), 'WARNING: OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.\n');
+    assert.equal(warn(['--oom-kill-disable', '-m', '64m']), '');
+    const weight = existsSync('/sys/fs/cgroup/blkio/blkio.weight');
+    assert.equal(warn(['--blkio-weight', '300']), weight ? '' : 'WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n');
+    const created = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: { BlkioWeight: 300 } }), { 'Content-Type': 'application/json' });
+    assert.equal(created.json.Warnings.length, weight ? 0 : 1);
+    assert.equal((await d.api('GET', `/containers/${created.json.Id}/json`)).json.HostConfig.BlkioWeight, weight ? 300 : 0, 'a discarded weight is not shown as set');
+    d.docker(['rm', created.json.Id]);
+  });
+
   test('--privileged sees the host devices; an unprivileged container only the standard ones', () => {
     const { disk } = rootDisk();
     assert.ok(disk);

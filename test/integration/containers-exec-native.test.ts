@@ -113,6 +113,9 @@ describe('docker exec through berth-nsexec', () => {
     const dir = d.docker(['exec', 'box', '/etc']);
     assert.equal(dir.status, 126);
     assert.match(dir.stdout + dir.stderr, /exec: "\/etc": permission denied/);
+    const relative = d.docker(['exec', '-w', 'rel', 'box', 'pwd']);
+    assert.equal(relative.status, 126);
+    assert.match(relative.stdout + relative.stderr, /OCI runtime exec failed: exec failed: Cwd must be an absolute path: unknown/);
     assert.equal(d.docker(['exec', 'box', 'true']).status, 0);
   });
 

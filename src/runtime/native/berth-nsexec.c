@@ -228,7 +228,7 @@ static void parse(struct config *c, int argc, char **argv) {
   }
   if (c->pid <= 0 || !c->start) fail(126, "berth-nsexec: pid and start are required");
   if (!c->nargs) fail(126, "berth-nsexec: no command");
-  if (!c->cwd || c->cwd[0] != '/') fail(126, "berth-nsexec: cwd must be absolute");
+  if (!c->cwd || c->cwd[0] != '/') fail(126, "Cwd must be an absolute path");   /* runc exec's words */
 }
 
 /* ---- the target ---- */

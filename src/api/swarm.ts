@@ -3,13 +3,11 @@
  * that is in no swarm and has no plugins, so clients that look (docker-py's `client.swarm`,
  * `docker node ls`, `docker plugin ls`, dashboards probing /swarm) get Docker's words, not a 404.
  */
-import { NotFoundError, NotImplementedError, UnavailableError } from '../errors/index.js';
+import { NotFoundError, NotImplementedError, UnavailableError, notASwarmManager } from '../errors/index.js';
 import { checkFilters, filtersParam, type Router } from './router.js';
 
-const NOT_A_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
-
 export function swarmRoutes(r: Router): void {
-  const notManager = () => { throw new UnavailableError(NOT_A_MANAGER); };
+  const notManager = () => { throw notASwarmManager(); };
   for (const path of ['/swarm', '/swarm/unlockkey']) r.get(path, notManager);
   for (const path of ['/swarm/update', '/swarm/unlock']) r.post(path, notManager);
   r.post('/swarm/leave', () => { throw new UnavailableError('This node is not part of a swarm'); });

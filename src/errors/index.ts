@@ -30,3 +30,8 @@ export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** dockerd's answer to swarm-only requests on a node in no swarm (berth is never in one). */
+export function notASwarmManager(): UnavailableError {
+  return new UnavailableError('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.');
+}

@@ -32,7 +32,7 @@ import type { Db } from '../store/index.js';
 import { boolFilter, labelsMatch, untilFilter } from '../filters/index.js';
 import { DocumentTable } from '../store/index.js';
 import {
-  ConflictError, ForbiddenError, InvalidParameterError, NotFoundError, NotImplementedError,
+  ConflictError, ForbiddenError, InvalidParameterError, NotFoundError, NotImplementedError, notASwarmManager,
 } from '../errors/index.js';
 import {
   type Cidr, contains, formatCidr, formatIPv4, hostRange, isIPv4, isMac, last, macFromIPv4, overlaps, parseCidr, parseIPv4,
@@ -298,6 +298,8 @@ export class NetworkService {
     if (['bridge', 'host', 'none'].includes(name)) throw new ForbiddenError(`${name} is a pre-defined network and cannot be created`);
     const driver = body.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw new ForbiddenError(`only one instance of "${driver}" network is allowed`);
+    // overlay networks are swarm's: dockerd outside a swarm answers so.
+    if (driver === 'overlay') throw notASwarmManager();
     if (driver !== 'bridge') throw new NotFoundError(`plugin "${driver}" not found`);
     if (body.EnableIPv6) throw new InvalidParameterError('IPv6 networks are not supported by berth');
     if (body.Ingress) throw new NotImplementedError('ingress networks are not supported by berth');

@@ -59,9 +59,9 @@ export class VolumeService {
   /** Creates a volume, or returns the existing one of that name (Docker's idempotent create). */
   create(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null } = {}): VolumeRecord {
     const driver = req.Driver || 'local';
-    if (driver !== 'local') throw new NotFoundError(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     const anonymous = !req.Name;
     const name = req.Name || randomBytes(32).toString('hex');
+    if (driver !== 'local') throw new NotFoundError(`create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     if (!NAME_RE.test(name)) {
       throw new InvalidParameterError(name.length < 2
         ? `create ${name}: volume name is too short, names should be at least two alphanumeric characters`

@@ -261,3 +261,11 @@ test('docker CLI: IPv6 is off in a namespace of the container\'s own, as dockerd
   const host = ok(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/proc/sys/net/ipv6/conf/all/disable_ipv6']);
   assert.equal(host, readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim());
 });
+
+test('docker CLI: drivers berth does not have are refused as a dockerd without them refuses them', () => {
+  const overlay = d.docker(['network', 'create', '--driver', 'overlay', 'ov']);
+  assert.equal(overlay.stderr, 'Error response from daemon: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.\n');
+  assert.equal(d.docker(['network', 'create', '--driver', 'nosuch', 'ns']).stderr, 'Error response from daemon: plugin "nosuch" not found\n');
+  assert.equal(d.docker(['volume', 'create', '--driver', 'nosuch', 'nv']).stderr, 'Error response from daemon: create nv: error looking up volume plugin nosuch: plugin "nosuch" not found\n');
+  assert.equal(d.docker(['network', 'ls', '-q', '--filter', 'name=ov']).stdout + d.docker(['volume', 'ls', '-q']).stdout.split('\n').filter((v) => v === 'nv').join(''), '');
+});

@@ -814,7 +814,9 @@ class BuildRun {
     const cid = await this.createContainer(state, body, { mounts: hostMounts, network: inst.network });
     const code = await this.runContainer(cid);
     if (code !== 0) {
-      await this.removeContainer(cid).catch(() => undefined);   // with --rm=false it stays, for inspection
+      // As dockerd: the failed step's container stays for inspection unless --force-rm.
+      if (this.opts.forceRemove) await this.removeContainer(cid).catch(() => undefined);
+      else { this.tmpContainers.delete(cid); this.d.containers.dropLabel(cid, BUILD_LABEL); }
       throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const diffId = await this.layerFrom(state, this.d.containers.rwLayer(cid));

@@ -534,6 +534,14 @@ export class ContainerService {
     }).then((code) => ({ StatusCode: code, Error: null }));
   }
 
+  /** Removes one of berth's own bookkeeping labels (a build keeps a failed step's container as a user's). */
+  dropLabel(ref: string, key: string): void {
+    const c = this.get(ref);
+    if (!c.Config.Labels || !(key in c.Config.Labels)) return;
+    delete c.Config.Labels[key];
+    this.save(c);
+  }
+
   /** Waiters registered for a container (for tests of their release). */
   waiterCount(id: string): number { return this.waiters.get(id)?.length ?? 0; }
 

@@ -359,6 +359,16 @@ describe('classic builder with the docker CLI', () => {
     const failing = build([join(work, 'bad-runfails')]);
     assert.equal(failing.status, 3, 'docker build exits with the RUN\'s code');
     assert.match(failing.stdout, /Step 2\/2 : RUN echo partial/);
+    // As dockerd: the failed step's container stays for inspection (it ran twice: two), as the user's own.
+    assert.doesNotMatch(failing.stdout, /Removing intermediate container/);
+    const kept = d.docker(['ps', '-aq']).stdout.trim().split('\n');
+    assert.equal(kept.length, 2);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}} {{len .Config.Labels}}', kept[0]]).stdout.trim(), '3 0');
+    assert.equal(d.docker(['diff', kept[0]]).stdout, 'A /f\n', 'what the step wrote is there to look at');
+    assert.equal(d.docker(['rm', ...kept]).status, 0);
+    const forced = build(['--force-rm', join(work, 'bad-runfails')]);
+    assert.equal(forced.status, 3);
+    assert.match(forced.stdout, /Removing intermediate container/);
     assertClean();
   });
 

@@ -8,12 +8,15 @@ import { pullRoute } from './distribution.js';
 import { boolParam, checkFilters, filtersParam, olderThan, type Router } from './router.js';
 import { startJsonStream } from './server.js';
 
-/** A `reference` filter term as a test of one tag, compiled once per request. */
-function referenceMatcher(pattern: string): (tag: string) => boolean {
+/**
+ * A `reference` filter term as a test of one reference (`name:tag` or `name@digest`), compiled once
+ * per request: like moby's FamiliarMatch, the whole reference or its name alone.
+ */
+function referenceMatcher(pattern: string): (ref: string) => boolean {
   // RE2 (as Go's path.Match): a pattern of many stars cannot make matching take exponential time.
   const re = RE2JS.compile('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
-  const hasTag = pattern.lastIndexOf(':') > pattern.lastIndexOf('/');   // a registry's port is not a tag
-  return (t) => re.matcher(t).find() || (!hasTag && re.matcher(t.slice(0, t.lastIndexOf(':'))).find());
+  const nameOf = (ref: string) => ref.includes('@') ? ref.slice(0, ref.indexOf('@')) : ref.slice(0, ref.lastIndexOf(':') > ref.lastIndexOf('/') ? ref.lastIndexOf(':') : ref.length);
+  return (ref) => re.matcher(ref).find() || re.matcher(nameOf(ref)).find();
 }
 
 export function imageRoutes(r: Router, e: Engine): void {
@@ -27,16 +30,17 @@ export function imageRoutes(r: Router, e: Engine): void {
     const out = [];
     for (const i of e.images.listed(all)) {
       if (dangling !== undefined && dangling !== (i.repoTags.length === 0)) continue;
-      if (references.length && !i.repoTags.some((t) => references.some((m) => m(t)))) continue;
+      const matches = (ref: string) => references.some((m) => m(ref));
+      if (references.length && !i.repoTags.some(matches) && !i.repoDigests.some(matches)) continue;
       const cfg = await e.images.config(i.id);
       const labels: Record<string, string> = cfg.config?.Labels ?? {};
       if (!labelsMatch(labels, filters) || !beforeUntil(i.created)) continue;
       if (filters.before?.length) { const b = e.images.resolve(filters.before[0]); if (Date.parse(i.created) >= Date.parse(b.created)) continue; }
       if (filters.since?.length) { const s = e.images.resolve(filters.since[0]); if (Date.parse(i.created) <= Date.parse(s.created)) continue; }
-      // Filtering by reference narrows RepoTags to the matching ones, as dockerd does.
-      const repoTags = references.length ? i.repoTags.filter((t) => references.some((m) => m(t))) : i.repoTags;
+      // Filtering by reference narrows RepoTags and RepoDigests to the matching ones, as dockerd does.
       out.push({
-        Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags, RepoDigests: i.repoDigests,
+        Id: i.id, ParentId: i.parent ?? '', RepoTags: references.length ? i.repoTags.filter(matches) : i.repoTags,
+        RepoDigests: references.length ? i.repoDigests.filter(matches) : i.repoDigests,
         Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
         Labels: labels, Containers: -1,   // not counted in a list, as dockerd (the CLI shows N/A); system df counts them
       });

@@ -145,7 +145,13 @@ export class RegistryClient {
     const headers: OutgoingHttpHeaders = { 'User-Agent': USER_AGENT, ...opts.headers };
     if (this.authorization) headers.Authorization = this.authorization;
     for (let hop = 0; ; hop++) {
-      const res = await rawRequest(method, url, headers, opts.body, this.host.insecure);
+      let res: IncomingMessage;
+      try { res = await rawRequest(method, url, headers, opts.body, this.host.insecure); } catch (e) {
+        // Go's net/http words, as dockerd reports a registry it cannot reach: Get "URL": dial tcp: …
+        const err = e as NodeJS.ErrnoException;
+        if (!err?.code) throw e;
+        throw new Error(`${method[0]}${method.slice(1).toLowerCase()} "${url}": ${describeNetError(err, new URL(url).host)}`);
+      }
       const status = res.statusCode ?? 0;
       if (opts.follow && [301, 302, 303, 307, 308].includes(status) && res.headers.location && hop < 5) {
         res.resume();

@@ -68,6 +68,12 @@ describe('distribution: push and pull with berth registry', () => {
     const r = await d1.dockerAsync(['push', other]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /: Mounted from team\/app/);
+    // A repository named on `docker images` lists its own tags and digests, not the image's others.
+    const listed = d1.docker(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}', `${reg.address}/other/app`]).stdout.trim().split('\n');
+    assert.equal(listed.length, 1, listed.join('\n'));
+    assert.match(listed[0], new RegExp(`^${reg.address}/other/app 2 sha256:[0-9a-f]{64}$`));
+    const team = d1.docker(['images', '--digests', '--format', '{{.Repository}} {{.Digest}}', '--filter', `reference=${reg.address}/team/*`]).stdout.trim();
+    assert.equal(team, `${reg.address}/team/app ${pushedDigest}`);
   });
 
   test('docker pull into an empty berthd gives the same image ID, and it runs', async () => {

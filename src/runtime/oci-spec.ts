@@ -101,6 +101,9 @@ export function capabilitiesFor(input: Pick<SpecInput, 'privileged' | 'capAdd' |
   return [...caps].filter((c) => bounding.includes(c));
 }
 
+/** Components of a container path ("/" 0, "/etc" 1, "/etc/hosts" 2). */
+function pathDepth(p: string): number { return p.split('/').filter(Boolean).length; }
+
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const caps = capabilitiesFor(input);
   const nofile = Math.min(1048576, hardLimit('nofile'));
@@ -126,10 +129,14 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     ...(input.shm === 'none' ? [] : input.shm ? [{ destination: '/dev/shm', type: 'bind', source: input.shm.bind, options: ['rbind', 'rprivate'] }]
       : [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`] }]),
-    { destination: '/etc/resolv.conf', type: 'bind', source: input.files.resolvConf, options: ['rbind', 'rprivate'] },
-    { destination: '/etc/hostname', type: 'bind', source: input.files.hostname, options: ['rbind', 'rprivate'] },
-    { destination: '/etc/hosts', type: 'bind', source: input.files.hosts, options: ['rbind', 'rprivate'] },
-    ...(input.mounts ?? []),
+    // The container's own mounts, parents before children (as dockerd sorts them): a volume on
+    // /etc keeps the /etc/hosts bound over it. A stable sort: the user's own /etc/hosts still wins.
+    ...[
+      { destination: '/etc/resolv.conf', type: 'bind', source: input.files.resolvConf, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hostname', type: 'bind', source: input.files.hostname, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', type: 'bind', source: input.files.hosts, options: ['rbind', 'rprivate'] },
+      ...(input.mounts ?? []),
+    ].sort((a, b) => pathDepth(a.destination) - pathDepth(b.destination)),
   ];
   const linux: Record<string, unknown> = {
     namespaces,

@@ -5,7 +5,7 @@
  * the first time it is used, as Docker does. The container service calls it through a small hook.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, chownSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, chownSync, chmodSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidParameterError, SystemError } from '../errors/index.js';
@@ -181,6 +181,13 @@ export class ContainerMounts {
   // ---- the container lifecycle hooks (ContainerHooks in src/container) ----
   created(c: MountingContainer, imageConfig: Record<string, any>): void { this.prepare(c, imageConfig.Volumes ?? {}); }
   beforeStart(c: MountingContainer, rootfs: string): Promise<OciMount[]> { return this.setUp(c, rootfs); }
+
+  /** A shared bind needs the container's root shared too for its events to reach the host (dockerd sets it so). */
+  adjustSpec(c: MountingContainer, spec: { linux?: Record<string, unknown> }): void {
+    if (this.plan(c.Id).some((m) => m.Type === 'bind' && (m.Propagation === 'shared' || m.Propagation === 'rshared'))) {
+      (spec.linux ??= {}).rootfsPropagation = 'shared';
+    }
+  }
   afterStop(c: MountingContainer): Promise<void> { return this.tearDown(c); }
 
   /** At start: volumes mounted and filled, OCI mounts in parent-before-child order. */
@@ -192,6 +199,7 @@ export class ContainerMounts {
         const rw = m.RW ? 'rw' : 'ro';
         if (m.Type === 'bind') {
           if (!existsSync(m.Source)) mkdirSync(m.Source, { recursive: true });
+          checkPropagation(m.Source, m.Propagation);
           out.push({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', rw, m.Propagation || 'rprivate'] });
         } else if (m.Type === 'tmpfs') {
           out.push({ destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', rw, ...(m.tmpfsOptions ?? [])] });
@@ -267,4 +275,29 @@ async function copyUp(rootfs: string, dest: string, volumeData: string): Promise
   } catch (e) {
     throw new SystemError(`copying image content into the volume for ${dest} failed: ${String((e as { stderr?: string }).stderr || (e as Error).message).trim()}`);
   }
+}
+
+/**
+ * dockerd's checks for a bind's propagation: events can flow out (shared) or in (slave) only if
+ * the host mount holding the source is shared, or shared or slave.
+ */
+function checkPropagation(source: string, propagation: string | undefined): void {
+  const needs = propagation === 'shared' || propagation === 'rshared' ? 'shared' : propagation === 'slave' || propagation === 'rslave' ? 'slave' : undefined;
+  if (!needs) return;
+  let real = source;
+  try { real = realpathSync(source); } catch { /* checked as given */ }
+  let best: { point: string; optional: string[] } | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (f.length < 7 || dash < 6) continue;
+    const point = f[4].replace(/\\(\d{3})/g, (_x, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const inside = point === '/' || real === point || real.startsWith(point + '/');
+    if (inside && (!best || point.length >= best.point.length)) best = { point, optional: f.slice(6, dash) };
+  }
+  if (!best) return;
+  const shared = best.optional.some((o) => o.startsWith('shared:'));
+  const slave = best.optional.some((o) => o.startsWith('master:'));
+  if (needs === 'shared' && !shared) throw new InvalidParameterError(`path ${source} is mounted on ${best.point} but it is not a shared mount`);
+  if (needs === 'slave' && !shared && !slave) throw new InvalidParameterError(`path ${source} is mounted on ${best.point} but it is not a shared or slave mount`);
 }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { importBusybox, startBerthd, type Berthd } from './helpers/berthd.js';
 
 describe('volumes and mounts', () => {
@@ -90,6 +91,33 @@ describe('volumes and mounts', () => {
     // A named volume is filled from the image the first time it is mounted.
     assert.equal(ok(['run', '--rm', '-v', 'seeded:/seed', 'withvol', 'cat', '/seed/file']), 'seeded\n');
     ok(['rm', 'anon']);
+  });
+
+  test('a volume on /etc keeps /etc/hosts, /etc/resolv.conf and /etc/hostname bound over it, as dockerd orders mounts', () => {
+    const out = ok(['run', '--rm', '-h', 'etcvol', '-v', 'etcvol:/etc', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname; grep -c localhost /etc/hosts; test -f /etc/resolv.conf && echo resolv']);
+    assert.equal(out, 'etcvol\netcvol\n2\nresolv\n');
+    ok(['volume', 'rm', 'etcvol']);
+  });
+
+  test('bind propagation shared or slave needs a host mount that is so, as dockerd checks', () => {
+    const point = join(d.dir, 'propagation');
+    mkdirSync(point, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-test', point]);
+    try {
+      execFileSync('mount', ['--make-private', point]);
+      const shared = d.docker(['run', '--rm', '--mount', `type=bind,src=${point},dst=/m,bind-propagation=rshared`, 'busybox', 'true']);
+      assert.notEqual(shared.status, 0);
+      assert.match(shared.stderr, new RegExp(`path ${point} is mounted on ${point} but it is not a shared mount`));
+      const slave = d.docker(['run', '--rm', '--mount', `type=bind,src=${point},dst=/m,bind-propagation=rslave`, 'busybox', 'true']);
+      assert.match(slave.stderr, /is not a shared or slave mount/);
+      execFileSync('mount', ['--make-shared', point]);
+      // Now a mount the container makes below /m shows on the host.
+      ok(['run', '--rm', '--privileged', '--mount', `type=bind,src=${point},dst=/m,bind-propagation=rshared`, 'busybox', 'sh', '-c', 'mkdir -p /m/sub && mount -t tmpfs inner /m/sub && echo seen > /m/sub/f']);
+      assert.equal(readFileSync(join(point, 'sub', 'f'), 'utf8'), 'seen\n');
+      ok(['run', '--rm', '--mount', `type=bind,src=${point},dst=/m,bind-propagation=rslave`, 'busybox', 'true']);
+    } finally {
+      execFileSync('umount', ['-R', point]);
+    }
   });
 
   test('--volumes-from shares the volumes, ro when asked', () => {

@@ -9,7 +9,28 @@ import type { UnpackResult } from './unpack.js';
 
 const MAX_IDLE = 4;
 const IN_FLIGHT = 8 << 20;
+/** An idle worker is ended after this long: each holds a V8 heap of its own (~10 MB), and an idle daemon should not. */
+const IDLE_MS = 30_000;
 const idle: Worker[] = [];
+const idleTimers = new Map<Worker, NodeJS.Timeout>();
+
+function takeIdle(): Worker | undefined {
+  const w = idle.pop();
+  if (w) { clearTimeout(idleTimers.get(w)); idleTimers.delete(w); }
+  return w;
+}
+
+function parkIdle(w: Worker): void {
+  w.unref();
+  idle.push(w);
+  const timer = setTimeout(() => {
+    idleTimers.delete(w);
+    const i = idle.indexOf(w);
+    if (i >= 0) { idle.splice(i, 1); void w.terminate(); }
+  }, IDLE_MS);
+  timer.unref();
+  idleTimers.set(w, timer);
+}
 
 const ERRORS: Record<string, new (m: string) => BerthError> = { InvalidParameterError, NotFoundError, ConflictError, SystemError };
 
@@ -22,7 +43,7 @@ export class OffThreadUnpack {
   readonly result: Promise<UnpackResult>;
 
   constructor(dir: string) {
-    this.worker = idle.pop() ?? new Worker(new URL('./unpack-worker.js', import.meta.url));
+    this.worker = takeIdle() ?? new Worker(new URL('./unpack-worker.js', import.meta.url));
     this.worker.ref();
     this.result = new Promise<UnpackResult>((resolve, reject) => {
       const finish = (release: boolean) => {
@@ -30,7 +51,7 @@ export class OffThreadUnpack {
         this.worker.off('message', onMessage);
         this.worker.off('error', onError);
         this.wake();
-        if (release && idle.length < MAX_IDLE) { this.worker.unref(); idle.push(this.worker); } else void this.worker.terminate();
+        if (release && idle.length < MAX_IDLE) parkIdle(this.worker); else void this.worker.terminate();
       };
       const onMessage = (m: { type: string; n?: number; result?: UnpackResult; error?: { name: string; message: string; code?: string } }) => {
         if (m.type === 'ack') { this.inFlight -= m.n!; this.wake(); return; }

@@ -13,7 +13,7 @@ import { ConflictError, InvalidParameterError, NotFoundError, NotImplementedErro
 import type { EventBus } from '../events/index.js';
 import { HOST_ARCH, HOST_OS, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
-import { buildSpec, isMonitorOf, MASKED_PATHS, READONLY_PATHS, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
+import { buildSpec, isMonitorOf, MASKED_PATHS, READONLY_PATHS, RuntimeCreateError, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -1123,5 +1123,6 @@ function translateStartError(e: unknown): { error: Error; exitCode: number } {
   if (/not a directory/i.test(msg)) {
     return { error: new InvalidParameterError(`${msg}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`), exitCode: 127 };
   }
+  if (e instanceof RuntimeCreateError) return { error: new SystemError(runc(msg)), exitCode: 128 };
   return { error: new SystemError(msg), exitCode: 128 };
 }

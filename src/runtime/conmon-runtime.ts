@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { SystemError } from '../errors/index.js';
 import { helperAvailable, makeFifo, runTool, spawnDetached } from '../hostops/index.js';
 
+/** The OCI runtime refused to create a container (dockerd reports these with its shim's prefix). */
+export class RuntimeCreateError extends SystemError {}
+
 export interface RuntimeConfig {
   name: 'runc' | 'crun';
   path: string;            // binary
@@ -73,12 +76,12 @@ export class ConmonRuntime {
         if (n < 0) {
           let msg = 'unknown error';
           try { msg = JSON.parse(m[0]).message ?? msg; } catch { /* keep default */ }
-          reject(new SystemError(cleanRuntimeError(msg || monitor.stderr())));
+          reject(new RuntimeCreateError(cleanRuntimeError(msg || monitor.stderr())));
         } else resolve(n);
       };
       sync.on('data', onData);
       // conmon's first process exits after forking; the pipe closes without a pid only on failure.
-      const failed = () => { if (!/"data"/.test(buf)) reject(new SystemError(cleanRuntimeError(monitor.stderr()) || 'conmon failed to create the container')); };
+      const failed = () => { if (!/"data"/.test(buf)) reject(new RuntimeCreateError(cleanRuntimeError(monitor.stderr()) || 'conmon failed to create the container')); };
       sync.once('end', failed);
       sync.once('close', failed);
       sync.once('error', failed);

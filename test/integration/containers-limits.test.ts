@@ -239,6 +239,14 @@ describe('resources and security', () => {
     d.docker(['rm', created.json.Id]);
   });
 
+  test('a limit the runtime refuses fails the start with dockerd\'s words for a runtime error', () => {
+    const r = d.docker(['run', '--name', 'shares1', '--cpu-shares', '1', 'busybox', 'true']);
+    assert.equal(r.status, 125);
+    assert.match(r.stderr, /Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: .*the minimum allowed cpu-shares is 2: unknown/);
+    assert.match(d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}', 'shares1']).stdout, /^created 128 failed to create task for container: .*cpu-shares/);
+    d.docker(['rm', 'shares1']);
+  });
+
   test('--privileged sees the host devices; an unprivileged container only the standard ones', () => {
     const { disk } = rootDisk();
     assert.ok(disk);

@@ -128,12 +128,12 @@ describe('dockerode', () => {
     const messages: any[] = await new Promise((resolve, reject) => docker.modem.followProgress(progress, (e: Error | null, out: any[]) => (e ? reject(e) : resolve(out))));
     assert.ok(messages.some((m) => m.stream === 'Successfully tagged dode:1\n'), JSON.stringify(messages));
     assert.ok(!messages.some((m) => m.error), JSON.stringify(messages));
-    const out = new PassThrough();
-    const text = collect(out);
-    const [result, c] = await docker.run('dode:1', [], [out, process.stderr] as any, { Tty: false }) as [{ StatusCode: number }, Docker.Container];
-    out.end();
-    assert.equal(result.StatusCode, 0);
-    assert.equal((await text).toString(), 'copied\nbuilt\n');
+    // Attached before the start, read to the stream's end (the wait can answer before the last output is read).
+    const c = await docker.createContainer({ Image: 'dode:1' });
+    const output = demux(await c.attach({ stream: true, stdout: true, stderr: true }) as unknown as Readable);
+    await c.start();
+    assert.equal((await c.wait()).StatusCode, 0);
+    assert.deepEqual(await output, { out: 'copied\nbuilt\n', err: '' });
     await c.remove();
 
     const id = (await docker.getImage('dode:1').inspect()).Id;

@@ -167,15 +167,16 @@ export async function upgradeToWebSocket(req: ApiRequest, binary: boolean): Prom
   ws.on('close', () => { input.end(); });
   ws.on('error', () => { ws.terminate(); });
   input.pause();   // as a hijacked socket: read once the process can take it
+  // ws keeps frames in order (a close after them): a chunk is handed over at once.
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
-      if (ws.readyState !== ws.OPEN) { done(); return; }
-      ws.send(chunk, { binary }, () => done());
+      if (ws.readyState === ws.OPEN) ws.send(chunk, { binary });
+      done();
     },
   });
   return {
     output, input,
-    end: () => { if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000); },
+    end: () => { output.end(() => { if (ws.readyState === ws.OPEN) ws.close(1000); }); },
     onClose: (fn) => { if (ws.readyState === ws.CLOSED) fn(); else ws.once('close', fn); },
   };
 }

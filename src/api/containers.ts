@@ -58,7 +58,9 @@ export function containerRoutes(r: Router, e: Engine): void {
     const expose = portFilter('expose', filters.expose ?? []);
     // Names match as Go regular expressions (RE2: linear time, whatever the pattern); one that does not compile matches nothing, as in dockerd.
     const namePatterns = new Map((filters.name ?? []).map((v) => [v, compileOrNull(v)]));
-    const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length;
+    const limit = intParam(req.query, 'limit');
+    // A limit counts the most recently created containers, running or not (as dockerd).
+    const all = boolParam(req.query, 'all') || !!filters.status?.length || !!filters.exited?.length || (limit !== undefined && limit > 0);
     let list = cs.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     if (!all) list = list.filter((c) => c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting');
     // Values of one filter are alternatives, except labels: every label filter must match (as dockerd).
@@ -92,7 +94,6 @@ export function containerRoutes(r: Router, e: Engine): void {
       || portsList(c).some((p) => publish.has(`${p.PublicPort ?? 0}/${p.Type}`) || expose.has(`${p.PrivatePort}/${p.Type}`));
     list = list.filter(portsOk);
     list = list.filter(ok);
-    const limit = intParam(req.query, 'limit');
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const size = boolParam(req.query, 'size');
     const sizes = size ? await Promise.all(list.map((c) => cs.sizeOf(c))) : undefined;

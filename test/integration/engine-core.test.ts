@@ -271,6 +271,9 @@ describe('engine core with the docker CLI', () => {
     assert.equal(d.docker(['rmi', 'soon-gone:1']).stdout, 'Untagged: soon-gone:1\n');
     assert.equal(image('orphan'), d.docker(['inspect', '-f', '{{.Id}}', 'busybox']).stdout.trim().slice(7, 19));
     assert.equal(d.docker(['inspect', '-f', '{{.Config.Image}}', 'orphan']).stdout.trim(), 'soon-gone:1', 'inspect keeps what was asked');
+    // -l and -n: the most recently created, running or not (without -a), as dockerd counts them.
+    assert.equal(d.docker(['ps', '-l', '--format', '{{.Names}}']).stdout, 'orphan\n');
+    assert.equal(d.docker(['ps', '-n', '2', '--format', '{{.Names}}']).stdout, 'orphan\nran3\n');
     assert.equal(d.docker(['rm', 'made', 'ran3', 'orphan']).status, 0);
   });
 

@@ -103,6 +103,9 @@ test('run errors look like docker\'s', (t) => {
   const missing = berth(['rm', `${prefix}missing`]);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, `Error response from daemon: No such container: ${prefix}missing\n`);
+  // With -f, as docker CLI 28: said, but not a failure.
+  const forced = berth(['rm', '-f', `${prefix}missing`]);
+  assert.deepEqual([forced.code, forced.stderr], [0, `Error response from daemon: No such container: ${prefix}missing\n`]);
   const down = berth(['ps'], { env: { DOCKER_HOST: `unix://${join(tmp, 'nothing.sock')}` } });
   assert.equal(down.code, 1);
   assert.equal(down.stderr, `Cannot connect to the Docker daemon at unix://${join(tmp, 'nothing.sock')}. Is the docker daemon running?\n`);

@@ -139,8 +139,8 @@ const rm: Command = {
       try {
         await client.removeContainer(name, { force, volumes: p.flags.volumes === true, link: p.flags.link === true });
       } catch (e) {
-        // docker rm -f of a missing container is not an error.
-        if (force && e instanceof NotFoundError) return undefined;
+        // docker rm -f of a missing container says so but does not fail (docker CLI 28).
+        if (force && e instanceof NotFoundError) { ctx.err(`${describeErr(e)}\n`); return undefined; }
         throw e;
       }
       return id;

@@ -106,6 +106,10 @@ test('run errors look like docker\'s', (t) => {
   // With -f, as docker CLI 28: said, but not a failure.
   const forced = berth(['rm', '-f', `${prefix}missing`]);
   assert.deepEqual([forced.code, forced.stderr], [0, `Error response from daemon: No such container: ${prefix}missing\n`]);
+  const net = berth(['network', 'rm', `${prefix}nonet`]);
+  assert.deepEqual([net.code, net.stderr], [1, `Error response from daemon: network ${prefix}nonet not found\nexit status 1\n`]);
+  const netForced = berth(['network', 'rm', '-f', `${prefix}nonet`]);
+  assert.deepEqual([netForced.code, netForced.stderr], [0, '']);
   const down = berth(['ps'], { env: { DOCKER_HOST: `unix://${join(tmp, 'nothing.sock')}` } });
   assert.equal(down.code, 1);
   assert.equal(down.stderr, `Cannot connect to the Docker daemon at unix://${join(tmp, 'nothing.sock')}. Is the docker daemon running?\n`);

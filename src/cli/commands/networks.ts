@@ -1,4 +1,5 @@
 /** network create, ls, inspect, connect, disconnect, rm, prune. */
+import { NotFoundError } from '../../errors/index.js';
 import type { Command } from '../command.js';
 import { filtersFromFlags, splitKeyValue } from '../flags.js';
 import { renderList, resolveFormat } from '../format/formatter.js';
@@ -108,7 +109,12 @@ const rm: Command = {
   args: { min: 1 },
   async run(ctx, p) {
     const client = await ctx.client();
-    return forEachTarget(ctx, p.args, async (n) => { await client.removeNetwork(n); return n; });
+    const force = p.flags.force === true;
+    // As docker CLI 28: a missing network is no error with -f; failures end with its "exit status 1" line.
+    return forEachTarget(ctx, p.args, async (n) => {
+      try { await client.removeNetwork(n); } catch (e) { if (force && e instanceof NotFoundError) return undefined; throw e; }
+      return n;
+    }, () => 'exit status 1');
   },
 };
 

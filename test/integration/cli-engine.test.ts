@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { startBerthd, type Berthd } from './helpers/berthd.js';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,15 +209,28 @@ test('save then load gives back the same image ID', (t) => {
   assert.equal(s.code, 0, s.stderr);
   assert.ok(statSync(out).size > 100_000);
   assert.equal(berth(['rmi', other]).code, 0);
-  const l = berth(['load', '-i', out]);
+  const l = berth(['load', '-q', '-i', out]);
   assert.equal(l.code, 0, l.stderr);
-  assert.match(l.stdout, new RegExp(`Loaded image: ${other.replace(/[/.]/g, '\\$&')}`));
+  assert.equal(l.stdout, `Loaded image: ${other}\n`, 'quiet drops progress, not what was loaded (as the docker CLI)');
   assert.equal(berth(['image', 'inspect', '-f', '{{.Id}}', other]).stdout.trim(), id);
   const bad = berth(['load'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
   assert.notEqual(bad.code, 0);
   // dockerd answers with an HTTP error, other engines may report it inside the JSON stream.
   assert.ok(bad.stderr.trim().length > 0);
   assert.equal(bad.stdout, '');
+});
+
+test('build prints the docker CLI\'s legacy-builder lines, starting with the context it sent', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const dir = join(tmp, 'buildctx');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Dockerfile'), `FROM ${IMAGE}\nCMD ["true"]\n`);
+  const name = `berth-cli-test/built:${tag}`;
+  const b = berth(['build', '-t', name, dir]);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /^Sending build context to Docker daemon  \d+(\.\d+)?[kM]?B\r\r\nStep 1\/2 : FROM /);
+  assert.match(b.stdout, new RegExp(`Successfully tagged ${name.replace(/[/.]/g, '\\$&')}\n$`));
+  assert.equal(berth(['rmi', name]).code, 0);
 });
 
 /** Skips when the daemon does not serve an endpoint yet (berthd grows endpoint by endpoint). */

@@ -1,12 +1,13 @@
 /** images, load, save, import, tag, rmi, history, image prune, image inspect, pull, push, build. */
 import { createReadStream, createWriteStream, renameSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { EngineClient, JsonMessage } from '../../client/index.js';
 import { StatusError, type Command, type Ctx } from '../command.js';
 import { filtersFromFlags, type FlagSpec } from '../flags.js';
 import { renderList, resolveFormat } from '../format/formatter.js';
-import { humanDuration, humanSizeWithPrecision } from '../format/humanize.js';
+import { humanDuration, humanSize, humanSizeWithPrecision } from '../format/humanize.js';
 import { IMAGE_HEADERS, imageRows } from '../list-contexts.js';
 import { confirm, ellipsis, forEachTarget, goTimeString, truncateId } from '../shared.js';
 import { inspectObjects, printPrune, resolveInspectFormat } from './containers.js';
@@ -47,9 +48,10 @@ const images: Command = {
   },
 };
 
+/** A load's messages; quiet drops the progress, not what was loaded (as the docker CLI). */
 async function printMessages(ctx: Ctx, client: EngineClient, res: NodeJS.ReadableStream & AsyncIterable<Buffer>, quiet = false): Promise<void> {
   for await (const m of client.messages(res as never)) {
-    if (quiet) continue;
+    if (quiet && !m.stream) continue;
     if (m.stream) ctx.out(m.stream);
     else if (m.status) ctx.line(m.id ? `${m.id}: ${m.status}` : m.status);
   }
@@ -338,7 +340,12 @@ const build: Command = {
     }
     const labels: Record<string, string> = {};
     for (const l of p.flags.label as string[]) { const i = l.indexOf('='); labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1); }
-    const res = await client.buildImage(stream, {
+    // The docker CLI's legacy-builder line for the context it sent (printed once it is all sent).
+    let sent = 0;
+    const counted = new Transform({ transform(chunk: Buffer, _enc, done) { sent += chunk.length; done(null, chunk); } });
+    const uploaded = new Promise<void>((resolve) => { counted.once('finish', resolve); counted.once('close', resolve); });
+    (stream as NodeJS.ReadableStream).pipe(counted);
+    const res = await client.buildImage(counted, {
       t: p.flags.tag as string[], dockerfile, buildargs: Object.keys(buildargs).length ? buildargs : undefined,
       labels: Object.keys(labels).length ? labels : undefined, nocache: p.flags['no-cache'] === true || undefined,
       q: p.flags.quiet === true || undefined, target: p.flags.target as string | undefined, pull: p.flags.pull === true || undefined,
@@ -346,7 +353,9 @@ const build: Command = {
     });
     let imageId = '';
     let quietOut = '';
+    let said = false;
     for await (const m of client.messages(res)) {
+      if (!said && !p.flags.quiet) { said = true; await uploaded; ctx.out(`Sending build context to Docker daemon  ${humanSize(sent)}\r\r\n`); }   // the docker CLI's bytes, carriage returns and all
       if (m.aux && typeof m.aux.ID === 'string') imageId = m.aux.ID;
       if (p.flags.quiet) { if (m.stream) quietOut += m.stream; continue; }
       if (m.stream) ctx.out(m.stream);

@@ -100,6 +100,14 @@ test('run errors look like docker\'s', (t) => {
   const bad = berth(['run', '--nope', IMAGE]);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /^unknown flag: --nope\n\nUsage:  berth run \[OPTIONS\] IMAGE \[COMMAND\] \[ARG\.\.\.\]\n/);
+  // A value the flags parse but cannot use: run-style, without the usage block (as docker's parse errors).
+  const conflict = berth(['run', '--rm', '--restart', 'always', IMAGE, 'true']);
+  assert.deepEqual([conflict.code, conflict.stderr], [125, "berth: conflicting options: cannot specify both --restart and --rm\n\nRun 'berth run --help' for more information\n"]);
+  // inspect with a template prints what it could render, then the template's error.
+  const partial = berth(['inspect', '-f', '{{.Name}}', name, IMAGE]);
+  assert.equal(partial.code, 1);
+  assert.equal(partial.stdout, `/${name}\n`);
+  assert.match(partial.stderr, /^template parsing error: .*map has no entry for key "Name"/);
   const missing = berth(['rm', `${prefix}missing`]);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, `Error response from daemon: No such container: ${prefix}missing\n`);

@@ -216,15 +216,19 @@ export async function inspectObjects(ctx: Ctx, names: string[], kinds: InspectKi
     else if (genericMissing && lastErr instanceof NotFoundError) errors.push(`Error: No such object: ${name}`);
     else errors.push(describeErr(lastErr));
   }
-  // docker prints one (empty) line for a template even when nothing was found.
+  // As docker: each object the template renders is printed, one (empty) line when none did, then
+  // the template's error if one failed.
   if (format) {
-    try {
-      ctx.out(found.length ? renderEach(format, found, { missingKeyError: true }) : '\n');
-    } catch (e) {
-      if (!(e instanceof TemplateError)) throw e;
-      ctx.out('\n');
-      throw new StatusError(/^template parsing error/.test(e.message) ? e.message : `template parsing error: ${e.message}`, 1);
+    let rendered = '';
+    let failure: TemplateError | undefined;
+    for (const obj of found) {
+      try { rendered += renderEach(format, [obj], { missingKeyError: true }); } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        failure ??= e;
+      }
     }
+    ctx.out(rendered || '\n');
+    if (failure) throw new StatusError(/^template parsing error/.test(failure.message) ? failure.message : `template parsing error: ${failure.message}`, 1);
   }
   else ctx.line(indentJson(found));
   if (errors.length) throw new StatusError(errors.join('\n'), 1);

@@ -6,7 +6,6 @@ import { PROG, StatusError, type Command, type Ctx } from '../command.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
 import { CONTAINER_FLAGS, RUN_ONLY_FLAGS, buildCreateBody, resolveEnv } from '../run-options.js';
 import { makeRaw, pumpHijacked } from '../io-streams.js';
-import { UsageError } from '../command.js';
 
 /** Adds ":latest" as docker does when a reference has neither tag nor digest. */
 export function normalizeImageRef(ref: string): string {
@@ -50,11 +49,12 @@ async function createContainer(ctx: Ctx, client: EngineClient, body: ContainerCr
   return res.Id;
 }
 
-function parseCreate(ctx: Ctx, p: ParsedFlags): ContainerCreateBody {
+function parseCreate(ctx: Ctx, p: ParsedFlags, command: 'run' | 'create'): ContainerCreateBody {
   try {
     return buildCreateBody(p, ctx.io.env, ctx.io.cwd);
   } catch (e) {
-    if (e instanceof FlagError) throw new UsageError(e.message, 'flag');
+    // As the docker CLI: a value its flags parse but cannot use is reported run-style (no usage block), exit 125.
+    if (e instanceof FlagError) throw new StatusError(`${PROG}: ${e.message}\n\nRun '${PROG} ${command} --help' for more information`, 125);
     throw e;
   }
 }
@@ -76,7 +76,7 @@ const run: Command = {
   runStyleErrors: true,
   errorExitCode: 125,
   async run(ctx, p) {
-    const body = parseCreate(ctx, p);
+    const body = parseCreate(ctx, p, 'run');
     const detach = p.flags.detach === true;
     const tty = body.Tty === true;
     if (tty && ctx.io.stdout.isTTY && ctx.io.stdout.rows && ctx.io.stdout.columns) {
@@ -133,7 +133,7 @@ const create: Command = {
   stopAtFirstArg: true,
   args: { min: 1 },
   async run(ctx, p) {
-    const body = parseCreate(ctx, p);
+    const body = parseCreate(ctx, p, 'create');
     const client = await ctx.client();
     ctx.line(await createContainer(ctx, client, body, p));
     return 0;

@@ -64,9 +64,8 @@ export function apiTimestamp(value: string, now = Date.now()): string {
   if (value === '') return value;
   if (/^\d+(\.\d+)?$/.test(value)) return value;
   try {
-    const ms = parseGoDuration(value);
-    const t = (now - ms) / 1000;
-    return formatUnixSeconds(t);
+    // A duration gives whole seconds, as docker's GetTimestamp.
+    return String(Math.floor((now - parseGoDuration(value)) / 1000));
   } catch { /* not a duration */ }
   let parsed = Date.parse(value);
   if (Number.isNaN(parsed) && /^\d{4}-\d{2}-\d{2}$/.test(value)) parsed = Date.parse(`${value}T00:00:00Z`);

@@ -228,6 +228,16 @@ test('save then load gives back the same image ID', (t) => {
   assert.equal(bad.stdout, '');
 });
 
+test('info prints the lines the docker CLI prints for the same daemon', (t) => {
+  if (skipIfNoEngine(t)) return;
+  const mine = berth(['info']);
+  assert.equal(mine.code, 0, mine.stderr);
+  const theirs = spawnSync('docker', ['info'], { env: { ...process.env, DOCKER_HOST: host, DOCKER_CONTEXT: '' }, encoding: 'utf8' });
+  // The client section and the runtimes' order (docker lists a map) aside, the server section is the same text.
+  const server = (text: string) => text.slice(text.indexOf('Server:')).split('\n').filter((l) => !/^ Runtimes: /.test(l)).join('\n');
+  assert.equal(server(mine.stdout), server(theirs.stdout));
+});
+
 test('build prints the docker CLI\'s legacy-builder lines, starting with the context it sent', (t) => {
   if (skipIfNoEngine(t)) return;
   const dir = join(tmp, 'buildctx');

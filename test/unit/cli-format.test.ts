@@ -112,3 +112,11 @@ test('natural sort order of names (volume ls, network ls)', async () => {
   const { naturalCompare } = await import('../../src/cli/shared.js');
   assert.deepEqual(['04fe', '1a3d', 'v10', 'v9', 'a', 'B'].sort(naturalCompare), ['1a3d', '04fe', 'B', 'a', 'v9', 'v10']);
 });
+
+test('since/until values as docker\'s GetTimestamp sends them: durations in whole seconds, dates with nanoseconds', async () => {
+  const { apiTimestamp } = await import('../../src/cli/shared.js');
+  const now = Date.parse('2026-11-30T12:00:00.750Z');
+  assert.equal(apiTimestamp('10m', now), String(Math.floor(now / 1000) - 600));
+  assert.equal(apiTimestamp('1796046177', now), '1796046177');
+  assert.equal(apiTimestamp('2026-11-30T12:00:00.5Z', now), `${Math.floor(Date.parse('2026-11-30T12:00:00Z') / 1000)}.500000000`);
+});

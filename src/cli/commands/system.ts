@@ -119,9 +119,16 @@ function infoText(ctx: Ctx, i: Record<string, unknown>): string {
       if (plugins[k]?.length) add(2, label, plugins[k]!.join(' '));
     }
   }
+  const swarm = g('Swarm') as { LocalNodeState?: string } | undefined;
+  if (swarm) add(1, 'Swarm', swarm.LocalNodeState ?? '');
   const runtimes = g('Runtimes') as Record<string, unknown> | undefined;
   if (runtimes) add(1, 'Runtimes', Object.keys(runtimes).sort().join(' '));
   add(1, 'Default Runtime', g('DefaultRuntime'));
+  add(1, 'Init Binary', g('InitBinary'));
+  const commit = (k: string) => (g(k) as { ID?: string } | undefined)?.ID ?? '';
+  add(1, 'containerd version', commit('ContainerdCommit'));
+  add(1, 'runc version', commit('RuncCommit'));
+  add(1, 'init version', commit('InitCommit'));
   const sec = g('SecurityOptions') as string[] | undefined;
   if (sec?.length) {
     lines.push(' Security Options:');
@@ -142,6 +149,8 @@ function infoText(ctx: Ctx, i: Record<string, unknown>): string {
   add(1, 'Docker Root Dir', g('DockerRootDir'));
   add(1, 'Debug Mode', g('Debug'));
   add(1, 'Experimental', g('ExperimentalBuild'));
+  const insecure = (g('RegistryConfig') as { InsecureRegistryCIDRs?: string[] } | undefined)?.InsecureRegistryCIDRs ?? [];
+  if (insecure.length) { lines.push(' Insecure Registries:'); for (const r of insecure) lines.push(`  ${r}`); }
   add(1, 'Live Restore Enabled', g('LiveRestoreEnabled'));
   void ctx;
   return lines.join('\n') + '\n';

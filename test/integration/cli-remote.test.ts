@@ -143,6 +143,10 @@ test('contexts are shared with the docker CLI in both directions', async (t) => 
   assert.equal((await berth(['ps', '-q'], { DOCKER_CONTEXT: 'dockerctx' })).stdout, 'aaaaaaaaaaaa\n');
   const ls = await berth(['context', 'ls', '--format', '{{.Name}} {{.DockerEndpoint}}']);
   assert.equal(ls.stdout, `default unix:///run/berth.sock\nberthctx ${host}\ndockerctx ${host}\n`);
+  // With DOCKER_HOST set, both CLIs warn that it overrides the active context.
+  const overridden = await berth(['context', 'ls', '-q'], { DOCKER_HOST: host });
+  assert.equal(overridden.stderr, spawnSync('docker', ['context', 'ls', '-q'], { encoding: 'utf8', env: { ...env, DOCKER_HOST: host } }).stderr);
+  assert.match(overridden.stderr, /^Warning: DOCKER_HOST environment variable overrides the active context/);
   assert.equal((await berth(['context', 'use', 'berthctx'])).code, 0);
   assert.equal(spawnSync('docker', ['context', 'show'], { encoding: 'utf8', env }).stdout, 'berthctx\n');
   assert.equal((await berth(['ps', '-q'])).stdout, 'aaaaaaaaaaaa\n');

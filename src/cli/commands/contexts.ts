@@ -88,6 +88,7 @@ const ls: Command = {
     });
     const format = p.flags.quiet ? '{{.Name}}' : resolveFormat(p.flags.format as string | undefined, 'table {{.Name}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}');
     ctx.out(renderList(format, p.flags.quiet ? rows.map((r) => ({ ...r, Name: r.Name.replace(/ \*$/, '') })) : rows, { Name: 'NAME', Description: 'DESCRIPTION', DockerEndpoint: 'DOCKER ENDPOINT', Error: 'ERROR', Current: 'CURRENT' }));
+    if (ctx.io.env.DOCKER_HOST) ctx.err('Warning: DOCKER_HOST environment variable overrides the active context. To use a context, either set the global --context flag, or unset DOCKER_HOST environment variable.\n');
     return 0;
   },
 };

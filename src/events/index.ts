@@ -26,11 +26,12 @@ export class EventBus {
 
   emit(type: string, action: string, id: string, attributes: Record<string, string> = {}): void {
     const nowNs = BigInt(Date.now()) * 1_000_000n + BigInt(process.hrtime()[1] % 1_000_000);
+    // dockerd's field order: the old status/id/from (container and image events only) first.
+    const legacy = type === 'container' || type === 'image' ? { status: action, id, ...(attributes.image ? { from: attributes.image } : {}) } : {};
     const ev: EngineEvent = {
-      Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local',
+      ...legacy, Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local',
       time: Number(nowNs / 1_000_000_000n), timeNano: Number(nowNs),
     };
-    if (type === 'container' || type === 'image') { ev.status = action; ev.id = id; if (attributes.image) ev.from = attributes.image; }
     this.history.push(ev);
     if (this.history.length > HISTORY) this.history.shift();
     this.emitter.emit('event', ev);

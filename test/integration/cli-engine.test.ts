@@ -312,6 +312,10 @@ test('exec, cp, stats, diff through bin/berth', async (t) => {
   assert.match(berth(['diff', name]).stdout, /^A \/tmp\/hello\.txt$/m);
   const st = berth(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', name]);
   if (!unsupported(t, st, 'stats')) assert.equal(st.stdout, `${name} 1\n`);
+  // {{json .}} with the docker CLI's keys in its order.
+  const keys = (text: string) => Object.keys(JSON.parse(text));
+  const theirs = spawnSync('docker', ['stats', '--no-stream', '--format', 'json', name], { env: { ...process.env, DOCKER_HOST: host, DOCKER_CONTEXT: '' }, encoding: 'utf8' });
+  assert.deepEqual(keys(berth(['stats', '--no-stream', '--format', 'json', name]).stdout), keys(theirs.stdout));
   assert.equal(berth(['rm', '-f', name]).stdout, `${name}\n`);
 });
 

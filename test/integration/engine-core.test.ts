@@ -325,6 +325,9 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     const all = d.docker(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}}']);
     const seq = all.stdout.trim().split('\n').filter((l) => l.includes(id)).map((l) => l.split(' ').slice(0, 2).join(' ')).filter((l) => l !== 'container attach');
     assert.deepEqual(seq, ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy']);
+    // The API's event objects in dockerd's field order (clients re-serialising them keep it).
+    const raw = (await d.api('GET', `/events?since=${since}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ container: ['evented'] }))}`)).body.trim().split('\n');
+    assert.deepEqual(Object.keys(JSON.parse(raw[0])), ['status', 'id', 'from', 'Type', 'Action', 'Actor', 'scope', 'time', 'timeNano']);
     // Networks made and removed (by rm and by prune) are reported by ID, with their name and driver.
     const netSince = String(Math.floor(Date.now() / 1000) - 1);
     const made = d.docker(['network', 'create', 'evnet-a']).stdout.trim();

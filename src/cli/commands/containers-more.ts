@@ -218,11 +218,13 @@ export function statsRow(container: string, s: Json, trunc = true): StatsRow {
     if (op === 'read') rd += e.value ?? 0; else if (op === 'write') wr += e.value ?? 0;
   }
   const id = String(s.id ?? '');
+  // In the docker CLI's `{{json .}}` order (its stats context is a map: keys sorted).
   return {
-    Container: container, ID: trunc ? truncateId(id) : id, Name: String(s.name ?? '').replace(/^\//, '') || '--',
-    CPUPerc: `${cpuPct.toFixed(2)}%`, MemUsage: `${bytesSize(used)} / ${bytesSize(limit)}`, MemPerc: `${memPct.toFixed(2)}%`,
-    NetIO: `${humanSizeWithPrecision(rx, 3)} / ${humanSizeWithPrecision(tx, 3)}`,
     BlockIO: `${humanSizeWithPrecision(rd, 3)} / ${humanSizeWithPrecision(wr, 3)}`,
+    CPUPerc: `${cpuPct.toFixed(2)}%`, Container: container, ID: trunc ? truncateId(id) : id,
+    MemPerc: `${memPct.toFixed(2)}%`, MemUsage: `${bytesSize(used)} / ${bytesSize(limit)}`,
+    Name: String(s.name ?? '').replace(/^\//, '') || '--',
+    NetIO: `${humanSizeWithPrecision(rx, 3)} / ${humanSizeWithPrecision(tx, 3)}`,
     PIDs: String(s.pids_stats?.current ?? 0),
   };
 }

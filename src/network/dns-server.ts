@@ -104,7 +104,8 @@ export class EmbeddedDns {
     const name = q.name.replace(/\.$/, '').toLowerCase();
     const reply = (rcode: string, answers: dnsPacket.Answer[] = []) => dnsPacket.encode({
       type: 'response', id: query.id,
-      flags: dnsPacket.AUTHORITATIVE_ANSWER | (query.flags! & dnsPacket.RECURSION_DESIRED) | dnsPacket.RECURSION_AVAILABLE | rcodeBits(rcode),
+      // Not authoritative, as dockerd's resolver answers (nslookup says "Non-authoritative answer").
+      flags: (query.flags! & dnsPacket.RECURSION_DESIRED) | dnsPacket.RECURSION_AVAILABLE | rcodeBits(rcode),
       questions: [q], answers,
     });
 

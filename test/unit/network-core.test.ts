@@ -110,6 +110,8 @@ test('embedded DNS: names, aliases in random order, AAAA empty, PTR, relay and f
     const r = decode(await dns.answer('n', query('web'), '10.0.0.9'));
     assert.equal(r.id, 42);
     assert.equal(r.rcode, 'NOERROR');
+    assert.equal(r.flag_aa, false, 'not authoritative, as dockerd\'s resolver');
+    assert.equal(r.flag_ra, true);
     const ips = r.answers.map((a: any) => a.data as string);
     assert.deepEqual([...ips].sort(), ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
     orders.add(ips.join(','));

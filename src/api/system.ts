@@ -1,7 +1,7 @@
 /** System routes: ping, version, info, events, df. */
 import os from 'node:os';
 import { readFileSync, readdirSync, statfsSync } from 'node:fs';
-import { eventMatches, parseTimeArg } from '../events/index.js';
+import { eventJson, eventMatches, parseTimeArg } from '../events/index.js';
 import { InvalidParameterError } from '../errors/index.js';
 import type { Engine } from './engine.js';
 import { checkFilters, filtersParam, type Router } from './router.js';
@@ -96,7 +96,7 @@ export function systemRoutes(r: Router, e: Engine): void {
     if (since !== undefined && until !== undefined && until < since) throw new InvalidParameterError(`\`since\` time (${q.get('since')}) cannot be after \`until\` time (${q.get('until')})`);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();
-    const send = (ev: any) => { if (eventMatches(ev, filters) && (until === undefined || ev.timeNano <= until)) res.write(JSON.stringify(ev) + '\n'); };
+    const send = (ev: any) => { if (eventMatches(ev, filters) && (until === undefined || ev.timeNano <= until)) res.write(eventJson(ev) + '\n'); };
     const sub = e.events.subscribe((ev) => send(ev), since);
     for (const ev of sub.past) send(ev);
     const finish = () => { sub.close(); clearTimeout(timer); if (!res.writableEnded) res.end(); };

@@ -18,6 +18,16 @@ export interface EngineEvent {
 
 const HISTORY = 1024;
 
+/** Each event's exact nanosecond time (a JS number keeps only ~16 digits of timeNano's 19). */
+const exactNanos = new WeakMap<EngineEvent, bigint>();
+
+/** An event as dockerd writes it on the wire, timeNano to the nanosecond. */
+export function eventJson(ev: EngineEvent): string {
+  const text = JSON.stringify(ev);
+  const exact = exactNanos.get(ev);
+  return exact === undefined ? text : text.replace(/"timeNano":[0-9.e+]+/, `"timeNano":${exact}`);
+}
+
 export class EventBus {
   private readonly history: EngineEvent[] = [];
   private readonly emitter = new EventEmitter();
@@ -32,6 +42,7 @@ export class EventBus {
       ...legacy, Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local',
       time: Number(nowNs / 1_000_000_000n), timeNano: Number(nowNs),
     };
+    exactNanos.set(ev, nowNs);
     this.history.push(ev);
     if (this.history.length > HISTORY) this.history.shift();
     this.emitter.emit('event', ev);

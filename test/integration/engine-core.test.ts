@@ -328,6 +328,10 @@ t.addfile(i, io.BytesIO(data)); t.close()`]);
     // The API's event objects in dockerd's field order (clients re-serialising them keep it).
     const raw = (await d.api('GET', `/events?since=${since}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ container: ['evented'] }))}`)).body.trim().split('\n');
     assert.deepEqual(Object.keys(JSON.parse(raw[0])), ['status', 'id', 'from', 'Type', 'Action', 'Actor', 'scope', 'time', 'timeNano']);
+    // timeNano to the nanosecond (a JS double near 1.8e18 can only hold multiples of 256).
+    const nanos = raw.map((l) => BigInt(/"timeNano":(\d+)/.exec(l)![1]));
+    assert.ok(nanos.some((n) => n % 256n !== 0n), nanos.join(' '));
+    for (const [i, l] of raw.entries()) assert.equal(BigInt(JSON.parse(l).time), nanos[i] / 1_000_000_000n);
     // Networks made and removed (by rm and by prune) are reported by ID, with their name and driver.
     const netSince = String(Math.floor(Date.now() / 1000) - 1);
     const made = d.docker(['network', 'create', 'evnet-a']).stdout.trim();

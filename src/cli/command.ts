@@ -8,6 +8,11 @@ import type { FlagSpec, ParsedFlags } from './flags.js';
 
 export const PROG = 'berth';
 
+/** docker run's way of reporting a failure: the program's name, the message, and where help is. */
+export function runStyleMessage(message: string, commandPath: string): string {
+  return `${PROG}: ${message}\n\nRun '${PROG} ${commandPath} --help' for more information\n`;
+}
+
 export interface CliIO {
   stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown; fd?: number };
   stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };

@@ -3,7 +3,7 @@
  * such as `container ls`), lazy loading of command modules, and docker's error output and exit codes.
  */
 import type { EngineClient } from '../client/index.js';
-import { Ctx, PROG, StatusError, UsageError, type CliIO, type Command, type GlobalOptions } from './command.js';
+import { Ctx, PROG, StatusError, UsageError, runStyleMessage, type CliIO, type Command, type GlobalOptions } from './command.js';
 import { FlagError, parseFlags, type FlagSpec } from './flags.js';
 
 type Loader = () => Promise<Record<string, Command>>;
@@ -330,7 +330,7 @@ export function reportError(io: CliIO, e: unknown, cmd: Command | undefined, com
   }
   const msg = describeError(e);
   if (cmd?.runStyleErrors) {
-    io.stderr.write(`${PROG}: ${msg}\n\nRun '${PROG} ${commandPath} --help' for more information\n`);
+    io.stderr.write(runStyleMessage(msg, commandPath));
     // docker run's toStatusError: a missing executable is 127, a permission problem 126.
     if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) return 127;
     if (/permission denied|is a directory/.test(msg)) return 126;

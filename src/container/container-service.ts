@@ -1117,9 +1117,10 @@ function resourcesOf(h: Record<string, any>): Record<string, unknown> {
 function translateStartError(e: unknown): { error: Error; exitCode: number } {
   const msg = (e as Error)?.message ?? String(e);
   if ((e as any)?.status && (e as any).status < 500) return { error: e as Error, exitCode: 128 };
-  const runc = (detail: string) => `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${detail}: unknown`;
-  if (/exec/.test(msg) && /executable file not found|no such file or directory/.test(msg)) return { error: new InvalidParameterError(runc(msg.replace(/^.*?(exec: )/, '$1'))), exitCode: 127 };
-  if (/exec/.test(msg) && /permission denied/.test(msg)) return { error: new InvalidParameterError(runc(msg.replace(/^.*?(exec: )/, '$1'))), exitCode: 126 };
+  const runc = (detail: string) => `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${detail}: unknown`;
+  const exec = () => runc(`unable to start container process: ${msg.replace(/^.*?(exec: )/, '$1')}`);
+  if (/exec/.test(msg) && /executable file not found|no such file or directory/.test(msg)) return { error: new InvalidParameterError(exec()), exitCode: 127 };
+  if (/exec/.test(msg) && /permission denied/.test(msg)) return { error: new InvalidParameterError(exec()), exitCode: 126 };
   if (/not a directory/i.test(msg)) {
     return { error: new InvalidParameterError(`${msg}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`), exitCode: 127 };
   }

@@ -69,11 +69,16 @@ export async function unmount(target: string): Promise<void> {
 export function isMounted(target: string): boolean { return mountPoints().has(path.resolve(target)); }
 
 /** Every mount point of this mount namespace, as paths. */
-export function mountPoints(): Set<string> {
-  const out = new Set<string>();
+export function mountPoints(): Set<string> { return new Set(mountTable().map((m) => m.point)); }
+
+/** This mount namespace's mounts (/proc/self/mountinfo): mount point and optional fields (shared:N, master:N). */
+export function mountTable(): { point: string; optional: string[] }[] {
+  const out: { point: string; optional: string[] }[] = [];
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp !== undefined) out.add(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    const f = line.split(' ');
+    if (f[4] === undefined) continue;
+    const dash = f.indexOf('-', 6);
+    out.push({ point: f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), optional: dash > 6 ? f.slice(6, dash) : [] });
   }
   return out;
 }

@@ -5,11 +5,12 @@
  * the first time it is used, as Docker does. The container service calls it through a small hook.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, chownSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, chownSync, chmodSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidParameterError, SystemError } from '../errors/index.js';
 import { DocumentTable, type Db } from '../store/index.js';
+import { mountTable } from '../layer/index.js';
 import { resolveInRoot } from './scoped-path.js';
 import type { VolumeService } from './volume-service.js';
 
@@ -287,13 +288,9 @@ function checkPropagation(source: string, propagation: string | undefined): void
   let real = source;
   try { real = realpathSync(source); } catch { /* checked as given */ }
   let best: { point: string; optional: string[] } | undefined;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    if (f.length < 7 || dash < 6) continue;
-    const point = f[4].replace(/\\(\d{3})/g, (_x, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const inside = point === '/' || real === point || real.startsWith(point + '/');
-    if (inside && (!best || point.length >= best.point.length)) best = { point, optional: f.slice(6, dash) };
+  for (const m of mountTable()) {
+    const inside = m.point === '/' || real === m.point || real.startsWith(m.point + '/');
+    if (inside && (!best || m.point.length >= best.point.length)) best = m;
   }
   if (!best) return;
   const shared = best.optional.some((o) => o.startsWith('shared:'));

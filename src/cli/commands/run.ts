@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { NotFoundError } from '../../errors/index.js';
 import type { ContainerCreateBody, EngineClient, WaitResponse } from '../../client/index.js';
-import { PROG, StatusError, type Command, type Ctx } from '../command.js';
+import { PROG, StatusError, runStyleMessage, type Command, type Ctx } from '../command.js';
 import { FlagError, type FlagSpec, type ParsedFlags } from '../flags.js';
 import { CONTAINER_FLAGS, RUN_ONLY_FLAGS, buildCreateBody, resolveEnv } from '../run-options.js';
 import { makeRaw, pumpHijacked } from '../io-streams.js';
@@ -54,7 +54,7 @@ function parseCreate(ctx: Ctx, p: ParsedFlags, command: 'run' | 'create'): Conta
     return buildCreateBody(p, ctx.io.env, ctx.io.cwd);
   } catch (e) {
     // As the docker CLI: a value its flags parse but cannot use is reported run-style (no usage block), exit 125.
-    if (e instanceof FlagError) throw new StatusError(`${PROG}: ${e.message}\n\nRun '${PROG} ${command} --help' for more information`, 125);
+    if (e instanceof FlagError) throw new StatusError(runStyleMessage(e.message, command), 125);
     throw e;
   }
 }

@@ -265,12 +265,41 @@ export class ContainerService {
     let pending: AttachSession[] = [];
     const hooks = this.o.hooks ?? [];
     let bothSettled: Promise<unknown> | undefined;
+    let starting: Promise<{ pid: number; monitorPid: number }> | undefined;
+    const configWritten = deferred();
+    const runtimeDone = this.o.runtime.startIsComing();
     try {
       // No device drivers (NVIDIA's and the like) here: a request for one fails, as with dockerd without them.
       for (const r of (c.HostConfig.DeviceRequests ?? []) as { Driver?: string; Capabilities?: string[][] | null }[]) {
         throw new SystemError(`could not select device driver "${r.Driver ?? ''}" with capabilities: [${(r.Capabilities ?? []).map((cs) => `[${cs.join(' ')}]`).join(' ')}]`);
       }
       const spaces = this.sharedNamespaces(c);   // first: a donor that is not running leaves nothing to undo
+      const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
+      // The monitor is launched now, beside the preparation below, and runs the runtime once
+      // config.json is written (or gives up if the preparation fails).
+      starting = this.o.runtime.start({
+        id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
+        openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: monitorLogCap(c),
+        configWritten: configWritten.promise,
+        // The endpoints are made while the runtime creates the container (the longer path; its
+        // process waits for the start): the hostops helper serves one request at a time.
+        launched: () => {
+          configured = this.o.networking.configure(c);
+          configured.catch(() => undefined);
+        },
+        beforeStart: async () => {
+          const sock = this.o.runtime.attachSocketPath(c.Id);
+          const [net] = await Promise.all([
+            configured!,
+            ...pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })),
+          ]);
+          c.NetworkSettings = net.settings;
+          // Rewritten in place: the bind mounts hold these inodes.
+          writeFileSync(files.hosts, net.hosts);
+          writeFileSync(files.resolvConf, net.resolvConf);
+        },
+      });
+      starting.catch(() => undefined);
       // The root filesystem and the network namespace are independent: set them up side by side,
       // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
       const fsSide = (async () => {
@@ -287,7 +316,6 @@ export class ContainerService {
       bothSettled = Promise.allSettled([fsSide, netSide]);
       const { mounts: extraMounts, user } = await fsSide;
       // /etc/hosts and /etc/resolv.conf are bind-mounted at create: they exist now, their contents come with the network.
-      const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
       writeFileSync(files.hosts, '');
       writeFileSync(files.resolvConf, '');
@@ -308,29 +336,9 @@ export class ContainerService {
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
-      const starting = this.o.runtime.start({
-        id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
-        openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: monitorLogCap(c),
-        // The endpoints are made while the runtime creates the container (the longer path; its
-        // process waits for the start), once the monitor is launched: the hostops helper serves one
-        // request at a time, and the launch must not wait behind them.
-        launched: () => {
-          configured = this.o.networking.configure(c);
-          configured.catch(() => undefined);
-        },
-        beforeStart: async () => {
-          const sock = this.o.runtime.attachSocketPath(c.Id);
-          const [net] = await Promise.all([
-            configured!,
-            ...pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })),
-          ]);
-          c.NetworkSettings = net.settings;
-          // Rewritten in place: the bind mounts hold these inodes.
-          writeFileSync(files.hosts, net.hosts);
-          writeFileSync(files.resolvConf, net.resolvConf);
-        },
-      });
+      configWritten.resolve();
       const { pid, monitorPid } = await starting;
+      runtimeDone();
       c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
       this.save(c);
       try { if (logLimits(c.HostConfig.LogConfig).explicit) this.explicitLogLimits.add(c.Id); } catch { /* checked at create */ }
@@ -339,6 +347,10 @@ export class ContainerService {
       // The process may already have exited before we started watching.
       if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
     } catch (e0) {
+      runtimeDone();
+      configWritten.reject(e0);
+      // The monitor gives up (or has failed): nothing of it is left when this settles.
+      await starting?.catch(() => undefined);
       // A network that could not be configured is the cause, not the runtime's complaint about its half-made namespace.
       const e = (await configured?.then(() => undefined, (err: unknown) => err)) ?? e0;
       await bothSettled;
@@ -1066,6 +1078,14 @@ const IPV6_CONFIGURABLE = existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6')
 function ipv6Off(c: ContainerRecord, netnsPath: string | null | 'host'): Record<string, string> {
   if (!IPV6_CONFIGURABLE || !netnsPath || netnsPath === 'host' || String(c.HostConfig.NetworkMode).startsWith('container:')) return {};
   return { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' };
+}
+
+/** A promise with its resolve and reject at hand. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void; let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** This process's cgroup (v1 memory hierarchy, or the unified one). */

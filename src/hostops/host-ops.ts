@@ -213,8 +213,8 @@ export async function deleteLinkByName(name: string): Promise<void> {
 /** Whether the helper is there to start programs (spawnDetached); without it the caller spawns them itself. */
 export function helperAvailable(): boolean { return helper.available; }
 
-/** A FIFO at `path` (mode 0600), for a program started by spawnDetached to write to. */
-export async function makeFifo(path: string): Promise<void> { await helper.request(['mkfifo', path]); }
+/** A FIFO at each path (mode 0600), for a program started by spawnDetached; one request for all. */
+export async function makeFifo(...paths: string[]): Promise<void> { await helper.request(['mkfifo', ...paths]); }
 
 /**
  * Starts a long-lived program (conmon) from the helper, in its own session, without waiting for it:

@@ -5,12 +5,13 @@
  * lets containers outlive a daemon crash and be adopted again.
  */
 import { spawn } from 'node:child_process';
-import { promises as fsp, constants as fsConstants, existsSync, openSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { promises as fsp, constants as fsConstants, closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SystemError } from '../errors/index.js';
 import { helperAvailable, makeFifo, runTool, spawnDetached } from '../hostops/index.js';
+import { CgroupMoveWarmer, ownCgroupProcsFile } from './cgroup-move-warmer.js';
 
 /** The OCI runtime refused to create a container (dockerd reports these with its shim's prefix). */
 export class RuntimeCreateError extends SystemError {}
@@ -34,14 +35,37 @@ export interface MonitorStart {
   openStdin: boolean;
   stdinOnce: boolean;
   logSizeMax?: number;
-  /** Called once the monitor is on its way (the runtime is starting the container): work that may run beside it. */
+  /**
+   * Resolves once config.json is in the bundle; a rejection abandons the start. Given this, the
+   * monitor is launched at once, beside the caller's preparation (berth-monitor's start gate), and
+   * runs the runtime when it resolves; conmon is launched only then.
+   */
+  configWritten?: Promise<void>;
+  /** Called once the runtime is on its way (creating the container): work that may run beside it. */
   launched?: () => void;
   /** Called once the container is created but before its process runs: attach now to miss nothing. */
   beforeStart?: () => Promise<void>;
 }
 
+/** A monitor on its way: its sync pipe, and (gated) the word to run the runtime or to give up. */
+interface LaunchedMonitor {
+  sync: NodeJS.ReadableStream;
+  stderr(): string;
+  go(): void;
+  abandon(): Promise<void>;
+  close(): void;
+}
+
 export class ConmonRuntime {
+  private readonly cgroupMoves = new CgroupMoveWarmer(ownCgroupProcsFile());
+
   constructor(readonly cfg: RuntimeConfig) {}
+
+  /**
+   * Called as a start begins: the runtime's move of the container into its cgroups will not wait
+   * for the kernel (see CgroupMoveWarmer) if the start calls the returned function once it is done.
+   */
+  startIsComing(): () => void { return this.cgroupMoves.hold(); }
 
   private runtimeArgs(): string[] { return ['--root', this.cfg.stateRoot]; }
 
@@ -62,7 +86,13 @@ export class ConmonRuntime {
     if (s.logSizeMax) args.push('--log-size-max', String(s.logSizeMax));
     if (s.tty) args.push('-t');
     if (s.openStdin) { args.push('-i'); if (!s.stdinOnce) args.push('--leave-stdin-open'); }
-    const monitor = await this.launchMonitor(args, s.bundle);
+    const gated = s.configWritten !== undefined && helperAvailable() && this.cfg.monitorPath !== this.cfg.conmonPath;
+    if (!gated) await s.configWritten;
+    const monitor = await this.launchMonitor(args, s.bundle, gated);
+    if (gated) {
+      try { await s.configWritten; } catch (e) { await monitor.abandon(); throw e; }
+      monitor.go();
+    }
     s.launched?.();
     const sync = monitor.sync;
     const pid = await new Promise<number>((resolve, reject) => {
@@ -102,20 +132,26 @@ export class ConmonRuntime {
    * there — a FIFO stands in for the pipe — so the daemon does not fork itself (milliseconds of a
    * blocked event loop at every start); else as our own detached child.
    */
-  private async launchMonitor(args: string[], bundle: string): Promise<{ sync: NodeJS.ReadableStream; stderr(): string; close(): void }> {
+  private async launchMonitor(args: string[], bundle: string, gated = false): Promise<LaunchedMonitor> {
     const env = { _OCI_SYNCPIPE: '3' };
     if (helperAvailable()) {
       const fifo = join(bundle, 'conmon.sync');
+      const gate = join(bundle, 'start.gate');
       const errFile = join(bundle, 'conmon.stderr');
       rmSync(fifo, { force: true });   // sync: a missing file, microseconds, no thread-pool round trip
-      await makeFifo(fifo);
+      if (gated) rmSync(gate, { force: true });
+      await makeFifo(fifo, ...(gated ? [gate] : []));
       // The reader first: the helper opens the writer for conmon, and a FIFO with no reader refuses it.
       const sync = new Socket({ fd: openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false });
       sync.on('error', () => undefined);
+      // Held read-write until the monitor has answered: it opens and reads the gate whenever it gets there.
+      let gateFd = gated ? openSync(gate, fsConstants.O_RDWR | fsConstants.O_NONBLOCK) : -1;
+      const closeGate = () => { if (gateFd >= 0) { closeSync(gateFd); gateFd = -1; } };
       try {
-        await spawnDetached({ cmd: this.cfg.monitorPath, args, cwd: bundle, env, stderrPath: errFile, fd3Path: fifo });
+        await spawnDetached({ cmd: this.cfg.monitorPath, args: gated ? [...args, '--start-gate', gate] : args, cwd: bundle, env, stderrPath: errFile, fd3Path: fifo });
       } catch (e) {
         sync.destroy();
+        closeGate();
         throw new SystemError(`starting conmon: ${(e as Error).message}`);
       } finally {
         rmSync(fifo, { force: true });   // both ends are open: the name is not needed
@@ -123,7 +159,21 @@ export class ConmonRuntime {
       return {
         sync,
         stderr: () => { try { return readFileSync(errFile, 'utf8'); } catch { return ''; } },
-        close: () => { sync.destroy(); void fsp.rm(errFile, { force: true }); },
+        go: () => { writeSync(gateFd, 'g'); },
+        // The monitor reads end-of-file at the gate, undoes its set-up and exits: its end of the sync FIFO closes.
+        abandon: async () => {
+          closeGate();
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, 5000);
+            function done() { clearTimeout(timer); resolve(); }
+            sync.once('close', done);
+            sync.resume();
+          });
+          sync.destroy();
+          rmSync(gate, { force: true });
+          void fsp.rm(errFile, { force: true });
+        },
+        close: () => { sync.destroy(); closeGate(); rmSync(gate, { force: true }); void fsp.rm(errFile, { force: true }); },
       };
     }
     const child = spawn(this.cfg.monitorPath, args, {
@@ -135,7 +185,8 @@ export class ConmonRuntime {
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += d; });
     const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
-    return { sync, stderr: () => stderr, close: () => { sync.destroy(); child.stderr!.destroy(); child.unref(); } };
+    const close = () => { sync.destroy(); child.stderr!.destroy(); child.unref(); };
+    return { sync, stderr: () => stderr, go: () => undefined, abandon: async () => close(), close };
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { importBusybox, parentPid, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
@@ -104,5 +104,26 @@ describe('berth-monitor', () => {
     const numbers = lines.map((l) => Number(l.slice(1)));
     assert.ok(numbers.every((n, i) => n === i + 1), 'no line lost or repeated across the two files');
     assert.equal(d.docker(['rm', '-f', 'rotating']).status, 0);
+  });
+
+  test('a start whose preparation fails leaves no monitor behind', async () => {
+    // The monitor is launched beside the daemon's preparation and waits at its start gate; a user
+    // that does not exist fails the preparation after that launch.
+    const id = d.docker(['create', '-u', 'nosuchuser', 'busybox', 'true']).stdout.trim();
+    const r = d.docker(['start', id]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /unable to find user nosuchuser: no matching entries in passwd file/);
+    const monitors = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try { const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8'); return cmd.includes('berth-monitor') && cmd.includes(id); } catch { return false; }
+    });
+    assert.deepEqual(monitors(), [], 'the monitor has gone');
+    const dir = join(d.dataRoot, 'containers', id);
+    for (const f of ['attach', 'ctl', 'start.gate', 'conmon.pid', 'pidfile']) assert.ok(!existsSync(join(dir, f)), `${f} is not left in the bundle`);
+    assert.ok(!existsSync(join(d.execRoot, 'exits', id)), 'no exit was recorded: nothing ran');
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Status}}', id]).stdout.trim(), 'created');
+    assert.equal(d.docker(['rm', id]).status, 0);
+    // The next start of another container goes through the gate.
+    const ok = d.docker(['run', '--rm', 'busybox', 'echo', 'through']);
+    assert.equal(ok.stdout, 'through\n', ok.stderr);
   });
 });

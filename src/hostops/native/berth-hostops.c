@@ -13,7 +13,7 @@
  *   netns-add PATH      a new network namespace kept at PATH (as `ip netns add`)
  *   netns-del PATH      (as `ip netns del`)
  *   run      INPUT ARGV...   runs a tool (ip, runc, ...) with INPUT on its stdin; answered when it exits
- *   mkfifo   PATH
+ *   mkfifo   PATH...
  *   veth     NETNS HOST PEER BRIDGE MAC MTU CIDR GATEWAY LO REPLACE   a container's endpoint through
  *            rtnetlink (as `ip link add HOST master BRIDGE up type veth peer PEER netns NETNS` and then
  *            `ip -n NETNS` link/addr/route): the host end in BRIDGE with hairpin on, the peer made
@@ -361,7 +361,10 @@ static int serve(char **f, int n) {
   if (!strcmp(op, "umount") && n == 4) return umount2(f[2], (int)strtol(f[3], NULL, 10));
   if (!strcmp(op, "netns-add") && n == 3) return netns_add(f[2]);
   if (!strcmp(op, "netns-del") && n == 3) return netns_del(f[2]);
-  if (!strcmp(op, "mkfifo") && n == 3) return mkfifo(f[2], 0600);
+  if (!strcmp(op, "mkfifo") && n >= 3) {
+    for (int i = 2; i < n; i++) if (mkfifo(f[i], 0600) < 0) return -1;
+    return 0;
+  }
   if (!strcmp(op, "veth") && n == 12) return veth_endpoint(f + 2);
   if (!strcmp(op, "lo-up") && n == 3) return netns_lo_up(f[2]);
   if (!strcmp(op, "link-del") && n == 3) return host_link_del(f[2]);

@@ -6,8 +6,13 @@
  *
  *   --api-version 1 -c ID -u SHORT -n NAME -r RUNTIME -b BUNDLE -p PIDFILE -P MONITOR_PIDFILE
  *   -l k8s-file:LOG --exit-dir DIR --socket-dir-path DIR --persist-dir DIR [--runtime-arg ARG]...
- *   [--log-level L] [--log-size-max BYTES] [-t] [-i] [--leave-stdin-open]
+ *   [--log-level L] [--log-size-max BYTES] [-t] [-i] [--leave-stdin-open] [--start-gate FIFO]
  *   environment _OCI_SYNCPIPE=FD
+ *
+ * With --start-gate (berth's own, not conmon's) it sets itself up, then waits on FIFO for one byte
+ * before it runs the runtime: 'g' goes on; end-of-file (the daemon closed its end: the start was
+ * abandoned, or the daemon died) makes it undo its set-up and exit 0 without running anything.
+ * The daemon launches it beside its own preparation and says go once config.json is written.
  *
  * What it does, in order: writes its pid to MONITOR_PIDFILE; becomes the subreaper of what it
  * starts; opens the attach socket (SOCK_SEQPACKET, BUNDLE/attach, reached as SOCKET_DIR/SHORT/attach)
@@ -49,7 +54,7 @@
 #define CHUNK 8192
 
 static const char *opt_id, *opt_short, *opt_runtime, *opt_bundle, *opt_pidfile, *opt_monitor_pidfile;
-static const char *opt_log, *opt_exit_dir, *opt_socket_dir, *opt_persist_dir;
+static const char *opt_log, *opt_exit_dir, *opt_socket_dir, *opt_persist_dir, *opt_start_gate;
 static const char *runtime_args[MAX_RUNTIME_ARGS];
 static int n_runtime_args, opt_tty, opt_stdin, opt_leave_stdin_open;
 static long long opt_log_size_max;
@@ -96,6 +101,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--socket-dir-path")) opt_socket_dir = VALUE(a);
     else if (!strcmp(a, "--persist-dir")) opt_persist_dir = VALUE(a);
     else if (!strcmp(a, "--log-size-max")) opt_log_size_max = atoll(VALUE(a));
+    else if (!strcmp(a, "--start-gate")) opt_start_gate = VALUE(a);
     else if (!strcmp(a, "--runtime-arg")) {
       if (n_runtime_args == MAX_RUNTIME_ARGS) die("too many --runtime-arg");
       runtime_args[n_runtime_args++] = VALUE(a);
@@ -445,6 +451,27 @@ int main(int argc, char **argv) {
   if (opt_tty) { rargv[n++] = "--console-socket"; rargv[n++] = console_path; }
   rargv[n++] = opt_id;
   rargv[n] = NULL;
+
+  if (opt_start_gate) {
+    /* Opened without blocking, then read blocking: while the daemon holds its end (from before our
+     * start) the read waits for its word; once it has let go, the read sees end-of-file. */
+    int gate = open(opt_start_gate, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    char go = 0;
+    ssize_t r = -1;
+    if (gate >= 0 && fcntl(gate, F_SETFL, 0) == 0) { do r = read(gate, &go, 1); while (r < 0 && errno == EINTR); }
+    if (gate >= 0) close(gate);
+    if (r != 1 || go != 'g') {
+      close(attach_listener);
+      char attach_path[4096];
+      snprintf(attach_path, sizeof attach_path, "%s/attach", opt_bundle);
+      unlink(attach_path);
+      if (opt_tty) { snprintf(attach_path, sizeof attach_path, "%s/console.sock", opt_bundle); unlink(attach_path); }
+      unlink(link);
+      unlink(ctl_path);
+      if (opt_monitor_pidfile) unlink(opt_monitor_pidfile);
+      return 0;
+    }
+  }
 
   unlink(opt_pidfile);
   pid_t runtime = fork();

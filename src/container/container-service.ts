@@ -327,7 +327,7 @@ export class ContainerService {
         hostname: c.Config.Hostname, domainname: c.Config.Domainname, files, netnsPath,
         cgroupsPath: this.cgroupPath(c), readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         privileged: c.HostConfig.Privileged, capAdd: c.HostConfig.CapAdd, capDrop: c.HostConfig.CapDrop,
-        shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: { ...ipv6Off(c, netnsPath), ...(c.HostConfig.Sysctls ?? {}) },
+        shmSize: c.HostConfig.ShmSize, ulimits: c.HostConfig.Ulimits, sysctls: { ...ownNetnsSysctls(c, netnsPath), ...(c.HostConfig.Sysctls ?? {}) },
         noNewPrivileges: (c.HostConfig.SecurityOpt ?? []).some((s: string) => /^no-new-privileges(:true|=true)?$/.test(s)),
         resources: resourcesOf(c.HostConfig), mounts: extraMounts,
         maskedPaths: c.HostConfig.MaskedPaths ?? undefined, readonlyPaths: c.HostConfig.ReadonlyPaths ?? undefined,
@@ -1071,13 +1071,17 @@ function validateHostConfig(h: Record<string, any>): void {
 const IPV6_CONFIGURABLE = existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6');
 
 /**
- * IPv6 off in a network namespace of the container's own, as dockerd does for networks without
- * IPv6 (berth's have none): no ::1, no link-local address by which containers could reach each
- * other past the IPv4 rules (--icc=false). A --sysctl of the container's own wins.
+ * dockerd's sysctls for a network namespace of the container's own (a --sysctl of the container's
+ * own wins): any user may bind ports below 1024 and open ICMP echo sockets (Docker 20.10 on);
+ * and IPv6 off, as dockerd has it for networks without IPv6 (berth's have none): no ::1, no
+ * link-local address by which containers could reach each other past the IPv4 rules (--icc=false).
  */
-function ipv6Off(c: ContainerRecord, netnsPath: string | null | 'host'): Record<string, string> {
-  if (!IPV6_CONFIGURABLE || !netnsPath || netnsPath === 'host' || String(c.HostConfig.NetworkMode).startsWith('container:')) return {};
-  return { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' };
+function ownNetnsSysctls(c: ContainerRecord, netnsPath: string | null | 'host'): Record<string, string> {
+  if (!netnsPath || netnsPath === 'host' || String(c.HostConfig.NetworkMode).startsWith('container:')) return {};
+  return {
+    'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647',
+    ...(IPV6_CONFIGURABLE ? { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' } : {}),
+  };
 }
 
 /** A promise with its resolve and reject at hand. */

@@ -262,6 +262,18 @@ test('docker CLI: IPv6 is off in a namespace of the container\'s own, as dockerd
   assert.equal(host, readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim());
 });
 
+test('docker CLI: in a namespace of its own any user binds ports below 1024 and pings, as with dockerd since 20.10', () => {
+  const sysctls = (args: string[]) => ok(['run', '--rm', ...args, 'busybox', 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/net/ipv4/ping_group_range']);
+  assert.equal(sysctls([]), '0\n0\t2147483647');
+  assert.equal(sysctls(['--network', 'none']), '0\n0\t2147483647');
+  assert.equal(sysctls(['--sysctl', 'net.ipv4.ip_unprivileged_port_start=100']), '100\n0\t2147483647', 'the container\'s own --sysctl wins');
+  // A user that is not root listens on port 80 (nc exits after the one connection; the loop waits for the listener or for nc to fail).
+  const listen = ok(['run', '--rm', '-u', '1000', 'busybox', 'sh', '-c', 'nc -l -p 80 </dev/null & for i in $(seq 200); do netstat -ltn | grep -q ":80 " && break; kill -0 $! 2>/dev/null || break; sleep 0.05; done; netstat -ltn | grep -c ":80 "; echo | nc 127.0.0.1 80; wait']);
+  assert.equal(listen, '1');
+  const host = ok(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start']);
+  assert.equal(host, readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim(), 'the host\'s namespace is left as it is');
+});
+
 test('docker CLI: drivers berth does not have are refused as a dockerd without them refuses them', () => {
   const overlay = d.docker(['network', 'create', '--driver', 'overlay', 'ov']);
   assert.equal(overlay.stderr, 'Error response from daemon: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.\n');

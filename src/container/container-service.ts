@@ -226,10 +226,11 @@ export class ContainerService {
     for (const h of this.o.hooks ?? []) warnings.push(...((await h.created?.(c, imageConfig)) ?? []));
     const dir = this.dir(id);
     try {
-      mkdirSync(join(dir, 'upper'), { recursive: true });
+      mkdirSync(dir, { recursive: true });   // one mkdir: the parent is there
+      mkdirSync(join(dir, 'upper'));
       writeInitStubs(join(dir, 'upper'), this.imageLayers(image.id));
-      mkdirSync(join(dir, 'work'), { recursive: true });
-      mkdirSync(join(dir, 'rootfs'), { recursive: true });
+      mkdirSync(join(dir, 'work'));
+      mkdirSync(join(dir, 'rootfs'));
       writeFileSync(this.logPath(id), '');
       c.NetworkSettings = { Networks: this.o.networking.planned?.(c) ?? {} };
       this.save(c);

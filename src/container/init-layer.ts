@@ -9,6 +9,10 @@
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
+import { PROCESS_UMASK } from '../layer/index.js';
+
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
 
 /** dockerd's init layer (daemon/initlayer): path → what it puts there. */
 export const INIT_LAYER_PATHS: Readonly<Record<string, 'dir' | 'file' | 'symlink'>> = {
@@ -74,12 +78,17 @@ export function withoutInitLayer(upper: string, lower: string[]): (rel: string) 
  * An /etc made to hold the link takes the image's owner and mode, as a copy-up would.
  */
 export function writeInitStubs(upper: string, lower: string[]): void {
-  if (!inLower(lower, '.dockerenv')) { writeFileSync(join(upper, '.dockerenv'), ''); chmodSync(join(upper, '.dockerenv'), 0o755); }
+  // Only the syscalls that change something (a metadata write costs ~0.25 ms on the data root's ext4 here).
+  if (!inLower(lower, '.dockerenv')) {
+    writeFileSync(join(upper, '.dockerenv'), '', { mode: 0o755 });
+    if (0o755 & PROCESS_UMASK) chmodSync(join(upper, '.dockerenv'), 0o755);
+  }
   if (inLower(lower, 'etc/mtab')) return;
   const etc = inLower(lower, 'etc');
   if (etc && !etc.isDirectory()) return;   // an image whose /etc is not a directory keeps it so
-  mkdirSync(join(upper, 'etc'));
-  chmodSync(join(upper, 'etc'), etc ? etc.mode & 0o7777 : 0o755);   // exactly, whatever the umask
-  if (etc) chownSync(join(upper, 'etc'), etc.uid, etc.gid);
+  const mode = etc ? etc.mode & 0o7777 : 0o755;
+  mkdirSync(join(upper, 'etc'), { mode });
+  if (mode & (PROCESS_UMASK | 0o7000)) chmodSync(join(upper, 'etc'), mode);   // exactly, whatever the umask (mkdir drops the special bits)
+  if (etc && (etc.uid !== EUID || etc.gid !== EGID)) chownSync(join(upper, 'etc'), etc.uid, etc.gid);
   symlinkSync('/proc/mounts', join(upper, 'etc', 'mtab'));
 }

@@ -20,6 +20,6 @@ export { chainIdOf, chainIdsOf, childChainId, isDigest } from './chain-id.js';
 export { LayerStore, LayerStaging, type LayerInfo, type LayerBlob, type LayerFeed } from './layer-store.js';
 export { diffTar, tarDirectory, type TarDirectoryOptions } from './diff.js';
 export { mountOverlay, unmount, isMounted, mountPoints, mountTable } from './overlay.js';
-export { unpackTar, decompressed, compressionOf, type UnpackResult } from './unpack.js';
+export { unpackTar, decompressed, compressionOf, PROCESS_UMASK, type UnpackResult } from './unpack.js';
 export { directorySize } from './size.js';
 export { WritebackCounter, closeAfterWriteback } from './writeback.js';

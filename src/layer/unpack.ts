@@ -64,7 +64,9 @@ function currentUmask(): number {
   } catch { /* not Linux: assume the worst */ }
   return 0o777;
 }
-const UMASK = currentUmask();
+/** This process's umask, read once (process.umask() would have to change it to read it). */
+export const PROCESS_UMASK = currentUmask();
+const UMASK = PROCESS_UMASK;
 const MAX_SYMLINK_HOPS = 40;
 
 /** Cleans a tar entry name the way Docker does: absolute becomes relative; escaping above the root is an error. */

@@ -257,6 +257,8 @@ export class ContainerService {
 
   private async startLocked(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c.Id);
+    const bundle = this.o.runtime.bundleDir(c.Id);
+    mkdirSync(bundle, { recursive: true });
     const rootfs = join(dir, 'rootfs');
     const lower = this.imageLayers(c.ImageId);
     if (!lower.length) { mkdirSync(join(dir, 'empty'), { recursive: true }); lower.push(join(dir, 'empty')); }
@@ -279,7 +281,7 @@ export class ContainerService {
       // The monitor is launched now, beside the preparation below, and runs the runtime once
       // config.json is written (or gives up if the preparation fails).
       starting = this.o.runtime.start({
-        id: c.Id, bundle: dir, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
+        id: c.Id, bundle, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
         openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: monitorLogCap(c),
         configWritten: configWritten.promise,
         // The endpoints are made while the runtime creates the container (the longer path; its
@@ -334,7 +336,7 @@ export class ContainerService {
         maskedPaths: c.HostConfig.MaskedPaths ?? undefined, readonlyPaths: c.HostConfig.ReadonlyPaths ?? undefined,
       });
       for (const h of hooks) h.adjustSpec?.(c, spec);
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
       configWritten.resolve();
@@ -436,7 +438,7 @@ export class ContainerService {
   }
 
   private oomKilled(c: ContainerRecord): boolean {
-    if (existsSync(join(this.dir(c.Id), 'oom'))) return true;
+    if (existsSync(join(this.o.runtime.bundleDir(c.Id), 'oom'))) return true;
     try {
       const t = readFileSync(`/sys/fs/cgroup/memory${this.cgroupPath(c)}/memory.oom_control`, 'utf8');
       return /oom_kill [1-9]/.test(t);
@@ -739,7 +741,7 @@ export class ContainerService {
     const c = this.get(ref);
     if (!this.isRunning(c.Id)) throw new ConflictError(`Container ${c.Id} is not running`);
     if (!c.Config.Tty) return;
-    await this.o.runtime.resize(this.dir(c.Id), h, w);
+    await this.o.runtime.resize(this.o.runtime.bundleDir(c.Id), h, w);
   }
 
   // ---- the read/write layer (moving containers between daemons) -------------------------------
@@ -850,6 +852,7 @@ export class ContainerService {
    * unmounted and deleted in the background; leftovers are swept at start-up. Nothing is deleted through a mount.
    */
   private async discardDir(id: string): Promise<void> {
+    rmSync(this.o.runtime.bundleDir(id), { recursive: true, force: true });
     const trash = join(this.o.dataRoot, 'containers', `.removed-${id}`);
     try { renameSync(this.dir(id), trash); } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -871,6 +874,9 @@ export class ContainerService {
   async restore(): Promise<void> {
     const root = join(this.o.dataRoot, 'containers');
     for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));
+    // Bundles of containers removed while their files could not be (or from another daemon's life on this exec root).
+    const bundles = this.o.runtime.cfg.bundleRoot;
+    for (const f of existsSync(bundles) ? readdirSync(bundles) : []) if (!this.table.get(f)) rmSync(join(bundles, f), { recursive: true, force: true });
     const mounted = mountPoints();
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
@@ -935,7 +941,7 @@ export class ContainerService {
         try { limits = logLimits(c.HostConfig.LogConfig); } catch { continue; }
         if (limits.explicit) this.explicitLogLimits.add(c.Id);
         else if (tick % 10 !== 0) continue;
-        await rotateLogFile(this.logPath(c.Id), limits, () => this.o.runtime.reopenLog(this.dir(c.Id)))
+        await rotateLogFile(this.logPath(c.Id), limits, () => this.o.runtime.reopenLog(this.o.runtime.bundleDir(c.Id)))
           .catch((e) => this.o.log(`rotating the log of ${c.Id}: ${(e as Error).message}`));
       }
     } finally { this.rotating = false; }

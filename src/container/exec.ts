@@ -178,12 +178,12 @@ export class ExecService {
 
     let proc: ExecProcess;
     try {
-      const cdir = this.o.containers.dir(c.Id);
-      const config = JSON.parse(readFileSync(join(cdir, 'config.json'), 'utf8'));
+      const bundle = this.o.containers.runtime.bundleDir(c.Id);
+      const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
       const { spec, home } = this.processSpec(e, config);
       const rt = this.o.runtime.cfg;
       const plan = !cfg.Tty && rt.name === 'runc'
-        ? await nsexecPlan({ id: c.Id, config, statePath: join(rt.stateRoot, c.Id, 'state.json'), cacheDir: cdir }, spec, home)
+        ? await nsexecPlan({ id: c.Id, config, statePath: join(rt.stateRoot, c.Id, 'state.json'), cacheDir: bundle }, spec, home)
         : undefined;
       proc = plan ? await startNative(plan, wantStdin, sink, rt.socketDir) : await this.startConmon(e, spec, wantStdin, sink);
     } catch (err) {

@@ -49,7 +49,7 @@ export class Daemon {
   async start(): Promise<void> {
     const { dataRoot, execRoot } = this.opts;
     for (const h of this.opts.hosts) this.listenerPlan(h);
-    for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime')]) mkdirSync(d, { recursive: true, mode: 0o711 });
+    for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime'), join(execRoot, 'bundles')]) mkdirSync(d, { recursive: true, mode: 0o711 });
     this.lockPidfile();
     const conmon = findBinary('conmon');
     const runtimePath = runtimeBinary(this.opts.runtime, execRoot);
@@ -68,7 +68,7 @@ export class Daemon {
     const archive = new ImageArchive(images, join(dataRoot, 'tmp'));
     void probeKernelX32();   // in the background: it only trims the seccomp filter
     const runtime = new ConmonRuntime({
-      name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'),
+      name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'), bundleRoot: join(execRoot, 'bundles'),
       exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon, monitorPath: monitorBinary(conmon),
     });
     const networks = new NetworkService({

@@ -157,7 +157,7 @@ describe('docker exec through berth-nsexec', () => {
 
   test('the helper makes the same process as runc exec for the same spec', async () => {
     const id = d.docker(['inspect', '-f', '{{.Id}}', 'box']).stdout.trim();
-    const config = JSON.parse(readFileSync(join(d.dataRoot, 'containers', id, 'config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(d.execRoot, 'bundles', id, 'config.json'), 'utf8'));
     const stateRoot = join(d.execRoot, 'runtime');
     assert.ok(existsSync(join(stateRoot, id, 'state.json')), 'runc state under <exec-root>/runtime');
     const script = 'grep -E "^(Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp)" /proc/self/status; umask; ulimit -a | sort; pwd; id; env | sort; cat /proc/self/oom_score_adj; ls -l /proc/self/ns | sed "s/.* //"; cat /proc/self/cgroup; ls /proc/self/fd';
@@ -174,7 +174,7 @@ describe('docker exec through berth-nsexec', () => {
       writeFileSync(specFile, JSON.stringify(spec));
       const viaRunc = spawnSync('runc', ['--root', stateRoot, 'exec', '--process', specFile, id], { encoding: 'utf8' });
       assert.equal(viaRunc.status, 0, viaRunc.stderr);
-      const plan = await nsexecPlan({ id, config, statePath: join(stateRoot, id, 'state.json'), cacheDir: join(d.dataRoot, 'containers', id) }, spec, '/root');
+      const plan = await nsexecPlan({ id, config, statePath: join(stateRoot, id, 'state.json'), cacheDir: join(d.execRoot, 'bundles', id) }, spec, '/root');
       assert.ok(plan, 'the helper supports the spec');
       let out = '';
       const p = await startNsexec(plan, { stdin: false, output: (_n, data) => { out += data; } });
@@ -187,8 +187,8 @@ describe('docker exec through berth-nsexec', () => {
 
   test('through the helper server: every quick exec gives its output, its end and its exit code', async () => {
     const id = d.docker(['inspect', '-f', '{{.Id}}', 'box']).stdout.trim();
-    const config = JSON.parse(readFileSync(join(d.dataRoot, 'containers', id, 'config.json'), 'utf8'));
-    const target = { id, config, statePath: join(d.execRoot, 'runtime', id, 'state.json'), cacheDir: join(d.dataRoot, 'containers', id) };
+    const config = JSON.parse(readFileSync(join(d.execRoot, 'bundles', id, 'config.json'), 'utf8'));
+    const target = { id, config, statePath: join(d.execRoot, 'runtime', id, 'state.json'), cacheDir: join(d.execRoot, 'bundles', id) };
     for (let i = 0; i < 30; i++) {
       const plan = await nsexecPlan(target, { ...config.process, args: ['sh', '-c', `echo ${i}; exit ${i % 4}`] }, '/root');
       let out = '';
@@ -212,7 +212,7 @@ describe('docker exec through berth-nsexec', () => {
     const nrs = ['165', '272', '310', '39', '435', '439', '448', '450', '452', '460', '470', '500', '1000'];
     const ours = d.docker(['exec', 'box', '/probe', ...nrs]);
     assert.equal(ours.status, 0, ours.stderr);
-    const config = JSON.parse(readFileSync(join(d.dataRoot, 'containers', id, 'config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(d.execRoot, 'bundles', id, 'config.json'), 'utf8'));
     const specFile = join(d.dir, 'probe.json');
     writeFileSync(specFile, JSON.stringify({ ...config.process, args: ['/probe', ...nrs] }));
     const viaRunc = spawnSync('runc', ['--root', join(d.execRoot, 'runtime'), 'exec', '--process', specFile, id], { encoding: 'utf8' });

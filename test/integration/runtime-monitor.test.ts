@@ -94,10 +94,11 @@ describe('berth-monitor', () => {
     const r = d.docker(['run', '-d', '--name', 'rotating', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo n$i; sleep 0.05; done']);
     assert.equal(r.status, 0, r.stderr);
     const dir = join(d.dataRoot, 'containers', r.stdout.trim());
+    const bundle = join(d.execRoot, 'bundles', r.stdout.trim());
     const log = join(dir, 'container.log');
     await waitFor(() => readFileSync(log, 'utf8').includes(' n3\n'), 'first lines logged');
     renameSync(log, log + '.1');
-    writeFileSync(join(dir, 'ctl'), '2 0 0\n');   // what the daemon's rotation writes
+    writeFileSync(join(bundle, 'ctl'), '2 0 0\n');   // what the daemon's rotation writes
     await waitFor(() => existsSync(log) && / n\d+\n/.test(readFileSync(log, 'utf8')), 'new lines in a new file');
     const lines = d.docker(['logs', 'rotating']).stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 3), ['n1', 'n2', 'n3'], 'the old file is still read');
@@ -117,8 +118,9 @@ describe('berth-monitor', () => {
       try { const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8'); return cmd.includes('berth-monitor') && cmd.includes(id); } catch { return false; }
     });
     assert.deepEqual(monitors(), [], 'the monitor has gone');
-    const dir = join(d.dataRoot, 'containers', id);
-    for (const f of ['attach', 'ctl', 'start.gate', 'conmon.pid', 'pidfile']) assert.ok(!existsSync(join(dir, f)), `${f} is not left in the bundle`);
+    const bundle = join(d.execRoot, 'bundles', id);
+    assert.ok(existsSync(bundle), 'the start made its bundle, where the monitor was launched');
+    for (const f of ['attach', 'ctl', 'start.gate', 'conmon.pid', 'pidfile']) assert.ok(!existsSync(join(bundle, f)), `${f} is not left in the bundle`);
     assert.ok(!existsSync(join(d.execRoot, 'exits', id)), 'no exit was recorded: nothing ran');
     assert.equal(d.docker(['inspect', '-f', '{{.State.Status}}', id]).stdout.trim(), 'created');
     assert.equal(d.docker(['rm', id]).status, 0);

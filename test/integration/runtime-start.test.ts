@@ -20,7 +20,7 @@ describe('ConmonRuntime.start', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'berth-rtstart-'));
     rt = new ConmonRuntime({
-      name: 'runc', path: findBinary('runc')!, stateRoot: join(dir, 'state'), exitDir: join(dir, 'exits'),
+      name: 'runc', path: findBinary('runc')!, stateRoot: join(dir, 'state'), bundleRoot: dir, exitDir: join(dir, 'exits'),
       socketDir: join(dir, 'sockets'), conmonPath: findBinary('conmon') ?? '/usr/bin/conmon', monitorPath: monitorBinary(findBinary('conmon') ?? ''),
     });
     mkdirSync(join(dir, 'exits'), { recursive: true });

@@ -19,17 +19,19 @@ export SECTIONS=${SECTIONS:-version,run,create,detached,logs,build,pushpull}
 # 1. The floor: runc straight from a bundle.
 OUT=$OUTROOT/floor RUNTIMES=runc bash "$TOOLS/runtime-floor.sh" floor > "$OUTROOT/floor.log" 2>&1 || echo "runtime-floor failed (see $OUTROOT/floor.log)"
 
-# 2. berthd on its own roots, socket and cgroup parent.
+# 2. berthd on its own roots, socket and cgroup parent; the exec root on a tmpfs under /run, as
+#    berthd's default (/run/berth) and the reference's (/run/reference-docker-exec) are.
 B=$OUTROOT/berthd; mkdir -p "$B"
-./bin/berthd --data-root "$B/data" --exec-root "$B/exec" -H "unix://$B/d.sock" --cgroup-parent /berth-bench > "$B/daemon.log" 2>&1 &
+BEXEC=/run/berth-bench-$STAMP
+./bin/berthd --data-root "$B/data" --exec-root "$BEXEC" -H "unix://$B/d.sock" --cgroup-parent /berth-bench > "$B/daemon.log" 2>&1 &
 BPID=$!
 for _ in $(seq 1 100); do curl -fsS --unix-socket "$B/d.sock" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 DOCKER_HOST=unix://$B/d.sock ENGINE_PID=$BPID OUT=$OUTROOT/berth-run REGISTRY_BIN=${REGISTRY_BIN:-/usr/bin/docker-registry} \
   bash "$TOOLS/engine-bench.sh" berthd || true
-DOCKER_HOST=unix://$B/d.sock RUNC_ROOT=$B/exec/runtime bash scripts/bench-exec.sh berthd | tee "$OUTROOT/exec-berthd.tsv" || true
+DOCKER_HOST=unix://$B/d.sock RUNC_ROOT=$BEXEC/runtime bash scripts/bench-exec.sh berthd | tee "$OUTROOT/exec-berthd.tsv" || true
 kill -TERM $BPID; wait $BPID 2>/dev/null
-grep -o " $B[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-rm -rf "$B/data" "$B/exec"
+grep -oE " ($B|$BEXEC)[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+rm -rf "$B/data" "$BEXEC"
 
 # 3. The reference engine, when it can be started here.
 if [ -z "${NO_REFERENCE:-}" ]; then

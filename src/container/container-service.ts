@@ -852,7 +852,7 @@ export class ContainerService {
    * unmounted and deleted in the background; leftovers are swept at start-up. Nothing is deleted through a mount.
    */
   private async discardDir(id: string): Promise<void> {
-    rmSync(this.o.runtime.bundleDir(id), { recursive: true, force: true });
+    void fsp.rm(this.o.runtime.bundleDir(id), { recursive: true, force: true }).catch((e) => this.o.log(`removing the bundle of ${id}: ${e.message}`));
     const trash = join(this.o.dataRoot, 'containers', `.removed-${id}`);
     try { renameSync(this.dir(id), trash); } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;

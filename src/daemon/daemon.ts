@@ -3,7 +3,8 @@
  * on its listeners. Several daemons with their own roots and sockets run side by side.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, rmdirSync, statfsSync } from 'node:fs';
+import { mount, umount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../hostops/index.js';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
@@ -49,7 +50,9 @@ export class Daemon {
   async start(): Promise<void> {
     const { dataRoot, execRoot } = this.opts;
     for (const h of this.opts.hosts) this.listenerPlan(h);
-    for (const d of [dataRoot, execRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime'), join(execRoot, 'bundles')]) mkdirSync(d, { recursive: true, mode: 0o711 });
+    mkdirSync(execRoot, { recursive: true, mode: 0o711 });
+    await execRootOnTmpfs(execRoot, this.log);
+    for (const d of [dataRoot, join(dataRoot, 'containers'), join(dataRoot, 'tmp'), join(execRoot, 'exits'), join(execRoot, 'sockets'), join(execRoot, 'runtime'), join(execRoot, 'bundles')]) mkdirSync(d, { recursive: true, mode: 0o711 });
     this.lockPidfile();
     const conmon = findBinary('conmon');
     const runtimePath = runtimeBinary(this.opts.runtime, execRoot);
@@ -185,10 +188,32 @@ export class Daemon {
     await this.networks?.shutdown();
     this.distribution?.flush();
     for (const h of this.opts.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });
+    const live = this.engine?.containers.list().some((c) => c.State.Status === 'running' || c.State.Status === 'paused') ?? false;
     this.db?.close();
     rmSync(join(this.opts.execRoot, 'berthd.pid'), { force: true });
     removeEmptyCgroupParents(this.opts.cgroupParent);
+    // Nothing in the exec root is needed once no container runs: a tmpfs berthd mounted there goes.
+    if (!live && existsSync(join(this.opts.execRoot, TMPFS_MARK))) await umount(this.opts.execRoot, MNT_DETACH).catch((e) => this.log(`unmounting ${this.opts.execRoot}: ${e.message}`));
   }
+}
+
+const TMPFS_MAGIC = 0x01021994;
+/** In an exec root berthd made a tmpfs of: that tmpfs is berthd's to unmount. */
+const TMPFS_MARK = '.berth-tmpfs';
+
+/**
+ * The exec root holds what must not outlive a boot (pid files, FIFOs, sockets, OCI bundles, the
+ * runtime's state), as /run is meant to, a tmpfs on Debian. Where it is on a disk instead (this
+ * machine's /run is on the root ext4) an empty exec root gets a tmpfs of its own: a start writes
+ * ~20 such files, each metadata write ~0.25 ms on a journaled disk (~3 ms a start measured). An
+ * exec root with anything in it is left as it is (a daemon's containers may live there).
+ */
+async function execRootOnTmpfs(execRoot: string, log: (msg: string) => void): Promise<void> {
+  if (statfsSync(execRoot).type === TMPFS_MAGIC || readdirSync(execRoot).length) return;
+  try {
+    await mount({ source: 'tmpfs', target: execRoot, fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV, data: 'mode=0711' });
+    writeFileSync(join(execRoot, TMPFS_MARK), '');
+  } catch (e) { log(`exec root ${execRoot} stays on its filesystem: tmpfs mount failed: ${(e as Error).message}`); }
 }
 
 /** Reads the TLS files; their contents are never logged. */

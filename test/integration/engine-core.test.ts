@@ -6,10 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distDir, importBusybox, mountsUnder, pidsMentioning, repoRoot, startBerthd, waitFor, type Berthd } from './helpers/berthd.js';
+
+const TMPFS_MAGIC = 0x01021994;
 
 describe('engine core with the docker CLI', () => {
   let d: Berthd;
@@ -501,6 +503,8 @@ describe('save/load across daemons and a restart', () => {
     try {
       importBusybox(d);
       assert.equal(d.docker(['run', '-d', '--name', 'bg', 'busybox', 'sleep', '1000']).status, 0);
+      // An exec root on a disk (the test's is under the temp dir) became a tmpfs of the daemon's own.
+      if (statfsSync(d.dir).type !== TMPFS_MAGIC) assert.equal(statfsSync(d.execRoot).type, TMPFS_MAGIC, 'the exec root is a tmpfs');
       await d.stop();
       assert.deepEqual(mountsUnder(d.dir), []);
       assert.deepEqual(pidsMentioning(d.dir), []);

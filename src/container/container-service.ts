@@ -278,8 +278,23 @@ export class ContainerService {
       }
       const spaces = this.sharedNamespaces(c);   // first: a donor that is not running leaves nothing to undo
       const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
-      // The monitor is launched now, beside the preparation below, and runs the runtime once
-      // config.json is written (or gives up if the preparation fails).
+      // The root filesystem and the network namespace are independent: set them up side by side,
+      // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
+      const fsSide = (async () => {
+        if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
+        await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
+        mounted = true;
+        if (c.HostConfig.IpcMode === 'shareable') await mountShm(join(dir, 'shm'), c.HostConfig.ShmSize);
+        const mounts: SpecMount[] = [];
+        for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
+        return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
+      })();
+      const netSide = this.o.networking.prepare(c).then((n) => { netUp = true; return n; });
+      // On a failure, both settle before the clean-up below looks at what was made.
+      bothSettled = Promise.allSettled([fsSide, netSide]);
+      // The monitor is launched now, beside the preparation, and runs the runtime once config.json
+      // is written (or gives up if the preparation fails); the hostops helper serves in order, and
+      // the mount and the namespace are asked for first.
       starting = this.o.runtime.start({
         id: c.Id, bundle, logPath: this.logPath(c.Id), tty: !!c.Config.Tty,
         openStdin: !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, logSizeMax: monitorLogCap(c),
@@ -303,25 +318,12 @@ export class ContainerService {
         },
       });
       starting.catch(() => undefined);
-      // The root filesystem and the network namespace are independent: set them up side by side,
-      // the mount asked first (the hostops helper serves in order) — what follows it needs only the mount.
-      const fsSide = (async () => {
-        if (c.HostConfig.AutoRemove && isMounted(rootfs)) await unmount(rootfs);   // left by an auto-removal that failed
-        await mountOverlay(lower, join(dir, 'upper'), join(dir, 'work'), rootfs);
-        mounted = true;
-        if (c.HostConfig.IpcMode === 'shareable') await mountShm(join(dir, 'shm'), c.HostConfig.ShmSize);
-        const mounts: SpecMount[] = [];
-        for (const h of hooks) mounts.push(...((await h.beforeStart?.(c, rootfs)) ?? []));
-        return { mounts, user: resolveUser(rootfs, c.Config.User, c.HostConfig.GroupAdd ?? []) };
-      })();
-      const netSide = this.o.networking.prepare(c).then((n) => { netUp = true; return n; });
-      // On a failure, both settle before the clean-up below looks at what was made.
-      bothSettled = Promise.allSettled([fsSide, netSide]);
-      const { mounts: extraMounts, user } = await fsSide;
-      // /etc/hosts and /etc/resolv.conf are bind-mounted at create: they exist now, their contents come with the network.
+      // While the helper mounts: /etc/hosts and /etc/resolv.conf are bind-mounted, so they exist
+      // now; their contents come with the network.
       writeFileSync(files.hostname, c.Config.Hostname + '\n');
       writeFileSync(files.hosts, '');
       writeFileSync(files.resolvConf, '');
+      const { mounts: extraMounts, user } = await fsSide;
       const env = processEnv(c, user.home);
       const { netnsPath } = await netSide;
       const spec = buildSpec({

@@ -269,6 +269,7 @@ export class ContainerService {
     const hooks = this.o.hooks ?? [];
     let bothSettled: Promise<unknown> | undefined;
     let starting: Promise<{ pid: number; monitorPid: number }> | undefined;
+    let started: { pid: number; monitorPid: number };
     const configWritten = deferred();
     const runtimeDone = this.o.runtime.startIsComing();
     try {
@@ -342,15 +343,8 @@ export class ContainerService {
       pending = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
       configWritten.resolve();
-      const { pid, monitorPid } = await starting;
+      started = await starting;
       runtimeDone();
-      c.State = { ...c.State, Status: 'running', Pid: pid, MonitorPid: monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
-      this.save(c);
-      try { if (logLimits(c.HostConfig.LogConfig).explicit) this.explicitLogLimits.add(c.Id); } catch { /* checked at create */ }
-      this.o.events.emit('container', 'start', c.Id, this.attrs(c));
-      for (const h of hooks) h.started?.(c);
-      // The process may already have exited before we started watching.
-      if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
     } catch (e0) {
       runtimeDone();
       configWritten.reject(e0);
@@ -371,6 +365,14 @@ export class ContainerService {
       if (c.HostConfig.AutoRemove) setImmediate(() => { void this.remove(c.Id, { force: true, volumes: true }).catch(() => undefined); });
       throw failure.error;
     }
+    // Running from here on: nothing below may turn it into a failed start.
+    c.State = { ...c.State, Status: 'running', Pid: started.pid, MonitorPid: started.monitorPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: c.State.FinishedAt, OOMKilled: false };
+    this.save(c);
+    try { if (logLimits(c.HostConfig.LogConfig).explicit) this.explicitLogLimits.add(c.Id); } catch { /* checked at create */ }
+    this.o.events.emit('container', 'start', c.Id, this.attrs(c));
+    for (const h of hooks) h.started?.(c);
+    // The process may already have exited before we started watching.
+    if (existsSync(this.o.runtime.exitFile(c.Id))) void this.onExitFile(c.Id);
   }
 
   /**

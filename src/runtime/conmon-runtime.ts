@@ -71,10 +71,10 @@ export class ConmonRuntime {
 
   private runtimeArgs(): string[] { return ['--root', this.cfg.stateRoot]; }
 
-  /** conmon names the socket directory by its -u value, kept short for the 108-byte socket path limit. */
   /** The container's OCI bundle directory (made by whoever writes its config.json). */
   bundleDir(id: string): string { return join(this.cfg.bundleRoot, id); }
 
+  /** conmon names the socket directory by its -u value, kept short for the 108-byte socket path limit. */
   attachSocketPath(id: string): string { return join(this.cfg.socketDir, id.slice(0, 12), 'attach'); }
   exitFile(id: string): string { return join(this.cfg.exitDir, id); }
 

@@ -303,7 +303,13 @@ export class ContainerService {
         // The endpoints are made while the runtime creates the container (the longer path; its
         // process waits for the start): the hostops helper serves one request at a time.
         launched: () => {
-          configured = this.o.networking.configure(c);
+          configured = this.o.networking.configure(c).then((net) => {
+            // Rewritten in place (the bind mounts hold these inodes) while the runtime still
+            // creates the container: its process runs only once started.
+            writeFileSync(files.hosts, net.hosts);
+            writeFileSync(files.resolvConf, net.resolvConf);
+            return net;
+          });
           configured.catch(() => undefined);
         },
         beforeStart: async () => {
@@ -313,9 +319,6 @@ export class ContainerService {
             ...pending.map((s) => s.connect(sock).catch((e) => { this.o.log(`attach ${c.Id}: ${e}`); s.close(); })),
           ]);
           c.NetworkSettings = net.settings;
-          // Rewritten in place: the bind mounts hold these inodes.
-          writeFileSync(files.hosts, net.hosts);
-          writeFileSync(files.resolvConf, net.resolvConf);
         },
       });
       starting.catch(() => undefined);

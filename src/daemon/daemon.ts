@@ -74,6 +74,7 @@ export class Daemon {
       name: this.opts.runtime, path: runtimePath, stateRoot: join(execRoot, 'runtime'), bundleRoot: join(execRoot, 'bundles'),
       exitDir: join(execRoot, 'exits'), socketDir: join(execRoot, 'sockets'), conmonPath: conmon, monitorPath: monitorBinary(conmon),
     });
+    await runtime.keepSealedCopy();
     const networks = new NetworkService({
       db: this.db, execRoot, bridgeName: this.opts.bridge ?? 'berth0', bip: this.opts.bip,
       defaultAddressPools: this.opts.defaultAddressPools,

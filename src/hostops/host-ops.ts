@@ -47,6 +47,9 @@ class HostOpsHelper {
 
   get available(): boolean { return !this.broken; }
 
+  /** The running helper's pid (undefined before its first request, or once it has died). */
+  get pid(): number | undefined { return this.broken ? undefined : this.child?.pid; }
+
   request(fields: string[]): Promise<ToolResult | undefined> {
     const child = this.ensure();
     const id = String(this.nextId++);
@@ -212,6 +215,28 @@ export async function deleteLinkByName(name: string): Promise<void> {
 
 /** Whether the helper is there to start programs (spawnDetached); without it the caller spawns them itself. */
 export function helperAvailable(): boolean { return helper.available; }
+
+/** Where the helper keeps the sealed copy (sealedCopy). */
+const SEALED_COPY_FD = 200;
+let sealedCopyMade = false;
+
+/**
+ * Has the helper keep a copy of the executable at `path` in a memfd sealed against any change
+ * (what runc's memfd-bind tool makes: runc run from it skips copying itself at every start).
+ * False without the helper, or when the kernel refuses.
+ */
+export async function sealedCopy(path: string): Promise<boolean> {
+  if (!helper.available) return false;
+  try { await helper.request(['sealed-copy', path, String(SEALED_COPY_FD)]); } catch { return false; }
+  sealedCopyMade = true;
+  return true;
+}
+
+/** The path to execute the sealed copy by while the helper that holds it lives; else undefined. */
+export function sealedCopyPath(): string | undefined {
+  const pid = helper.pid;
+  return sealedCopyMade && pid ? `/proc/${pid}/fd/${SEALED_COPY_FD}` : undefined;
+}
 
 /** A FIFO at each path (mode 0600), for a program started by spawnDetached; one request for all. */
 export async function makeFifo(...paths: string[]): Promise<void> { await helper.request(['mkfifo', ...paths]); }

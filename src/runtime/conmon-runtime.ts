@@ -10,7 +10,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SystemError } from '../errors/index.js';
-import { helperAvailable, makeFifo, runTool, spawnDetached } from '../hostops/index.js';
+import { helperAvailable, makeFifo, runTool, sealedCopy, sealedCopyPath, spawnDetached } from '../hostops/index.js';
 import { CgroupMoveWarmer, ownCgroupProcsFile } from './cgroup-move-warmer.js';
 
 /** The OCI runtime refused to create a container (dockerd reports these with its shim's prefix). */
@@ -71,6 +71,18 @@ export class ConmonRuntime {
 
   private runtimeArgs(): string[] { return ['--root', this.cfg.stateRoot]; }
 
+  /**
+   * runc copies its own binary into a sealed memfd at every container start (its CVE-2019-5736
+   * defence, ~1 ms here) unless it already runs from one: the hostops helper keeps such a copy,
+   * made once, and the monitors run `runc create` from it. Other runc commands start no container
+   * process and run the binary itself.
+   */
+  async keepSealedCopy(): Promise<void> {
+    if (this.cfg.name === 'runc') await sealedCopy(this.cfg.path);
+  }
+
+  private createPath(): string { return (this.cfg.name === 'runc' && sealedCopyPath()) || this.cfg.path; }
+
   /** The container's OCI bundle directory (made by whoever writes its config.json). */
   bundleDir(id: string): string { return join(this.cfg.bundleRoot, id); }
 
@@ -82,7 +94,7 @@ export class ConmonRuntime {
   async start(s: MonitorStart): Promise<{ pid: number; monitorPid: number }> {
     if (existsSync(this.exitFile(s.id))) await fsp.rm(this.exitFile(s.id), { force: true });
     const args = [
-      '--api-version', '1', '-c', s.id, '-u', s.id.slice(0, 12), '-n', s.id, '-r', this.cfg.path,
+      '--api-version', '1', '-c', s.id, '-u', s.id.slice(0, 12), '-n', s.id, '-r', this.createPath(),
       '-b', s.bundle, '-p', join(s.bundle, 'pidfile'), '-P', join(s.bundle, 'conmon.pid'),
       '-l', `k8s-file:${s.logPath}`, '--exit-dir', this.cfg.exitDir, '--socket-dir-path', this.cfg.socketDir,
       '--persist-dir', s.bundle, '--runtime-arg', '--root', '--runtime-arg', this.cfg.stateRoot,

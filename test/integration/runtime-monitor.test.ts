@@ -6,6 +6,7 @@
  * attached client gets the output, and the log is reopened after the daemon rotates it.
  */
 import { after, before, describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +40,19 @@ describe('berth-monitor', () => {
     assert.equal(logs.stdout, 'partial\n' + 'x'.repeat(20000) + '\n');
     assert.equal(logs.stderr, 'to-err\n');
     assert.equal(d.docker(['rm', '-f', 'writer']).status, 0);
+  });
+
+  test('runs runc create from a sealed in-memory copy of runc (runc then skips copying itself)', () => {
+    const id = d.docker(['run', '-d', 'busybox', 'sleep', '1000']).stdout.trim();
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', id]).stdout.trim());
+    const cmd = readFileSync(`/proc/${parentPid(pid)}/cmdline`, 'utf8').split('\0');
+    const runtime = cmd[cmd.indexOf('-r') + 1];
+    assert.match(runtime, /^\/proc\/\d+\/fd\/\d+$/, `the monitor runs ${runtime}`);
+    // F_GET_SEALS (1034): seal, shrink, grow and write sealed (0xf), what runc checks before it skips its copy.
+    const seals = spawnSync('python3', ['-c', 'import fcntl, os, sys; print(hex(fcntl.fcntl(os.open(sys.argv[1], os.O_RDONLY), 1034)))', runtime], { encoding: 'utf8' });
+    assert.equal(seals.stdout.trim(), '0xf', seals.stderr);
+    assert.equal(createHash('sha256').update(readFileSync(runtime)).digest('hex'), createHash('sha256').update(readFileSync(spawnSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).stdout.trim())).digest('hex'), 'the same bytes as runc');
+    assert.equal(d.docker(['rm', '-f', id]).status, 0);
   });
 
   test('an attached client gets all the output of a process that exits at once', async () => {

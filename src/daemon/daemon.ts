@@ -4,7 +4,6 @@
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, rmdirSync, statfsSync } from 'node:fs';
-import { mount, umount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../hostops/index.js';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
@@ -26,6 +25,7 @@ import { ConmonRuntime, findBinary, monitorBinary } from '../runtime/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { NetworkService } from '../network/index.js';
 import { EngineNetworking } from './networking.js';
+import { mount, umount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../hostops/index.js';
 import { createHash } from 'node:crypto';
 import type { DaemonOptions } from './options.js';
 import { startMemoryTrimmer } from './memory-trim.js';

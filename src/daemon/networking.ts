@@ -66,7 +66,7 @@ export class EngineNetworking implements ContainerNetworking {
     const out: Record<string, any> = {};
     for (const n of names) {
       let id = '';
-      try { id = this.networks.inspect(n).Id; } catch { continue; }
+      try { id = this.networks.networkId(n); } catch { continue; }   // not inspect: that lists every endpoint
       const cfg = eps[n] ?? {};
       out[n] = {
         IPAMConfig: cfg.IPAMConfig ?? null, Links: null, Aliases: cfg.Aliases ?? null, MacAddress: '', DriverOpts: null,

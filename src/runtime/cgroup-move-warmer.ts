@@ -28,7 +28,7 @@ export function ownCgroupProcsFile(procSelfCgroup = '/proc/self/cgroup', mountRo
 
 export class CgroupMoveWarmer {
   private holders = 0;
-  private writing = false;
+  private writing: Promise<void> | undefined;
   private file: Promise<fsp.FileHandle> | undefined;
   private disabled: boolean;
 
@@ -47,15 +47,17 @@ export class CgroupMoveWarmer {
   /** How many starts hold it now (tests). */
   get holding(): number { return this.holders; }
 
+  /** Resolves once no write is in flight (tests). */
+  async whenIdle(): Promise<void> { while (this.writing) await this.writing; }
+
   private warm(): void {
     if (this.writing || this.disabled || this.holders === 0) return;
-    this.writing = true;
     this.file ??= fsp.open(this.procsFile!, 'w');
     // On the thread pool: the first write blocks for the grace period; the event loop does not.
-    this.file.then((fh) => fh.write(String(process.pid), 0))
-      .catch(() => { this.disabled = true; this.close(); })   // not ours to move (a container, rootless): do without
+    this.writing = this.file.then((fh) => fh.write(String(process.pid), 0))
+      .then(() => undefined, () => { this.disabled = true; this.close(); })   // not ours to move (a container, rootless): do without
       .finally(() => {
-        this.writing = false;
+        this.writing = undefined;
         if (this.holders > 0) setTimeout(() => this.warm(), INTERVAL_MS).unref();
       });
   }

@@ -51,7 +51,7 @@ test('writes its own pid while held, repeatedly, and stops when let go', async (
   assert.equal(warmer.holding, 1);
   second();
   assert.equal(warmer.holding, 0);
-  await new Promise((r) => setTimeout(r, 30));   // any write in flight lands
+  await warmer.whenIdle();   // the write in flight, if any, lands
   const last = writes();
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(writes(), last, 'no writes once nobody holds it');

@@ -27,6 +27,7 @@ import { initLayerEntries, withoutInitLayer, writeInitStubs } from './init-layer
 import { randomName, validateName } from './names.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 import { resolveUser } from './user.js';
+import { CONTAINER_LOG, SpareContainerDirs } from './spare-dirs.js';
 
 const execFileAsync = promisify(execFile);
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -100,8 +101,11 @@ export class ContainerService {
   private rotateTicks = 0;
   private readonly explicitLogLimits = new Set<string>();
 
+  private readonly spareDirs: SpareContainerDirs;
+
   constructor(private readonly o: ContainerServiceOptions) {
     this.table = new ContainerTable(o.db);
+    this.spareDirs = new SpareContainerDirs(join(o.dataRoot, 'containers'), o.log);
     o.images.setUsage({ containersUsing: (imageId) => this.table.all().filter((c) => c.ImageId === imageId).map((c) => ({ id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' })) });
   }
 
@@ -109,7 +113,7 @@ export class ContainerService {
   get runtime(): ConmonRuntime { return this.o.runtime; }
 
   dir(id: string): string { return join(this.o.dataRoot, 'containers', id); }
-  logPath(id: string): string { return join(this.dir(id), 'container.log'); }
+  logPath(id: string): string { return join(this.dir(id), CONTAINER_LOG); }
 
   /** The image as a list names it: the reference it was created from while that still names its image, else the image's ID (dockerd). */
   imageShown(c: ContainerRecord): string {
@@ -226,12 +230,8 @@ export class ContainerService {
     for (const h of this.o.hooks ?? []) warnings.push(...((await h.created?.(c, imageConfig)) ?? []));
     const dir = this.dir(id);
     try {
-      mkdirSync(dir, { recursive: true });   // one mkdir: the parent is there
-      mkdirSync(join(dir, 'upper'));
+      this.spareDirs.take(dir);
       writeInitStubs(join(dir, 'upper'), this.imageLayers(image.id));
-      mkdirSync(join(dir, 'work'));
-      mkdirSync(join(dir, 'rootfs'));
-      writeFileSync(this.logPath(id), '');
       c.NetworkSettings = { Networks: this.o.networking.planned?.(c) ?? {} };
       this.save(c);
     } catch (e) {
@@ -881,6 +881,8 @@ export class ContainerService {
   async restore(): Promise<void> {
     const root = join(this.o.dataRoot, 'containers');
     for (const f of existsSync(root) ? readdirSync(root) : []) if (f.startsWith('.removed-')) await this.deleteContainerDir(join(root, f));
+    this.spareDirs.sweep();
+    void this.spareDirs.refill();
     // Bundles of containers removed while their files could not be (or from another daemon's life on this exec root).
     const bundles = this.o.runtime.cfg.bundleRoot;
     for (const f of existsSync(bundles) ? readdirSync(bundles) : []) if (!this.table.get(f)) rmSync(join(bundles, f), { recursive: true, force: true });

@@ -531,11 +531,11 @@ export class ContainerService {
 
   // ---- wait / stop / kill ------------------------------------------------------------------
 
-  /** Not async: an unknown container or condition throws at once, before a caller commits to a streamed answer. */
   /**
-   * Resolves when the condition is met. A caller that goes away aborts its `signal`: its waiter is
-   * dropped (the docker CLI leaves one behind at every `run -d`; a long-running container would
-   * otherwise hold them all).
+   * Resolves when the condition is met. Not async: an unknown container or condition throws at
+   * once, before a caller commits to a streamed answer. A caller that goes away aborts its
+   * `signal`: its waiter is dropped (the docker CLI leaves one behind at every `run -d`; a
+   * long-running container would otherwise hold them all).
    */
   wait(ref: string, condition: string, signal?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
     const c = this.get(ref);

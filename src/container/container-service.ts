@@ -13,7 +13,7 @@ import { ConflictError, InvalidParameterError, NotFoundError, NotImplementedErro
 import type { EventBus } from '../events/index.js';
 import { HOST_ARCH, HOST_OS, type ImageStore } from '../image/index.js';
 import { diffTar, directorySize, isMounted, mountOverlay, mountPoints, unmount, unpackTar } from '../layer/index.js';
-import { buildSpec, isMonitorOf, MASKED_PATHS, READONLY_PATHS, RuntimeCreateError, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
+import { buildSpec, isMonitorOf, MASKED_PATHS, ownCgroups, READONLY_PATHS, RuntimeCreateError, type ConmonRuntime, type SpecInput } from '../runtime/index.js';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../hostops/index.js';
 import type { Db } from '../store/index.js';
 import { AttachSession, type AttachClient } from './attach.js';
@@ -885,7 +885,8 @@ export class ContainerService {
     void this.spareDirs.refill();
     // Bundles of containers removed while their files could not be (or from another daemon's life on this exec root).
     const bundles = this.o.runtime.cfg.bundleRoot;
-    for (const f of existsSync(bundles) ? readdirSync(bundles) : []) if (!this.table.get(f)) rmSync(join(bundles, f), { recursive: true, force: true });
+    const known = new Set(this.table.ids());
+    for (const f of existsSync(bundles) ? readdirSync(bundles) : []) if (!known.has(f)) rmSync(join(bundles, f), { recursive: true, force: true });
     const mounted = mountPoints();
     for (const c of this.table.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'paused' && c.State.Status !== 'restarting') {
@@ -1110,11 +1111,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: 
 
 /** This process's cgroup (v1 memory hierarchy, or the unified one). */
 function ownCgroup(): string {
-  try {
-    const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
-    const line = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l)) ?? lines.find((l) => l.startsWith('0::'));
-    return line ? line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1) || '/' : '/';
-  } catch { return '/'; }
+  const groups = ownCgroups();
+  return (groups.find((g) => g.ctl.split(',').includes('memory')) ?? groups.find((g) => g.ctl === ''))?.path ?? '/';
 }
 
 /** A shareable container's /dev/shm: a tmpfs on the host, as dockerd makes it, so that containers joining its IPC namespace bind the same one. */

@@ -12,14 +12,19 @@ import { promises as fsp, readFileSync } from 'node:fs';
 /** Re-warm within a grace period (~8 ms here; the fast path stays open for one after a writer leaves). */
 const INTERVAL_MS = 5;
 
+/** This process's cgroups from /proc/self/cgroup: each hierarchy's controllers ('' for the unified one) and path. */
+export function ownCgroups(procSelfCgroup = '/proc/self/cgroup'): { ctl: string; path: string }[] {
+  let lines: string[];
+  try { lines = readFileSync(procSelfCgroup, 'utf8').split('\n').filter(Boolean); } catch { return []; }
+  return lines.map((l) => { const [, ctl, ...rest] = l.split(':'); return { ctl, path: rest.join(':') || '/' }; });
+}
+
 /** cgroup.procs of this process's own cgroup: a v1 hierarchy (pids first) or the unified one. */
 export function ownCgroupProcsFile(procSelfCgroup = '/proc/self/cgroup', mountRoot = '/sys/fs/cgroup'): string | undefined {
-  let lines: string[];
-  try { lines = readFileSync(procSelfCgroup, 'utf8').split('\n').filter(Boolean); } catch { return undefined; }
-  const parse = (l: string) => { const [, ctl, ...rest] = l.split(':'); return { ctl, path: rest.join(':') }; };
-  const v1 = lines.map(parse).find((x) => x.ctl.split(',').includes('pids')) ?? lines.map(parse).find((x) => x.ctl && !x.ctl.startsWith('name='));
+  const groups = ownCgroups(procSelfCgroup);
+  const v1 = groups.find((x) => x.ctl.split(',').includes('pids')) ?? groups.find((x) => x.ctl && !x.ctl.startsWith('name='));
   if (v1) return `${mountRoot}/${v1.ctl.split(',')[0]}${v1.path === '/' ? '' : v1.path}/cgroup.procs`;
-  const v2 = lines.map(parse).find((x) => x.ctl === '');
+  const v2 = groups.find((x) => x.ctl === '');
   if (!v2) return undefined;
   let unified = mountRoot;
   try { readFileSync(`${mountRoot}/unified/cgroup.controllers`); unified = `${mountRoot}/unified`; } catch { /* cgroup v2 only */ }
